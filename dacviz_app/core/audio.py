@@ -1,0 +1,105 @@
+"""Reading clips: soundfile in, mono float32 at the model's sample rate out, or a reason why not.
+
+``torchaudio.load`` needs FFmpeg/TorchCodec, so reading goes through soundfile (WAV, FLAC, OGG,
+MP3). Resampling uses ``torchaudio.functional.resample`` (windowed sinc, exact rational ratio).
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+MIN_SECONDS = 0.1
+SILENCE_PEAK = 1e-4
+
+
+@dataclass
+class LoadedClip:
+    """One clip ready to encode.
+
+    Attributes:
+        audio: (n_samples,) float32 mono in [-1, 1] at ``sample_rate``.
+        sample_rate: the model's sample rate.
+        original_rate: the file's own sample rate.
+        original_channels: channel count in the file (mixed to mono).
+    """
+
+    audio: np.ndarray
+    sample_rate: int
+    original_rate: int
+    original_channels: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.audio) / self.sample_rate
+
+
+class ClipRejected(Exception):
+    """A clip that cannot be encoded; ``str(err)`` is the reason shown to the user."""
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """(n,) float32 at ``from_rate`` -> (m,) float32 at ``to_rate``."""
+    if from_rate == to_rate:
+        return audio.astype(np.float32, copy=False)
+    import torch
+    import torchaudio.functional as AF
+
+    tensor = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    return AF.resample(tensor, from_rate, to_rate).numpy()
+
+
+def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedClip:
+    """Read, mix to mono, validate and resample one file; raises ClipRejected with a reason.
+
+    Accepted and converted: any channel count (mean of channels), any integer or float
+    sample format soundfile reads (8-bit included), any sample rate (resampled).
+    Rejected: unreadable/non-audio/empty files, clips shorter than MIN_SECONDS or longer
+    than ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK).
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ClipRejected(f"cannot open file: {err.strerror or err}")
+    if not data:
+        raise ClipRejected("empty file (0 bytes)")
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as sound:
+            rate, channels, frames = sound.samplerate, sound.channels, sound.frames
+            if rate <= 0 or channels <= 0:
+                raise ClipRejected(f"invalid header: {rate} Hz, {channels} channels")
+            if frames > 0 and frames / rate > max_seconds:
+                raise ClipRejected(f"too long: {frames / rate:.1f} s > --max-seconds {max_seconds:g}")
+            samples = sound.read(dtype="float32", always_2d=True)
+    except ClipRejected:
+        raise
+    except Exception as err:  # soundfile raises several types for junk input
+        raise ClipRejected(f"not readable as audio ({type(err).__name__}: {err})".strip())
+    if samples.shape[0] == 0:
+        raise ClipRejected("no audio samples")
+    mono = samples.mean(axis=1, dtype=np.float32)
+    duration = len(mono) / rate
+    if duration < MIN_SECONDS:
+        raise ClipRejected(f"too short: {duration:.3f} s < {MIN_SECONDS} s")
+    if duration > max_seconds:
+        raise ClipRejected(f"too long: {duration:.1f} s > --max-seconds {max_seconds:g}")
+    if not np.all(np.isfinite(mono)):
+        raise ClipRejected("non-finite samples (NaN or Inf)")
+    peak = float(np.max(np.abs(mono)))
+    if peak < SILENCE_PEAK:
+        raise ClipRejected(f"silent: peak amplitude {peak:.2e} < {SILENCE_PEAK:g}")
+    audio = np.clip(resample(mono, rate, sample_rate), -1.0, 1.0)
+    return LoadedClip(audio=audio, sample_rate=sample_rate, original_rate=rate,
+                      original_channels=samples.shape[1])
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """(n,) float32 -> bytes of a mono 16-bit PCM WAV file (plays in every browser)."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()

@@ -1,0 +1,216 @@
+"""Loading DAC and encoding batches of clips into pooled representations.
+
+Model choice, in order: ``--weights PATH``; the file DAC's own download cache holds
+(``~/.cache/descript/dac/weights_<type>_8kbps_<tag>.pth``, where ``dac.utils.download`` puts
+it); or, only when asked for, an untrained model: the same architecture, seeded random init.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# The DAC 1.0.0 configurations (dac/model/dac.py defaults and the released weights' metadata).
+MODEL_CONFIGS = {
+    "16khz": dict(encoder_dim=64, encoder_rates=[2, 4, 5, 8], decoder_dim=1536,
+                  decoder_rates=[8, 5, 4, 2], n_codebooks=12, codebook_size=1024,
+                  codebook_dim=8, sample_rate=16000),
+    "24khz": dict(encoder_dim=64, encoder_rates=[2, 4, 5, 8], decoder_dim=1536,
+                  decoder_rates=[8, 5, 4, 2], n_codebooks=32, codebook_size=1024,
+                  codebook_dim=8, sample_rate=24000),
+    "44khz": dict(encoder_dim=64, encoder_rates=[2, 4, 8, 8], decoder_dim=1536,
+                  decoder_rates=[8, 8, 4, 2], n_codebooks=9, codebook_size=1024,
+                  codebook_dim=8, sample_rate=44100),
+}
+# Tags of the 8 kbps weights that dac.utils.download fetches as "latest".
+WEIGHT_TAGS = {"16khz": "0.0.5", "24khz": "0.0.4", "44khz": "0.0.1"}
+
+
+class WeightsNotFound(Exception):
+    """No weights given and none in DAC's cache; the message names both ways to provide them."""
+
+
+def dac_cache_weights_path(model_type: str) -> Path:
+    """Where ``dac.utils.download(model_type)`` stores the 8 kbps weights."""
+    return (Path.home() / ".cache" / "descript" / "dac"
+            / f"weights_{model_type}_8kbps_{WEIGHT_TAGS[model_type]}.pth")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class WeightsChoice:
+    """What the model's weights are: a file (path + sha256) or an untrained seeded init."""
+
+    untrained: bool
+    path: str | None = None
+    sha256: str | None = None
+    seed: int | None = None
+
+    def describe(self) -> str:
+        if self.untrained:
+            return f"UNTRAINED (random init, seed {self.seed})"
+        return f"{self.path} (sha256 {self.sha256[:12]}…)"
+
+    def as_dict(self) -> dict:
+        return {"untrained": self.untrained, "path": self.path, "sha256": self.sha256,
+                "seed": self.seed}
+
+
+def resolve_weights(model_type: str, weights: str | None, untrained: bool,
+                    seed: int = 0) -> WeightsChoice:
+    """Decide which weights to use; raises WeightsNotFound with both ways to fix it."""
+    if model_type not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model type {model_type!r}; one of {', '.join(MODEL_CONFIGS)}")
+    if weights:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise WeightsNotFound(f"--weights {weights}: no such file.")
+        return WeightsChoice(untrained=False, path=str(path.resolve()), sha256=sha256_file(path))
+    if untrained:
+        return WeightsChoice(untrained=True, seed=seed)
+    cached = dac_cache_weights_path(model_type)
+    if cached.is_file():
+        return WeightsChoice(untrained=False, path=str(cached), sha256=sha256_file(cached))
+    raise WeightsNotFound(
+        f"No DAC {model_type} weights found. Provide them in one of two ways:\n"
+        f"  1. --weights PATH/TO/weights.pth   (a DAC checkpoint, e.g. weights_16khz.pth)\n"
+        f"  2. put the file where DAC's own cache keeps it: {cached}\n"
+        f"     (`python -m dac download --model_type {model_type}` does that where there is network)\n"
+        f"Or pass --untrained to use the same architecture with random weights (for tests and "
+        f"offline demos; the embeddings then say nothing about the trained codec).")
+
+
+def load_dac(model_type: str, choice: WeightsChoice, device: str):
+    """Build the DAC model for ``choice`` on ``device``, in eval mode."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+    import dac
+
+    if choice.untrained:
+        torch.manual_seed(choice.seed or 0)
+        model = dac.DAC(**MODEL_CONFIGS[model_type])
+    else:
+        model = dac.utils.load_model(load_path=choice.path)
+    return model.to(device).eval()
+
+
+def pick_device(requested: str) -> str:
+    """'auto' -> 'cuda' when available, else 'cpu'. 'cuda' without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for, but torch sees no CUDA device.")
+    return requested
+
+
+def dac_encode(model, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run DAC's encoder and quantizer once.
+
+    Args:
+        audio: (batch, 1, n_samples) float32 at ``model.sample_rate``; n_samples a multiple of
+            ``model.hop_length``.
+    Returns:
+        z: (batch, latent_dim=1024, n_frames) the quantized latent (sum of the codebooks).
+        latents: (batch, n_codebooks * codebook_dim, n_frames) each codebook's projected
+            8-D latent before quantization, concatenated.
+    ``DAC.encode`` returns ``(z, codes, latents, commitment_loss, codebook_loss)`` (a tuple,
+    whatever its docstring says); codes and losses are not needed here.
+    """
+    z, _codes, latents, _commitment, _codebook = model.encode(audio)
+    return z, latents
+
+
+def frame_count(n_samples: int, hop_length: int) -> int:
+    """Frames DAC produces for a clip of ``n_samples`` (after its right-pad to the hop)."""
+    return math.ceil(n_samples / hop_length)
+
+
+def masked_time_mean(x: torch.Tensor, n_valid: torch.Tensor) -> torch.Tensor:
+    """Mean over time of the first ``n_valid[b]`` frames of each row.
+
+    Args:
+        x: (batch, channels, n_frames).
+        n_valid: (batch,) int, 1 <= n_valid[b] <= n_frames.
+    Returns:
+        (batch, channels), padding frames ignored.
+    """
+    frames = torch.arange(x.shape[-1], device=x.device)
+    mask = (frames[None, :] < n_valid[:, None]).to(x.dtype)  # (batch, n_frames)
+    return (x * mask[:, None, :]).sum(-1) / n_valid[:, None].to(x.dtype)
+
+
+@contextmanager
+def padding_masked(encoder: torch.nn.Module, valid_samples: torch.Tensor, padded_samples: int):
+    """Make a batched encoder pass see each clip as if it were encoded alone.
+
+    Inside this context every Conv1d of ``encoder`` gets its input zeroed past each clip's
+    own length at that layer's time resolution. Encoded alone, a clip's convolutions read
+    zeros (their own padding) past its end; in a padded batch they would read activations
+    computed from the padding. Zeroing restores the alone case exactly, so the batch gives
+    the single-clip result up to float rounding.
+
+    Args:
+        valid_samples: (batch,) int, each clip's length rounded up to the hop length.
+        padded_samples: the batch's padded length (a multiple of the hop length).
+    """
+    def zero_past_end(_module, inputs):
+        (x,) = inputs  # (batch, channels, time); time = padded_samples / cumulative stride
+        valid = valid_samples * x.shape[-1] // padded_samples
+        mask = torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]
+        return (x * mask[:, None, :].to(x.dtype),)
+
+    handles = [m.register_forward_pre_hook(zero_past_end)
+               for m in encoder.modules() if isinstance(m, torch.nn.Conv1d)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+@torch.inference_mode()
+def encode_batch(model, clips: list[np.ndarray], device: str) -> dict[str, np.ndarray]:
+    """Encode clips of unequal length in one batch and pool over each clip's own frames.
+
+    Args:
+        clips: list of (n_samples_i,) float32 mono at ``model.sample_rate``.
+    Returns:
+        {"z": (batch, 1024), "codes_concat": (batch, n_codebooks*8),
+         "codes_mean": (batch, 8)} float32. Clips are right-padded with zeros to the longest
+        (rounded up to the hop). Inside the encoder each clip's padding is zeroed at every
+        convolution (``padding_masked``), and only each clip's own frames enter the mean, so
+        the result equals a one-by-one encode up to float rounding (the tests check 1e-4
+        relative).
+    """
+    hop = int(model.hop_length)
+    frames = [frame_count(len(c), hop) for c in clips]
+    padded_len = max(frames) * hop
+    batch = np.zeros((len(clips), 1, padded_len), dtype=np.float32)
+    for row, clip in enumerate(clips):
+        batch[row, 0, :len(clip)] = clip
+    n_valid = torch.tensor(frames, device=device)
+    audio = torch.from_numpy(batch).to(device)
+    if min(frames) == max(frames):  # no padding beyond DAC's own: nothing to mask
+        z, latents = dac_encode(model, audio)
+    else:
+        with padding_masked(model.encoder, n_valid * hop, padded_len):
+            z, latents = dac_encode(model, audio)
+    z_pooled = masked_time_mean(z.float(), n_valid)
+    latents_pooled = masked_time_mean(latents.float(), n_valid)
+    n_codebooks = latents_pooled.shape[1] // int(model.codebook_dim)
+    codes_mean = latents_pooled.reshape(len(clips), n_codebooks, -1).mean(1)
+    return {"z": z_pooled.cpu().numpy(), "codes_concat": latents_pooled.cpu().numpy(),
+            "codes_mean": codes_mean.cpu().numpy()}

@@ -1,0 +1,67 @@
+"""Cluster-quality metrics of one set of points against the clip labels.
+
+- silhouette: ``sklearn.metrics.silhouette_score`` (Euclidean, as the seed); exact up to
+  SILHOUETTE_SAMPLE clips, beyond that on a seeded sample of that size (recorded).
+- davies_bouldin: ``sklearn.metrics.davies_bouldin_score`` (exact).
+- knn_accuracy: leave-one-out k-NN label accuracy with k = KNN_ACCURACY_K: each clip's label
+  is predicted by majority vote of its k nearest other clips (cosine in the full space, from
+  the cache's neighbour table; Euclidean in a 2D/3D projection); a tie goes to the tied label
+  whose member is nearest. The fraction predicted right.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+KNN_ACCURACY_K = 5
+SILHOUETTE_SAMPLE = 10_000
+
+
+def encode_labels(labels: list[str]) -> np.ndarray:
+    """list of n label strings -> (n,) int64 codes (sorted label order)."""
+    _, codes = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    return codes.astype(np.int64)
+
+
+def knn_vote_accuracy(neighbour_index: np.ndarray, codes: np.ndarray, k: int = KNN_ACCURACY_K) -> float:
+    """(n, >=k) neighbour indices (closest first, self excluded), (n,) label codes -> accuracy."""
+    votes = codes[np.asarray(neighbour_index)[:, :k]]  # (n, k) labels of the k neighbours
+    counts = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)  # (n, k) votes for each one's label
+    score = counts * (k + 1) - np.arange(k)[None, :]  # more votes first, then the nearer
+    predicted = votes[np.arange(len(codes)), score.argmax(axis=1)]
+    return float(np.mean(predicted == codes))
+
+
+def euclidean_knn_index(points: np.ndarray, k: int) -> np.ndarray:
+    """(n, 2|3) points -> (n, k) indices of the k nearest other points (Euclidean)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    tree = NearestNeighbors(n_neighbors=k + 1).fit(points)
+    _, index = tree.kneighbors(points)
+    out = np.empty((len(points), k), dtype=np.int64)
+    for row in range(len(points)):  # drop the point itself wherever duplicates put it
+        others = index[row][index[row] != row]
+        out[row] = others[:k]
+    return out
+
+
+def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.ndarray,
+                    seed: int = 42) -> dict:
+    """Silhouette, Davies-Bouldin and k-NN accuracy of (n, dim) ``points`` under ``codes``.
+
+    Values are None where undefined (fewer than 2 labels, or a label per clip).
+    """
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+
+    n, n_labels = len(codes), len(np.unique(codes))
+    row: dict = {"silhouette": None, "davies_bouldin": None, "knn_accuracy": None,
+                 "silhouette_sample": None}
+    if 2 <= n_labels <= n - 1:
+        x = np.asarray(points, dtype=np.float64)
+        sample = SILHOUETTE_SAMPLE if n > SILHOUETTE_SAMPLE else None
+        row["silhouette"] = float(silhouette_score(x, codes, sample_size=sample, random_state=seed))
+        row["silhouette_sample"] = sample
+        row["davies_bouldin"] = float(davies_bouldin_score(x, codes))
+    if n_labels >= 2 and neighbour_index.shape[1] >= 1:
+        row["knn_accuracy"] = knn_vote_accuracy(neighbour_index, codes,
+                                                min(KNN_ACCURACY_K, neighbour_index.shape[1]))
+    return row

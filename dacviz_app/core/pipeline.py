@@ -1,0 +1,371 @@
+"""The precompute pipeline: clips -> encoded chunks -> arrays, projections, neighbours, metrics.
+
+Resumable at two levels. Encoding runs in fixed chunks of the clip plan (``chunk_size`` clips,
+in plan order); each finished chunk is saved atomically under ``work/chunks`` and never redone.
+Every later stage writes one file per result and skips a file that already exists. All
+results are a deterministic function of the plan (clip list, model, weights, parameters), so
+an interrupted run resumed with the same command ends with the same cache as a clean run.
+The manifest is written last; then ``work/`` is removed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import cache as cache_format
+from .audio import ClipRejected, load_clip, wav_bytes
+from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
+from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, load_dac
+from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
+                      euclidean_knn_index)
+from .neighbours import MAX_K, cosine_knn
+from .projections import pca, tsne
+from .representations import describe, mfcc_stats
+from .sources import ClipSource
+
+MIN_CLIPS = 5
+DACVIZ_VERSION = "0.1.0"
+
+
+class PrecomputeError(Exception):
+    """A run that cannot start or finish; the message says why and what to do."""
+
+
+@dataclass
+class PrecomputeConfig:
+    out: Path
+    model_type: str
+    weights: WeightsChoice
+    device: str = "cpu"
+    batch_size: int = 16
+    chunk_size: int = 256
+    max_seconds: float = 30.0
+    seed: int = 42
+    knn_k: int = MAX_K
+    name: str = "collection"
+    source: str = ""
+    command: str = ""
+    overwrite: bool = False
+    synthetic: bool = False
+
+
+@dataclass
+class RunSummary:
+    cache_dir: str
+    n_planned: int
+    n_encoded: int
+    n_skipped: int
+    skipped_reasons: dict
+    newly_encoded: int
+    encode_seconds: float
+    total_seconds: float
+    device: str
+    weights: str
+    untrained: bool
+    already_complete: bool
+    metrics_rows: list = field(default_factory=list)
+
+    @property
+    def clips_per_second(self) -> float:
+        return self.newly_encoded / self.encode_seconds if self.encode_seconds > 0 else float("nan")
+
+
+# ----------------------------------------------------------------------------- plan
+def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
+    """Everything the results depend on; its hash identifies the run for resuming."""
+    body = {
+        "clips": [[c.path, c.label, c.speaker, list(map(list, c.extra))] for c in clips],
+        "model_type": config.model_type,
+        "weights": config.weights.as_dict(),
+        "device": config.device, "chunk_size": config.chunk_size, "batch_size": config.batch_size,
+        "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
+        "format_version": cache_format.FORMAT_VERSION,
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return {"plan_id": digest, **body}
+
+
+def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
+    """Check ``paths.root`` against the plan. Returns True when the cache is already complete.
+
+    Raises PrecomputeError when the directory holds something else (another run's cache or
+    unrelated files) and ``overwrite`` is not set.
+    """
+    root = paths.root
+    existing_plan = None
+    if paths.manifest.is_file():
+        existing_plan = cache_format.read_json(paths.manifest).get("plan_id")
+    elif paths.plan.is_file():
+        existing_plan = cache_format.read_json(paths.plan).get("plan_id")
+    if existing_plan == plan["plan_id"]:
+        return paths.manifest.is_file()
+    if existing_plan is not None:
+        if not overwrite:
+            raise PrecomputeError(
+                f"{root} holds a cache made from different inputs or settings. Use another "
+                f"--out, or pass --overwrite to replace it.")
+        shutil.rmtree(root)
+    elif root.exists() and any(root.iterdir()):
+        raise PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into "
+                              f"it. Choose an empty or new --out directory.")
+    root.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(paths.plan, plan)
+    return False
+
+
+# ----------------------------------------------------------------------------- encode
+def _encode_chunk(model, clips: list[ClipSource], start: int, config: PrecomputeConfig,
+                  paths: CachePaths) -> dict[str, np.ndarray]:
+    """Load, convert, store and encode clips[start:start+chunk_size]; returns the chunk arrays."""
+    sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
+    loaded, ok_index, skipped_index, skipped_reason = [], [], [], []
+    extras: dict[str, list] = {"mfcc": [], "duration_s": [], "original_rate": [], "channels": []}
+    for plan_index in range(start, min(start + config.chunk_size, len(clips))):
+        try:
+            clip = load_clip(clips[plan_index].path, sample_rate, config.max_seconds)
+        except ClipRejected as err:
+            skipped_index.append(plan_index)
+            skipped_reason.append(str(err))
+            continue
+        atomic_write_bytes(paths.audio(paths.audio_name(plan_index)), wav_bytes(clip.audio, sample_rate))
+        loaded.append(clip.audio)
+        ok_index.append(plan_index)
+        extras["mfcc"].append(mfcc_stats(clip.audio, sample_rate))
+        extras["duration_s"].append(clip.duration_s)
+        extras["original_rate"].append(clip.original_rate)
+        extras["channels"].append(clip.original_channels)
+    pooled = _encode_sorted_batches(model, loaded, config)
+    return {"plan_index": np.asarray(ok_index, np.int64), **pooled,
+            "mfcc": np.asarray(extras["mfcc"], np.float32).reshape(len(ok_index), -1),
+            "duration_s": np.asarray(extras["duration_s"], np.float64),
+            "original_rate": np.asarray(extras["original_rate"], np.int64),
+            "channels": np.asarray(extras["channels"], np.int64),
+            "skipped_index": np.asarray(skipped_index, np.int64),
+            "skipped_reason": np.asarray(skipped_reason, dtype=str)}
+
+
+def _encode_sorted_batches(model, audios: list[np.ndarray], config: PrecomputeConfig) -> dict:
+    """Encode in batches of similar length (little padding); rows returned in input order."""
+    order = sorted(range(len(audios)), key=lambda i: (len(audios[i]), i))
+    out: dict[str, np.ndarray] = {}
+    for b in range(0, len(order), config.batch_size):
+        rows = order[b:b + config.batch_size]
+        pooled = encode_batch(model, [audios[i] for i in rows], config.device)
+        for name, values in pooled.items():
+            if name not in out:
+                out[name] = np.zeros((len(audios), values.shape[1]), np.float32)
+            out[name][rows] = values
+    if not out:  # every clip of the chunk was skipped
+        cfg = MODEL_CONFIGS[config.model_type]
+        dims = {"z": 1024, "codes_concat": cfg["n_codebooks"] * cfg["codebook_dim"],
+                "codes_mean": cfg["codebook_dim"]}
+        out = {name: np.zeros((0, dim), np.float32) for name, dim in dims.items()}
+    return out
+
+
+def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
+               progress: bool = True) -> tuple[int, float]:
+    """Encode every chunk not yet on disk. Returns (clips encoded now, seconds spent)."""
+    from tqdm import tqdm
+
+    n_chunks = math.ceil(len(clips) / config.chunk_size)
+    todo = [c for c in range(n_chunks) if not paths.chunk(c).is_file()]
+    if not todo:
+        return 0, 0.0
+    done_clips = len(clips) - sum(min(config.chunk_size, len(clips) - c * config.chunk_size) for c in todo)
+    model = load_dac(config.model_type, config.weights, config.device)
+    started = time.perf_counter()
+    encoded_now = 0
+    with tqdm(total=len(clips), initial=done_clips, unit="clip", desc="encoding",
+              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+        for chunk in todo:
+            start = chunk * config.chunk_size
+            arrays = _encode_chunk(model, clips, start, config, paths)
+            atomic_save_npz(paths.chunk(chunk), **arrays)
+            n = min(config.chunk_size, len(clips) - start)
+            encoded_now += n
+            bar.update(n)
+    return encoded_now, time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------- assemble
+def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths) -> dict:
+    """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
+
+    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list}.
+    """
+    n_chunks = math.ceil(len(clips) / config.chunk_size)
+    parts = [dict(np.load(paths.chunk(c), allow_pickle=False)) for c in range(n_chunks)]
+    plan_index = np.concatenate([p["plan_index"] for p in parts])
+    embeddings = {rep: np.concatenate([p[rep] for p in parts]).astype(np.float32)
+                  for rep in cache_format.REPRESENTATIONS}
+    skipped = [{"source": clips[i].path, "label": clips[i].label, "reason": str(reason)}
+               for p in parts for i, reason in zip(p["skipped_index"], p["skipped_reason"])]
+    durations = np.concatenate([p["duration_s"] for p in parts])
+    rates = np.concatenate([p["original_rate"] for p in parts])
+    channels = np.concatenate([p["channels"] for p in parts])
+    chosen = [clips[i] for i in plan_index]
+    columns: dict[str, list] = {
+        "id": list(range(len(chosen))),
+        "label": [c.label for c in chosen],
+        "speaker": [c.speaker for c in chosen],
+        "source": [_display_path(c.path, config.source) for c in chosen],
+        "duration_s": [round(float(d), 4) for d in durations],
+        "audio": [paths.audio_name(int(i)) for i in plan_index],
+        "original_rate": [int(r) for r in rates],
+        "channels": [int(c) for c in channels],
+    }
+    for name in dict.fromkeys(k for c in chosen for k, _ in c.extra):
+        columns[name] = [dict(c.extra).get(name, "") for c in chosen]
+    atomic_write_json(paths.clips, {"columns": columns})
+    atomic_write_json(paths.skipped, skipped)
+    for rep, values in embeddings.items():
+        if not paths.array(rep, "embedding").is_file():
+            atomic_save_npy(paths.array(rep, "embedding"), values)
+    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped}
+
+
+def _display_path(path: str, source: str) -> str:
+    try:
+        return str(Path(path).relative_to(Path(source) if Path(source).is_dir() else Path(source).parent))
+    except ValueError:
+        return path
+
+
+# ----------------------------------------------------------------------------- downstream
+PROJECTORS: dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, dict]]] = {
+    "pca2": lambda x, seed: _pca_with_info(x, 2, seed),
+    "pca3": lambda x, seed: _pca_with_info(x, 3, seed),
+    "tsne2": lambda x, seed: tsne(x, 2, seed),
+    "tsne3": lambda x, seed: tsne(x, 3, seed),
+}
+
+
+def _pca_with_info(x: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, dict]:
+    coords, ratio = pca(x, n_components, seed)
+    return coords, {"method": "pca", "explained_variance_ratio": ratio,
+                    "explained_variance": float(sum(ratio)), "seed": seed}
+
+
+def project_all(embeddings: dict[str, np.ndarray], config: PrecomputeConfig, paths: CachePaths,
+                say: Callable[[str], None]) -> None:
+    """PCA 2D/3D and t-SNE 2D/3D of every representation; existing results are kept."""
+    for rep, x in embeddings.items():
+        for name, project in PROJECTORS.items():
+            if paths.array(rep, name).is_file() and paths.projection_info(rep, name).is_file():
+                continue
+            started = time.perf_counter()
+            coords, info = project(x, config.seed)
+            atomic_write_json(paths.projection_info(rep, name), {"method": name[:-1], **info})
+            atomic_save_npy(paths.array(rep, name), coords)
+            say(f"  {rep:13s} {name:6s} {time.perf_counter() - started:7.2f} s")
+
+
+def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths) -> None:
+    """The exact cosine k-NN table of every representation; existing tables are kept."""
+    for rep, x in embeddings.items():
+        if paths.array(rep, "knn_index").is_file() and paths.array(rep, "knn_distance").is_file():
+            continue
+        index, distance = cosine_knn(x, k)
+        atomic_save_npy(paths.array(rep, "knn_distance"), distance)
+        atomic_save_npy(paths.array(rep, "knn_index"), index)
+
+
+def metrics_all(embeddings: dict[str, np.ndarray], labels: list[str], config: PrecomputeConfig,
+                paths: CachePaths) -> list[dict]:
+    """One row per (representation, space); written to metrics.json and returned."""
+    codes = encode_labels(labels)
+    k = min(KNN_ACCURACY_K, len(labels) - 1)
+    rows = []
+    for rep, x in embeddings.items():
+        full_index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
+        rows.append({"representation": rep, "space": "full", "dim": int(x.shape[1]),
+                     **cluster_metrics(x, codes, np.asarray(full_index[:, :k]), config.seed)})
+        for name in cache_format.PROJECTIONS:
+            coords = np.load(paths.array(rep, name))
+            rows.append({"representation": rep, "space": name, "dim": int(coords.shape[1]),
+                         **cluster_metrics(coords, codes, euclidean_knn_index(coords, k), config.seed)})
+    atomic_write_json(paths.metrics, {
+        "params": {"silhouette": "sklearn silhouette_score, euclidean",
+                   "silhouette_sample_above": SILHOUETTE_SAMPLE, "seed": config.seed,
+                   "davies_bouldin": "sklearn davies_bouldin_score",
+                   "knn_accuracy_k": k,
+                   "knn_accuracy": "leave-one-out majority vote of the k nearest other clips; "
+                                   "cosine in the full space, euclidean in projections; ties to "
+                                   "the nearest tied label"},
+        "rows": rows})
+    return rows
+
+
+def write_manifest(config: PrecomputeConfig, plan: dict, n_clips: int, n_skipped: int,
+                   k: int, paths: CachePaths) -> dict:
+    cfg = MODEL_CONFIGS[config.model_type]
+    manifest = {
+        "format_version": cache_format.FORMAT_VERSION,
+        "dacviz_version": DACVIZ_VERSION,
+        "name": config.name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": config.command,
+        "source": config.source,
+        "synthetic": config.synthetic,
+        "plan_id": plan["plan_id"],
+        "model": {"family": "descript-audio-codec", "type": config.model_type,
+                  "sample_rate": cfg["sample_rate"], "hop_length": int(np.prod(cfg["encoder_rates"])),
+                  "n_codebooks": cfg["n_codebooks"], "codebook_dim": cfg["codebook_dim"],
+                  "weights": config.weights.as_dict()},
+        "audio": {"format": "wav", "subtype": "PCM_16", "channels": 1,
+                  "sample_rate": cfg["sample_rate"]},
+        "n_clips": n_clips,
+        "n_skipped": n_skipped,
+        "knn_k": k,
+        "seed": config.seed,
+        "representations": describe(cfg["n_codebooks"], cfg["codebook_dim"]),
+        "projections": list(cache_format.PROJECTIONS),
+    }
+    atomic_write_json(paths.manifest, manifest)
+    return manifest
+
+
+# ----------------------------------------------------------------------------- run
+def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
+                   say: Callable[[str], None] = print, progress: bool = True) -> RunSummary:
+    """Build (or finish) the cache for ``clips`` under ``config.out``."""
+    started = time.perf_counter()
+    paths = CachePaths(Path(config.out))
+    plan = make_plan(clips, config)
+    complete = prepare_out_dir(paths, plan, config.overwrite)
+    newly, encode_seconds = 0, 0.0
+    if not complete:
+        newly, encode_seconds = encode_all(clips, config, paths, progress)
+        data = assemble(clips, config, paths)
+        n = len(data["labels"])
+        if n < MIN_CLIPS:
+            raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
+                                  f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are needed.")
+        k = min(config.knn_k, n - 1)
+        say("projections:")
+        project_all(data["embeddings"], config, paths, say)
+        neighbours_all(data["embeddings"], k, paths)
+        metrics_all(data["embeddings"], data["labels"], config, paths)
+        write_manifest(config, plan, n, len(data["skipped"]), k, paths)
+        shutil.rmtree(paths.work_dir, ignore_errors=True)
+    opened = cache_format.open_cache(paths.root)
+    reasons: dict[str, int] = {}
+    for item in opened.skipped:
+        kind = item["reason"].split(":")[0].split("(")[0].strip()
+        reasons[kind] = reasons.get(kind, 0) + 1
+    return RunSummary(cache_dir=str(paths.root), n_planned=len(clips), n_encoded=opened.n_clips,
+                      n_skipped=len(opened.skipped), skipped_reasons=reasons, newly_encoded=newly,
+                      encode_seconds=encode_seconds, total_seconds=time.perf_counter() - started,
+                      device=config.device, weights=config.weights.describe(),
+                      untrained=config.weights.untrained, already_complete=complete,
+                      metrics_rows=opened.metrics["rows"])

@@ -1,0 +1,121 @@
+"""Where clips come from: a Speech Commands tree, any folder-per-label tree, or a CSV manifest.
+
+Every source yields the same thing: a deterministic list of ClipSource (path, label, speaker,
+extra metadata), sorted by (label, path) after seeded sampling.
+"""
+from __future__ import annotations
+
+import csv
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPEECH_COMMANDS_NAME = re.compile(r"^(?P<speaker>.+?)_nohash_(?P<n>\d+)\.\w+$")
+
+
+class SourceError(Exception):
+    """A source that cannot be used at all (missing, empty selection, unknown word)."""
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One clip to encode. ``extra`` holds further metadata columns (CSV), as strings."""
+
+    path: str
+    label: str
+    speaker: str = ""
+    extra: tuple[tuple[str, str], ...] = field(default=())
+
+
+def speaker_from_name(name: str) -> str:
+    """Speech Commands speaker id from ``<speaker>_nohash_<n>.wav``, else ''."""
+    match = SPEECH_COMMANDS_NAME.match(name)
+    return match.group("speaker") if match else ""
+
+
+def _sample(items: list, per_label: int | None, rng: random.Random, key=None) -> list:
+    """``per_label`` items drawn with ``rng`` and returned in sorted order; all if None."""
+    if per_label is None or per_label >= len(items):
+        return list(items)
+    return sorted(rng.sample(items, per_label), key=key)
+
+
+def folder_tree(root: Path, words: list[str] | None, per_word: int | None,
+                seed: int) -> list[ClipSource]:
+    """ROOT/<label>/**/<file>: the label is the top folder's name (Speech Commands layout
+    included; folders starting with '_' or '.', like ``_background_noise_``, are ignored).
+
+    Every regular file under a label folder is taken, so a non-audio file is reported as
+    skipped rather than silently ignored. The speaker is parsed from Speech Commands names.
+    ``per_word`` clips per label are sampled with ``random.Random(seed)``.
+    """
+    labels = sorted(p.name for p in root.iterdir()
+                    if p.is_dir() and not p.name.startswith(("_", ".")))
+    if not labels:
+        raise SourceError(f"{root}: no label folders found (expected ROOT/<label>/<clip>.wav).")
+    if words:
+        unknown = [w for w in words if w not in labels]
+        if unknown:
+            raise SourceError(f"unknown word(s) {', '.join(unknown)} in {root}; available: "
+                              f"{', '.join(labels[:40])}{' ...' if len(labels) > 40 else ''}")
+        labels = list(dict.fromkeys(words))
+    rng = random.Random(seed)
+    clips: list[ClipSource] = []
+    for label in labels:
+        files = sorted(str(p) for p in (root / label).rglob("*")
+                       if p.is_file() and not p.name.startswith("."))
+        for path in _sample(files, per_word, rng):
+            clips.append(ClipSource(path=path, label=label, speaker=speaker_from_name(Path(path).name)))
+    return clips
+
+
+def csv_manifest(csv_path: Path, words: list[str] | None, per_word: int | None,
+                 seed: int) -> list[ClipSource]:
+    """A CSV with columns ``path,label`` and optionally ``speaker`` and any others (kept as
+    metadata). Relative paths are relative to the CSV's folder."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        fields = reader.fieldnames or []
+        if "path" not in fields or "label" not in fields:
+            raise SourceError(f"{csv_path}: needs the columns 'path' and 'label' (found: "
+                              f"{', '.join(fields) or 'none'}).")
+        rows = list(reader)
+    extra_names = [f for f in fields if f not in ("path", "label", "speaker") and f]
+    by_label: dict[str, list[ClipSource]] = {}
+    for row in rows:
+        path = Path(row["path"] or "")
+        if not path.is_absolute():
+            path = csv_path.parent / path
+        clip = ClipSource(path=str(path), label=(row["label"] or "").strip(),
+                          speaker=(row.get("speaker") or "").strip() or speaker_from_name(path.name),
+                          extra=tuple((name, row.get(name) or "") for name in extra_names))
+        by_label.setdefault(clip.label, []).append(clip)
+    if words:
+        unknown = [w for w in words if w not in by_label]
+        if unknown:
+            raise SourceError(f"unknown word(s) {', '.join(unknown)} in {csv_path}; available: "
+                              f"{', '.join(sorted(by_label)[:40])}")
+    rng = random.Random(seed)
+    clips: list[ClipSource] = []
+    for label in (list(dict.fromkeys(words)) if words else sorted(by_label)):
+        group = sorted(by_label[label], key=lambda c: c.path)
+        clips.extend(_sample(group, per_word, rng, key=lambda c: c.path))
+    return clips
+
+
+def select_clips(source: Path, words: list[str] | None = None, per_word: int | None = None,
+                 seed: int = 0) -> list[ClipSource]:
+    """Resolve SOURCE (a folder tree or a ``.csv`` manifest) to its clip list; raises SourceError."""
+    source = Path(source)
+    if not source.exists():
+        raise SourceError(f"{source}: no such file or directory.")
+    if source.is_file():
+        if source.suffix.lower() != ".csv":
+            raise SourceError(f"{source}: a file SOURCE must be a CSV manifest (path,label,...).")
+        clips = csv_manifest(source, words, per_word, seed)
+    else:
+        clips = folder_tree(source, words, per_word, seed)
+    if not clips:
+        raise SourceError(f"{source}: the selection is empty (no clips found).")
+    return clips

@@ -1,0 +1,118 @@
+#!/usr/bin/env python
+"""Encode a labelled clip collection with DAC into a self-contained dacviz cache.
+
+Examples:
+  # the built-in demo (espeak-ng digits + yes/no, 10 voices), offline, untrained weights
+  python precompute.py --demo --untrained --out cache/demo
+
+  # Speech Commands, the seed notebook's selection, DAC 16 kHz weights from a file
+  python precompute.py data/speech_commands_v0.02 --words zero one two yes no --per-word 10 \\
+      --weights ~/weights_16khz.pth --out cache/sc5x10
+
+  # any folder-per-label tree, or a CSV manifest (path,label[,speaker,...])
+  python precompute.py my_clips/ --out cache/mine
+  python precompute.py clips.csv --out cache/mine --device cuda --batch-size 64
+
+Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from dacviz_app.core.report import format_summary, untrained_banner
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="precompute.py", description=__doc__.split("\n\n")[0],
+        epilog="\n".join(__doc__.split("\n")[2:]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", nargs="?", help="Speech Commands or folder-per-label tree "
+                        "(ROOT/<label>/<clip>), or a CSV manifest with path,label[,speaker,...]")
+    parser.add_argument("--demo", action="store_true",
+                        help="synthesise the offline demo set with espeak-ng and encode it")
+    parser.add_argument("--demo-dir", default="demo_data",
+                        help="where --demo writes its WAV files (default: ./demo_data)")
+    parser.add_argument("--out", required=True, help="cache directory to write")
+    parser.add_argument("--name", help="collection name shown in the app (default: from SOURCE)")
+    parser.add_argument("--words", nargs="+", help="only these labels (folder names / label values)")
+    parser.add_argument("--per-word", type=int, help="sample this many clips per label (seeded)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help="seed for sampling, t-SNE and the untrained init (default 42)")
+    parser.add_argument("--model-type", default="16khz", choices=["16khz", "24khz", "44khz"])
+    parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
+    parser.add_argument("--untrained", action="store_true",
+                        help="use the DAC architecture with seeded RANDOM weights (tests, offline demos)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per encoder call")
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="clips per resumable unit of work (default 256)")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="skip clips longer than this (default 30)")
+    parser.add_argument("--knn-k", type=int, default=50, help="neighbours stored per clip (<= 50)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a cache in --out that was made from other inputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if bool(args.source) == bool(args.demo):
+        parser.error("give exactly one of SOURCE or --demo")
+    if args.per_word is not None and args.per_word < 1:
+        parser.error("--per-word must be >= 1")
+    if not 1 <= args.knn_k <= 50:
+        parser.error("--knn-k must be between 1 and 50")
+    if args.batch_size < 1 or args.chunk_size < 1:
+        parser.error("--batch-size and --chunk-size must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
+    from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
+    from dacviz_app.core.sources import SourceError, select_clips
+
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    try:
+        weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
+        device = pick_device(args.device)
+        if args.demo:
+            from dacviz_app.core.demo import write_demo_set
+
+            write_demo_set(Path(args.demo_dir))
+            source = Path(args.demo_dir)
+        else:
+            source = Path(args.source)
+        clips = select_clips(source, args.words, args.per_word, args.seed)
+    except (WeightsNotFound, SourceError, RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if weights.untrained:
+        say(untrained_banner())
+    say(f"{len(clips)} clips selected from {source} · model DAC {args.model_type} · device {device} "
+        f"· weights {weights.describe()}")
+    config = PrecomputeConfig(
+        out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
+        batch_size=args.batch_size, chunk_size=args.chunk_size, max_seconds=args.max_seconds,
+        seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
+        source=str(source.resolve()), overwrite=args.overwrite,
+        command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
+    try:
+        summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
+    except PrecomputeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
+              f"resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

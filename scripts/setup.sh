@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create .venv and install the pinned requirements (idempotent: skips what is already done).
+# Usage: bash scripts/setup.sh [--test]   (--test adds pytest, dash[testing] and Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=run; [ "${1:-}" = "--test" ] && mode=test
+[ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
+stamp=.venv/.dacviz-installed
+hash=$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-16)
+if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
+  echo "installing Python packages into .venv (first time: a few minutes, torch is large)"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -r requirements.txt
+  if [ "$mode" = test ]; then
+    .venv/bin/pip install -q -r requirements-test.txt
+    # its own call: combined with the other pins the resolver backtracks for minutes
+    .venv/bin/pip install -q "dash[testing]==4.4.1"
+  fi
+  echo "$hash-$mode" >> "$stamp"
+fi
+if [ "$mode" = test ] && ! { command -v chromium && command -v chromedriver; } >/dev/null; then
+  echo "installing Debian's chromium and chromium-driver for the browser tests"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+fi

@@ -1,0 +1,77 @@
+"""Shared fixtures: small real WAV sets and one demo cache built with the real CLI."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def run_precompute(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python precompute.py ARGS`` as a user would; returns the finished process."""
+    return subprocess.run([sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def demo_wavs(tmp_path_factory) -> Path:
+    """The full espeak demo set (12 words x 10 voices) as WAV files."""
+    from dacviz_app.core.demo import write_demo_set
+
+    out = tmp_path_factory.mktemp("demo_wavs")
+    write_demo_set(out)
+    return out
+
+
+def copy_subset(demo_wavs: Path, dest: Path, words=("zero", "one", "yes"), speakers=4) -> Path:
+    """A small folder-per-label tree copied from the demo set."""
+    for word in words:
+        files = sorted((demo_wavs / word).glob("*.wav"))[:speakers]
+        (dest / word).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            (dest / word / f.name).write_bytes(f.read_bytes())
+    return dest
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory, demo_wavs) -> tuple[Path, str]:
+    """A cache of the whole demo set, built by the CLI exactly as the README does."""
+    out = tmp_path_factory.mktemp("cache") / "demo"
+    proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout
+
+
+def tone(seconds: float, rate: int, freq: float = 220.0, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    x = 0.3 * np.sin(2 * np.pi * freq * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def write_bad_files(folder: Path) -> dict[str, str]:
+    """Write one file of each bad kind into ``folder``; returns {file name: expected outcome}
+    where the outcome is 'encoded' or a word expected in the skip reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(40)))
+    (folder / "empty.wav").write_bytes(b"")
+    (folder / "notes.txt").write_text("not audio at all\n")
+    sf.write(folder / "silent.wav", np.zeros(16000), 16000, subtype="PCM_16")
+    sf.write(folder / "stereo.wav", tone(0.6, 16000, channels=2), 16000, subtype="PCM_16")
+    sf.write(folder / "eightbit.wav", tone(0.6, 16000, 330), 16000, subtype="PCM_U8")
+    sf.write(folder / "odd_rate.wav", tone(0.6, 11025, 440), 11025, subtype="PCM_16")
+    sf.write(folder / "cd_rate.flac", tone(0.6, 44100, 550), 44100, subtype="PCM_16")
+    sf.write(folder / "short.wav", tone(0.05, 16000), 16000, subtype="PCM_16")
+    sf.write(folder / "long.wav", tone(4.0, 16000), 16000, subtype="PCM_16")
+    nan = tone(0.5, 16000).astype(np.float32)
+    nan[100] = np.nan
+    sf.write(folder / "nan.wav", nan, 16000, subtype="FLOAT")
+    return {"corrupt.wav": "not readable", "empty.wav": "empty", "notes.txt": "not readable",
+            "silent.wav": "silent", "stereo.wav": "encoded", "eightbit.wav": "encoded",
+            "odd_rate.wav": "encoded", "cd_rate.flac": "encoded", "short.wav": "too short",
+            "long.wav": "too long", "nan.wav": "non-finite"}

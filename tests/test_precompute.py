@@ -1,0 +1,198 @@
+"""precompute.py end to end, with the real DAC architecture (untrained) on real WAV files."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, copy_subset, run_precompute, write_bad_files
+from dacviz_app.core import cache as cache_format
+from dacviz_app.core.cache import CacheError, open_cache
+
+
+def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
+    out, stdout = demo_cache
+    cache = open_cache(out)
+    n = cache.n_clips
+    assert n == 120 and cache.untrained and not cache.skipped
+    dims = {"z": 1024, "codes_concat": 96, "codes_mean": 8, "mfcc": 80}
+    for rep, dim in dims.items():
+        assert cache.embedding(rep).shape == (n, dim)
+        assert cache.embedding(rep).dtype == np.float32
+        assert np.isfinite(cache.embedding(rep)).all()
+        for proj in cache_format.PROJECTIONS:
+            assert cache.projection(rep, proj).shape == (n, int(proj[-1]))
+        index, distance = cache.neighbours(rep)
+        assert index.shape == distance.shape == (n, 50)
+        assert (np.diff(distance, axis=1) >= 0).all()  # closest first
+        assert not (index == np.arange(n)[:, None]).any()  # never its own neighbour
+    assert sorted(set(cache.clips["label"])) == sorted(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "yes", "no"])
+    assert len(set(cache.clips["speaker"])) == 10
+    assert "UNTRAINED" in stdout and "clips encoded : 120 of 120" in stdout
+    assert "Davies-Bouldin" in stdout and "t-SNE 3D" in stdout
+    manifest = cache.manifest
+    assert manifest["model"]["weights"]["untrained"] is True
+    assert manifest["model"]["sample_rate"] == 16000 and manifest["format_version"] == 1
+    assert "--demo" in manifest["command"]
+    assert not (out / "work").exists()
+    # every clip is playable from the cache alone, at the model rate
+    import soundfile as sf
+    info = sf.info(str(cache.audio_path(0)))
+    assert info.samplerate == 16000 and info.channels == 1
+    assert abs(info.duration - cache.clips["duration_s"][0]) < 1e-3
+
+
+def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
+    from sklearn.decomposition import PCA
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+    from sklearn.neighbors import NearestNeighbors
+
+    cache = open_cache(demo_cache[0])
+    labels = np.asarray(cache.clips["label"])
+    k = cache.metrics["params"]["knn_accuracy_k"]
+    assert len(cache.metrics["rows"]) == 4 * 5
+
+    def loo_knn_accuracy(points, metric):
+        nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(points)
+        dist, idx = nn.kneighbors(points)
+        right = 0
+        for row in range(len(points)):
+            others = [j for j in idx[row] if j != row][:k]
+            votes = list(labels[others])
+            best = max(votes, key=lambda lab: (votes.count(lab), -votes.index(lab)))
+            right += best == labels[row]
+        return right / len(points)
+
+    for row in cache.metrics["rows"]:
+        rep, space = row["representation"], row["space"]
+        points = np.asarray(cache.embedding(rep) if space == "full" else cache.projection(rep, space),
+                            dtype=np.float64)
+        assert row["silhouette"] == pytest.approx(silhouette_score(points, labels), abs=1e-6)
+        assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(points, labels), rel=1e-6)
+        metric = "cosine" if space == "full" else "euclidean"
+        assert row["knn_accuracy"] == pytest.approx(loo_knn_accuracy(points, metric), abs=1e-9), (rep, space)
+
+    for rep in cache.representations:
+        x = np.asarray(cache.embedding(rep), dtype=np.float64)
+        ratio = PCA(n_components=2).fit(x).explained_variance_ratio_
+        assert cache.projection_info[rep]["pca2"]["explained_variance_ratio"] == pytest.approx(ratio, rel=1e-5)
+        nn = NearestNeighbors(n_neighbors=51, metric="cosine", algorithm="brute").fit(x)
+        dist, idx = nn.kneighbors(x)
+        index, distance = cache.neighbours(rep)
+        np.testing.assert_allclose(distance, dist[:, 1:], atol=1e-5)
+        # the same neighbours, allowing swaps between (near-)equal distances
+        same = (index == idx[:, 1:]).mean()
+        assert same > 0.99, (rep, same)
+
+
+def test_batched_encode_equals_one_by_one(demo_wavs):
+    """Clips of unequal length, batched with padding, give the one-at-a-time vectors
+    to 1e-4 relative (measured: about 1e-7)."""
+    from dacviz_app.core.audio import load_clip
+    from dacviz_app.core.encode import encode_batch, load_dac, resolve_weights
+
+    files = sorted(demo_wavs.glob("*/*.wav"))[::15][:8]
+    clips = [load_clip(f, 16000, 30).audio for f in files]
+    assert len({len(c) for c in clips}) > 4  # really unequal lengths
+    model = load_dac("16khz", resolve_weights("16khz", None, True, 42), "cpu")
+    batched = encode_batch(model, clips, "cpu")
+    for i, clip in enumerate(clips):
+        alone = encode_batch(model, [clip], "cpu")
+        for rep in ("z", "codes_concat", "codes_mean"):
+            a, b = alone[rep][0], batched[rep][i]
+            assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(a), (rep, i)
+
+
+def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(demo_wavs, tmp_path):
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=3)
+    expected = write_bad_files(src / "odd")
+    out = tmp_path / "cache"
+    proc = run_precompute(str(src), "--untrained", "--out", str(out), "--max-seconds", "3",
+                          "--chunk-size", "4")
+    assert proc.returncode == 0, proc.stderr
+    cache = open_cache(out)
+    skipped = {Path(s["source"]).name: s["reason"] for s in cache.skipped}
+    kept = {Path(p).name for p in cache.clips["source"]}
+    for name, outcome in expected.items():
+        if outcome == "encoded":
+            assert name in kept, (name, skipped.get(name))
+        else:
+            assert outcome in skipped[name], (name, skipped.get(name))
+    assert cache.n_clips == 6 + 4
+    assert f"clips skipped : {len(expected) - 4}" in proc.stdout
+    rates = dict(zip([Path(p).name for p in cache.clips["source"]], cache.clips["original_rate"]))
+    assert rates["odd_rate.wav"] == 11025 and rates["cd_rate.flac"] == 44100
+    channels = dict(zip([Path(p).name for p in cache.clips["source"]], cache.clips["channels"]))
+    assert channels["stereo.wav"] == 2
+
+
+def _wait_for_chunks(out: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len(list((out / "work" / "chunks").glob("chunk_*.npz"))) >= count:
+            return
+        assert proc.poll() is None, "precompute finished before it could be interrupted"
+        time.sleep(0.05)
+    raise AssertionError("no chunk appeared in time")
+
+
+def _cache_files(out: Path) -> dict[str, bytes]:
+    """Every file of a cache except the manifest's run-specific fields."""
+    files = {}
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            rel = str(path.relative_to(out))
+            data = path.read_bytes()
+            if rel == "manifest.json":
+                manifest = json.loads(data)
+                for field in ("created", "command"):
+                    manifest.pop(field)
+                data = json.dumps(manifest, sort_keys=True).encode()
+            files[rel] = data
+    return files
+
+
+def test_interrupted_runs_resume_to_the_same_cache(demo_wavs, tmp_path):
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("two", "yes", "no"), speakers=4)
+    write_bad_files(src / "odd")
+    args = [str(src), "--untrained", "--chunk-size", "3", "--batch-size", "2", "--max-seconds", "3"]
+    clean = tmp_path / "clean"
+    assert run_precompute(*args, "--out", str(clean)).returncode == 0
+
+    out = tmp_path / "interrupted"
+    cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args, "--out", str(out)]
+    # 1: Ctrl-C after the first chunk
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_chunks(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun the same command" in err
+    assert not (out / "manifest.json").exists()
+    with pytest.raises(CacheError, match="interrupted"):
+        open_cache(out)
+    # 2: kill -9 a little later
+    done = len(list((out / "work" / "chunks").glob("*.npz")))
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_chunks(out, done + 2, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert not (out / "manifest.json").exists()
+    # 3: the same command again finishes the job
+    final = run_precompute(*args, "--out", str(out))
+    assert final.returncode == 0, final.stderr
+    assert "encoded in this run" in final.stdout
+    resumed = int(re.search(r"\((\d+) encoded in this run\)", final.stdout).group(1))
+    assert 0 < resumed < 12 + 11
+    assert _cache_files(out) == _cache_files(clean)
+    # and once more: nothing left to do
+    again = run_precompute(*args, "--out", str(out))
+    assert again.returncode == 0 and "already complete" in again.stdout
