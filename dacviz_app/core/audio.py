@@ -79,7 +79,8 @@ def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedC
     except ClipRejected:
         raise
     except Exception as err:  # soundfile raises several types for junk input
-        raise ClipRejected(f"not readable as audio ({type(err).__name__}: {err})".strip())
+        detail = getattr(err, "error_string", None) or str(err)  # no object reprs: stable text
+        raise ClipRejected(f"not readable as audio ({detail})")
     if samples.shape[0] == 0:
         raise ClipRejected("no audio samples")
     mono = samples.mean(axis=1, dtype=np.float32)
