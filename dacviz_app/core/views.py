@@ -1,0 +1,105 @@
+"""What the viewer needs from a cache, computed without Dash: colour groups, the mapping from a
+plotted point back to its clip, neighbour rows, and the metrics table.
+
+The app draws one trace per colour group; a point is addressed by (trace number, index in
+trace), so these functions are the single place that knows which clip that is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .cache import Cache
+
+MAX_GROUPS = 24
+OTHER = "(other)"
+PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#FF6692",
+           "#B6E880", "#FF97FF", "#FECB52", "#1F77B4", "#8C564B", "#E377C2", "#7F7F7F",
+           "#BCBD22", "#17BECF", "#393B79", "#637939", "#8C6D31", "#843C39", "#7B4173",
+           "#3182BD", "#E6550D", "#31A354")
+NOT_COLOUR_COLUMNS = ("id", "source", "audio", "duration_s")
+
+
+@dataclass(frozen=True)
+class ColourGroups:
+    """Clips split by the values of one metadata column.
+
+    Attributes:
+        column: the metadata column.
+        names: group names, most frequent first (at most MAX_GROUPS; the rest is OTHER).
+        members: one (n_in_group,) int32 array of clip ids per group, ascending.
+        colours: one CSS colour per group.
+    """
+
+    column: str
+    names: tuple[str, ...]
+    members: tuple[np.ndarray, ...]
+    colours: tuple[str, ...]
+
+    def clip_at(self, group: int, position: int) -> int:
+        """The clip id drawn at ``position`` in trace ``group``; raises IndexError."""
+        if not 0 <= group < len(self.members):
+            raise IndexError(group)
+        return int(self.members[group][position])
+
+    def group_of(self) -> np.ndarray:
+        """(n_clips,) int32: the group number of every clip."""
+        out = np.empty(sum(len(m) for m in self.members), dtype=np.int32)
+        for number, member in enumerate(self.members):
+            out[member] = number
+        return out
+
+
+def colour_columns(cache: Cache) -> list[str]:
+    """Metadata columns that can colour the maps: label first, then speaker, then the rest."""
+    rest = [c for c in cache.clips if c not in NOT_COLOUR_COLUMNS + ("label", "speaker")]
+    return ["label", "speaker"] + rest
+
+
+def colour_groups(cache: Cache, column: str) -> ColourGroups:
+    """Group the clips by ``column`` (unknown column -> ValueError)."""
+    if column not in cache.clips or column in NOT_COLOUR_COLUMNS:
+        raise ValueError(f"cannot colour by {column!r}")
+    values = np.asarray([str(v) for v in cache.clips[column]], dtype=object)
+    names, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    order = sorted(range(len(names)), key=lambda g: (-counts[g], str(names[g])))
+    if column == "label":  # labels read best in their natural order
+        order = sorted(range(len(names)), key=lambda g: str(names[g]))
+        order = _label_order(names, order)
+    keep = order[:MAX_GROUPS] if len(order) <= MAX_GROUPS else order[:MAX_GROUPS - 1]
+    members = [np.flatnonzero(inverse == g).astype(np.int32) for g in keep]
+    group_names = [str(names[g]) or "(none)" for g in keep]
+    if len(keep) < len(order):
+        rest = np.flatnonzero(~np.isin(inverse, keep)).astype(np.int32)
+        members.append(rest)
+        group_names.append(OTHER)
+    colours = [PALETTE[i % len(PALETTE)] for i in range(len(members))]
+    return ColourGroups(column, tuple(group_names), tuple(members), tuple(colours))
+
+
+def _label_order(names: np.ndarray, order: list[int]) -> list[int]:
+    """Spoken digits in counting order, other labels alphabetically after them."""
+    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+    rank = {w: i for i, w in enumerate(digits)}
+    return sorted(order, key=lambda g: (rank.get(str(names[g]), len(digits)), str(names[g])))
+
+
+def neighbour_rows(cache: Cache, representation: str, clip: int, k: int) -> list[dict]:
+    """The k nearest clips of ``clip`` in the full space of ``representation``:
+    [{"rank", "id", "label", "speaker", "distance"}], closest first."""
+    index, distance = cache.neighbours(representation)
+    k = max(1, min(int(k), index.shape[1]))
+    return [{"rank": r + 1, "id": int(j), "label": str(cache.clips["label"][j]),
+             "speaker": str(cache.clips["speaker"][j]), "distance": float(distance[clip, r])}
+            for r, j in enumerate(index[clip, :k])]
+
+
+def clip_details(cache: Cache, clip: int) -> dict:
+    """Label, speaker, file name, duration and other metadata of one clip."""
+    return {name: cache.clips[name][clip] for name in cache.clips if name != "audio"}
+
+
+def metrics_rows(cache: Cache) -> list[dict]:
+    """The stored metrics rows (one per representation and space), as written by precompute."""
+    return list(cache.metrics["rows"])

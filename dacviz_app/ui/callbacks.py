@@ -1,0 +1,279 @@
+"""Callbacks: a click travels clickData -> clip id -> neighbour rows from the cache's table ->
+a Patch of the overlays in all four views + the audio element. No figure is rebuilt on a click.
+
+The decision logic lives in plain functions (``next_selection``, ``points_to_clips``,
+``parse_query``, ``figures_update``) that the tests call directly; ``register`` wires them.
+"""
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, html, no_update
+
+from ..core.cache import Cache
+from ..core.views import clip_details, colour_columns, colour_groups, metrics_rows, neighbour_rows
+from .figures import VIEWS, base_figure, highlight_patch, view_title
+from .layout import DEFAULT_K, metrics_table
+
+EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
+FULL_REBUILD_TRIGGERS = {None, "rep", "colour", "presentation"}
+
+
+# ----------------------------------------------------------------------------- pure logic
+def _int(value, default=None):
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        return default
+
+
+def parse_query(cache: Cache, search: str | None) -> dict:
+    """'?rep=z&colour=label&k=10&clip=3' -> validated settings; bad values fall back."""
+    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
+    rep = query.get("rep") if query.get("rep") in cache.representations else cache.representations[0]
+    colour = query.get("colour") if query.get("colour") in colour_columns(cache) else "label"
+    k = min(max(_int(query.get("k"), DEFAULT_K), 1), cache.knn_k)
+    clip = _int(query.get("clip"))
+    clip = clip if clip is not None and 0 <= clip < cache.n_clips else None
+    return {"rep": rep, "colour": colour, "k": k, "clip": clip,
+            "presentation": query.get("present") == "1"}
+
+
+def clamp_k(cache: Cache, k) -> int:
+    return min(max(_int(k, DEFAULT_K), 1), cache.knn_k)
+
+
+def point_to_clip(cache: Cache, groups, point: dict) -> int | None:
+    """A clickData/selectedData point -> clip id, or None for a point we did not draw."""
+    if not isinstance(point, dict):
+        return None
+    curve = _int(point.get("curveNumber"))
+    index = _int(point.get("pointNumber", point.get("pointIndex")))
+    if curve is None or index is None or index < 0:
+        return None
+    if curve < len(groups.names):
+        try:
+            return groups.clip_at(curve, index)
+        except IndexError:
+            return None
+    clip = _int(point.get("customdata"))  # overlays carry their clip ids
+    return clip if clip is not None and 0 <= clip < cache.n_clips else None
+
+
+def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
+    """selectedData of a box/lasso -> sorted unique clip ids."""
+    points = (selected_data or {}).get("points") or [] if isinstance(selected_data, dict) else []
+    clips = {point_to_clip(cache, groups, p) for p in points}
+    return sorted(c for c in clips if c is not None)
+
+
+def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: dict | None,
+                   rep: str, k, click: dict | None = None, search: str | None = None,
+                   neighbour: int | None = None) -> dict:
+    """The selection after one event.
+
+    trigger: 'url' (page load), a view id (a click, ``click`` its clickData), 'clear',
+    'key-next'/'key-prev' (step through the neighbours), or {'type': 'play-neighbour'}
+    (``neighbour`` = that clip). Returns {"clip", "cursor", "play", "nonce"}: the selected clip,
+    which neighbour is playing (-1: the clip itself), the clip to play now (None: don't), and
+    a counter that changes whenever something should (re)play.
+    """
+    selection = {**EMPTY_SELECTION, **(selection or {})}
+    nonce = _int(selection.get("nonce"), 0) + 1
+    clip = selection.get("clip")
+    if trigger == "url":
+        chosen = parse_query(cache, search)["clip"]
+        return {"clip": chosen, "cursor": -1, "play": None, "nonce": nonce}
+    if trigger == "clear":
+        return {**EMPTY_SELECTION, "nonce": nonce}
+    if isinstance(trigger, str) and trigger.startswith("view-"):
+        points = (click or {}).get("points") or []
+        chosen = point_to_clip(cache, groups, points[0]) if points else None
+        if chosen is None:
+            return selection
+        return {"clip": chosen, "cursor": -1, "play": chosen, "nonce": nonce}
+    if clip is None:
+        return selection
+    rows = neighbour_rows(cache, rep, clip, clamp_k(cache, k))
+    if trigger in ("key-next", "key-prev"):
+        step = 1 if trigger == "key-next" else -1
+        cursor = min(max(_int(selection.get("cursor"), -1) + step, -1), len(rows) - 1)
+    elif isinstance(trigger, dict) and trigger.get("type") == "play-neighbour":
+        ids = [row["id"] for row in rows]
+        if neighbour not in ids:
+            return selection
+        cursor = ids.index(neighbour)
+    else:
+        return selection
+    play = clip if cursor < 0 else rows[cursor]["id"]
+    return {"clip": clip, "cursor": cursor, "play": play, "nonce": nonce}
+
+
+def figures_update(cache: Cache, groups, trigger, rep: str, presentation: bool, hidden: set[str],
+                   selection: dict | None, k, lasso: list[int]) -> list:
+    """Four figures (full build) or four Patches (highlight only), in VIEWS order."""
+    clip = (selection or {}).get("clip")
+    clip = clip if isinstance(clip, int) and 0 <= clip < cache.n_clips else None
+    highlight = {"selected": clip, "lasso": [c for c in (lasso or []) if 0 <= c < cache.n_clips],
+                 "neighbours": [] if clip is None else neighbour_rows(cache, rep, clip, clamp_k(cache, k))}
+    out = []
+    for view in VIEWS:
+        coords = cache.projection(rep, view)
+        if trigger in FULL_REBUILD_TRIGGERS:
+            title = view_title(view, cache.projection_info[rep][view])
+            out.append(base_figure(view, coords, groups, title, uirevision=rep,
+                                   presentation=presentation, hidden=hidden, highlight=highlight))
+        else:
+            out.append(highlight_patch(coords, groups, hidden, presentation, highlight))
+    return out
+
+
+# ----------------------------------------------------------------------------- rendering
+def render_clip_info(cache: Cache, selection: dict) -> list:
+    clip, play = selection.get("clip"), selection.get("play")
+    if clip is None:
+        return [html.P("Click a point in any view to play it and light up its nearest "
+                       "neighbours.", className="text-muted")]
+    details = clip_details(cache, clip)
+    rows = [("label", details["label"]), ("speaker", details["speaker"] or "—"),
+            ("file", details["source"]), ("duration", f"{details['duration_s']:.2f} s")]
+    rows += [(k, v) for k, v in details.items()
+             if k not in ("id", "label", "speaker", "source", "duration_s")]
+    playing = "" if play in (None, clip) else f" · playing neighbour #{selection['cursor'] + 1}"
+    return [html.Div([html.Span(f"clip {clip}", className="fw-bold", id="selected-clip"),
+                      html.Span(playing, className="text-muted")]),
+            html.Table([html.Tr([html.Th(name), html.Td(str(value))]) for name, value in rows],
+                       className="table table-sm clip-table mb-0")]
+
+
+def render_neighbours(cache: Cache, selection: dict, rep: str, k) -> list:
+    clip = selection.get("clip")
+    if clip is None:
+        return []
+    cursor = _int(selection.get("cursor"), -1)
+    rows = neighbour_rows(cache, rep, clip, clamp_k(cache, k))
+    same = sum(r["label"] == cache.clips["label"][clip] for r in rows)
+    items = [html.Li([
+        dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
+                   color="primary" if i == cursor else "light", className="play-btn",
+                   title=f"play clip {r['id']}"),
+        html.Span(f"#{r['rank']}", className="rank"),
+        html.Span(r["label"], className="nb-label" + (" same" if r["label"] == cache.clips["label"][clip] else "")),
+        html.Span(r["speaker"], className="nb-speaker text-muted"),
+        html.Span(f"{r['distance']:.4f}", className="nb-dist", title="cosine distance"),
+    ], className="neighbour" + (" playing" if i == cursor else ""), **{"data-clip": r["id"]})
+        for i, r in enumerate(rows)]
+    return [html.Small(f"{same} of {len(rows)} share the label · cosine distance in the "
+                       f"full {cache.manifest['representations'][rep]['dim']}-D {rep} space",
+                       className="text-muted"),
+            html.Ol(items, className="list-unstyled mb-0", id="neighbour-items")]
+
+
+def render_lasso(cache: Cache, lasso: list[int]) -> list:
+    if not lasso:
+        return [html.P("Drag a box or lasso in a 2D view.", className="text-muted")]
+    counts: dict[str, int] = {}
+    for clip in lasso:
+        label = cache.clips["label"][clip]
+        counts[label] = counts.get(label, 0) + 1
+    summary = ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda x: -x[1]))
+    shown = lasso[:100]
+    return [html.Div(f"{len(lasso)} clips: {summary}", id="lasso-count"),
+            html.Ul([html.Li(f"{c} · {cache.clips['label'][c]} · {cache.clips['speaker'][c]}")
+                     for c in shown], className="small mb-0"),
+            html.Small(f"… and {len(lasso) - len(shown)} more") if len(lasso) > len(shown) else None]
+
+
+def legend_options(groups) -> list[dict]:
+    return [{"label": html.Span([html.Span(className="swatch", style={"background": colour}), name]),
+             "value": name} for name, colour in zip(groups.names, groups.colours)]
+
+
+# ----------------------------------------------------------------------------- wiring
+def register(app, cache: Cache, memo) -> None:
+    """Attach every callback of the page to ``app`` for ``cache``; ``memo`` is flask-caching."""
+
+    @memo.memoize()
+    def groups_for(column: str):
+        return colour_groups(cache, column)
+
+    def groups_or_label(column):
+        return groups_for(column if column in colour_columns(cache) else "label")
+
+    @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
+                  Output("presentation", "value"), Input("url", "search"))
+    def url_to_controls(search):
+        settings = parse_query(cache, search)
+        return settings["rep"], settings["colour"], settings["k"], ["on"] if settings["presentation"] else []
+
+    @app.callback(Output("legend", "options"), Output("legend", "value"), Input("colour", "value"))
+    def legend_for_colour(colour):
+        groups = groups_or_label(colour)
+        return legend_options(groups), list(groups.names)
+
+    @app.callback(Output("selection", "data"),
+                  Input("url", "search"), *[Input(f"view-{v}", "clickData") for v in VIEWS],
+                  Input("clear", "n_clicks"), Input("key-next", "n_clicks"),
+                  Input("key-prev", "n_clicks"),
+                  Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
+                  State("selection", "data"), State("colour", "value"), State("rep", "value"),
+                  State("k", "value"))
+    def on_event(search, *rest):
+        clicks, (_clear, _next, _prev, _plays, selection, colour, rep, k) = rest[:4], rest[4:]
+        trigger = ctx.triggered_id
+        if trigger is None:
+            trigger = "url"
+        if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
+            return no_update  # buttons appearing in the list are not clicks
+        click = clicks[VIEWS.index(trigger[5:])] if isinstance(trigger, str) and trigger.startswith("view-") else None
+        rep = rep if rep in cache.representations else cache.representations[0]
+        return next_selection(cache, groups_or_label(colour), trigger, selection, rep, k,
+                              click=click, search=search,
+                              neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
+
+    @app.callback(Output("lasso-store", "data"),
+                  Input("view-pca2", "selectedData"), Input("view-tsne2", "selectedData"),
+                  Input("clear", "n_clicks"), State("colour", "value"), prevent_initial_call=True)
+    def on_lasso(pca_selected, tsne_selected, _clear, colour):
+        if ctx.triggered_id == "clear":
+            return []
+        data = pca_selected if ctx.triggered_id == "view-pca2" else tsne_selected
+        return points_to_clips(cache, groups_or_label(colour), data)
+
+    @app.callback(*[Output(f"view-{v}", "figure") for v in VIEWS],
+                  Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
+                  Input("legend", "value"), Input("selection", "data"), Input("k", "value"),
+                  Input("lasso-store", "data"))
+    def on_figures(rep, colour, presentation, shown, selection, k, lasso):
+        rep = rep if rep in cache.representations else cache.representations[0]
+        groups = groups_or_label(colour)
+        hidden = set() if shown is None else set(groups.names) - set(shown)
+        trigger = ctx.triggered_id if ctx.triggered_id in FULL_REBUILD_TRIGGERS else "patch"
+        if len(ctx.triggered) > 1:  # page load or several inputs at once: rebuild
+            trigger = None
+        return figures_update(cache, groups, trigger, rep, bool(presentation), hidden,
+                              selection, k, lasso)
+
+    @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
+                  Input("selection", "data"), Input("rep", "value"), Input("k", "value"))
+    def on_details(selection, rep, k):
+        selection = {**EMPTY_SELECTION, **(selection or {})}
+        rep = rep if rep in cache.representations else cache.representations[0]
+        return render_clip_info(cache, selection), render_neighbours(cache, selection, rep, k)
+
+    @app.callback(Output("lasso-list", "children"), Input("lasso-store", "data"))
+    def on_lasso_list(lasso):
+        return render_lasso(cache, [c for c in (lasso or []) if 0 <= c < cache.n_clips])
+
+    @app.callback(Output("metrics-table", "children"), Input("rep", "value"))
+    def on_metrics(rep):
+        return metrics_table(metrics_rows(cache), rep, cache.metrics.get("params", {}))
+
+    app.clientside_callback(
+        "function(sel){return window.dacviz.play(sel);}",
+        Output("audio-sync", "children"), Input("selection", "data"))
+    app.clientside_callback(
+        "function(sel, rep, colour, k, pres){return window.dacviz.syncUrl(sel, rep, colour, k, pres);}",
+        Output("url-sync", "children"), Input("selection", "data"), Input("rep", "value"),
+        Input("colour", "value"), Input("k", "value"), Input("presentation", "value"))

@@ -1,0 +1,146 @@
+"""The page: header, controls, the shared legend, four linked views, the listening panel and
+the metrics table. Static structure only; callbacks fill it."""
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import dcc, html
+
+from ..core.cache import Cache
+from ..core.report import SPACE_TITLES
+from ..core.views import colour_columns
+from .figures import VIEWS
+
+DEFAULT_K = 10
+SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
+             ("← / p", "previous neighbour"), ("r", "replay"), ("Esc", "clear selection"),
+             ("t", "presentation mode"))
+
+
+def header(cache: Cache) -> html.Div:
+    model = cache.manifest["model"]
+    banners = []
+    if cache.untrained:
+        banners.append(dbc.Alert(
+            [html.Strong("UNTRAINED CODEC WEIGHTS. "),
+             "This cache was encoded with a randomly initialised DAC (seed "
+             f"{model['weights'].get('seed')}). The maps and metrics say nothing about the "
+             "trained codec."], color="danger", id="untrained-banner", className="banner mb-2"))
+    if cache.synthetic:
+        banners.append(dbc.Alert(
+            [html.Strong("SYNTHETIC COLLECTION. "),
+             "Embeddings were generated from a fitted model of a small real cache, for scale "
+             "testing; audio files are reused."], color="warning", id="synthetic-banner",
+            className="banner mb-2"))
+    return html.Div([
+        html.Div([
+            html.H1("dacviz", className="brand"),
+            html.Div([
+                html.Span(cache.manifest.get("name", "collection"), className="collection-name"),
+                html.Span(f"{cache.n_clips:,} clips", className="badge bg-secondary ms-2"),
+                html.Span(f"DAC {model['type']} · {model['sample_rate']} Hz",
+                          className="badge bg-info text-dark ms-2"),
+                html.Span(f"{len(set(cache.clips['label']))} labels",
+                          className="badge bg-light text-dark ms-2"),
+            ], className="header-meta"),
+        ], className="d-flex align-items-baseline gap-3 header-row"),
+        *banners,
+    ])
+
+
+def controls(cache: Cache) -> dbc.Card:
+    reps = cache.manifest["representations"]
+    return dbc.Card(dbc.CardBody(dbc.Row([
+        dbc.Col([dbc.Label("Representation", html_for="rep"),
+                 dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
+                              options=[{"label": reps[r]["title"], "value": r}
+                                       for r in cache.representations])], md=3),
+        dbc.Col([dbc.Label("Colour by", html_for="colour"),
+                 dcc.Dropdown(id="colour", clearable=False, value="label",
+                              options=[{"label": c, "value": c} for c in colour_columns(cache)])],
+                md=2),
+        dbc.Col([dbc.Label("Neighbours k", html_for="k"),
+                 dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
+                            marks={1: "1", **{v: str(v) for v in (10, 20, 30, 40, 50) if v <= cache.knn_k}},
+                            tooltip={"placement": "bottom"})], md=3),
+        dbc.Col([dbc.Checklist(id="presentation", switch=True, value=[],
+                               options=[{"label": "Presentation mode", "value": "on"}]),
+                 dbc.Button("Clear selection (Esc)", id="clear", size="sm", color="secondary",
+                            outline=True, className="mt-2")], md=2),
+        dbc.Col(html.Div([html.Div([html.Kbd(key), " ", what]) for key, what in SHORTCUTS],
+                         className="shortcuts"), md=2),
+    ], className="g-3 align-items-end")), className="mb-2")
+
+
+def views_grid() -> html.Div:
+    graphs = [dcc.Graph(id=f"view-{view}", className="view", config={
+        "displaylogo": False, "scrollZoom": True, "responsive": True,
+        "modeBarButtonsToRemove": ["toImage"] if view.endswith("3") else []})
+        for view in VIEWS]
+    return html.Div([
+        dbc.Checklist(id="legend", inline=True, value=[], options=[], className="legend mb-1"),
+        html.Div(graphs, className="views-grid"),
+    ])
+
+
+def listening_panel() -> dbc.Card:
+    return dbc.Card(dbc.CardBody([
+        html.H5("Listen", className="card-title"),
+        html.Audio(id="player", controls=True, preload="auto", className="w-100"),
+        html.Div(id="clip-info", className="clip-info",
+                 children=html.P("Click a point in any view to play it and light up its "
+                                 "nearest neighbours.", className="text-muted")),
+        html.H6("Nearest neighbours", className="mt-3"),
+        html.Div(id="neighbour-list", className="neighbour-list"),
+        html.H6("Box / lasso selection", className="mt-3"),
+        html.Div(id="lasso-list", className="lasso-list",
+                 children=html.P("Drag a box or lasso in a 2D view.", className="text-muted")),
+    ]), className="side-panel")
+
+
+def metrics_panel() -> dbc.Card:
+    return dbc.Card(dbc.CardBody([
+        html.H5("Cluster quality by representation", className="card-title"),
+        html.Div(id="metrics-table"),
+    ]), className="mt-2")
+
+
+def build_layout(cache: Cache) -> html.Div:
+    """The whole page for one cache."""
+    return html.Div([
+        dcc.Location(id="url", refresh=False),
+        dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
+        dcc.Store(id="lasso-store", data=[]),
+        html.Div(id="url-sync", hidden=True),
+        html.Div(id="audio-sync", hidden=True),
+        html.Button(id="key-next", hidden=True, n_clicks=0),
+        html.Button(id="key-prev", hidden=True, n_clicks=0),
+        header(cache),
+        controls(cache),
+        dbc.Row([
+            dbc.Col(views_grid(), lg=9),
+            dbc.Col(listening_panel(), lg=3),
+        ], className="g-2"),
+        metrics_panel(),
+    ], id="page", className="container-fluid py-2")
+
+
+def metrics_table(rows: list[dict], current: str, params: dict) -> html.Div:
+    """The seed's comparison table for every representation; the current one marked."""
+    def cell(value, digits=3):
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
+    head = html.Thead(html.Tr([html.Th(h) for h in (
+        "representation", "space", "dim", "silhouette ↑", "Davies-Bouldin ↓",
+        f"k-NN acc (k={params.get('knn_accuracy_k')}) ↑")]))
+    body = [html.Tr([html.Td(r["representation"]), html.Td(SPACE_TITLES.get(r["space"], r["space"])),
+                     html.Td(r["dim"]), html.Td(cell(r["silhouette"])),
+                     html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"]))],
+                    className="current" if r["representation"] == current else "")
+            for r in rows]
+    sample = params.get("silhouette_sample_above")
+    note = (f"Silhouette is Euclidean, exact up to {sample:,} clips, beyond that on a seeded "
+            f"sample of {sample:,} (seed {params.get('seed')}). k-NN accuracy: leave-one-out "
+            f"majority vote, cosine in the full space, Euclidean in projections. Recompute "
+            f"from the cache with scikit-learn: see README.")
+    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
+                               className="metrics"), html.Small(note, className="text-muted")])
