@@ -75,3 +75,17 @@ def write_bad_files(folder: Path) -> dict[str, str]:
             "silent.wav": "silent", "stereo.wav": "encoded", "eightbit.wav": "encoded",
             "odd_rate.wav": "encoded", "cd_rate.flac": "encoded", "short.wav": "too short",
             "long.wav": "too long", "nan.wav": "non-finite"}
+
+
+def pytest_setup_options():
+    """Chromium flags for dash[testing]'s browser: headless as root, no outside traffic."""
+    import tempfile
+
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,1100", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
+        options.add_argument(flag)
+    return options

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dash
 from dash import Dash
-from flask import abort, send_file
+from flask import abort, request, send_file
 from flask_caching import Cache as FlaskCache
 
 from ..core.cache import Cache, open_cache
@@ -55,6 +55,12 @@ def create_app(cache_dir: str | Path) -> Dash:
             abort(404)
         return send_file(path, mimetype="audio/wav", conditional=True, etag=True,
                          max_age=AUDIO_MAX_AGE_S)
+
+    @app.server.before_request
+    def only_clip_ids_under_audio():
+        # any other /audio... path would otherwise reach Dash's page route and get a 200
+        if request.path.startswith("/audio") and request.endpoint != "audio":
+            abort(404)
 
     log.info("dacviz: %s clips from %s (dash %s)", cache.n_clips, cache.root, dash.__version__)
     return app

@@ -81,7 +81,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
                            "yaxis": {**axis, "title": {"text": titles[1]}},
                            "zaxis": {**axis, "title": {"text": titles[2]}},
                            "aspectmode": "data", "uirevision": uirevision,
-                           "camera": {"eye": {"x": 1.5, "y": 1.5, "z": 1.2}}}
+                           "camera": {"eye": {"x": 1.25, "y": 1.25, "z": 0.95}}}
     return {"data": data, "layout": layout}
 
 

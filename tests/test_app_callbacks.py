@@ -1,0 +1,156 @@
+"""The app's callbacks and audio route, called directly on the demo cache (no browser)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from dash import Patch
+
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.views import colour_groups, neighbour_rows
+from dacviz_app.ui import callbacks as cb
+from dacviz_app.ui.app import create_app
+from dacviz_app.ui.figures import OVERLAYS, VIEWS
+
+
+@pytest.fixture(scope="module")
+def cache(demo_cache):
+    return open_cache(demo_cache[0])
+
+
+@pytest.fixture(scope="module")
+def groups(cache):
+    return colour_groups(cache, "label")
+
+
+def test_a_click_on_any_trace_selects_the_clip_drawn_there(cache, groups):
+    for group in (0, 5, len(groups.names) - 1):
+        for position in (0, len(groups.members[group]) - 1):
+            clip = int(groups.members[group][position])
+            click = {"points": [{"curveNumber": group, "pointNumber": position}]}
+            sel = cb.next_selection(cache, groups, "view-tsne3", None, "z", 10, click=click)
+            assert sel["clip"] == clip and sel["play"] == clip and sel["cursor"] == -1
+            assert cache.clips["label"][clip] == groups.names[group]
+    # a click on an overlay (e.g. a highlighted neighbour) uses its clip id
+    click = {"points": [{"curveNumber": len(groups.names) + 1, "pointNumber": 0, "customdata": 17}]}
+    assert cb.next_selection(cache, groups, "view-pca2", None, "z", 10, click=click)["clip"] == 17
+    # junk points change nothing
+    before = {"clip": 3, "cursor": -1, "play": 3, "nonce": 4}
+    for point in ({}, {"curveNumber": 99, "pointNumber": 0}, {"curveNumber": 0, "pointNumber": 10**6},
+                  {"curveNumber": "x", "pointNumber": None}):
+        assert cb.next_selection(cache, groups, "view-pca2", before, "z", 10,
+                                 click={"points": [point]})["clip"] == 3
+
+
+def test_keys_step_through_neighbours_and_clear_ends_the_selection(cache, groups):
+    rows = neighbour_rows(cache, "z", 7, 3)
+    sel = {"clip": 7, "cursor": -1, "play": 7, "nonce": 1}
+    sel = cb.next_selection(cache, groups, "key-next", sel, "z", 3)
+    assert (sel["cursor"], sel["play"]) == (0, rows[0]["id"])
+    for _ in range(5):
+        sel = cb.next_selection(cache, groups, "key-next", sel, "z", 3)
+    assert (sel["cursor"], sel["play"]) == (2, rows[2]["id"])  # stops at the last
+    sel = cb.next_selection(cache, groups, "key-prev", {**sel, "cursor": 0}, "z", 3)
+    assert (sel["cursor"], sel["play"]) == (-1, 7)
+    sel = cb.next_selection(cache, groups, {"type": "play-neighbour"}, sel, "z", 3,
+                            neighbour=rows[1]["id"])
+    assert (sel["clip"], sel["cursor"], sel["play"]) == (7, 1, rows[1]["id"])
+    assert cb.next_selection(cache, groups, "clear", sel, "z", 3)["clip"] is None
+
+
+def test_url_round_trip_and_bad_values(cache):
+    assert cb.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1") == {
+        "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True}
+    assert cb.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999") == {
+        "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False}
+    assert cb.parse_query(cache, "?k=1e9")["k"] == 10
+
+
+def test_full_build_then_patches_only_the_overlays(cache, groups):
+    sel = {"clip": 11, "cursor": -1, "play": 11, "nonce": 1}
+    figures = cb.figures_update(cache, groups, "rep", "z", False, set(), sel, 10, [])
+    rows = neighbour_rows(cache, "z", 11, 10)
+    for view, fig in zip(VIEWS, figures):
+        assert len(fig["data"]) == len(groups.names) + len(OVERLAYS)
+        assert fig["data"][0]["x"]["dtype"] == "f4"  # typed arrays, not JSON lists
+        assert fig["data"][0]["type"] == ("scattergl" if view.endswith("2") else "scatter3d")
+        assert ("variance" if view.startswith("pca") else "perplexity") in fig["layout"]["title"]["text"]
+        selected, neighbours = fig["data"][-1], fig["data"][-2]
+        assert selected["customdata"] == [11]
+        assert neighbours["customdata"] == [r["id"] for r in rows]
+    patches = cb.figures_update(cache, groups, "patch", "mfcc", False, {"yes"}, sel, 5, [1, 2])
+    mfcc_rows = neighbour_rows(cache, "mfcc", 11, 5)
+    assert [r["id"] for r in mfcc_rows] != [r["id"] for r in rows[:5]]
+    for patch in patches:
+        assert isinstance(patch, Patch)
+        ops = patch.to_plotly_json()["operations"]
+        touched = {tuple(op["location"][:2]) for op in ops}
+        # groups: only opacity and visibility, never their coordinates
+        for op in ops:
+            if op["location"][1] < len(groups.names):
+                assert op["location"][2:] in (["marker", "opacity"], ["visible"])
+        assert ("data", len(groups.names) + 2) in touched
+        overlay = {op["location"][1]: op["params"]["value"] for op in ops if len(op["location"]) == 2}
+        yes = {int(i) for i in groups.members[groups.names.index("yes")]}
+        assert overlay[len(groups.names) + 1]["customdata"] == [r["id"] for r in mfcc_rows
+                                                                if r["id"] not in yes]
+        hidden_op = [op for op in ops if op["location"] == ["data", groups.names.index("yes"), "visible"]]
+        assert hidden_op[0]["params"]["value"] is False
+
+
+def test_lasso_points_map_to_clips(cache, groups):
+    data = {"points": [{"curveNumber": 0, "pointNumber": 0}, {"curveNumber": 1, "pointIndex": 2},
+                       {"curveNumber": 0, "pointNumber": 0}, {"bogus": True}]}
+    assert cb.points_to_clips(cache, groups, data) == sorted(
+        {int(groups.members[0][0]), int(groups.members[1][2])})
+    assert cb.points_to_clips(cache, groups, None) == []
+
+
+def test_metrics_table_marks_the_current_representation(cache):
+    table = cb.metrics_table(cache.metrics["rows"], "codes_mean", cache.metrics["params"])
+    rows = table.children[0].children[1].children
+    assert len(rows) == 20
+    assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
+
+
+def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):
+    app = create_app(demo_cache[0])
+    client = app.server.test_client()
+    cache = open_cache(demo_cache[0])
+    ok = client.get("/audio/0")
+    assert ok.status_code == 200 and ok.mimetype == "audio/wav"
+    assert ok.data == cache.audio_path(0).read_bytes()
+    assert "max-age" in ok.headers["Cache-Control"] and ok.headers.get("ETag")
+    part = client.get("/audio/0", headers={"Range": "bytes=10-19"})
+    assert part.status_code == 206 and part.data == ok.data[10:20]
+    for bad in ("/audio/-1", f"/audio/{cache.n_clips}", "/audio/99999999999999999999",
+                "/audio/abc", "/audio/..%2f..%2fmanifest.json", "/audio/../manifest.json",
+                "/audio/0%00", "/audio//etc/passwd", "/audio/1.5"):
+        assert client.get(bad).status_code == 404, bad
+
+
+def test_a_symlink_out_of_the_cache_is_not_served(demo_cache, tmp_path):
+    import shutil
+    copy = tmp_path / "cache"
+    shutil.copytree(demo_cache[0], copy)
+    secret = tmp_path / "secret.wav"
+    secret.write_bytes(b"RIFF secret")
+    target = copy / "audio" / open_cache(copy).clips["audio"][0]
+    target.unlink()
+    os.symlink(secret, target)
+    client = create_app(copy).server.test_client()
+    assert client.get("/audio/0").status_code == 404
+    assert client.get("/audio/1").status_code == 200
+
+
+def test_the_page_is_served_without_any_outside_link(demo_cache):
+    client = create_app(demo_cache[0]).server.test_client()
+    page = client.get("/").get_data(as_text=True)
+    assert "UNTRAINED" not in page  # the banner is in the layout, checked below
+    layout = client.get("/_dash-layout").get_data(as_text=True)
+    assert "UNTRAINED CODEC WEIGHTS" in layout
+    for text in (page, layout):
+        assert "https://" not in text and "http://" not in text.replace("http://www.w3.org", "")
+    css = client.get("/assets/0-bootstrap.min.css")
+    assert css.status_code == 200 and b"Bootstrap" in css.data[:200]

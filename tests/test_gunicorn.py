@@ -1,0 +1,73 @@
+"""The app under a real gunicorn, started exactly as the Procfile says, with two workers."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from conftest import ROOT
+from dacviz_app.core.cache import open_cache
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
+
+
+@pytest.fixture
+def gunicorn(demo_cache):
+    web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    port = free_port()
+    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(demo_cache[0]), "WEB_CONCURRENCY": "2",
+           "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        try:
+            fetch(base + "/")
+            break
+        except OSError:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.3)
+    yield base, proc
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert "Traceback" not in out, out
+
+
+def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
+    base, proc = gunicorn
+    status, _, page = fetch(base + "/")
+    assert status == 200 and b"dacviz" in page
+    status, _, layout = fetch(base + "/_dash-layout")
+    assert status == 200 and b"UNTRAINED CODEC WEIGHTS" in layout
+    body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
+            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"}],
+            "changedPropIds": ["rep.value"], "state": []}
+    for _ in range(4):  # several requests: both workers answer the same
+        status, _, answer = fetch(base + "/_dash-update-component", json.dumps(body).encode(),
+                                  {"Content-Type": "application/json"})
+        assert status == 200
+        text = answer.decode()
+        assert "Cluster" not in text and "mfcc" in text and "current" in text
+    cache = open_cache(demo_cache[0])
+    status, headers, data = fetch(base + "/audio/5", headers={"Range": "bytes=0-43"})
+    assert status == 206 and data == cache.audio_path(5).read_bytes()[:44] and data[:4] == b"RIFF"
+    assert headers["Content-Type"] == "audio/wav"
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == 2
