@@ -108,6 +108,12 @@ def main(argv: list[str] | None = None) -> int:
     except PrecomputeError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as err:
+        print(f"error: cannot write the cache in {args.out}: {err}\n"
+              f"Free disk space or fix the directory, then rerun the same command: finished work "
+              f"is kept, and no incomplete cache looks complete (manifest.json is written last).",
+              file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
               f"resume.", file=sys.stderr)

@@ -12,6 +12,7 @@ from pathlib import Path
 import dash
 from dash import Dash
 from flask import abort, request, send_file
+from werkzeug.exceptions import HTTPException
 from flask_caching import Cache as FlaskCache
 
 from ..core.cache import Cache, open_cache
@@ -20,7 +21,24 @@ from .layout import build_layout
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 AUDIO_MAX_AGE_S = 24 * 3600
+MAX_REQUEST_BYTES = 16 * 1024 * 1024  # a lasso over 100k points is ~6 MB of selectedData
+CALLBACK_PATH = "/_dash-update-component"
 log = logging.getLogger("dacviz")
+
+
+def install_error_handling(server) -> None:
+    """No stack trace ever reaches a client. A callback request that makes Dash or a callback
+    fail (forged or malformed input) is answered 400; anything else unexpected 500, both
+    with a one-line body. The exception is logged on the server."""
+
+    @server.errorhandler(Exception)
+    def on_exception(err):
+        if isinstance(err, HTTPException):
+            return err
+        log.exception("dacviz: error while serving %s %s", request.method, request.path)
+        if request.path == CALLBACK_PATH:
+            return {"error": "invalid callback request"}, 400
+        return {"error": "internal error"}, 500
 
 
 def audio_file(cache: Cache, clip_id: int) -> Path | None:
@@ -45,6 +63,8 @@ def create_app(cache_dir: str | Path) -> Dash:
                title=f"dacviz · {cache.manifest.get('name', 'collection')}",
                update_title=None)
     app.layout = build_layout(cache)
+    app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    install_error_handling(app.server)
     memo = FlaskCache(app.server, config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 0})
     callbacks.register(app, cache, memo)
 

@@ -40,6 +40,25 @@ def parse_query(cache: Cache, search: str | None) -> dict:
             "presentation": query.get("present") == "1"}
 
 
+def clean_selection(cache: Cache, selection) -> dict:
+    """A selection store value as sent by a client (maybe forged) -> a valid one."""
+    selection = selection if isinstance(selection, dict) else {}
+    def clip_or_none(value):
+        value = _int(value)
+        return value if value is not None and 0 <= value < cache.n_clips else None
+    clip = clip_or_none(selection.get("clip"))
+    return {"clip": clip, "cursor": min(max(_int(selection.get("cursor"), -1), -1), cache.knn_k - 1),
+            "play": clip_or_none(selection.get("play")), "nonce": _int(selection.get("nonce"), 0)}
+
+
+def clean_clip_list(cache: Cache, clips) -> list[int]:
+    """A list of clip ids from a client -> the valid ones."""
+    if not isinstance(clips, list):
+        return []
+    ids = (_int(c) for c in clips)
+    return [c for c in ids if c is not None and 0 <= c < cache.n_clips]
+
+
 def clamp_k(cache: Cache, k) -> int:
     return min(max(_int(k, DEFAULT_K), 1), cache.knn_k)
 
@@ -79,8 +98,8 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
     which neighbour is playing (-1: the clip itself), the clip to play now (None: don't), and
     a counter that changes whenever something should (re)play.
     """
-    selection = {**EMPTY_SELECTION, **(selection or {})}
-    nonce = _int(selection.get("nonce"), 0) + 1
+    selection = clean_selection(cache, selection)
+    nonce = selection["nonce"] + 1
     clip = selection.get("clip")
     if trigger == "url":
         chosen = parse_query(cache, search)["clip"]
@@ -113,9 +132,8 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
 def figures_update(cache: Cache, groups, trigger, rep: str, presentation: bool, hidden: set[str],
                    selection: dict | None, k, lasso: list[int]) -> list:
     """Four figures (full build) or four Patches (highlight only), in VIEWS order."""
-    clip = (selection or {}).get("clip")
-    clip = clip if isinstance(clip, int) and 0 <= clip < cache.n_clips else None
-    highlight = {"selected": clip, "lasso": [c for c in (lasso or []) if 0 <= c < cache.n_clips],
+    clip = clean_selection(cache, selection)["clip"]
+    highlight = {"selected": clip, "lasso": clean_clip_list(cache, lasso),
                  "neighbours": [] if clip is None else neighbour_rows(cache, rep, clip, clamp_k(cache, k))}
     out = []
     for view in VIEWS:
@@ -248,7 +266,7 @@ def register(app, cache: Cache, memo) -> None:
     def on_figures(rep, colour, presentation, shown, selection, k, lasso):
         rep = rep if rep in cache.representations else cache.representations[0]
         groups = groups_or_label(colour)
-        hidden = set() if shown is None else set(groups.names) - set(shown)
+        hidden = set() if not isinstance(shown, list) else set(groups.names) - {str(s) for s in shown}
         trigger = ctx.triggered_id if ctx.triggered_id in FULL_REBUILD_TRIGGERS else "patch"
         if len(ctx.triggered) > 1:  # page load or several inputs at once: rebuild
             trigger = None
@@ -258,13 +276,13 @@ def register(app, cache: Cache, memo) -> None:
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"))
     def on_details(selection, rep, k):
-        selection = {**EMPTY_SELECTION, **(selection or {})}
+        selection = clean_selection(cache, selection)
         rep = rep if rep in cache.representations else cache.representations[0]
         return render_clip_info(cache, selection), render_neighbours(cache, selection, rep, k)
 
     @app.callback(Output("lasso-list", "children"), Input("lasso-store", "data"))
     def on_lasso_list(lasso):
-        return render_lasso(cache, [c for c in (lasso or []) if 0 <= c < cache.n_clips])
+        return render_lasso(cache, clean_clip_list(cache, lasso))
 
     @app.callback(Output("metrics-table", "children"), Input("rep", "value"))
     def on_metrics(rep):

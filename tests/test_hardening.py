@@ -1,0 +1,204 @@
+"""Hostile requests, damaged caches and faults in precompute."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ROOT, copy_subset, run_precompute
+from dacviz_app.core.audio import ClipRejected, load_clip
+from dacviz_app.core.cache import open_cache
+from dacviz_app.ui.app import create_app
+
+CALLBACK = "/_dash-update-component"
+
+
+def details_body(selection, rep="z", k=10) -> dict:
+    return {"output": "..clip-info.children...neighbour-list.children..",
+            "outputs": [{"id": "clip-info", "property": "children"},
+                        {"id": "neighbour-list", "property": "children"}],
+            "inputs": [{"id": "selection", "property": "data", "value": selection},
+                       {"id": "rep", "property": "value", "value": rep},
+                       {"id": "k", "property": "value", "value": k}],
+            "changedPropIds": ["selection.data"], "state": []}
+
+
+@pytest.fixture(scope="module")
+def client(demo_cache):
+    return create_app(demo_cache[0]).server.test_client()
+
+
+def test_forged_callbacks_get_a_clean_answer_and_the_server_keeps_serving(client):
+    good = client.post(CALLBACK, json=details_body({"clip": 3, "cursor": -1, "play": 3, "nonce": 1}))
+    assert good.status_code == 200 and b"clip 3" in good.data
+    forged = [
+        details_body({"clip": 10**9}), details_body({"clip": -5}), details_body({"clip": "abc"}),
+        details_body({"clip": 3}, k=-1), details_body({"clip": 3}, k=10**9),
+        details_body({"clip": 3}, k="many"), details_body({"clip": 3}, rep="../../etc/passwd"),
+        details_body(["not", "a", "dict"]), details_body(None), details_body({"clip": [1, 2]}),
+        {"output": "clip-info.children"}, {"inputs": []}, {}, [], "text",
+        {**details_body({"clip": 3}), "output": "nope.children"},
+        {**details_body({"clip": 3}), "inputs": [{"id": "selection"}]},
+    ]
+    for body in forged:
+        answer = client.post(CALLBACK, json=body)
+        assert 200 <= answer.status_code < 500, (body, answer.status_code)
+        assert b"Traceback" not in answer.data and b'File "' not in answer.data
+    for raw, kind in ((b"{not json", "application/json"), (b"\xff\xfe\x00", "application/json"),
+                      (b"null", "application/json"), (b"a=1", "application/x-www-form-urlencoded")):
+        answer = client.post(CALLBACK, data=raw, content_type=kind)
+        assert 400 <= answer.status_code < 500 and b"Traceback" not in answer.data
+    huge = client.post(CALLBACK, data=b"x" * (17 * 1024 * 1024), content_type="application/json")
+    assert huge.status_code == 413
+    assert client.post(CALLBACK, json=good.json and details_body({"clip": 4})).status_code == 200
+
+
+def test_production_mode_has_no_dev_tools(client):
+    page = client.get("/").get_data(as_text=True)
+    config = json.loads(page.split('<script id="_dash-config" type="application/json">')[1].split("</script>")[0])
+    assert config.get("ui") is False and config.get("props_check") is False
+    assert client.get("/_reload-hash").json["reloadHash"] is None  # no hot reload
+    assert "dash-debug-menu" not in page
+
+
+def test_hostile_audio_requests_never_get_a_file_or_a_500(client, demo_cache):
+    for path in ("/audio/..", "/audio/%2e%2e", "/audio/%2e%2e%2fmanifest.json", "/audio//etc/passwd",
+                 "/audio/..\\..\\manifest.json", "/audio/0%00", "/audio/%00", "/audio/-0",
+                 "/audio/1e3", "/audio/0x10", "/audio/" + "9" * 400, "/audio/ 1", "/audio/1/",
+                 "/audio/1/../2", "/audio/manifest.json", "/audio"):
+        answer = client.get(path)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)
+        assert b"RIFF" not in answer.data[:4] and b"format_version" not in answer.data
+
+
+@pytest.mark.parametrize("damage", ["truncated", "missing", "version", "lengths", "bad json"])
+def test_a_damaged_cache_stops_the_app_with_one_clear_message(demo_cache, tmp_path, damage):
+    copy = tmp_path / "cache"
+    shutil.copytree(demo_cache[0], copy)
+    target, expect = {
+        "truncated": (copy / "arrays/codes_mean/embedding.npy", "truncated"),
+        "missing": (copy / "arrays/mfcc/tsne3.npy", "missing"),
+        "version": (copy / "manifest.json", "format version 0"),
+        "lengths": (copy / "clips.json", "has 119 values"),
+        "bad json": (copy / "metrics.json", "not valid JSON"),
+    }[damage]
+    if damage == "truncated":
+        target.write_bytes(target.read_bytes()[:300])
+    elif damage == "missing":
+        target.unlink()
+    elif damage == "version":
+        target.write_text(json.dumps({**json.loads(target.read_text()), "format_version": 0}))
+    elif damage == "lengths":
+        clips = json.loads(target.read_text())
+        clips["columns"]["speaker"].pop()
+        target.write_text(json.dumps(clips))
+    else:
+        target.write_text("{")
+    proc = subprocess.run([sys.executable, "-m", "dacviz_app", "--cache", str(copy), "--port", "1"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2
+    message = proc.stderr.strip().splitlines()
+    assert len(message) == 1 and str(target.name) in message[0] and expect in message[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert any(fix in message[0] for fix in ("rerun", "Rebuild", "rebuild", "Delete"))
+
+
+# ----------------------------------------------------------------------------- audio loader
+def wav_with_header(channels: int, rate: int, bits: int, frames: int, declared: int | None) -> bytes:
+    """A RIFF/WAVE file with arbitrary header fields (declared = the data chunk's claimed size)."""
+    import struct
+    block = max(channels * bits // 8, 0)
+    data = bytes(random.Random(frames).getrandbits(8) for _ in range(max(frames * block, 0) % 4096))
+    size = len(data) if declared is None else declared
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * block & 0xFFFFFFFF, block & 0xFFFF, bits)
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size & 0xFFFFFFFF) + data
+    return b"RIFF" + struct.pack("<I", len(body) & 0xFFFFFFFF) + body
+
+
+def _check(tmp_path: Path, data: bytes) -> None:
+    path = tmp_path / "clip.wav"
+    path.write_bytes(data)
+    try:
+        clip = load_clip(path, 16000, 30.0)
+    except ClipRejected as err:
+        assert str(err)
+        return
+    assert clip.audio.dtype == np.float32 and clip.audio.ndim == 1 and len(clip.audio) > 0
+    assert np.isfinite(clip.audio).all() and np.abs(clip.audio).max() <= 1.0
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=3000))
+def test_random_bytes_are_rejected_with_a_reason_or_read(tmp_path, data):
+    _check(tmp_path, data)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(channels=st.integers(0, 65535), rate=st.integers(0, 2**32 - 1),
+       bits=st.sampled_from([0, 1, 7, 8, 12, 16, 24, 32, 64, 65535]),
+       frames=st.integers(0, 50000), declared=st.one_of(st.none(), st.integers(0, 2**32 - 1)))
+def test_odd_wav_headers_are_rejected_with_a_reason_or_read(tmp_path, channels, rate, bits, frames, declared):
+    _check(tmp_path, wav_with_header(channels, rate, bits, frames, declared))
+
+
+# ----------------------------------------------------------------------------- precompute faults
+def test_unwritable_out_and_a_full_disk_give_clear_errors_and_no_complete_looking_cache(demo_wavs, tmp_path):
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("one", "two"), speakers=3)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    proc = run_precompute(str(src), "--untrained", "--out", str(blocker / "cache"))
+    assert proc.returncode == 2 and "cannot write" in proc.stderr and "Traceback" not in proc.stderr
+
+    def small_disk():  # files larger than 8 KiB cannot be written: what a full disk does
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8 * 1024, 8 * 1024))
+
+    out = tmp_path / "cache"
+    proc = run_precompute(str(src), "--untrained", "--out", str(out), preexec_fn=small_disk)
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot write" in proc.stderr and "File too large" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (out / "manifest.json").exists()
+    leftovers = [p for p in out.rglob("*") if p.is_file() and p.name.startswith(".")]
+    assert not leftovers, leftovers  # no temporary files left behind
+    again = run_precompute(str(src), "--untrained", "--out", str(out))
+    assert again.returncode == 0 and open_cache(out).n_clips == 6
+
+
+def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
+    from test_precompute import _cache_files
+
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("four", "five", "six"), speakers=2)
+    args = [str(src), "--untrained", "--chunk-size", "1", "--batch-size", "1"]
+    clean = tmp_path / "clean"
+    assert run_precompute(*args, "--out", str(clean)).returncode == 0
+    out = tmp_path / "killed"
+    cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args, "--out", str(out)]
+    rng = random.Random(20)
+    kills = 0
+    while kills < 20:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.5, 9.0))
+        if proc.poll() is not None:  # finished before the kill: start over from scratch
+            assert proc.returncode == 0
+            break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        kills += 1
+    final = run_precompute(*args, "--out", str(out))
+    assert final.returncode == 0, final.stderr
+    assert _cache_files(out) == _cache_files(clean)
+    assert kills >= 10
