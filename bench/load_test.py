@@ -1,0 +1,219 @@
+#!/usr/bin/env python
+"""Load test: gunicorn started as the Procfile says, many concurrent clients on loopback.
+
+Each client loops over a mix of requests, bounded by --requests per run and --seconds:
+page loads (/, /_dash-layout), click callbacks (the answer must be the clicked clip), neighbour
+panels (the listed neighbours must be the cache's), representation switches (four full
+figures) and audio range requests (bytes must match the file). Prints requests/s, p50/p99
+latency, 5xx, other errors and wrong answers, and every worker's RSS at start and end, for
+each worker count.
+
+  python bench/load_test.py --cache cache/demo --workers 1 2 4 --clients 8 --requests 2000
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from dacviz_app.core.cache import open_cache  # noqa: E402
+from dacviz_app.core.views import colour_groups  # noqa: E402
+from dacviz_app.ui.figures import VIEWS  # noqa: E402
+
+CALLBACK = "/_dash-update-component"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def click_body(view: str, curve: int, point: int) -> dict:
+    clicks = [{"id": f"view-{v}", "property": "clickData",
+               "value": {"points": [{"curveNumber": curve, "pointNumber": point}]} if v == view else None}
+              for v in VIEWS]
+    return {"output": "selection.data", "outputs": {"id": "selection", "property": "data"},
+            "inputs": [{"id": "url", "property": "search", "value": ""}, *clicks,
+                       {"id": "clear", "property": "n_clicks", "value": None},
+                       {"id": "key-next", "property": "n_clicks", "value": 0},
+                       {"id": "key-prev", "property": "n_clicks", "value": 0}, []],
+            "changedPropIds": [f"view-{view}.clickData"],
+            "state": [{"id": "selection", "property": "data", "value": None},
+                      {"id": "colour", "property": "value", "value": "label"},
+                      {"id": "rep", "property": "value", "value": "z"},
+                      {"id": "k", "property": "value", "value": 10}]}
+
+
+def details_body(clip: int, rep: str, k: int) -> dict:
+    return {"output": "..clip-info.children...neighbour-list.children..",
+            "outputs": [{"id": "clip-info", "property": "children"},
+                        {"id": "neighbour-list", "property": "children"}],
+            "inputs": [{"id": "selection", "property": "data",
+                        "value": {"clip": clip, "cursor": -1, "play": clip, "nonce": 1}},
+                       {"id": "rep", "property": "value", "value": rep},
+                       {"id": "k", "property": "value", "value": k}],
+            "changedPropIds": ["selection.data"], "state": []}
+
+
+def switch_body(rep: str) -> dict:
+    return {"output": "..view-pca2.figure...view-pca3.figure...view-tsne2.figure...view-tsne3.figure..",
+            "outputs": [{"id": f"view-{v}", "property": "figure"} for v in VIEWS],
+            "inputs": [{"id": "rep", "property": "value", "value": rep},
+                       {"id": "colour", "property": "value", "value": "label"},
+                       {"id": "presentation", "property": "value", "value": []},
+                       {"id": "legend", "property": "value", "value": None},
+                       {"id": "selection", "property": "data", "value": None},
+                       {"id": "k", "property": "value", "value": 10},
+                       {"id": "lasso-store", "property": "data", "value": []}],
+            "changedPropIds": ["rep.value"], "state": []}
+
+
+def neighbour_ids(answer: dict) -> list[int]:
+    """The data-clip ids of the neighbour list in a details callback answer."""
+    panel = answer["response"]["neighbour-list"]["children"]
+    items = panel[1]["props"]["children"]
+    return [item["props"]["data-clip"] for item in items]
+
+
+class Client(threading.Thread):
+    def __init__(self, port, cache, groups, budget, deadline, seed, results):
+        super().__init__(daemon=True)
+        self.port, self.cache, self.groups = port, cache, groups
+        self.budget, self.deadline, self.rng, self.results = budget, deadline, random.Random(seed), results
+
+    def request(self, method, path, body=None, headers=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        start = time.perf_counter()
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            data = response.read()
+            return response.status, data, time.perf_counter() - start
+        finally:
+            conn.close()
+
+    def post(self, body):
+        return self.request("POST", CALLBACK, json.dumps(body).encode(), {"Content-Type": "application/json"})
+
+    def one(self):
+        kind = self.rng.choices(["page", "click", "details", "switch", "audio"], [2, 4, 4, 1, 3])[0]
+        cache, rng = self.cache, self.rng
+        wrong = False
+        if kind == "page":
+            status, _, seconds = self.request("GET", rng.choice(["/", "/_dash-layout"]))
+        elif kind == "click":
+            curve = rng.randrange(len(self.groups.names))
+            point = rng.randrange(len(self.groups.members[curve]))
+            status, data, seconds = self.post(click_body(rng.choice(VIEWS), curve, point))
+            if status == 200:
+                got = json.loads(data)["response"]["selection"]["data"]["clip"]
+                wrong = got != int(self.groups.members[curve][point])
+        elif kind == "details":
+            clip, rep, k = rng.randrange(cache.n_clips), rng.choice(cache.representations), rng.randint(1, cache.knn_k)
+            status, data, seconds = self.post(details_body(clip, rep, k))
+            if status == 200:
+                wrong = neighbour_ids(json.loads(data)) != [int(i) for i in cache.neighbours(rep)[0][clip, :k]]
+        elif kind == "switch":
+            status, data, seconds = self.post(switch_body(rng.choice(cache.representations)))
+        else:
+            clip = rng.randrange(cache.n_clips)
+            status, data, seconds = self.request("GET", f"/audio/{clip}", headers={"Range": "bytes=0-1023"})
+            if status == 206:
+                wrong = data != cache.audio_path(clip).read_bytes()[:1024]
+        self.results.append((kind, status, seconds, wrong))
+
+    def run(self):
+        while time.time() < self.deadline and self.budget > 0:
+            self.budget -= 1
+            try:
+                self.one()
+            except OSError as err:
+                self.results.append(("error", 0, 0.0, False))
+                print(f"  client error: {err}", file=sys.stderr)
+
+
+def worker_rss(master_pid: int) -> list[float]:
+    import psutil
+
+    return [round(child.memory_info().rss / 2**20, 1) for child in psutil.Process(master_pid).children()]
+
+
+def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float) -> dict:
+    cache = open_cache(cache_dir)
+    groups = colour_groups(cache, "label")
+    port = free_port()
+    web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(cache_dir), "WEB_CONCURRENCY": str(workers),
+           "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
+    server = subprocess.Popen(["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        warm = Client(port, cache, groups, 20, time.time() + 60, 0, [])
+        warm.run()  # every worker imports and maps the cache before the clock starts
+        rss_start = worker_rss(server.pid)
+        results: list = []
+        per_client = max(1, requests // clients)
+        deadline = time.time() + seconds
+        threads = [Client(port, cache, groups, per_client, deadline, seed + 1, results) for seed in range(clients)]
+        started = time.perf_counter()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        elapsed = time.perf_counter() - started
+        rss_end = worker_rss(server.pid)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    latencies = sorted(r[2] for r in results if r[1])
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+    return {"workers": workers, "requests": len(results), "rps": len(results) / elapsed,
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "5xx": sum(1 for r in results if r[1] >= 500),
+            "errors": sum(1 for r in results if r[1] == 0 or 400 <= r[1] < 500),
+            "wrong": sum(1 for r in results if r[3]), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "by_kind": {k: round(statistics.median([r[2] for r in results if r[0] == k]) * 1000, 1)
+                        for k in {r[0] for r in results if r[1]}}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", default="cache/demo")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per worker count (bound)")
+    parser.add_argument("--seconds", type=float, default=60, help="time bound per worker count")
+    args = parser.parse_args()
+    print(f"cache {args.cache}: {open_cache(args.cache).n_clips} clips · {args.clients} concurrent clients · "
+          f"mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · {os.cpu_count()} cores")
+    print(f"{'workers':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4} "
+          f"{'errors':>6} {'wrong':>5}  worker RSS MB start -> end   median ms by kind")
+    for workers in args.workers:
+        r = run_once(args.cache, workers, args.clients, args.requests, args.seconds)
+        print(f"{r['workers']:>7} {r['requests']:>8} {r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
+              f"{r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}  {r['rss_start_mb']} -> {r['rss_end_mb']}   "
+              f"{r['by_kind']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
