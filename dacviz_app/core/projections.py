@@ -15,6 +15,7 @@ import numpy as np
 
 DEFAULT_PERPLEXITY = 30.0
 FFT_MIN_CLIPS = 10_000
+TSNE3_FIT_MAX = 20_000  # above this, 3D t-SNE is fitted on a seeded sample and the rest placed
 
 
 def pca(x: np.ndarray, n_components: int, seed: int = 42) -> tuple[np.ndarray, list[float]]:
@@ -51,7 +52,27 @@ def tsne(x: np.ndarray, n_components: int, seed: int = 42,
     model = TSNE(n_components=n_components, perplexity=perp, metric="cosine",
                  random_state=seed, negative_gradient_method=method,
                  n_jobs=n_jobs or os.cpu_count() or 1, verbose=False)
-    embedding = model.fit(np.asarray(x, dtype=np.float32))
-    coords = np.asarray(embedding, dtype=np.float32)
-    return coords, {"perplexity": perp, "metric": "cosine", "seed": seed,
-                    "gradient": method, "library": "openTSNE"}
+    info = {"perplexity": perp, "metric": "cosine", "seed": seed, "gradient": method,
+            "library": "openTSNE"}
+    x = np.asarray(x, dtype=np.float32)
+    if n_components == 3 and n > TSNE3_FIT_MAX:
+        return _tsne_sample_then_place(model, x, seed, info)
+    coords = np.asarray(model.fit(x), dtype=np.float32)
+    return coords, info
+
+
+def _tsne_sample_then_place(model, x: np.ndarray, seed: int, info: dict) -> tuple[np.ndarray, dict]:
+    """3D t-SNE for many clips: Barnes-Hut on a seeded sample of TSNE3_FIT_MAX clips, then every
+    other clip placed into that fixed map by openTSNE's ``transform`` (optimises only the new
+    points against the sample's affinities)."""
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(len(x), TSNE3_FIT_MAX, replace=False))
+    rest = np.setdiff1d(np.arange(len(x)), sample)
+    embedding = model.fit(x[sample])
+    coords = np.empty((len(x), 3), dtype=np.float32)
+    coords[sample] = np.asarray(embedding)
+    for start in range(0, len(rest), 20_000):
+        block = rest[start:start + 20_000]
+        coords[block] = np.asarray(embedding.transform(x[block]))
+    return coords, {**info, "fit_sample": TSNE3_FIT_MAX,
+                    "placed": "openTSNE transform of the other clips into the sample's map"}

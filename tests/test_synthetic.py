@@ -1,0 +1,26 @@
+"""The synthetic large-cache tool writes a real cache, honestly labelled, that the app opens."""
+from __future__ import annotations
+
+import numpy as np
+
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.synthetic import build_synthetic_cache
+from dacviz_app.ui.app import create_app
+
+
+def test_synthetic_cache_is_complete_fitted_and_labelled_synthetic(demo_cache, tmp_path):
+    out = tmp_path / "synth"
+    build_synthetic_cache(demo_cache[0], out, 400, seed=1, say=lambda _: None)
+    real, synth = open_cache(demo_cache[0]), open_cache(out)
+    assert synth.synthetic and synth.n_clips == 400 and "synthetic" in synth.manifest["name"]
+    for rep in real.representations:
+        assert synth.embedding(rep).shape == (400, real.embedding(rep).shape[1])
+        # each label's synthetic mean is near the real mean of that label
+        for label in ("zero", "yes"):
+            r = np.asarray(real.embedding(rep))[np.asarray(real.clips["label"]) == label].mean(0)
+            s = np.asarray(synth.embedding(rep))[np.asarray(synth.clips["label"]) == label].mean(0)
+            spread = np.asarray(real.embedding(rep)).std(0).mean()
+            assert np.abs(r - s).mean() < spread
+    assert set(synth.clips["audio"]) <= {p.name for p in synth.paths.audio_dir.iterdir()}
+    page = create_app(out).server.test_client().get("/_dash-layout").get_data(as_text=True)
+    assert "SYNTHETIC COLLECTION" in page
