@@ -1,6 +1,13 @@
-/* dacviz client side: play audio, keep the URL in step, keyboard shortcuts for a talk. */
+/* dacviz client side: play audio, keep the URL in step, keyboard shortcuts for a talk, and the
+ * highlight layer: a canvas over each view on which the selected clip, its neighbours and a
+ * box/lasso set are drawn (a white veil dims the rest). The WebGL figures are never touched by a
+ * selection; the layer follows zoom, pan and the 3D camera by redrawing when they change. */
 window.dacviz = (function () {
+  var VIEWS = ["pca2", "pca3", "tsne2", "tsne3"];
   var lastNonce = null;
+  var highlight = null;           // the payload of figures.highlight_payload
+  var signatures = {};            // view -> what the layer was last drawn for
+  var drawn = {};                 // view -> {selected, neighbours, lasso, at}: read by tests/benchmarks
 
   function play(sel) {
     if (!sel || sel.play === null || sel.play === undefined || sel.nonce === lastNonce) {
@@ -33,6 +40,131 @@ window.dacviz = (function () {
     return url;
   }
 
+  /* ---------------------------------------------------------------- highlight layer */
+  function graphDiv(view) { return document.querySelector("#view-" + view + " .js-plotly-plot"); }
+
+  function project3d(scene, layout, p) {
+    // plotly.js's own projection of a 3D point to the page (as for 3D annotations)
+    var cam = scene.glplot.cameraParams, ds = scene.dataScale;
+    var v = [p[0] * ds[0], p[1] * ds[1], p[2] * ds[2], 1];
+    function mul(m, x) {
+      var r = [0, 0, 0, 0];
+      for (var i = 0; i < 4; ++i) { for (var j = 0; j < 4; ++j) { r[j] += m[4 * i + j] * x[i]; } }
+      return r;
+    }
+    var c = mul(cam.projection, mul(cam.view, mul(cam.model, v)));
+    var size = layout._size, dom = layout.scene.domain;
+    return [size.l + dom.x[0] * size.w + 0.5 * (1 + c[0] / c[3]) * size.w * (dom.x[1] - dom.x[0]),
+            size.t + (1 - dom.y[1]) * size.h + 0.5 * (1 - c[1] / c[3]) * size.h * (dom.y[1] - dom.y[0])];
+  }
+
+  function geometry(gd) {
+    // -> {rect: [x, y, w, h] of the plot area, toPixel(point), signature}
+    var L = gd._fullLayout;
+    if (!L) { return null; }
+    if (L.scene && L.scene._scene && L.scene._scene.glplot) {
+      var scene = L.scene._scene, cam = scene.glplot.cameraParams;
+      if (!cam || !cam.view) { return null; }
+      var dom = L.scene.domain, s = L._size;
+      return {rect: [s.l + dom.x[0] * s.w, s.t + (1 - dom.y[1]) * s.h, s.w * (dom.x[1] - dom.x[0]),
+                     s.h * (dom.y[1] - dom.y[0])],
+              toPixel: function (p) { return project3d(scene, L, p); },
+              signature: Array.prototype.join.call(cam.view, ",") + "|" + cam.projection[0] + "|" +
+                         scene.dataScale.join(",") + "|" + L.width + "x" + L.height};
+    }
+    var xa = L.xaxis, ya = L.yaxis;
+    if (!xa || !ya || !xa.c2p) { return null; }
+    return {rect: [xa._offset, ya._offset, xa._length, ya._length],
+            toPixel: function (p) { return [xa._offset + xa.c2p(p[0]), ya._offset + ya.c2p(p[1])]; },
+            signature: xa.range.join(",") + "|" + ya.range.join(",") + "|" + xa._length + "|" + ya._length};
+  }
+
+  function layer(gd) {
+    var canvas = gd.querySelector("canvas.dacviz-layer");
+    var holder = gd.querySelector(".svg-container");
+    if (!holder) { return null; }
+    if (!canvas) {
+      canvas = document.createElement("canvas");
+      canvas.className = "dacviz-layer";
+      var svgs = holder.querySelectorAll(":scope > .main-svg");
+      holder.insertBefore(canvas, svgs.length > 1 ? svgs[svgs.length - 1] : null);
+    }
+    var w = gd._fullLayout.width, h = gd._fullLayout.height, dpr = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
+      canvas.width = Math.round(w * dpr);
+      canvas.height = Math.round(h * dpr);
+      canvas.style.width = w + "px";
+      canvas.style.height = h + "px";
+    }
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    return ctx;
+  }
+
+  function drawView(view, gd, geo) {
+    var ctx = layer(gd);
+    if (!ctx) { return; }
+    ctx.clearRect(0, 0, gd._fullLayout.width, gd._fullLayout.height);
+    var data = highlight && highlight.views && highlight.views[view];
+    var record = {selected: [], neighbours: [], lasso: 0, at: performance.now()};
+    if (data && highlight.active) {
+      var r = geo.rect, big = highlight.presentation ? 1.5 : 1;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(r[0], r[1], r[2], r[3]);
+      ctx.clip();
+      ctx.fillStyle = "rgba(255,255,255,0.82)";
+      ctx.fillRect(r[0], r[1], r[2], r[3]);
+      data.lasso.xyz.forEach(function (p) {
+        var q = geo.toPixel(p);
+        ctx.beginPath(); ctx.arc(q[0], q[1], 4 * big, 0, 2 * Math.PI);
+        ctx.lineWidth = 1.2; ctx.strokeStyle = "#222"; ctx.stroke();
+      });
+      data.neighbours.xyz.forEach(function (p, i) {
+        var q = geo.toPixel(p);
+        ctx.beginPath(); ctx.arc(q[0], q[1], 6 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = data.neighbours.colours[i]; ctx.fill();
+        ctx.lineWidth = 2; ctx.strokeStyle = "#111"; ctx.stroke();
+      });
+      data.selected.xyz.forEach(function (p, i) {
+        var q = geo.toPixel(p), s = 11 * big;
+        ctx.beginPath();
+        ctx.moveTo(q[0], q[1] - s); ctx.lineTo(q[0] + s, q[1]); ctx.lineTo(q[0], q[1] + s);
+        ctx.lineTo(q[0] - s, q[1]); ctx.closePath();
+        ctx.fillStyle = data.selected.colours[i]; ctx.fill();
+        ctx.lineWidth = 3; ctx.strokeStyle = "#000"; ctx.stroke();
+      });
+      ctx.restore();
+      record = {selected: data.selected.ids, neighbours: data.neighbours.ids,
+                lasso: data.lasso.ids.length, at: performance.now()};
+    }
+    drawn[view] = record;
+  }
+
+  function frame() {
+    for (var i = 0; i < VIEWS.length; i++) {
+      var view = VIEWS[i], gd = graphDiv(view);
+      if (!gd || !gd._fullLayout) { continue; }
+      var geo = geometry(gd);
+      if (!geo) { continue; }
+      var sig = geo.signature + "|" + gd._fullLayout.width + "x" + gd._fullLayout.height;
+      var canvas = gd.querySelector("canvas.dacviz-layer");
+      if (signatures[view] !== sig || !canvas) {
+        signatures[view] = sig;
+        drawView(view, gd, geo);
+      }
+    }
+    window.requestAnimationFrame(frame);
+  }
+  window.requestAnimationFrame(frame);
+
+  function drawHighlight(payload) {
+    highlight = payload;
+    signatures = {};  // redraw every view on the next frame
+    return payload && payload.active ? "highlight" : "none";
+  }
+
+  /* ---------------------------------------------------------------- keyboard */
   function click(id) {
     var el = document.getElementById(id);
     if (el) { el.click(); }
@@ -55,5 +187,5 @@ window.dacviz = (function () {
     event.preventDefault();
   });
 
-  return { play: play, syncUrl: syncUrl };
+  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn};
 })();

@@ -11,7 +11,7 @@ from dacviz_app.core.cache import open_cache
 from dacviz_app.core.views import colour_groups, neighbour_rows
 from dacviz_app.ui import callbacks as cb
 from dacviz_app.ui.app import create_app
-from dacviz_app.ui.figures import OVERLAYS, VIEWS
+from dacviz_app.ui.figures import VIEWS
 
 
 @pytest.fixture(scope="module")
@@ -67,36 +67,61 @@ def test_url_round_trip_and_bad_values(cache):
     assert cb.parse_query(cache, "?k=1e9")["k"] == 10
 
 
-def test_full_build_then_patches_only_the_overlays(cache, groups):
-    sel = {"clip": 11, "cursor": -1, "play": 11, "nonce": 1}
-    figures = cb.figures_update(cache, groups, "rep", "z", False, set(), sel, 10, [])
-    rows = neighbour_rows(cache, "z", 11, 10)
+def test_full_build_and_the_legend_patch(cache, groups):
+    by_view = {v: groups for v in VIEWS}
+    figures = cb.figures_update(cache, by_view, "z", False, set(), legend_only=False)
     for view, fig in zip(VIEWS, figures):
-        assert len(fig["data"]) == len(groups.names) + len(OVERLAYS)
+        assert len(fig["data"]) == len(groups.names)
         assert fig["data"][0]["x"]["dtype"] == "f4"  # typed arrays, not JSON lists
         assert fig["data"][0]["type"] == ("scattergl" if view.endswith("2") else "scatter3d")
         assert ("variance" if view.startswith("pca") else "perplexity") in fig["layout"]["title"]["text"]
-        selected, neighbours = fig["data"][-1], fig["data"][-2]
-        assert selected["customdata"] == [11]
-        assert neighbours["customdata"] == [r["id"] for r in rows]
-    patches = cb.figures_update(cache, groups, "patch", "mfcc", False, {"yes"}, sel, 5, [1, 2])
-    mfcc_rows = neighbour_rows(cache, "mfcc", 11, 5)
-    assert [r["id"] for r in mfcc_rows] != [r["id"] for r in rows[:5]]
+        assert sum(len(np.frombuffer(__import__("base64").b64decode(t["x"]["bdata"]), "<f4"))
+                   for t in fig["data"]) == cache.n_clips
+    patches = cb.figures_update(cache, by_view, "z", False, {"yes"}, legend_only=True)
     for patch in patches:
         assert isinstance(patch, Patch)
         ops = patch.to_plotly_json()["operations"]
-        touched = {tuple(op["location"][:2]) for op in ops}
-        # groups: only opacity and visibility, never their coordinates
-        for op in ops:
-            if op["location"][1] < len(groups.names):
-                assert op["location"][2:] in (["marker", "opacity"], ["visible"])
-        assert ("data", len(groups.names) + 2) in touched
-        overlay = {op["location"][1]: op["params"]["value"] for op in ops if len(op["location"]) == 2}
-        yes = {int(i) for i in groups.members[groups.names.index("yes")]}
-        assert overlay[len(groups.names) + 1]["customdata"] == [r["id"] for r in mfcc_rows
-                                                                if r["id"] not in yes]
-        hidden_op = [op for op in ops if op["location"] == ["data", groups.names.index("yes"), "visible"]]
-        assert hidden_op[0]["params"]["value"] is False
+        assert all(op["location"][2:] == ["visible"] for op in ops)  # nothing else is resent
+        hidden = [op["location"][1] for op in ops if op["params"]["value"] is False]
+        assert hidden == [groups.names.index("yes")]
+
+
+def test_a_selection_is_a_small_payload_for_all_four_views(cache, groups):
+    sel = {"clip": 11, "cursor": -1, "play": 11, "nonce": 1}
+    payload = cb.highlight_update(cache, groups, "z", sel, 10, [], set(), False)
+    rows = neighbour_rows(cache, "z", 11, 10)
+    assert payload["active"]
+    for view in VIEWS:
+        entry = payload["views"][view]
+        assert entry["selected"]["ids"] == [11]
+        assert entry["neighbours"]["ids"] == [r["id"] for r in rows]
+        coords = cache.projection("z", view)
+        np.testing.assert_allclose(entry["neighbours"]["xyz"], coords[[r["id"] for r in rows]], atol=1e-4)
+        assert len(entry["selected"]["xyz"][0]) == int(view[-1])
+    # another representation, another k, a hidden label and a lasso
+    yes = {int(i) for i in groups.members[groups.names.index("yes")]}
+    payload = cb.highlight_update(cache, groups, "mfcc", sel, 5, [1, 2, 10**9], {"yes"}, False)
+    mfcc = [r["id"] for r in neighbour_rows(cache, "mfcc", 11, 5)]
+    assert mfcc != [r["id"] for r in rows[:5]]
+    for view in VIEWS:
+        assert payload["views"][view]["neighbours"]["ids"] == [i for i in mfcc if i not in yes]
+        assert payload["views"][view]["lasso"]["ids"] == [i for i in (1, 2) if i not in yes]
+    assert not cb.highlight_update(cache, groups, "z", None, 10, [], set(), False)["active"]
+
+
+def test_3d_views_of_a_large_collection_draw_a_sample_and_map_clicks_through_it(cache, groups, monkeypatch):
+    monkeypatch.setattr(cb, "MAX_3D_POINTS", 50)
+    drawn3 = cb.groups_drawn(cache, groups, "tsne3")
+    assert cb.groups_drawn(cache, groups, "tsne2") is groups
+    assert sum(len(m) for m in drawn3.members) == 50
+    figures = cb.figures_update(cache, {v: cb.groups_drawn(cache, groups, v) for v in VIEWS}, "z",
+                                False, set(), legend_only=False)
+    assert "50 of 120 drawn" in figures[3]["layout"]["title"]["text"]
+    assert "drawn" not in figures[2]["layout"]["title"]["text"]
+    group = next(g for g, m in enumerate(drawn3.members) if len(m))
+    click = {"points": [{"curveNumber": group, "pointNumber": 0}]}
+    sel = cb.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)
+    assert sel["clip"] == int(drawn3.members[group][0])
 
 
 def test_lasso_points_map_to_clips(cache, groups):

@@ -23,7 +23,7 @@ POINTS_JS = """
 const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot');
 const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
 const out = [];
-const nGroups = gd.data.length - 3;
+const nGroups = gd.data.length;
 for (let c = 0; c < nGroups; c++) {
   const t = gd._fullData[c];
   for (let i = 0; i < t.x.length; i++) {
@@ -35,12 +35,12 @@ return out;
 VIEW_DATA_JS = """
 return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => {
   const gd = document.querySelector('#view-' + v + ' .js-plotly-plot');
-  if (!gd || !gd.data || gd.data.length < 4) { return null; }
-  return {n: gd.data.length, selected: Array.from(gd.data[gd.data.length - 1].customdata || []),
-          neighbours: Array.from(gd.data[gd.data.length - 2].customdata || []),
-          visible: gd.data.slice(0, gd.data.length - 3).map(t => t.visible !== false),
-          names: gd.data.slice(0, gd.data.length - 3).map(t => t.name),
-          drawn: gd.querySelectorAll('canvas, .scatterlayer').length > 0};
+  if (!gd || !gd.data || gd.data.length < 2 || !gd._fullLayout) { return null; }
+  const layer = (window.dacviz.drawn || {})[v] || {selected: [], neighbours: []};
+  return {n: gd.data.length, selected: Array.from(layer.selected), neighbours: Array.from(layer.neighbours),
+          visible: gd.data.map(t => t.visible !== false), names: gd.data.map(t => t.name),
+          drawn: gd.querySelectorAll('canvas').length > 0,
+          layer: gd.querySelectorAll('canvas.dacviz-layer').length};
 });
 """
 
@@ -94,7 +94,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     groups = colour_groups(cache, "label")
     # 1. four views drawn, titles, the untrained banner
     state = views(page)
-    assert [v["n"] for v in state] == [len(groups.names) + 3] * 4
+    assert [v["n"] for v in state] == [len(groups.names)] * 4
     assert "UNTRAINED" in page.find_element("#untrained-banner").text
     assert "variance" in page.find_element("#view-pca2").text
     shot(page, "1-loaded")
@@ -113,6 +113,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     state = wait_for(lambda: (lambda s: s if all(v["selected"] == [clip] for v in s) else None)(views(page)),
                      15, "highlight in all views")
     assert all(v["neighbours"] == expected for v in state)
+    assert all(v["layer"] == 1 for v in state)  # drawn on the layer over each view
     listed = [int(li.get_attribute("data-clip")) for li in driver.find_elements(By.CSS_SELECTOR, "#neighbour-items li")]
     assert listed == expected
     assert f"clip={clip}" in driver.current_url

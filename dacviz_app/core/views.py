@@ -44,11 +44,27 @@ class ColourGroups:
         return int(self.members[group][position])
 
     def group_of(self) -> np.ndarray:
-        """(n_clips,) int32: the group number of every clip."""
-        out = np.empty(sum(len(m) for m in self.members), dtype=np.int32)
+        """(n_clips,) int32: the group number of every clip (-1 for clips not in any group)."""
+        size = max((int(m.max()) + 1 for m in self.members if len(m)), default=0)
+        out = np.full(size, -1, dtype=np.int32)
         for number, member in enumerate(self.members):
             out[member] = number
         return out
+
+    def subset(self, keep: np.ndarray) -> "ColourGroups":
+        """The same groups restricted to the clips where ``keep`` ((n_clips,) bool) is True."""
+        members = tuple(m[keep[m]] for m in self.members)
+        return ColourGroups(self.column, self.names, members, self.colours)
+
+
+def draw_mask(n_clips: int, max_points: int, seed: int = 0) -> np.ndarray:
+    """(n_clips,) bool: all True up to ``max_points`` clips, else a seeded sample of that size."""
+    keep = np.zeros(n_clips, dtype=bool)
+    if n_clips <= max_points:
+        keep[:] = True
+    else:
+        keep[np.random.default_rng(seed).choice(n_clips, max_points, replace=False)] = True
+    return keep
 
 
 def colour_columns(cache: Cache) -> list[str]:

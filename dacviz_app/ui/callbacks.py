@@ -1,5 +1,6 @@
 """Callbacks: a click travels clickData -> clip id -> neighbour rows from the cache's table ->
-a Patch of the overlays in all four views + the audio element. No figure is rebuilt on a click.
+a small highlight payload drawn over all four views by the browser + the audio element. No
+figure is rebuilt or patched on a click.
 
 The decision logic lives in plain functions (``next_selection``, ``points_to_clips``,
 ``parse_query``, ``figures_update``) that the tests call directly; ``register`` wires them.
@@ -12,12 +13,13 @@ import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
 from ..core.cache import Cache
-from ..core.views import clip_details, colour_columns, colour_groups, metrics_rows, neighbour_rows
-from .figures import VIEWS, base_figure, highlight_patch, view_title
+from ..core.views import (clip_details, colour_columns, colour_groups, draw_mask, metrics_rows,
+                          neighbour_rows)
+from .figures import MAX_3D_POINTS, VIEWS, base_figure, highlight_payload, legend_patch, view_title
 from .layout import DEFAULT_K, metrics_table
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
-FULL_REBUILD_TRIGGERS = {None, "rep", "colour", "presentation"}
+DRAW_SAMPLE_SEED = 0
 
 
 # ----------------------------------------------------------------------------- pure logic
@@ -129,22 +131,39 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
     return {"clip": clip, "cursor": cursor, "play": play, "nonce": nonce}
 
 
-def figures_update(cache: Cache, groups, trigger, rep: str, presentation: bool, hidden: set[str],
-                   selection: dict | None, k, lasso: list[int]) -> list:
-    """Four figures (full build) or four Patches (highlight only), in VIEWS order."""
-    clip = clean_selection(cache, selection)["clip"]
-    highlight = {"selected": clip, "lasso": clean_clip_list(cache, lasso),
-                 "neighbours": [] if clip is None else neighbour_rows(cache, rep, clip, clamp_k(cache, k))}
+def groups_drawn(cache: Cache, groups, view: str):
+    """The groups a view draws: every clip in 2D, a seeded sample of MAX_3D_POINTS in 3D."""
+    if view.endswith("3") and cache.n_clips > MAX_3D_POINTS:
+        return groups.subset(draw_mask(cache.n_clips, MAX_3D_POINTS, DRAW_SAMPLE_SEED))
+    return groups
+
+
+def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
+                   hidden: set[str], legend_only: bool) -> list:
+    """Four figures in VIEWS order: full builds, or Patches of the groups' visibility when
+    only the legend changed."""
     out = []
     for view in VIEWS:
+        groups = groups_by_view[view]
+        if legend_only:
+            out.append(legend_patch(groups, hidden))
+            continue
         coords = cache.projection(rep, view)
-        if trigger in FULL_REBUILD_TRIGGERS:
-            title = view_title(view, cache.projection_info[rep][view])
-            out.append(base_figure(view, coords, groups, title, uirevision=rep,
-                                   presentation=presentation, hidden=hidden, highlight=highlight))
-        else:
-            out.append(highlight_patch(coords, groups, hidden, presentation, highlight))
+        drawn = sum(len(m) for m in groups.members)
+        title = view_title(view, cache.projection_info[rep][view], drawn, cache.n_clips)
+        out.append(base_figure(view, coords, groups, title, uirevision=rep,
+                               presentation=presentation, hidden=hidden))
     return out
+
+
+def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden: set[str],
+                     presentation: bool) -> dict:
+    """The highlight payload (figures.highlight_payload) for the current selection."""
+    clip = clean_selection(cache, selection)["clip"]
+    rows = [] if clip is None else neighbour_rows(cache, rep, clip, clamp_k(cache, k))
+    projections = {view: cache.projection(rep, view) for view in VIEWS}
+    return highlight_payload(projections, groups, clip, rows, clean_clip_list(cache, lasso),
+                             hidden, presentation)
 
 
 # ----------------------------------------------------------------------------- rendering
@@ -219,6 +238,13 @@ def register(app, cache: Cache, memo) -> None:
     def groups_or_label(column):
         return groups_for(column if column in colour_columns(cache) else "label")
 
+    @memo.memoize()
+    def groups_drawn_for(column: str, view: str):
+        return groups_drawn(cache, groups_for(column), view)
+
+    def view_groups(column, view):
+        return groups_drawn_for(column if column in colour_columns(cache) else "label", view)
+
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
                   Output("presentation", "value"), Input("url", "search"))
     def url_to_controls(search):
@@ -246,7 +272,8 @@ def register(app, cache: Cache, memo) -> None:
             return no_update  # buttons appearing in the list are not clicks
         click = clicks[VIEWS.index(trigger[5:])] if isinstance(trigger, str) and trigger.startswith("view-") else None
         rep = rep if rep in cache.representations else cache.representations[0]
-        return next_selection(cache, groups_or_label(colour), trigger, selection, rep, k,
+        view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else "pca2"
+        return next_selection(cache, view_groups(colour, view), trigger, selection, rep, k,
                               click=click, search=search,
                               neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
 
@@ -259,19 +286,28 @@ def register(app, cache: Cache, memo) -> None:
         data = pca_selected if ctx.triggered_id == "view-pca2" else tsne_selected
         return points_to_clips(cache, groups_or_label(colour), data)
 
+    def hidden_groups(groups, shown) -> set[str]:
+        return set() if not isinstance(shown, list) else set(groups.names) - {str(x) for x in shown}
+
     @app.callback(*[Output(f"view-{v}", "figure") for v in VIEWS],
                   Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
-                  Input("legend", "value"), Input("selection", "data"), Input("k", "value"),
-                  Input("lasso-store", "data"))
-    def on_figures(rep, colour, presentation, shown, selection, k, lasso):
+                  Input("legend", "value"))
+    def on_figures(rep, colour, presentation, shown):
         rep = rep if rep in cache.representations else cache.representations[0]
         groups = groups_or_label(colour)
-        hidden = set() if not isinstance(shown, list) else set(groups.names) - {str(s) for s in shown}
-        trigger = ctx.triggered_id if ctx.triggered_id in FULL_REBUILD_TRIGGERS else "patch"
-        if len(ctx.triggered) > 1:  # page load or several inputs at once: rebuild
-            trigger = None
-        return figures_update(cache, groups, trigger, rep, bool(presentation), hidden,
-                              selection, k, lasso)
+        legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
+        return figures_update(cache, {v: view_groups(colour, v) for v in VIEWS}, rep,
+                              bool(presentation), hidden_groups(groups, shown), legend_only)
+
+    @app.callback(Output("highlight", "data"),
+                  Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
+                  Input("lasso-store", "data"), Input("legend", "value"),
+                  Input("presentation", "value"), State("colour", "value"))
+    def on_highlight(selection, rep, k, lasso, shown, presentation, colour):
+        rep = rep if rep in cache.representations else cache.representations[0]
+        groups = groups_or_label(colour)
+        return highlight_update(cache, groups, rep, selection, k, lasso,
+                                hidden_groups(groups, shown), bool(presentation))
 
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"))
@@ -288,6 +324,9 @@ def register(app, cache: Cache, memo) -> None:
     def on_metrics(rep):
         return metrics_table(metrics_rows(cache), rep, cache.metrics.get("params", {}))
 
+    app.clientside_callback(
+        "function(payload){return window.dacviz.drawHighlight(payload);}",
+        Output("highlight-sync", "children"), Input("highlight", "data"))
     app.clientside_callback(
         "function(sel){return window.dacviz.play(sel);}",
         Output("audio-sync", "children"), Input("selection", "data"))

@@ -1,8 +1,11 @@
-"""Plotly figures for the four views, and the small patches that highlight a selection.
+"""Plotly figures for the four views, and the highlight that is drawn over them.
 
-Every view has one WebGL trace per colour group (coordinates sent as typed arrays), then three
-overlay traces in a fixed order: the box/lasso set, the neighbours, the selected clip. A
-highlight only patches the overlays and the groups' opacity; the figure is never resent.
+Every view has one WebGL trace per colour group (coordinates sent as typed arrays). A 3D view
+of more than MAX_3D_POINTS clips draws a seeded sample of them (the title says so); 2D views
+draw every clip. A selection never touches the figures: redrawing a WebGL figure redraws all
+its points, which at 100k clips takes seconds. Instead ``highlight_payload`` sends the few
+highlighted points' coordinates, and ``assets/1-dacviz.js`` draws them on a canvas laid over
+each view (a white veil dims the rest), following zoom, pan and the 3D camera.
 """
 from __future__ import annotations
 
@@ -12,9 +15,9 @@ import numpy as np
 from dash import Patch
 
 VIEWS = ("pca2", "pca3", "tsne2", "tsne3")
-OVERLAYS = ("lasso", "neighbours", "selected")
 AXIS_TITLES = {"pca": ("PC 1", "PC 2", "PC 3"), "tsne": ("t-SNE 1", "t-SNE 2", "t-SNE 3")}
-DIMMED, NORMAL = 0.12, 0.75
+MAX_3D_POINTS = 20_000
+OPACITY = 0.75
 
 
 def typed(values: np.ndarray) -> dict:
@@ -23,16 +26,21 @@ def typed(values: np.ndarray) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
 
 
-def view_title(view: str, info: dict) -> str:
-    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30'."""
+def view_title(view: str, info: dict, drawn: int, total: int) -> str:
+    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30 · 20,000 of 100,000 drawn'."""
     method, dim = view[:-1], view[-1]
     if method == "pca":
-        return f"PCA {dim}D · {100 * info['explained_variance']:.1f}% variance"
-    return f"t-SNE {dim}D · perplexity {info['perplexity']:g}"
+        title = f"PCA {dim}D · {100 * info['explained_variance']:.1f}% variance"
+    else:
+        title = f"t-SNE {dim}D · perplexity {info['perplexity']:g}"
+    if drawn < total:
+        title += f" · {drawn:,} of {total:,} drawn (seeded sample)"
+    return title
 
 
-def _marker_size(dim: int, presentation: bool) -> float:
-    size = 7 if dim == 2 else 3.5
+def marker_size(dim: int, presentation: bool, n_clips: int) -> float:
+    size = (7 if n_clips <= 5_000 else 4 if n_clips <= 30_000 else 2.5) if dim == 2 else \
+        (3.5 if n_clips <= 5_000 else 2.0)
     return size * (1.6 if presentation else 1.0)
 
 
@@ -45,25 +53,21 @@ def _trace(dim: int, coords: np.ndarray, **style) -> dict:
 
 
 def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: str,
-                presentation: bool, hidden: set[str], highlight: dict) -> dict:
+                presentation: bool, hidden: set[str]) -> dict:
     """The full figure of one view.
 
     Args:
-        coords: (n_clips, 2|3) float32 projection.
-        groups: a ``core.views.ColourGroups``.
+        coords: (n_clips, 2|3) float32 projection (all clips; ``groups`` says which are drawn).
+        groups: a ``core.views.ColourGroups`` of the clips this view draws.
         hidden: group names toggled off in the shared legend.
-        highlight: keyword arguments of ``overlay_traces`` (selected, neighbours, lasso).
     """
     dim = coords.shape[1]
-    size = _marker_size(dim, presentation)
-    opacity = DIMMED if _active(highlight) else NORMAL
+    size = marker_size(dim, presentation, len(coords))
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
-                   marker={"size": size, "color": colour, "opacity": opacity,
-                           "line": {"width": 0}},
+                   marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
                    hovertemplate=f"{name}<extra></extra>")
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]
-    data += overlay_traces(coords, groups, hidden=hidden, presentation=presentation, **highlight)
     font = 18 if presentation else 12
     layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "y": 0.97},
               "margin": {"l": 8, "r": 8, "t": 34, "b": 8}, "showlegend": False,
@@ -85,58 +89,44 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
     return {"data": data, "layout": layout}
 
 
-def _active(highlight: dict) -> bool:
-    return highlight.get("selected") is not None or bool(highlight.get("lasso"))
-
-
-def overlay_traces(coords: np.ndarray, groups, selected: int | None, neighbours: list[dict],
-                   lasso: list[int], hidden: set[str], presentation: bool) -> list[dict]:
-    """The three overlay traces (OVERLAYS order): the box/lasso set, the neighbours, the
-    selected clip. Clips of hidden groups are left out, except the selected one."""
-    dim = coords.shape[1]
-    size = _marker_size(dim, presentation)
-    group_of = groups.group_of()
-    shown = lambda i: groups.names[group_of[i]] not in hidden  # noqa: E731
-    members = {"lasso": [i for i in lasso if shown(i)],
-               "neighbours": [r["id"] for r in neighbours if shown(r["id"])],
-               "selected": [] if selected is None else [selected]}
-    traces = []
-    for name in OVERLAYS:
-        ids = members[name]
-        colours = [groups.colours[group_of[i]] for i in ids]
-        marker = {
-            "lasso": {"size": size + 4, "color": "rgba(0,0,0,0)", "opacity": 1.0,
-                      "line": {"width": 1.5, "color": "#222"}},
-            "neighbours": {"size": size * 1.7, "color": colours, "opacity": 1.0,
-                           "line": {"width": 2, "color": "#111"}},
-            "selected": {"size": size * 2.8, "color": colours, "opacity": 1.0,
-                         "symbol": "diamond", "line": {"width": 3, "color": "#000"}},
-        }[name]
-        points = coords[np.asarray(ids, dtype=np.int64)] if ids else np.zeros((0, dim), np.float32)
-        traces.append(_trace(dim, points, name=name, showlegend=False, marker=marker,
-                             customdata=list(ids), hoverinfo="text",
-                             text=_overlay_text(name, ids, neighbours, groups, group_of)))
-    return traces
-
-
-def highlight_patch(coords: np.ndarray, groups, hidden: set[str], presentation: bool,
-                    highlight: dict) -> Patch:
-    """A Patch of one view: the overlay traces replaced, the groups dimmed while anything is
-    highlighted, legend visibility applied. The groups' coordinates are not resent."""
+def legend_patch(groups, hidden: set[str]) -> Patch:
+    """Show or hide whole groups (the shared legend): only the ``visible`` flags change."""
     patch = Patch()
-    opacity = DIMMED if _active(highlight) else NORMAL
     for number, name in enumerate(groups.names):
-        patch["data"][number]["marker"]["opacity"] = opacity
         patch["data"][number]["visible"] = name not in hidden
-    overlays = overlay_traces(coords, groups, hidden=hidden, presentation=presentation, **highlight)
-    for offset, trace in enumerate(overlays):
-        patch["data"][len(groups.names) + offset] = trace
     return patch
 
 
-def _overlay_text(name: str, ids: list[int], neighbours: list[dict], groups, group_of) -> list[str]:
-    if name == "neighbours":
-        rank = {row["id"]: row for row in neighbours}
-        return [f"#{rank[i]['rank']} {rank[i]['label']} · d={rank[i]['distance']:.3f}" for i in ids]
-    prefix = "selected: " if name == "selected" else ""
-    return [f"{prefix}{groups.names[group_of[i]]}" for i in ids]
+def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int | None,
+                      neighbours: list[dict], lasso: list[int], hidden: set[str],
+                      presentation: bool) -> dict:
+    """What the overlay canvases draw, for every view.
+
+    Args:
+        projections: {view: (n_clips, 2|3) float32}.
+        groups: the full ``ColourGroups`` (every clip), for colours and hidden labels.
+    Returns:
+        {"active": bool, "presentation": bool, "views": {view: {"dim": 2|3,
+         "selected"|"neighbours"|"lasso": {"ids": [..], "xyz": [[x, y(, z)], ..],
+         "colours": [..], "text": [..]}}}}. Clips of hidden labels are left out, except the
+        selected one.
+    """
+    group_of = groups.group_of()
+    shown = lambda i: groups.names[group_of[i]] not in hidden  # noqa: E731
+    members = {"selected": [] if selected is None else [selected],
+               "neighbours": [r["id"] for r in neighbours if shown(r["id"])],
+               "lasso": [i for i in lasso if shown(i)]}
+    rank = {r["id"]: r for r in neighbours}
+    views = {}
+    for view, coords in projections.items():
+        entry = {"dim": int(coords.shape[1])}
+        for name, ids in members.items():
+            index = np.asarray(ids, dtype=np.int64)
+            entry[name] = {"ids": [int(i) for i in ids],
+                           "xyz": np.round(coords[index].astype(np.float64), 5).tolist() if ids else [],
+                           "colours": [groups.colours[group_of[i]] for i in ids],
+                           "text": [f"#{rank[i]['rank']}" if name == "neighbours" else ""
+                                    for i in ids]}
+        views[view] = entry
+    return {"active": selected is not None or bool(members["lasso"]), "presentation": presentation,
+            "views": views}

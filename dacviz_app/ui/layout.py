@@ -110,6 +110,8 @@ def build_layout(cache: Cache) -> html.Div:
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
         dcc.Store(id="lasso-store", data=[]),
+        dcc.Store(id="highlight", data=None),
+        html.Div(id="highlight-sync", hidden=True),
         html.Div(id="url-sync", hidden=True),
         html.Div(id="audio-sync", hidden=True),
         html.Button(id="key-next", hidden=True, n_clicks=0),
