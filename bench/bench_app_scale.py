@@ -1,0 +1,257 @@
+#!/usr/bin/env python
+"""The app in a real browser at scale: page ready, click -> audio + highlight, representation
+switch, worker memory. dacviz against the plain way (every view a full Plotly WebGL figure of all
+clips, a click patches a highlight trace into each), in the same run, on the same cache.
+
+Both are served by gunicorn (1 worker) on loopback and driven by headless Chromium (software
+WebGL). Times are measured inside the page with performance.now():
+- page ready: navigation start -> all four views have drawn their figures;
+- click: a real mouse click on a point of the t-SNE 2D view -> the highlight is drawn in the last
+  of the four views (dacviz: its canvas layer; plain: Plotly's afterplot after the patch), and
+  -> the audio element's "playing" event;
+- switch: choosing another representation -> all four views redrawn.
+Medians over --repeats.
+
+  python bench/bench_app_scale.py --cache cache/synth100k --repeats 5
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PLAIN_APP = textwrap.dedent('''
+    """The plain way, for comparison: full figures of all clips, a Patch per click."""
+    import os
+    import numpy as np
+    from dash import Dash, Input, Output, Patch, dcc, html
+    from dacviz_app.core.cache import open_cache
+    from dacviz_app.core.views import colour_groups, neighbour_rows
+    from dacviz_app.ui.figures import VIEWS, typed
+
+    cache = open_cache(os.environ["DACVIZ_CACHE"])
+    groups = colour_groups(cache, "label")
+
+    def figure(rep, view):
+        coords = cache.projection(rep, view)
+        kind = "scattergl" if view.endswith("2") else "scatter3d"
+        def trace(ids, **style):
+            t = {"type": kind, "mode": "markers", "x": typed(coords[ids, 0]), "y": typed(coords[ids, 1]), **style}
+            if kind == "scatter3d":
+                t["z"] = typed(coords[ids, 2])
+            return t
+        data = [trace(m, name=n, marker={"size": 3, "color": c}) for n, m, c in
+                zip(groups.names, groups.members, groups.colours)]
+        data.append(trace(np.zeros(0, np.int64), name="highlight", marker={"size": 9, "color": "black"}))
+        return {"data": data, "layout": {"uirevision": rep, "margin": {"l": 8, "r": 8, "t": 30, "b": 8},
+                                         "showlegend": False, "clickmode": "event"}}
+
+    app = Dash(__name__)
+    app.layout = html.Div([dcc.Dropdown(id="rep", value="z", options=cache.representations, clearable=False),
+                           html.Audio(id="player", autoPlay=True),
+                           *[dcc.Graph(id=f"view-{v}", style={"height": "40vh", "width": "49%",
+                                                              "display": "inline-block"}) for v in VIEWS]])
+
+    @app.callback(*[Output(f"view-{v}", "figure") for v in VIEWS], Input("rep", "value"))
+    def full(rep):
+        return [figure(rep, v) for v in VIEWS]
+
+    @app.callback(*[Output(f"view-{v}", "figure", allow_duplicate=True) for v in VIEWS],
+                  Output("player", "src"), Input("view-tsne2", "clickData"), Input("rep", "value"),
+                  prevent_initial_call=True)
+    def click(data, rep):
+        point = data["points"][0]
+        clip = int(groups.members[point["curveNumber"]][point["pointNumber"]])
+        ids = [clip] + [r["id"] for r in neighbour_rows(cache, rep, clip, 10)]
+        out = []
+        for v in VIEWS:
+            coords = cache.projection(rep, v)[ids]
+            p = Patch()
+            p["data"][len(groups.names)]["x"] = typed(coords[:, 0])
+            p["data"][len(groups.names)]["y"] = typed(coords[:, 1])
+            if v.endswith("3"):
+                p["data"][len(groups.names)]["z"] = typed(coords[:, 2])
+            p["data"][len(groups.names)]["customdata"] = ids
+            out.append(p)
+        return *out, f"/audio/{clip}"
+
+    @app.server.route("/audio/<int:clip>")
+    def audio(clip):
+        from flask import send_file
+        return send_file(cache.audio_path(clip), mimetype="audio/wav", conditional=True)
+
+    server = app.server
+''')
+
+HOOKS_JS = """
+window.__t = {afterplot: {}};
+document.addEventListener('mousedown', () => { window.__t.click = performance.now(); }, true);
+const p = document.getElementById('player');
+if (p) { p.addEventListener('playing', () => { window.__t.playing = performance.now(); }); }
+['pca2', 'pca3', 'tsne2', 'tsne3'].forEach(v => {
+  const gd = document.querySelector('#view-' + v + ' .js-plotly-plot');
+  gd.on('plotly_afterplot', () => { window.__t.afterplot[v] = performance.now(); });
+});
+"""
+READY_JS = """
+const views = ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => document.querySelector('#view-' + v + ' .js-plotly-plot'));
+if (views.some(gd => !gd || !gd._fullLayout || !gd.data || gd.data.length < 2 || !gd._fullData)) { return null; }
+return performance.now();
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app_module: str, cache: str, cwd: Path, extra_path: str = "") -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    env = {**os.environ, "DACVIZ_CACHE": cache, "PYTHONPATH": f"{ROOT}:{extra_path}"}
+    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--timeout", "300",
+                             "--bind", f"127.0.0.1:{port}", app_module], cwd=cwd, env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc, port
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("server did not start")
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--window-size=1600,1100", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options)
+
+
+def wait(driver, script, timeout=120, *args):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = driver.execute_script(script, *args)
+        if value:
+            return value
+        time.sleep(0.02)
+    raise TimeoutError(script[:80])
+
+
+def click_point(driver) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = driver.execute_script("""
+      const gd = document.querySelector('#view-tsne2 .js-plotly-plot'), r = gd.getBoundingClientRect();
+      const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, t = gd._fullData[0];
+      const i = Math.floor(t.x.length / 2);
+      return [r.left + xa._offset + xa.c2p(t.x[i]), r.top + ya._offset + ya.c2p(t.y[i])];""")
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+
+
+def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
+    driver = browser()
+    try:
+        driver.get(url)
+        ready = wait(driver, READY_JS)
+        time.sleep(1.0)  # let WebGL settle before the click
+        driver.execute_script(HOOKS_JS)
+        click_point(driver)
+        if kind == "dacviz":
+            done = wait(driver, """const d = window.dacviz.drawn, t = window.__t;
+              const vs = ['pca2','pca3','tsne2','tsne3'].map(v => d[v]);
+              if (vs.some(x => !x || !x.selected.length || x.at < t.click)) { return null; }
+              return Math.max(...vs.map(x => x.at));""")
+        else:
+            done = wait(driver, """const t = window.__t, a = t.afterplot;
+              const vs = ['pca2','pca3','tsne2','tsne3'].map(v => a[v]);
+              if (vs.some(x => !x || x < t.click)) { return null; }
+              return Math.max(...vs);""")
+        timings = driver.execute_script("return window.__t;")
+        playing = wait(driver, "return window.__t.playing || null;", 30)
+        if shots:
+            driver.save_screenshot(str(shots / f"{kind}-clicked.png"))
+        result = {"ready_s": ready / 1000, "click_ms": done - timings["click"],
+                  "audio_ms": playing - timings["click"]}
+        # representation switch
+        driver.execute_script("window.__t.afterplot = {}; window.__t.switch = performance.now();")
+        if kind == "dacviz":
+            driver.find_element("css selector", "#rep").click()
+            driver.find_element("xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep_to}')]").click()
+        else:
+            driver.find_element("css selector", "#rep").click()
+            driver.find_element("xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep_to}')]").click()
+        switched = wait(driver, """const t = window.__t, a = t.afterplot;
+          const vs = ['pca2','pca3','tsne2','tsne3'].map(v => a[v]);
+          if (vs.some(x => !x)) { return null; } return Math.max(...vs);""")
+        result["switch_s"] = (switched - driver.execute_script("return window.__t.switch;")) / 1000
+        return result
+    finally:
+        driver.quit()
+
+
+def rss_mb(proc: subprocess.Popen) -> float:
+    import psutil
+
+    return sum(c.memory_info().rss for c in psutil.Process(proc.pid).children()) / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", default="cache/demo")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--switch-to", default="mfcc")
+    parser.add_argument("--screenshots", default="artifacts/bench")
+    args = parser.parse_args()
+    from dacviz_app.core.cache import open_cache
+
+    n = open_cache(args.cache).n_clips
+    shots = Path(args.screenshots)
+    shots.mkdir(parents=True, exist_ok=True)
+    plain_dir = Path(tempfile.mkdtemp(prefix="plain-app-"))
+    (plain_dir / "plain_app.py").write_text(PLAIN_APP)
+    cache = str(Path(args.cache).resolve())
+    print(f"{n:,} clips, headless Chromium (software WebGL), gunicorn 1 worker, {os.cpu_count()} cores, "
+          f"medians of {args.repeats}")
+    results = {}
+    for kind, module, cwd, path in (("dacviz", "dacviz_app.wsgi:server", ROOT, ""),
+                                    ("plain", "plain_app:server", plain_dir, str(plain_dir))):
+        proc, port = serve(module, cache, cwd, path)
+        try:
+            runs = [measure(f"http://127.0.0.1:{port}/", kind, args.switch_to, shots if r == 0 else None)
+                    for r in range(args.repeats)]
+            rss = rss_mb(proc)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+        results[kind] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        results[kind]["rss_mb"] = rss
+        r = results[kind]
+        print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
+              f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s   worker RSS {rss:7.1f} MB")
+    d, p = results["dacviz"], results["plain"]
+    print(f"ratio plain/dacviz: page ready x{p['ready_s'] / d['ready_s']:.2f}, click x{p['click_ms'] / d['click_ms']:.2f}, "
+          f"switch x{p['switch_s'] / d['switch_s']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
