@@ -235,8 +235,10 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
 
 
 def _display_path(path: str, source: str) -> str:
+    """The clip's path relative to the source folder (or the CSV's folder) where possible."""
+    root = Path(source) if Path(source).is_dir() else Path(source).parent
     try:
-        return str(Path(path).relative_to(Path(source) if Path(source).is_dir() else Path(source).parent))
+        return str(Path(path).resolve().relative_to(root.resolve()))
     except ValueError:
         return path
 

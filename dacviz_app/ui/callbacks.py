@@ -33,8 +33,7 @@ def _int(value, default=None):
 def parse_query(cache: Cache, search: str | None) -> dict:
     """'?rep=z&colour=label&k=10&clip=3' -> validated settings; bad values fall back."""
     query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    rep = query.get("rep") if query.get("rep") in cache.representations else cache.representations[0]
-    colour = query.get("colour") if query.get("colour") in colour_columns(cache) else "label"
+    rep, colour = valid_rep(cache, query.get("rep")), valid_colour(cache, query.get("colour"))
     k = min(max(_int(query.get("k"), DEFAULT_K), 1), cache.knn_k)
     clip = _int(query.get("clip"))
     clip = clip if clip is not None and 0 <= clip < cache.n_clips else None
@@ -59,6 +58,16 @@ def clean_clip_list(cache: Cache, clips) -> list[int]:
         return []
     ids = (_int(c) for c in clips)
     return [c for c in ids if c is not None and 0 <= c < cache.n_clips]
+
+
+def valid_rep(cache: Cache, rep) -> str:
+    """``rep`` if the cache has that representation, else the first one."""
+    return rep if isinstance(rep, str) and rep in cache.representations else cache.representations[0]
+
+
+def valid_colour(cache: Cache, column) -> str:
+    """``column`` if it can colour the maps, else 'label'."""
+    return column if isinstance(column, str) and column in colour_columns(cache) else "label"
 
 
 def clamp_k(cache: Cache, k) -> int:
@@ -236,14 +245,14 @@ def register(app, cache: Cache, memo) -> None:
         return colour_groups(cache, column)
 
     def groups_or_label(column):
-        return groups_for(column if column in colour_columns(cache) else "label")
+        return groups_for(valid_colour(cache, column))
 
     @memo.memoize()
     def groups_drawn_for(column: str, view: str):
         return groups_drawn(cache, groups_for(column), view)
 
     def view_groups(column, view):
-        return groups_drawn_for(column if column in colour_columns(cache) else "label", view)
+        return groups_drawn_for(valid_colour(cache, column), view)
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
                   Output("presentation", "value"), Input("url", "search"))
@@ -270,10 +279,10 @@ def register(app, cache: Cache, memo) -> None:
             trigger = "url"
         if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
             return no_update  # buttons appearing in the list are not clicks
-        click = clicks[VIEWS.index(trigger[5:])] if isinstance(trigger, str) and trigger.startswith("view-") else None
-        rep = rep if rep in cache.representations else cache.representations[0]
-        view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else "pca2"
-        return next_selection(cache, view_groups(colour, view), trigger, selection, rep, k,
+        view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
+        click = clicks[VIEWS.index(view)] if view in VIEWS else None
+        return next_selection(cache, view_groups(colour, view or "pca2"), trigger, selection,
+                              valid_rep(cache, rep), k,
                               click=click, search=search,
                               neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
 
@@ -293,10 +302,9 @@ def register(app, cache: Cache, memo) -> None:
                   Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
                   Input("legend", "value"))
     def on_figures(rep, colour, presentation, shown):
-        rep = rep if rep in cache.representations else cache.representations[0]
         groups = groups_or_label(colour)
         legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
-        return figures_update(cache, {v: view_groups(colour, v) for v in VIEWS}, rep,
+        return figures_update(cache, {v: view_groups(colour, v) for v in VIEWS}, valid_rep(cache, rep),
                               bool(presentation), hidden_groups(groups, shown), legend_only)
 
     @app.callback(Output("highlight", "data"),
@@ -304,17 +312,16 @@ def register(app, cache: Cache, memo) -> None:
                   Input("lasso-store", "data"), Input("legend", "value"),
                   Input("presentation", "value"), State("colour", "value"))
     def on_highlight(selection, rep, k, lasso, shown, presentation, colour):
-        rep = rep if rep in cache.representations else cache.representations[0]
         groups = groups_or_label(colour)
-        return highlight_update(cache, groups, rep, selection, k, lasso,
+        return highlight_update(cache, groups, valid_rep(cache, rep), selection, k, lasso,
                                 hidden_groups(groups, shown), bool(presentation))
 
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"))
     def on_details(selection, rep, k):
         selection = clean_selection(cache, selection)
-        rep = rep if rep in cache.representations else cache.representations[0]
-        return render_clip_info(cache, selection), render_neighbours(cache, selection, rep, k)
+        return render_clip_info(cache, selection), render_neighbours(cache, selection,
+                                                                     valid_rep(cache, rep), k)
 
     @app.callback(Output("lasso-list", "children"), Input("lasso-store", "data"))
     def on_lasso_list(lasso):
