@@ -118,6 +118,11 @@ def test_3d_views_of_a_large_collection_draw_a_sample_and_map_clicks_through_it(
                                 False, set(), legend_only=False)
     assert "50 of 120 drawn" in figures[3]["layout"]["title"]["text"]
     assert "drawn" not in figures[2]["layout"]["title"]["text"]
+    from dacviz_app.core import projections
+    from dacviz_app.core.views import draw_mask
+    monkeypatch.setattr(projections, "TSNE3_FIT_MAX", 50)
+    fitted = projections.tsne3_sample(cache.n_clips, cache.manifest["seed"])
+    assert np.array_equal(np.flatnonzero(draw_mask(cache.n_clips, 50, cache.manifest["seed"])), fitted)
     group = next(g for g, m in enumerate(drawn3.members) if len(m))
     click = {"points": [{"curveNumber": group, "pointNumber": 0}]}
     sel = cb.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)

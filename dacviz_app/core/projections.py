@@ -61,18 +61,25 @@ def tsne(x: np.ndarray, n_components: int, seed: int = 42,
     return coords, info
 
 
+def tsne3_sample(n_clips: int, seed: int) -> np.ndarray:
+    """The sorted clip indices a large 3D t-SNE is fitted on (all clips up to TSNE3_FIT_MAX)."""
+    if n_clips <= TSNE3_FIT_MAX:
+        return np.arange(n_clips)
+    return np.sort(np.random.default_rng(seed).choice(n_clips, TSNE3_FIT_MAX, replace=False))
+
+
 def _tsne_sample_then_place(model, x: np.ndarray, seed: int, info: dict) -> tuple[np.ndarray, dict]:
-    """3D t-SNE for many clips: Barnes-Hut on a seeded sample of TSNE3_FIT_MAX clips, then every
-    other clip placed into that fixed map by openTSNE's ``transform`` (optimises only the new
-    points against the sample's affinities)."""
-    rng = np.random.default_rng(seed)
-    sample = np.sort(rng.choice(len(x), TSNE3_FIT_MAX, replace=False))
+    """3D t-SNE for many clips: Barnes-Hut on a seeded sample of TSNE3_FIT_MAX clips
+    (``tsne3_sample``); every other clip is placed at the distance-weighted mean of its 10
+    nearest sample clips' positions (openTSNE's ``prepare_partial(initialization="weighted")``,
+    without further optimisation, which measured 5x the cost of the fit)."""
+    sample = tsne3_sample(len(x), seed)
     rest = np.setdiff1d(np.arange(len(x)), sample)
     embedding = model.fit(x[sample])
     coords = np.empty((len(x), 3), dtype=np.float32)
     coords[sample] = np.asarray(embedding)
     for start in range(0, len(rest), 20_000):
         block = rest[start:start + 20_000]
-        coords[block] = np.asarray(embedding.transform(x[block]))
-    return coords, {**info, "fit_sample": TSNE3_FIT_MAX,
-                    "placed": "openTSNE transform of the other clips into the sample's map"}
+        coords[block] = np.asarray(embedding.prepare_partial(x[block], initialization="weighted", k=10))
+    return coords, {**info, "fit_sample": TSNE3_FIT_MAX, "fit_sample_seed": seed,
+                    "placed": "other clips at the weighted mean of their 10 nearest sample clips"}

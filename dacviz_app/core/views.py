@@ -57,8 +57,9 @@ class ColourGroups:
         return ColourGroups(self.column, self.names, members, self.colours)
 
 
-def draw_mask(n_clips: int, max_points: int, seed: int = 0) -> np.ndarray:
-    """(n_clips,) bool: all True up to ``max_points`` clips, else a seeded sample of that size."""
+def draw_mask(n_clips: int, max_points: int, seed: int) -> np.ndarray:
+    """(n_clips,) bool: all True up to ``max_points`` clips, else a seeded sample of that size,
+    drawn as ``projections.tsne3_sample`` draws the clips a large 3D t-SNE is fitted on."""
     keep = np.zeros(n_clips, dtype=bool)
     if n_clips <= max_points:
         keep[:] = True

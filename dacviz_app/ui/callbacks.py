@@ -19,7 +19,6 @@ from .figures import MAX_3D_POINTS, VIEWS, base_figure, highlight_payload, legen
 from .layout import DEFAULT_K, metrics_table
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
-DRAW_SAMPLE_SEED = 0
 
 
 # ----------------------------------------------------------------------------- pure logic
@@ -141,9 +140,10 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
 
 
 def groups_drawn(cache: Cache, groups, view: str):
-    """The groups a view draws: every clip in 2D, a seeded sample of MAX_3D_POINTS in 3D."""
+    """The groups a view draws: every clip in 2D, a seeded sample of MAX_3D_POINTS in 3D (with
+    the cache's seed: the very clips a large 3D t-SNE was fitted on)."""
     if view.endswith("3") and cache.n_clips > MAX_3D_POINTS:
-        return groups.subset(draw_mask(cache.n_clips, MAX_3D_POINTS, DRAW_SAMPLE_SEED))
+        return groups.subset(draw_mask(cache.n_clips, MAX_3D_POINTS, int(cache.manifest.get("seed", 0))))
     return groups
 
 
