@@ -18,7 +18,8 @@ directory::
     arrays/<rep>/knn_index.npy      (n_clips, k) int32, nearest other clips, closest first
     arrays/<rep>/knn_distance.npy   (n_clips, k) float32, cosine distance 1 - cos
     audio/<name>.wav                mono 16-bit PCM at the model's sample rate
-    work/                           resume state of an unfinished run (plan, encoded chunks)
+    work/                           resume state of an unfinished run (plan, encoded chunks,
+                                    t-SNE's wider neighbour tables)
 
 Every file is written atomically (temporary file in the same directory, fsync, rename), so
 a crash never leaves a file that looks complete and is not. Arrays are plain ``.npy`` files,
@@ -135,6 +136,10 @@ class CachePaths:
     @property
     def plan(self) -> Path:
         return self.work_dir / "plan.json"
+
+    def work_table(self, representation: str, kind: str) -> Path:
+        """t-SNE's wider neighbour table ('knn_index' or 'knn_distance'), kept until the run ends."""
+        return self.work_dir / "tsne_neighbours" / representation / f"{kind}.npy"
 
     def chunk(self, index: int) -> Path:
         return self.work_dir / "chunks" / f"chunk_{index:06d}.npz"

@@ -37,11 +37,9 @@ def euclidean_knn_index(points: np.ndarray, k: int) -> np.ndarray:
 
     tree = NearestNeighbors(n_neighbors=k + 1).fit(points)
     _, index = tree.kneighbors(points)
-    out = np.empty((len(points), k), dtype=np.int64)
-    for row in range(len(points)):  # drop the point itself wherever duplicates put it
-        others = index[row][index[row] != row]
-        out[row] = others[:k]
-    return out
+    is_self = index == np.arange(len(points))[:, None]  # wherever duplicates put the point itself
+    others_first = np.argsort(is_self, axis=1, kind="stable")[:, :k]
+    return np.take_along_axis(index, others_first, axis=1).astype(np.int64)
 
 
 def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.ndarray,

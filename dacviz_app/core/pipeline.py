@@ -28,7 +28,7 @@ from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, load_dac
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
                       euclidean_knn_index)
 from .neighbours import MAX_K, cosine_knn
-from .projections import pca, tsne
+from .projections import pca, tsne, tsne_neighbour_count
 from .representations import describe, mfcc_stats
 from .sources import ClipSource
 
@@ -244,11 +244,11 @@ def _display_path(path: str, source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- downstream
-PROJECTORS: dict[str, Callable[[np.ndarray, int], tuple[np.ndarray, dict]]] = {
-    "pca2": lambda x, seed: _pca_with_info(x, 2, seed),
-    "pca3": lambda x, seed: _pca_with_info(x, 3, seed),
-    "tsne2": lambda x, seed: tsne(x, 2, seed),
-    "tsne3": lambda x, seed: tsne(x, 3, seed),
+PROJECTORS: dict[str, Callable[[np.ndarray, int, tuple | None], tuple[np.ndarray, dict]]] = {
+    "pca2": lambda x, seed, _table: _pca_with_info(x, 2, seed),
+    "pca3": lambda x, seed, _table: _pca_with_info(x, 3, seed),
+    "tsne2": lambda x, seed, table: tsne(x, 2, seed, neighbours=table),
+    "tsne3": lambda x, seed, table: tsne(x, 3, seed, neighbours=table),
 }
 
 
@@ -260,26 +260,46 @@ def _pca_with_info(x: np.ndarray, n_components: int, seed: int) -> tuple[np.ndar
 
 def project_all(embeddings: dict[str, np.ndarray], config: PrecomputeConfig, paths: CachePaths,
                 say: Callable[[str], None]) -> None:
-    """PCA 2D/3D and t-SNE 2D/3D of every representation; existing results are kept."""
+    """PCA 2D/3D and t-SNE 2D/3D of every representation; existing results are kept.
+    t-SNE takes its affinities from the neighbour table ``neighbours_all`` left in work/."""
     for rep, x in embeddings.items():
         for name, project in PROJECTORS.items():
             if paths.array(rep, name).is_file() and paths.projection_info(rep, name).is_file():
                 continue
             started = time.perf_counter()
-            coords, info = project(x, config.seed)
+            coords, info = project(x, config.seed, _tsne_table(paths, rep))
             atomic_write_json(paths.projection_info(rep, name), {"method": name[:-1], **info})
             atomic_save_npy(paths.array(rep, name), coords)
             say(f"  {rep:13s} {name:6s} {time.perf_counter() - started:7.2f} s")
 
 
-def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths) -> None:
-    """The exact cosine k-NN table of every representation; existing tables are kept."""
+def _tsne_table(paths: CachePaths, rep: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The wider neighbour table of ``rep`` kept in work/ for t-SNE, or None (t-SNE then
+    computes it itself: same numbers, more time)."""
+    index, distance = paths.work_table(rep, "knn_index"), paths.work_table(rep, "knn_distance")
+    if not (index.is_file() and distance.is_file()):
+        return None
+    return np.load(index, mmap_mode="r"), np.load(distance, mmap_mode="r")
+
+
+def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
+                   say: Callable[[str], None] = lambda _: None) -> None:
+    """The exact cosine k-NN table of every representation; existing tables are kept.
+
+    One search per representation serves both the cache's k-column table and t-SNE's wider
+    one (tsne_neighbour_count columns, kept in work/ until the run ends)."""
     for rep, x in embeddings.items():
-        if paths.array(rep, "knn_index").is_file() and paths.array(rep, "knn_distance").is_file():
+        done = paths.array(rep, "knn_index").is_file() and paths.array(rep, "knn_distance").is_file()
+        tsne_done = all(paths.array(rep, p).is_file() for p in ("tsne2", "tsne3"))
+        if done and (tsne_done or _tsne_table(paths, rep) is not None):
             continue
-        index, distance = cosine_knn(x, k)
-        atomic_save_npy(paths.array(rep, "knn_distance"), distance)
-        atomic_save_npy(paths.array(rep, "knn_index"), index)
+        started = time.perf_counter()
+        index, distance = cosine_knn(x, max(k, tsne_neighbour_count(len(x))))
+        atomic_save_npy(paths.work_table(rep, "knn_distance"), distance)
+        atomic_save_npy(paths.work_table(rep, "knn_index"), index)
+        atomic_save_npy(paths.array(rep, "knn_distance"), distance[:, :k])
+        atomic_save_npy(paths.array(rep, "knn_index"), index[:, :k])
+        say(f"  {rep:13s} {index.shape[1]}-NN  {time.perf_counter() - started:7.2f} s")
 
 
 def metrics_all(embeddings: dict[str, np.ndarray], labels: list[str], config: PrecomputeConfig,
@@ -354,9 +374,10 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
                                   f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are needed.")
         k = min(config.knn_k, n - 1)
+        say("neighbours:")
+        neighbours_all(data["embeddings"], k, paths, say)
         say("projections:")
         project_all(data["embeddings"], config, paths, say)
-        neighbours_all(data["embeddings"], k, paths)
         metrics_all(data["embeddings"], data["labels"], config, paths)
         write_manifest(config, plan, n, len(data["skipped"]), k, paths)
         shutil.rmtree(paths.work_dir, ignore_errors=True)

@@ -1,10 +1,12 @@
 """2D and 3D projections of one representation: PCA and t-SNE.
 
 PCA: scikit-learn ``PCA(svd_solver="covariance_eigh")`` (exact; costs one (dim, dim)
-covariance, so it stays fast and small at 100k clips). t-SNE: openTSNE with cosine affinities
-on the full-dimensional vectors, perplexity min(30, n-1) as in the seed (openTSNE lowers it to
-(n-1)/3 when there are too few clips; the value used is recorded), seeded. Gradient: the FFT
-interpolation (O(n)) for 2D from FFT_MIN_CLIPS clips up; Barnes-Hut (O(n log n)) below that,
+covariance, so it stays fast and small at 100k clips). t-SNE: openTSNE on the full-dimensional
+vectors with cosine affinities computed from the exact neighbour table (3 x perplexity
+neighbours per clip, the table the precompute builds anyway, instead of openTSNE's approximate
+Annoy index), perplexity min(30, n-1) as in the seed (lowered to (n-1)/3 when there are too few
+clips, openTSNE's rule; the value used is recorded), PCA initialisation, seeded. Gradient: the
+FFT interpolation (O(n)) for 2D from FFT_MIN_CLIPS clips up; Barnes-Hut (O(n log n)) below that,
 where FFT's fixed grid cost dominates, and for 3D (openTSNE's FFT is 1D/2D only).
 """
 from __future__ import annotations
@@ -13,9 +15,12 @@ import os
 
 import numpy as np
 
+from .neighbours import cosine_knn, cosine_knn_among
+
 DEFAULT_PERPLEXITY = 30.0
 FFT_MIN_CLIPS = 10_000
 TSNE3_FIT_MAX = 20_000  # above this, 3D t-SNE is fitted on a seeded sample and the rest placed
+PLACE_K = 10  # sample clips that place each other clip of a large 3D t-SNE
 
 
 def pca(x: np.ndarray, n_components: int, seed: int = 42) -> tuple[np.ndarray, list[float]]:
@@ -41,24 +46,54 @@ def effective_perplexity(n_clips: int, requested: float = DEFAULT_PERPLEXITY) ->
     return float(min(requested, n_clips - 1, (n_clips - 1) / 3.0))
 
 
-def tsne(x: np.ndarray, n_components: int, seed: int = 42,
-         perplexity: float = DEFAULT_PERPLEXITY, n_jobs: int | None = None) -> tuple[np.ndarray, dict]:
-    """(n_clips, dim) -> ((n_clips, n_components) float32, parameters used)."""
-    from openTSNE import TSNE
+def tsne_neighbour_count(n_clips: int, perplexity: float = DEFAULT_PERPLEXITY) -> int:
+    """How many nearest neighbours t-SNE's affinities use: 3 x the effective perplexity
+    (openTSNE's rule), at most n_clips - 1."""
+    return min(n_clips - 1, int(3 * effective_perplexity(n_clips, perplexity)))
 
+
+def tsne(x: np.ndarray, n_components: int, seed: int = 42,
+         perplexity: float = DEFAULT_PERPLEXITY, n_jobs: int | None = None,
+         neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
+    """(n_clips, dim) -> ((n_clips, n_components) float32, parameters used).
+
+    Args:
+        neighbours: the exact cosine neighbour table of ``x`` (``neighbours.cosine_knn``):
+            ((n_clips, >= k) int32, (n_clips, >= k) float32) with k = tsne_neighbour_count;
+            computed here when not given. The affinities use its first k columns, so t-SNE sees
+            exactly the neighbours the app shows, with no approximate index in between.
+    """
     n = x.shape[0]
     perp = effective_perplexity(n, perplexity)
+    k = tsne_neighbour_count(n, perplexity)
+    if neighbours is None:
+        neighbours = cosine_knn(x, k)
+    index, distance = neighbours[0][:, :k], neighbours[1][:, :k]
     method = "fft" if n_components <= 2 and n >= FFT_MIN_CLIPS else "bh"
-    model = TSNE(n_components=n_components, perplexity=perp, metric="cosine",
-                 random_state=seed, negative_gradient_method=method,
-                 n_jobs=n_jobs or os.cpu_count() or 1, verbose=False)
     info = {"perplexity": perp, "metric": "cosine", "seed": seed, "gradient": method,
-            "library": "openTSNE"}
+            "neighbours": f"exact, {k} per clip", "library": "openTSNE"}
     x = np.asarray(x, dtype=np.float32)
+    n_jobs = n_jobs or os.cpu_count() or 1
     if n_components == 3 and n > TSNE3_FIT_MAX:
-        return _tsne_sample_then_place(model, x, seed, info)
-    coords = np.asarray(model.fit(x), dtype=np.float32)
-    return coords, info
+        return _tsne_sample_then_place(x, index, distance, perp, seed, n_jobs, info)
+    return _fit(x, index, distance, n_components, perp, seed, method, n_jobs), info
+
+
+def _fit(x: np.ndarray, index: np.ndarray, distance: np.ndarray, n_components: int,
+         perplexity: float, seed: int, method: str, n_jobs: int) -> np.ndarray:
+    """openTSNE with affinities from a given (n, k) neighbour table, PCA initialisation as
+    ``openTSNE.TSNE.fit`` does it; -> (n, n_components) float32."""
+    from openTSNE import TSNE, initialization
+    from openTSNE.affinity import PerplexityBasedNN
+    from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+    table = PrecomputedNeighbors(np.ascontiguousarray(index, dtype=np.int64),
+                                 np.ascontiguousarray(distance, dtype=np.float64))
+    affinities = PerplexityBasedNN(knn_index=table, perplexity=perplexity, n_jobs=n_jobs)
+    start = initialization.pca(x, n_components, random_state=seed)
+    model = TSNE(n_components=n_components, random_state=seed, negative_gradient_method=method,
+                 n_jobs=n_jobs, verbose=False)
+    return np.asarray(model.fit(affinities=affinities, initialization=start), dtype=np.float32)
 
 
 def tsne3_sample(n_clips: int, seed: int) -> np.ndarray:
@@ -68,18 +103,42 @@ def tsne3_sample(n_clips: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_clips, TSNE3_FIT_MAX, replace=False))
 
 
-def _tsne_sample_then_place(model, x: np.ndarray, seed: int, info: dict) -> tuple[np.ndarray, dict]:
+def _tsne_sample_then_place(x: np.ndarray, index: np.ndarray, distance: np.ndarray,
+                            perplexity: float, seed: int, n_jobs: int,
+                            info: dict) -> tuple[np.ndarray, dict]:
     """3D t-SNE for many clips: Barnes-Hut on a seeded sample of TSNE3_FIT_MAX clips
-    (``tsne3_sample``); every other clip is placed at the distance-weighted mean of its 10
-    nearest sample clips' positions (openTSNE's ``prepare_partial(initialization="weighted")``,
-    without further optimisation, which measured 5x the cost of the fit)."""
+    (``tsne3_sample``; affinities from the exact neighbours within the sample); every other clip
+    is placed at the inverse-distance-weighted mean of its PLACE_K nearest sample clips."""
     sample = tsne3_sample(len(x), seed)
     rest = np.setdiff1d(np.arange(len(x)), sample)
-    embedding = model.fit(x[sample])
+    sample_table = cosine_knn(x[sample], index.shape[1])
     coords = np.empty((len(x), 3), dtype=np.float32)
-    coords[sample] = np.asarray(embedding)
-    for start in range(0, len(rest), 20_000):
-        block = rest[start:start + 20_000]
-        coords[block] = np.asarray(embedding.prepare_partial(x[block], initialization="weighted", k=10))
-    return coords, {**info, "fit_sample": TSNE3_FIT_MAX, "fit_sample_seed": seed,
-                    "placed": "other clips at the weighted mean of their 10 nearest sample clips"}
+    coords[sample] = _fit(x[sample], *sample_table, 3, perplexity, seed, "bh", n_jobs)
+    near, near_distance = nearest_sample_clips(x, rest, sample, index[rest], distance[rest])
+    weights = 1.0 / np.maximum(near_distance.astype(np.float64), 1e-6)
+    placed = np.einsum("rk,rkd->rd", weights, coords[sample][near].astype(np.float64))
+    coords[rest] = (placed / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    return coords, {**info, "fit_sample": int(len(sample)), "fit_sample_seed": seed,
+                    "placed": f"other clips at the inverse-distance-weighted mean of their "
+                              f"{PLACE_K} nearest sample clips (cosine, exact)"}
+
+
+def nearest_sample_clips(x: np.ndarray, rest: np.ndarray, sample: np.ndarray, index: np.ndarray,
+                         distance: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The PLACE_K nearest ``sample`` clips of each ``rest`` clip, exactly.
+
+    Read off each clip's own neighbour table ((n_rest, k) ``index``/``distance``, closest
+    first) where at least PLACE_K of its neighbours are sample clips (then they are its nearest
+    ones); searched among all sample clips for the few clips where not.
+    Returns (n_rest, PLACE_K) positions in ``sample`` and (n_rest, PLACE_K) cosine distances.
+    """
+    position = np.full(len(x), -1, dtype=np.int64)
+    position[sample] = np.arange(len(sample))
+    hits = position[index]  # (n_rest, k): position in the sample, -1 if not a sample clip
+    first = np.argsort(hits < 0, axis=1, kind="stable")[:, :PLACE_K]  # sample hits first, in order
+    near = np.take_along_axis(hits, first, axis=1)
+    near_distance = np.take_along_axis(np.asarray(distance), first, axis=1)
+    short = np.flatnonzero((near < 0).any(axis=1))
+    if len(short):
+        near[short], near_distance[short] = cosine_knn_among(x, rest[short], sample, PLACE_K)
+    return near, near_distance

@@ -86,8 +86,8 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
     atomic_write_json(paths.skipped, [])
     timings["generate"] = time.perf_counter() - started
     k = min(config.knn_k, n_clips - 1)
-    for step, run in (("projections", lambda: project_all(embeddings, config, paths, say)),
-                      ("neighbours", lambda: neighbours_all(embeddings, k, paths)),
+    for step, run in (("neighbours", lambda: neighbours_all(embeddings, k, paths, say)),
+                      ("projections", lambda: project_all(embeddings, config, paths, say)),
                       ("metrics", lambda: metrics_all(embeddings, columns["label"], config, paths))):
         step_start = time.perf_counter()
         run()
