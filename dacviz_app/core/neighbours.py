@@ -1,7 +1,10 @@
 """Exact cosine nearest neighbours in a representation's full space.
 
 Blockwise: rows are L2-normalised once, then each block of queries is multiplied against all
-reference rows, so memory is O(block * n_reference), never O(n_clips^2).
+reference rows and the k best of each row are kept, so memory is O(block * n_reference), never
+O(n_clips^2). The product and the selection run in torch (CPU or whatever torch runs on here):
+its ``topk`` is multi-threaded and measured 6x faster than numpy's ``argpartition`` on a
+(1024, 100000) block, which dominates for low-dimensional representations.
 """
 from __future__ import annotations
 
@@ -18,18 +21,31 @@ def normalise_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def _nearest_in_block(dist: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(block, n_reference) distances -> the k smallest per row: (block, k) int32 column
-    indices and (block, k) float32 distances, closest first, ties to the lower index."""
-    take = min(k + 1, dist.shape[1])  # one spare, so a tie at the k-th place resolves by index
-    if take < dist.shape[1]:
-        part = np.argpartition(dist, take - 1, axis=1)[:, :take]
-    else:
-        part = np.broadcast_to(np.arange(dist.shape[1]), dist.shape).copy()
-    part_dist = np.take_along_axis(dist, part, axis=1)
-    order = np.lexsort((part, part_dist), axis=1)[:, :k]
-    return (np.take_along_axis(part, order, axis=1).astype(np.int32),
-            np.maximum(np.take_along_axis(part_dist, order, axis=1), 0.0).astype(np.float32))
+def _nearest_in_block(queries: np.ndarray, reference, k: int,
+                      self_start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k reference rows nearest each query row, by cosine distance.
+
+    Args:
+        queries: (block, dim) float32 unit rows.
+        reference: (n_reference, dim) float32 unit rows, a torch tensor.
+        self_start: when the queries are reference rows self_start.., each one's own column is
+            excluded.
+    Returns:
+        (block, k) int32 reference positions and (block, k) float32 distances 1 - cos, closest
+        first, ties to the lower position.
+    """
+    import torch
+
+    similarity = torch.from_numpy(np.ascontiguousarray(queries)) @ reference.T  # (block, n_ref)
+    if self_start is not None:
+        rows = torch.arange(len(queries))
+        similarity[rows, rows + self_start] = -torch.inf  # never your own neighbour
+    take = min(k + 1, similarity.shape[1])  # one spare, so a tie at the k-th place resolves by index
+    best, columns = torch.topk(similarity, take, dim=1, largest=True, sorted=False)
+    distance, columns = 1.0 - best.numpy(), columns.numpy()
+    order = np.lexsort((columns, distance), axis=1)[:, :k]
+    return (np.take_along_axis(columns, order, axis=1).astype(np.int32),
+            np.maximum(np.take_along_axis(distance, order, axis=1), 0.0).astype(np.float32))
 
 
 def cosine_knn(x: np.ndarray, k: int, block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
@@ -42,18 +58,19 @@ def cosine_knn(x: np.ndarray, k: int, block: int = BLOCK) -> tuple[np.ndarray, n
         index (n_clips, k) int32 and distance (n_clips, k) float32, closest first; ties broken
         by the lower clip index so the table is deterministic.
     """
+    import torch
+
     unit = normalise_rows(x)
     n = unit.shape[0]
     if not 1 <= k <= n - 1:
         raise ValueError(f"k={k} needs 1 <= k <= n_clips-1 = {n - 1}")
+    reference = torch.from_numpy(unit)
     index = np.empty((n, k), dtype=np.int32)
     distance = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        dist = 1.0 - unit[start:stop] @ unit.T  # (block, n)
-        rows = np.arange(stop - start)
-        dist[rows, rows + start] = np.inf  # never your own neighbour
-        index[start:stop], distance[start:stop] = _nearest_in_block(dist, k)
+        index[start:stop], distance[start:stop] = _nearest_in_block(unit[start:stop], reference, k,
+                                                                    self_start=start)
     return index, distance
 
 
@@ -69,11 +86,13 @@ def cosine_knn_among(x: np.ndarray, queries: np.ndarray, reference: np.ndarray, 
         (n_queries, k) int32 *positions in ``reference``* and (n_queries, k) float32 cosine
         distances, closest first, ties to the lower position.
     """
-    ref_unit = normalise_rows(x[np.asarray(reference)])
+    import torch
+
+    reference_unit = torch.from_numpy(normalise_rows(x[np.asarray(reference)]))
     index = np.empty((len(queries), k), dtype=np.int32)
     distance = np.empty((len(queries), k), dtype=np.float32)
     for start in range(0, len(queries), block):
         rows = np.asarray(queries[start:start + block])
-        dist = 1.0 - normalise_rows(x[rows]) @ ref_unit.T  # (block, n_reference)
-        index[start:start + len(rows)], distance[start:start + len(rows)] = _nearest_in_block(dist, k)
+        index[start:start + len(rows)], distance[start:start + len(rows)] = _nearest_in_block(
+            normalise_rows(x[rows]), reference_unit, k)
     return index, distance
