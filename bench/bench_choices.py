@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Algorithm choices, measured: t-SNE (scikit-learn vs openTSNE) and exact k-NN (numpy blockwise
+"""Algorithm choices, measured: t-SNE (scikit-learn vs openTSNE) and exact k-NN (blockwise
 vs faiss flat vs scikit-learn brute), on data shaped like DAC latents.
 
 Data: N clips drawn per label from Gaussians fitted to a real cache's `z` (per-label mean, the
@@ -88,7 +88,7 @@ def main() -> None:
             return index.search(unit, 51)[1][:, 1:]
 
         knn_runs = {
-            "numpy blockwise (dacviz)": lambda: cosine_knn(x, 50)[0],
+            "blockwise, torch (dacviz)": lambda: cosine_knn(x, 50)[0],
             "faiss IndexFlatIP": faiss_flat,
             "sklearn brute cosine": lambda: NearestNeighbors(n_neighbors=51, metric="cosine", algorithm="brute").fit(x).kneighbors(x)[1][:, 1:],
         }
