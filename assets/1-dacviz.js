@@ -141,7 +141,8 @@ window.dacviz = (function () {
     drawn[view] = record;
   }
 
-  function frame() {
+  function redrawChanged() {
+    // redraw the layer of every view whose geometry changed since it was last drawn
     for (var i = 0; i < VIEWS.length; i++) {
       var view = VIEWS[i], gd = graphDiv(view);
       if (!gd || !gd._fullLayout) { continue; }
@@ -154,13 +155,18 @@ window.dacviz = (function () {
         drawView(view, gd, geo);
       }
     }
+  }
+
+  function frame() {
+    redrawChanged();
     window.requestAnimationFrame(frame);
   }
   window.requestAnimationFrame(frame);
 
   function drawHighlight(payload) {
     highlight = payload;
-    signatures = {};  // redraw every view on the next frame
+    signatures = {};
+    redrawChanged();  // now, not on the next frame: the page may be busy rendering the side panel
     return payload && payload.active ? "highlight" : "none";
   }
 
