@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.views import colour_groups  # noqa: E402
+from dacviz_app.ui.callbacks import groups_drawn  # noqa: E402
 from dacviz_app.ui.figures import VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
@@ -74,11 +75,13 @@ def switch_body(rep: str) -> dict:
             "inputs": [{"id": "rep", "property": "value", "value": rep},
                        {"id": "colour", "property": "value", "value": "label"},
                        {"id": "presentation", "property": "value", "value": []},
-                       {"id": "legend", "property": "value", "value": None},
-                       {"id": "selection", "property": "data", "value": None},
-                       {"id": "k", "property": "value", "value": 10},
-                       {"id": "lasso-store", "property": "data", "value": []}],
+                       {"id": "legend", "property": "value", "value": None}],
             "changedPropIds": ["rep.value"], "state": []}
+
+
+def figure_traces(answer: dict) -> list[int]:
+    """The number of traces of each view's figure in a switch answer (VIEWS order)."""
+    return [len(answer["response"][f"view-{v}"]["figure"]["data"]) for v in VIEWS]
 
 
 def neighbour_ids(answer: dict) -> list[int]:
@@ -115,12 +118,14 @@ class Client(threading.Thread):
         if kind == "page":
             status, _, seconds = self.request("GET", rng.choice(["/", "/_dash-layout"]))
         elif kind == "click":
-            curve = rng.randrange(len(self.groups.names))
-            point = rng.randrange(len(self.groups.members[curve]))
-            status, data, seconds = self.post(click_body(rng.choice(VIEWS), curve, point))
+            view = rng.choice(VIEWS)
+            drawn = self.groups[view]  # a 3D view of a large cache draws a sample
+            curve = rng.randrange(len(drawn.names))
+            point = rng.randrange(len(drawn.members[curve]))
+            status, data, seconds = self.post(click_body(view, curve, point))
             if status == 200:
                 got = json.loads(data)["response"]["selection"]["data"]["clip"]
-                wrong = got != int(self.groups.members[curve][point])
+                wrong = got != drawn.clip_at(curve, point)
         elif kind == "details":
             clip, rep, k = rng.randrange(cache.n_clips), rng.choice(cache.representations), rng.randint(1, cache.knn_k)
             status, data, seconds = self.post(details_body(clip, rep, k))
@@ -128,6 +133,8 @@ class Client(threading.Thread):
                 wrong = neighbour_ids(json.loads(data)) != [int(i) for i in cache.neighbours(rep)[0][clip, :k]]
         elif kind == "switch":
             status, data, seconds = self.post(switch_body(rng.choice(cache.representations)))
+            if status == 200:
+                wrong = figure_traces(json.loads(data)) != [len(self.groups[v].names) for v in VIEWS]
         else:
             clip = rng.randrange(cache.n_clips)
             status, data, seconds = self.request("GET", f"/audio/{clip}", headers={"Range": "bytes=0-1023"})
@@ -145,15 +152,21 @@ class Client(threading.Thread):
                 print(f"  client error: {err}", file=sys.stderr)
 
 
-def worker_rss(master_pid: int) -> list[float]:
+def worker_rss(master_pid: int) -> list[str]:
+    """Each worker's RSS in MB as 'total/private': private = RSS less the file-backed pages it
+    shares (the memory-mapped cache arrays, served from the page cache to every worker)."""
     import psutil
 
-    return [round(child.memory_info().rss / 2**20, 1) for child in psutil.Process(master_pid).children()]
+    out = []
+    for child in psutil.Process(master_pid).children():
+        info = child.memory_info()
+        out.append(f"{info.rss / 2**20:.0f}/{(info.rss - info.shared) / 2**20:.0f}")
+    return out
 
 
 def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float) -> dict:
     cache = open_cache(cache_dir)
-    groups = colour_groups(cache, "label")
+    groups = {view: groups_drawn(cache, colour_groups(cache, "label"), view) for view in VIEWS}
     port = free_port()
     web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
     env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(cache_dir), "WEB_CONCURRENCY": str(workers),
@@ -207,7 +220,7 @@ def main() -> None:
     print(f"cache {args.cache}: {open_cache(args.cache).n_clips} clips · {args.clients} concurrent clients · "
           f"mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · {os.cpu_count()} cores")
     print(f"{'workers':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4} "
-          f"{'errors':>6} {'wrong':>5}  worker RSS MB start -> end   median ms by kind")
+          f"{'errors':>6} {'wrong':>5}  worker RSS MB total/private, start -> end   median ms by kind")
     for workers in args.workers:
         r = run_once(args.cache, workers, args.clients, args.requests, args.seconds)
         print(f"{r['workers']:>7} {r['requests']:>8} {r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "

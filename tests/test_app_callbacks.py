@@ -116,8 +116,8 @@ def test_3d_views_of_a_large_collection_draw_a_sample_and_map_clicks_through_it(
     assert sum(len(m) for m in drawn3.members) == 50
     figures = cb.figures_update(cache, {v: cb.groups_drawn(cache, groups, v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
-    assert "50 of 120 drawn" in figures[3]["layout"]["title"]["text"]
-    assert "drawn" not in figures[2]["layout"]["title"]["text"]
+    notes = [" ".join(a["text"] for a in f["layout"]["annotations"]) for f in figures]
+    assert notes == ["", "50 of 120 drawn (seeded sample)", "", "50 of 120 drawn (seeded sample)"]
     from dacviz_app.core import projections
     from dacviz_app.core.views import draw_mask
     monkeypatch.setattr(projections, "TSNE3_FIT_MAX", 50)

@@ -157,10 +157,8 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
         if legend_only:
             out.append(legend_patch(groups, hidden))
             continue
-        coords = cache.projection(rep, view)
-        drawn = sum(len(m) for m in groups.members)
-        title = view_title(view, cache.projection_info[rep][view], drawn, cache.n_clips)
-        out.append(base_figure(view, coords, groups, title, uirevision=rep,
+        title = view_title(view, cache.projection_info[rep][view])
+        out.append(base_figure(view, cache.projection(rep, view), groups, title, uirevision=rep,
                                presentation=presentation, hidden=hidden))
     return out
 

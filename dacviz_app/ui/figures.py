@@ -1,7 +1,7 @@
 """Plotly figures for the four views, and the highlight that is drawn over them.
 
 Every view has one WebGL trace per colour group (coordinates sent as typed arrays). A 3D view
-of more than MAX_3D_POINTS clips draws a seeded sample of them (the title says so); 2D views
+of more than MAX_3D_POINTS clips draws a seeded sample of them (a note in its corner says so); 2D views
 draw every clip. A selection never touches the figures: redrawing a WebGL figure redraws all
 its points, which at 100k clips takes seconds. Instead ``highlight_payload`` sends the few
 highlighted points' coordinates, and ``assets/1-dacviz.js`` draws them on a canvas laid over
@@ -26,16 +26,17 @@ def typed(values: np.ndarray) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
 
 
-def view_title(view: str, info: dict, drawn: int, total: int) -> str:
-    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30 · 20,000 of 100,000 drawn'."""
+def view_title(view: str, info: dict) -> str:
+    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30'."""
     method, dim = view[:-1], view[-1]
     if method == "pca":
-        title = f"PCA {dim}D · {100 * info['explained_variance']:.1f}% variance"
-    else:
-        title = f"t-SNE {dim}D · perplexity {info['perplexity']:g}"
-    if drawn < total:
-        title += f" · {drawn:,} of {total:,} drawn (seeded sample)"
-    return title
+        return f"PCA {dim}D · {100 * info['explained_variance']:.1f}% variance"
+    return f"t-SNE {dim}D · perplexity {info['perplexity']:g}"
+
+
+def sample_note(drawn: int, total: int) -> str:
+    """'' when every clip is drawn, else '20,000 of 100,000 drawn (seeded sample)'."""
+    return "" if drawn >= total else f"{drawn:,} of {total:,} drawn (seeded sample)"
 
 
 def marker_size(dim: int, presentation: bool, n_clips: int) -> float:
@@ -63,6 +64,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
     """
     dim = coords.shape[1]
     size = marker_size(dim, presentation, len(coords))
+    note = sample_note(sum(len(m) for m in groups.members), len(coords))
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
                    marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
@@ -73,7 +75,10 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
               "margin": {"l": 8, "r": 8, "t": 34, "b": 8}, "showlegend": False,
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
-              "dragmode": "pan" if dim == 3 else "zoom"}
+              "dragmode": "pan" if dim == 3 else "zoom",
+              "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
+                               "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
+                               "font": {"size": font - 1, "color": "#666"}}] if note else []}
     titles = AXIS_TITLES[view[:-1]]
     if dim == 2:
         axis = {"showgrid": True, "gridcolor": "#eee", "zeroline": False, "showticklabels": False}
