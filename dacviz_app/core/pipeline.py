@@ -263,11 +263,12 @@ def project_all(embeddings: dict[str, np.ndarray], config: PrecomputeConfig, pat
     """PCA 2D/3D and t-SNE 2D/3D of every representation; existing results are kept.
     t-SNE takes its affinities from the neighbour table ``neighbours_all`` left in work/."""
     for rep, x in embeddings.items():
+        table = _tsne_table(paths, rep)
         for name, project in PROJECTORS.items():
             if paths.array(rep, name).is_file() and paths.projection_info(rep, name).is_file():
                 continue
             started = time.perf_counter()
-            coords, info = project(x, config.seed, _tsne_table(paths, rep))
+            coords, info = project(x, config.seed, table)
             atomic_write_json(paths.projection_info(rep, name), {"method": name[:-1], **info})
             atomic_save_npy(paths.array(rep, name), coords)
             say(f"  {rep:13s} {name:6s} {time.perf_counter() - started:7.2f} s")
