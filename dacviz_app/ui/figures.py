@@ -72,7 +72,8 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]
     font = 18 if presentation else 12
     layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "y": 0.97},
-              "margin": {"l": 8, "r": 8, "t": 34, "b": 8}, "showlegend": False,
+              "margin": {"l": 26 if dim == 2 else 8, "r": 8, "t": 34, "b": 26 if dim == 2 else 8},
+              "showlegend": False,  # 2D: room for the axis titles (PC 1, t-SNE 2, ...)
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
               "dragmode": "pan" if dim == 3 else "zoom",
