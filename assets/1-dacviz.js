@@ -9,19 +9,61 @@ window.dacviz = (function () {
   var signatures = {};            // view -> what the layer was last drawn for
   var drawn = {};                 // view -> {selected, neighbours, lasso, at}: read by tests/benchmarks
 
+  /* A click plays its clip by two paths, whichever is first: the browser asks the server which clip
+   * sits at the clicked point (/clip-at, a few ms) and starts it at once, and the Dash selection
+   * (which also fills the side panel and the highlight) starts it when it arrives. The second start
+   * of the same clip within SAME_START_MS is the same click and is skipped. */
+  var SAME_START_MS = 700;
+  var lastStart = {clip: null, at: -1e9};
+  var pendingClick = null;
+
+  function startPlayer(clip) {
+    var now = performance.now();
+    if (lastStart.clip === clip && now - lastStart.at < SAME_START_MS) { return false; }
+    var player = document.getElementById("player");
+    if (!player) { return false; }
+    lastStart = {clip: clip, at: now};
+    var src = "/audio/" + clip;
+    if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
+    try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
+    var started = player.play();
+    if (started && started.catch) { started.catch(function () { /* autoplay refused */ }); }
+    return true;
+  }
+
   function play(sel) {
     if (!sel || sel.play === null || sel.play === undefined || sel.nonce === lastNonce) {
       return window.dash_clientside.no_update;
     }
     lastNonce = sel.nonce;
-    var player = document.getElementById("player");
-    if (!player) { return window.dash_clientside.no_update; }
-    var src = "/audio/" + sel.play;
-    if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
-    try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
-    var started = player.play();
-    if (started && started.catch) { started.catch(function () { /* autoplay refused */ }); }
+    startPlayer(sel.play);
     return "playing " + sel.play;
+  }
+
+  function onPointClick(view) {
+    return function (event) {
+      var point = event && event.points && event.points[0];
+      if (!point || point.curveNumber === undefined || point.pointNumber === undefined) { return; }
+      var colour = new URLSearchParams(window.location.search).get("colour") || "label";
+      var token = {};
+      pendingClick = token;
+      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber +
+            "?colour=" + encodeURIComponent(colour))
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (answer) {
+          if (answer && pendingClick === token) { startPlayer(answer.clip); }
+        })
+        .catch(function () { /* the Dash path still plays it */ });
+    };
+  }
+
+  var clickHandlers = {};
+  function listenForClicks(view, gd) {
+    // (again) after Plotly replaced the plot's event emitter
+    clickHandlers[view] = clickHandlers[view] || onPointClick(view);
+    if (gd.on && gd._ev && gd._ev.listeners("plotly_click").indexOf(clickHandlers[view]) < 0) {
+      gd.on("plotly_click", clickHandlers[view]);
+    }
   }
 
   function syncUrl(sel, rep, colour, k, pres) {
@@ -146,6 +188,7 @@ window.dacviz = (function () {
     for (var i = 0; i < VIEWS.length; i++) {
       var view = VIEWS[i], gd = graphDiv(view);
       if (!gd || !gd._fullLayout) { continue; }
+      listenForClicks(view, gd);
       var geo = geometry(gd);
       if (!geo) { continue; }
       var sig = geo.signature + "|" + gd._fullLayout.width + "x" + gd._fullLayout.height;

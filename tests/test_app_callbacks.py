@@ -160,6 +160,28 @@ def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):
         assert client.get(bad).status_code == 404, bad
 
 
+def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(demo_cache, monkeypatch):
+    monkeypatch.setattr(cb, "MAX_3D_POINTS", 50)  # 3D views draw a sample: clicks map through it
+    client = create_app(demo_cache[0]).server.test_client()
+    cache = open_cache(demo_cache[0])
+    for colour in ("label", "speaker"):
+        full = colour_groups(cache, colour)
+        for view in VIEWS:
+            drawn = cb.groups_drawn(cache, full, view)
+            curve = next(g for g, m in enumerate(drawn.members) if len(m) > 1)
+            for point in (0, len(drawn.members[curve]) - 1):
+                answer = client.get(f"/clip-at/{view}/{curve}/{point}?colour={colour}")
+                assert answer.status_code == 200
+                assert answer.get_json() == {"clip": drawn.clip_at(curve, point)}
+    assert client.get("/clip-at/tsne2/0/0?colour=nonsense").get_json() == \
+        {"clip": colour_groups(cache, "label").clip_at(0, 0)}  # unknown colour: label, as the page
+    for bad in ("/clip-at/pca4/0/0", "/clip-at/tsne2/-1/0", "/clip-at/tsne2/0/-1",
+                f"/clip-at/tsne2/{len(full.names) + 5}/0", "/clip-at/tsne2/0/99999999999999999999",
+                "/clip-at/tsne2/0/1.5", "/clip-at/..%2f..%2fmanifest.json/0/0", "/clip-at/tsne2/0"):
+        answer = client.get(bad)
+        assert answer.status_code == 404 and b"Traceback" not in answer.data, bad
+
+
 def test_a_symlink_out_of_the_cache_is_not_served(demo_cache, tmp_path):
     import shutil
     copy = tmp_path / "cache"

@@ -78,9 +78,10 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.before_request
     def only_clip_ids_under_audio():
-        # any other /audio... path would otherwise reach Dash's page route and get a 200
-        if request.path.startswith("/audio") and request.endpoint != "audio":
-            abort(404)
+        # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
+        for prefix, endpoint in (("/audio", "audio"), ("/clip-at", "clip_at")):
+            if request.path.startswith(prefix) and request.endpoint != endpoint:
+                abort(404)
 
     log.info("dacviz: %s clips from %s (dash %s)", cache.n_clips, cache.root, dash.__version__)
     return app
