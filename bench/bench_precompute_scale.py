@@ -6,7 +6,7 @@ Gaussians), for the chosen representations (default: all four). The seed's way, 
 representation: scikit-learn PCA 2D and 3D, TSNE 2D and 3D (cosine, perplexity 30, seed 42),
 silhouette and Davies-Bouldin in the full space and the four projections (no neighbour table: the
 seed has none). dacviz's way: the pipeline's own neighbour, projection and metric steps
-(``pipeline.neighbours_all``, ``project_all``, ``metrics_all``), which also build the 50-NN table
+(``pipeline.downstream_all``), which also build the 50-NN table
 and k-NN accuracy. Wall time of each; peak RSS of the process.
 
   python bench/bench_precompute_scale.py --source cache/demo --n 5000
@@ -26,8 +26,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dacviz_app.core.cache import CachePaths, open_cache  # noqa: E402
 from dacviz_app.core.encode import WeightsChoice  # noqa: E402
-from dacviz_app.core.pipeline import (PrecomputeConfig, metrics_all, neighbours_all,  # noqa: E402
-                                      project_all)
+from dacviz_app.core.pipeline import PrecomputeConfig, downstream_all  # noqa: E402
 from dacviz_app.core.synthetic import fit_and_sample  # noqa: E402
 
 
@@ -47,16 +46,8 @@ def dacviz_way(embeddings: dict, labels: list[str], manifest: dict) -> dict[str,
     out = Path(tempfile.mkdtemp(prefix="dacviz-scale-"))
     config = PrecomputeConfig(out=out, model_type=manifest["model"]["type"],
                               weights=WeightsChoice(**manifest["model"]["weights"]), seed=42)
-    paths = CachePaths(out)
-    k = min(config.knn_k, len(labels) - 1)
-    timings = {}
-    for step, run in (("neighbours", lambda: neighbours_all(embeddings, k, paths)),
-                      ("projections", lambda: project_all(embeddings, config, paths, lambda _: None)),
-                      ("metrics", lambda: metrics_all(embeddings, labels, config, paths))):
-        started = time.perf_counter()
-        run()
-        timings[step] = time.perf_counter() - started
-    return timings
+    return downstream_all(embeddings, labels, min(config.knn_k, len(labels) - 1), config, CachePaths(out),
+                          lambda _: None)
 
 
 def seed_way(embeddings: dict, labels: list[str]) -> float:

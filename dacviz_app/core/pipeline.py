@@ -329,6 +329,22 @@ def metrics_all(embeddings: dict[str, np.ndarray], labels: list[str], config: Pr
     return rows
 
 
+def downstream_all(embeddings: dict[str, np.ndarray], labels: list[str], k: int,
+                   config: PrecomputeConfig, paths: CachePaths,
+                   say: Callable[[str], None]) -> dict[str, float]:
+    """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
+    the projections, the metrics. Returns the seconds each step took."""
+    timings: dict[str, float] = {}
+    for step, run in (("neighbours", lambda: neighbours_all(embeddings, k, paths, say)),
+                      ("projections", lambda: project_all(embeddings, config, paths, say)),
+                      ("metrics", lambda: metrics_all(embeddings, labels, config, paths))):
+        say(f"{step}:")
+        started = time.perf_counter()
+        run()
+        timings[step] = time.perf_counter() - started
+    return timings
+
+
 def write_manifest(config: PrecomputeConfig, plan: dict, n_clips: int, n_skipped: int,
                    k: int, paths: CachePaths) -> dict:
     cfg = MODEL_CONFIGS[config.model_type]
@@ -375,11 +391,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
                                   f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are needed.")
         k = min(config.knn_k, n - 1)
-        say("neighbours:")
-        neighbours_all(data["embeddings"], k, paths, say)
-        say("projections:")
-        project_all(data["embeddings"], config, paths, say)
-        metrics_all(data["embeddings"], data["labels"], config, paths)
+        downstream_all(data["embeddings"], data["labels"], k, config, paths, say)
         write_manifest(config, plan, n, len(data["skipped"]), k, paths)
         shutil.rmtree(paths.work_dir, ignore_errors=True)
     opened = cache_format.open_cache(paths.root)

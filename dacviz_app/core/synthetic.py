@@ -20,8 +20,7 @@ import numpy as np
 from . import cache as cache_format
 from .cache import CachePaths, atomic_save_npy, atomic_write_json
 from .encode import WeightsChoice
-from .pipeline import (PrecomputeConfig, metrics_all, neighbours_all, prepare_out_dir, project_all,
-                       write_manifest)
+from .pipeline import PrecomputeConfig, downstream_all, prepare_out_dir, write_manifest
 
 
 def fit_and_sample(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, names: np.ndarray,
@@ -86,13 +85,7 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
     atomic_write_json(paths.skipped, [])
     timings["generate"] = time.perf_counter() - started
     k = min(config.knn_k, n_clips - 1)
-    for step, run in (("neighbours", lambda: neighbours_all(embeddings, k, paths, say)),
-                      ("projections", lambda: project_all(embeddings, config, paths, say)),
-                      ("metrics", lambda: metrics_all(embeddings, columns["label"], config, paths))):
-        step_start = time.perf_counter()
-        run()
-        timings[step] = time.perf_counter() - step_start
-        say(f"{step}: {timings[step]:.1f} s")
+    timings.update(downstream_all(embeddings, columns["label"], k, config, paths, say))
     write_manifest(config, plan, n_clips, 0, k, paths)
     shutil.rmtree(paths.work_dir, ignore_errors=True)
     return {"seconds": timings}
