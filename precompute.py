@@ -18,14 +18,17 @@ Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shlex
+import signal
 import sys
 from pathlib import Path
 
 from dacviz_app.core.report import format_summary, untrained_banner
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -43,7 +46,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--words", nargs="+", help="only these labels (folder names / label values)")
     parser.add_argument("--per-word", type=int, help="sample this many clips per label (seeded)")
     parser.add_argument("--seed", type=int, default=42,
-                        help="seed for sampling, t-SNE and the untrained init (default 42)")
+                        help=f"seed for sampling, t-SNE and the untrained init, 0..{MAX_SEED} "
+                             f"(default 42)")
     parser.add_argument("--model-type", default="16khz", choices=["16khz", "24khz", "44khz"])
     parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
     parser.add_argument("--untrained", action="store_true",
@@ -69,11 +73,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--knn-k must be between 1 and 50")
     if (args.batch_size is not None and args.batch_size < 1) or args.chunk_size < 1:
         parser.error("--batch-size and --chunk-size must be >= 1")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and {MAX_SEED}")
+    if not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
+        parser.error(f"--max-seconds must be a positive number of seconds (got {args.max_seconds:g})")
     return args
+
+
+def interrupt_once(_signum, _frame) -> None:
+    """SIGINT: stop the run once; further Ctrl-Cs while it winds down are ignored (they would
+    interrupt the progress bar's cleanup and print Python's 'Exception ignored' noise)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGINT, interrupt_once)
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
     from dacviz_app.core.sources import SourceError, select_clips
@@ -89,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             source = Path(args.demo_dir)
         else:
             source = Path(args.source)
-        clips = select_clips(source, args.words, args.per_word, args.seed)
+        clips = select_clips(source, args.words, args.per_word, args.seed, exclude=(Path(args.out),))
     except (WeightsNotFound, SourceError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -114,13 +130,20 @@ def main(argv: list[str] | None = None) -> int:
               f"is kept, and no incomplete cache looks complete (manifest.json is written last).",
               file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
-              f"resume.", file=sys.stderr)
-        return EXIT_INTERRUPTED
     say(format_summary(summary))
     return 0
 
 
+def run(argv: list[str] | None = None) -> int:
+    """main() with Ctrl-C answered by one line, whenever it comes."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\ninterrupted. Finished work is saved in the --out directory; rerun the same "
+              "command to resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())

@@ -23,7 +23,7 @@ window.dacviz = (function () {
     var player = document.getElementById("player");
     if (!player) { return false; }
     lastStart = {clip: clip, at: now};
-    var src = "/audio/" + clip;
+    var src = (player.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", clip);
     if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
     try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
     var started = player.play();

@@ -148,12 +148,16 @@ def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):
     app = create_app(demo_cache[0])
     client = app.server.test_client()
     cache = open_cache(demo_cache[0])
-    ok = client.get("/audio/0")
+    ok = client.get(f"/audio/0?v={cache.identity}")  # the page's URL: names the cache
     assert ok.status_code == 200 and ok.mimetype == "audio/wav"
     assert ok.data == cache.audio_path(0).read_bytes()
-    assert "max-age" in ok.headers["Cache-Control"] and ok.headers.get("ETag")
+    assert "max-age=86400" in ok.headers["Cache-Control"] and ok.headers.get("ETag")
     part = client.get("/audio/0", headers={"Range": "bytes=10-19"})
     assert part.status_code == 206 and part.data == ok.data[10:20]
+    bare = client.get("/audio/0")  # no cache named: the browser must revalidate
+    assert bare.data == ok.data and "no-cache" in bare.headers["Cache-Control"]
+    assert "max-age" not in bare.headers["Cache-Control"]
+    assert client.get("/audio/0", headers={"If-None-Match": bare.headers["ETag"]}).status_code == 304
     for bad in ("/audio/-1", f"/audio/{cache.n_clips}", "/audio/99999999999999999999",
                 "/audio/abc", "/audio/..%2f..%2fmanifest.json", "/audio/../manifest.json",
                 "/audio/0%00", "/audio//etc/passwd", "/audio/1.5"):

@@ -107,7 +107,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     src, played = wait_for(lambda: driver.execute_script(
         "const p = document.getElementById('player');"
         "return p.played.length > 0 || !p.paused ? [p.currentSrc, true] : null;"), 15, "audio to play")
-    assert src.endswith(f"/audio/{clip}")
+    assert src.endswith(f"/audio/{clip}?v={cache.identity}")  # the URL names the cache
     index_z, _ = cache.neighbours("z")
     expected = [int(i) for i in index_z[clip, :10]]
     state = wait_for(lambda: (lambda s: s if all(v["selected"] == [clip] for v in s) else None)(views(page)),

@@ -6,6 +6,8 @@ MP3). Resampling uses ``torchaudio.functional.resample`` (windowed sinc, exact r
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,27 +59,37 @@ def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedC
 
     Accepted and converted: any channel count (mean of channels), any integer or float
     sample format soundfile reads (8-bit included), any sample rate (resampled).
-    Rejected: unreadable/non-audio/empty files, clips shorter than MIN_SECONDS or longer
-    than ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK).
+    Rejected: anything but a regular file (pipes and devices are never opened),
+    unreadable/non-audio/empty files, clips shorter than MIN_SECONDS or longer than
+    ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK). Only the header is
+    read before the length is checked, and at most ``max_seconds`` of samples are ever read,
+    whatever the header says, so a huge stray file costs neither time nor memory.
     """
     path = Path(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        st = os.stat(path)
     except OSError as err:
         raise ClipRejected(f"cannot open file: {err.strerror or err}")
-    if not data:
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a pipe" if stat.S_ISFIFO(st.st_mode) \
+            else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket"
+        raise ClipRejected(f"not a regular file ({kind})")
+    if st.st_size == 0:
         raise ClipRejected("empty file (0 bytes)")
-    try:
-        with sf.SoundFile(io.BytesIO(data)) as sound:
+    try:  # soundfile reads the header only; the samples are read below, bounded
+        with sf.SoundFile(str(path)) as sound:
             rate, channels, frames = sound.samplerate, sound.channels, sound.frames
             if rate <= 0 or channels <= 0:
                 raise ClipRejected(f"invalid header: {rate} Hz, {channels} channels")
             if frames > 0 and frames / rate > max_seconds:
                 raise ClipRejected(f"too long: {frames / rate:.1f} s > --max-seconds {max_seconds:g}")
-            samples = sound.read(dtype="float32", always_2d=True)
+            limit = int(max_seconds * rate) + 1  # a header may understate the length
+            samples = sound.read(frames=limit if frames <= 0 else min(frames, limit),
+                                 dtype="float32", always_2d=True)
     except ClipRejected:
         raise
+    except MemoryError:
+        raise ClipRejected("not readable as audio (its header asks for more memory than there is)")
     except Exception as err:  # soundfile raises several types for junk input
         detail = getattr(err, "error_string", None) or str(err)  # no object reprs: stable text
         raise ClipRejected(f"not readable as audio ({detail})")

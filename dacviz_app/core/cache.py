@@ -18,19 +18,28 @@ directory::
     arrays/<rep>/knn_index.npy      (n_clips, k) int32, nearest other clips, closest first
     arrays/<rep>/knn_distance.npy   (n_clips, k) float32, cosine distance 1 - cos
     audio/<name>.wav                mono 16-bit PCM at the model's sample rate
-    work/                           resume state of an unfinished run (plan, encoded chunks,
+    plan.json                       what the results depend on (clips with their size and
+                                    modification time, model, settings) and its hash, plan_id
+    work/                           resume state of an unfinished run (encoded chunks,
                                     t-SNE's wider neighbour tables)
+    .lock                           only while a run writes the directory: held with flock,
+                                    names the pid and command that hold it
 
 Every file is written atomically (temporary file in the same directory, fsync, rename), so
-a crash never leaves a file that looks complete and is not. Arrays are plain ``.npy`` files,
-opened memory-mapped by the reader.
+a crash never leaves a file that looks complete and is not; files get the mode the umask
+gives (0644 under the usual 022), so a cache built by one user can be served by another.
+Arrays are plain ``.npy`` files, opened memory-mapped by the reader.
 """
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,8 @@ REPRESENTATIONS = ("z", "codes_concat", "codes_mean", "mfcc")
 PROJECTIONS = ("pca2", "pca3", "tsne2", "tsne3")
 SPACES = ("full",) + PROJECTIONS
 REQUIRED_CLIP_COLUMNS = ("id", "label", "speaker", "source", "duration_s", "audio")
+COMPUTED_CLIP_COLUMNS = REQUIRED_CLIP_COLUMNS + ("original_rate", "channels")
+USER_COLUMN_PREFIX = "csv_"
 
 
 class CacheError(Exception):
@@ -48,11 +59,20 @@ class CacheError(Exception):
 
 
 # ----------------------------------------------------------------------------- writing
+@lru_cache(maxsize=1)
+def _file_mode() -> int:
+    """The mode a plain ``open()`` would give a new file under this process's umask."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _file_mode())  # mkstemp's 0600 would lock every other user out
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()
@@ -102,6 +122,98 @@ def read_json(path: Path) -> Any:
         return json.loads(handle.read())
 
 
+def unreadable_message(path: Path, err: OSError) -> str | None:
+    """The message for a cache file this process may not read, or None for other errors."""
+    if not isinstance(err, PermissionError):
+        return None
+    try:
+        st = os.stat(path)
+        owner = f"owned by uid {st.st_uid}, mode {st.st_mode & 0o777:04o}"
+    except OSError:
+        owner = "its folder cannot be entered"
+    return (f"{path}: permission denied ({owner}); this process runs as uid {os.getuid()}. "
+            f"Let it read the cache, e.g. `chmod -R a+rX {path.parent}`; the cache itself is fine.")
+
+
+def clip_columns(computed: dict[str, list], user: dict[str, list]) -> tuple[dict[str, list], dict[str, str]]:
+    """clips.json's columns: the computed ones (COMPUTED_CLIP_COLUMNS, from precompute) and the
+    user's metadata columns (a CSV's extras). A user column whose name the cache uses is
+    stored as ``csv_<name>`` (``csv_<name>_2``... if that is taken too), never over a computed
+    one. Returns (columns, {user name: stored name} for the renamed ones)."""
+    columns = dict(computed)
+    renamed: dict[str, str] = {}
+    for name, values in user.items():
+        stored = name
+        if stored in columns or stored in COMPUTED_CLIP_COLUMNS:
+            stored, n = f"{USER_COLUMN_PREFIX}{name}", 1
+            while stored in columns or stored in user:
+                n += 1
+                stored = f"{USER_COLUMN_PREFIX}{name}_{n}"
+            renamed[name] = stored
+        columns[stored] = values
+    return columns, renamed
+
+
+class CacheLocked(Exception):
+    """Another live process is writing the same cache directory."""
+
+
+class DirectoryLock:
+    """An exclusive lock on a cache directory while a run writes it (``.lock``, flock'd).
+
+    The kernel drops a flock when its process dies, even by ``kill -9``, so a crashed run
+    never leaves a stale lock. The file names the holder (pid, command) for the message a
+    second run prints. Released and removed by ``release`` (or leaving the ``with``).
+    """
+
+    def __init__(self, root: Path, command: str = ""):
+        self.path = CachePaths(Path(root)).lock
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> "DirectoryLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as err:
+                holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown process"
+                os.close(fd)
+                if err.errno in (errno.EAGAIN, errno.EACCES):
+                    raise CacheLocked(f"{self.path.parent} is being written by another run "
+                                      f"({holder}). Wait for it to finish or stop it; two runs "
+                                      f"must not write one cache.") from None
+                raise
+            try:  # the holder before us may have removed the file after we opened it
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()}: {self.command}".encode()[:4000])
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> "DirectoryLock":
+        return self.acquire()
+
+    def __exit__(self, *_exc) -> None:
+        self.release()
+
+
 # ----------------------------------------------------------------------------- layout
 @dataclass(frozen=True)
 class CachePaths:
@@ -135,7 +247,11 @@ class CachePaths:
 
     @property
     def plan(self) -> Path:
-        return self.work_dir / "plan.json"
+        return self.root / "plan.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / ".lock"
 
     def work_table(self, representation: str, kind: str) -> Path:
         """t-SNE's wider neighbour table ('knn_index' or 'knn_distance'), kept until the run ends."""
@@ -167,6 +283,8 @@ def _load_array(path: Path, root: Path) -> np.ndarray:
                          f"with the command in manifest.json to rebuild it.")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
+    except PermissionError as err:
+        raise CacheError(unreadable_message(path, err))
     except (ValueError, OSError, EOFError) as err:
         raise CacheError(f"{path}: unreadable or truncated ({err}). Delete {rel} and rerun "
                          f"precompute.py with the same command; it recomputes missing files.")
@@ -185,6 +303,7 @@ class Cache:
         self.root = Path(root)
         self.paths = CachePaths(self.root)
         self.manifest = _read_manifest(self.paths)
+        self._identity = hashlib.sha256(self.paths.manifest.read_bytes()).hexdigest()[:16]
         self.clips: dict[str, list] = self._read_clips()
         self.n_clips = int(self.manifest["n_clips"])
         self.representations: list[str] = list(self.manifest["representations"])
@@ -202,6 +321,8 @@ class Cache:
                              f"manifest.json to complete the cache.")
         try:
             return read_json(path)
+        except PermissionError as err:
+            raise CacheError(unreadable_message(path, err))
         except (ValueError, OSError) as err:
             raise CacheError(f"{path}: not valid JSON ({err}). Delete it and rerun precompute.py "
                              f"with the command in manifest.json.")
@@ -260,6 +381,12 @@ class Cache:
     def knn_k(self) -> int:
         return int(self.manifest["knn_k"])
 
+    @property
+    def identity(self) -> str:
+        """16 hex digits that differ between any two caches (a hash of manifest.json, which
+        holds the plan id and the creation time): names this cache in URLs the browser keeps."""
+        return self._identity
+
     def audio_path(self, clip_id: int) -> Path:
         """The playable file of clip ``clip_id`` (0 <= clip_id < n_clips); raises IndexError."""
         if not 0 <= clip_id < self.n_clips:
@@ -278,6 +405,8 @@ def _read_manifest(paths: CachePaths) -> dict:
                          f"Run precompute.py to build it.")
     try:
         manifest = read_json(paths.manifest)
+    except PermissionError as err:
+        raise CacheError(unreadable_message(paths.manifest, err))
     except (ValueError, OSError) as err:
         raise CacheError(f"{paths.manifest}: not valid JSON ({err}). Rebuild the cache.")
     version = manifest.get("format_version") if isinstance(manifest, dict) else None

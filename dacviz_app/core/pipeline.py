@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -73,6 +74,7 @@ class RunSummary:
     untrained: bool
     already_complete: bool
     metrics_rows: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
 
     @property
     def clips_per_second(self) -> float:
@@ -80,10 +82,24 @@ class RunSummary:
 
 
 # ----------------------------------------------------------------------------- plan
+def source_fingerprint(path: str) -> list:
+    """[size in bytes, modification time in ns] of a source file, [None, None] if it cannot be
+    read: a file rewritten in place changes its plan entry, so the plan id changes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return [None, None]
+    return [st.st_size, st.st_mtime_ns]
+
+
 def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
-    """Everything the results depend on; its hash identifies the run for resuming."""
+    """Everything the results depend on; its hash identifies the run for resuming.
+
+    Each clip is [path, label, speaker, extra columns, size, mtime_ns]: a source file changed
+    since the cache was made makes another plan."""
     body = {
-        "clips": [[c.path, c.label, c.speaker, list(map(list, c.extra))] for c in clips],
+        "clips": [[c.path, c.label, c.speaker, list(map(list, c.extra)), *source_fingerprint(c.path)]
+                  for c in clips],
         "model_type": config.model_type,
         "weights": config.weights.as_dict(),
         "device": config.device, "chunk_size": config.chunk_size, "batch_size": config.batch_size,
@@ -94,32 +110,70 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
     return {"plan_id": digest, **body}
 
 
+def plan_difference(old: dict, new: dict, shown: int = 3) -> str:
+    """What differs between two plans, in words: changed settings, and source files added,
+    removed or changed (size or modification time) since the old plan."""
+    parts = []
+    settings = [k for k in sorted(set(old) | set(new)) if k not in ("plan_id", "clips")
+                and old.get(k) != new.get(k)]
+    if settings:
+        parts.append("settings changed: " + ", ".join(
+            f"{k} {json.dumps(old.get(k))} -> {json.dumps(new.get(k))}" for k in settings))
+    before = {c[0]: c for c in old.get("clips", []) if isinstance(c, list) and c}
+    after = {c[0]: c for c in new.get("clips", [])}
+    for what, paths in (("added", [p for p in after if p not in before]),
+                        ("removed", [p for p in before if p not in after]),
+                        ("changed on disk (size or modification time)",
+                         [p for p in after if p in before and before[p][4:] != after[p][4:]]),
+                        ("relabelled or with other metadata",
+                         [p for p in after if p in before and before[p][1:4] != after[p][1:4]])):
+        if paths:
+            more = f" and {len(paths) - shown} more" if len(paths) > shown else ""
+            parts.append(f"{len(paths)} source file(s) {what}: {', '.join(paths[:shown])}{more}")
+    return "; ".join(parts) or "made by another version of dacviz"
+
+
 def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
     """Check ``paths.root`` against the plan. Returns True when the cache is already complete.
 
-    Raises PrecomputeError when the directory holds something else (another run's cache or
-    unrelated files) and ``overwrite`` is not set.
+    Call it holding the directory's lock (``cache.DirectoryLock``). Raises PrecomputeError when
+    the directory holds something else (another run's cache, a cache of sources that changed
+    since, or unrelated files) and ``overwrite`` is not set.
     """
     root = paths.root
-    existing_plan = None
-    if paths.manifest.is_file():
-        existing_plan = cache_format.read_json(paths.manifest).get("plan_id")
-    elif paths.plan.is_file():
-        existing_plan = cache_format.read_json(paths.plan).get("plan_id")
-    if existing_plan == plan["plan_id"]:
+    existing = None
+    for path in (paths.plan, paths.manifest):
+        if path.is_file():
+            existing = cache_format.read_json(path)
+            break
+    existing_id = existing.get("plan_id") if isinstance(existing, dict) else None
+    if existing_id == plan["plan_id"]:
         return paths.manifest.is_file()
-    if existing_plan is not None:
+    if existing_id is not None:
         if not overwrite:
+            why = plan_difference(existing, plan) if "clips" in existing else \
+                "made from different inputs or settings"
             raise PrecomputeError(
-                f"{root} holds a cache made from different inputs or settings. Use another "
-                f"--out, or pass --overwrite to replace it.")
-        shutil.rmtree(root)
-    elif root.exists() and any(root.iterdir()):
+                f"{root} holds a cache made from other inputs ({why}). Pass --overwrite to "
+                f"rebuild it, or use another --out.")
+        _empty_directory(paths)
+    elif root.exists() and any(p != paths.lock for p in root.iterdir()):
         raise PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into "
                               f"it. Choose an empty or new --out directory.")
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(paths.plan, plan)
     return False
+
+
+def _empty_directory(paths: CachePaths) -> None:
+    """Remove everything in the cache directory but the lock this run holds."""
+    for child in paths.root.iterdir():
+        if child == paths.lock:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 # ----------------------------------------------------------------------------- encode
@@ -144,8 +198,9 @@ def _encode_chunk(model, clips: list[ClipSource], start: int, config: Precompute
         extras["original_rate"].append(clip.original_rate)
         extras["channels"].append(clip.original_channels)
     pooled = _encode_sorted_batches(model, loaded, config)
+    mfcc_dim = _representation_dims(config.model_type)["mfcc"]
     return {"plan_index": np.asarray(ok_index, np.int64), **pooled,
-            "mfcc": np.asarray(extras["mfcc"], np.float32).reshape(len(ok_index), -1),
+            "mfcc": np.asarray(extras["mfcc"], np.float32).reshape(len(ok_index), mfcc_dim),
             "duration_s": np.asarray(extras["duration_s"], np.float64),
             "original_rate": np.asarray(extras["original_rate"], np.int64),
             "channels": np.asarray(extras["channels"], np.int64),
@@ -165,11 +220,15 @@ def _encode_sorted_batches(model, audios: list[np.ndarray], config: PrecomputeCo
                 out[name] = np.zeros((len(audios), values.shape[1]), np.float32)
             out[name][rows] = values
     if not out:  # every clip of the chunk was skipped
-        cfg = MODEL_CONFIGS[config.model_type]
-        dims = {"z": 1024, "codes_concat": cfg["n_codebooks"] * cfg["codebook_dim"],
-                "codes_mean": cfg["codebook_dim"]}
-        out = {name: np.zeros((0, dim), np.float32) for name, dim in dims.items()}
+        out = {name: np.zeros((0, dim), np.float32)
+               for name, dim in _representation_dims(config.model_type).items() if name != "mfcc"}
     return out
+
+
+def _representation_dims(model_type: str) -> dict[str, int]:
+    """{representation: dimension} for ``model_type``, as the manifest will state them."""
+    cfg = MODEL_CONFIGS[model_type]
+    return {name: int(d["dim"]) for name, d in describe(cfg["n_codebooks"], cfg["codebook_dim"]).items()}
 
 
 def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
@@ -201,7 +260,9 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
 def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths) -> dict:
     """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
 
-    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list}.
+    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list,
+    "renamed_columns": {CSV column: name stored under}} (a CSV column named like one the
+    cache computes is kept apart, see ``cache.clip_columns``).
     """
     n_chunks = math.ceil(len(clips) / config.chunk_size)
     parts = [dict(np.load(paths.chunk(c), allow_pickle=False)) for c in range(n_chunks)]
@@ -214,7 +275,7 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     rates = np.concatenate([p["original_rate"] for p in parts])
     channels = np.concatenate([p["channels"] for p in parts])
     chosen = [clips[i] for i in plan_index]
-    columns: dict[str, list] = {
+    computed: dict[str, list] = {
         "id": list(range(len(chosen))),
         "label": [c.label for c in chosen],
         "speaker": [c.speaker for c in chosen],
@@ -224,14 +285,16 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
         "original_rate": [int(r) for r in rates],
         "channels": [int(c) for c in channels],
     }
-    for name in dict.fromkeys(k for c in chosen for k, _ in c.extra):
-        columns[name] = [dict(c.extra).get(name, "") for c in chosen]
+    user = {name: [dict(c.extra).get(name, "") for c in chosen]
+            for name in dict.fromkeys(k for c in clips for k, _ in c.extra)}
+    columns, renamed = cache_format.clip_columns(computed, user)
     atomic_write_json(paths.clips, {"columns": columns})
     atomic_write_json(paths.skipped, skipped)
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
             atomic_save_npy(paths.array(rep, "embedding"), values)
-    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped}
+    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped,
+            "renamed_columns": renamed}
 
 
 def _display_path(path: str, source: str) -> str:
@@ -381,19 +444,27 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     started = time.perf_counter()
     paths = CachePaths(Path(config.out))
     plan = make_plan(clips, config)
-    complete = prepare_out_dir(paths, plan, config.overwrite)
-    newly, encode_seconds = 0, 0.0
-    if not complete:
-        newly, encode_seconds = encode_all(clips, config, paths, progress)
-        data = assemble(clips, config, paths)
-        n = len(data["labels"])
-        if n < MIN_CLIPS:
-            raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
-                                  f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are needed.")
-        k = min(config.knn_k, n - 1)
-        downstream_all(data["embeddings"], data["labels"], k, config, paths, say)
-        write_manifest(config, plan, n, len(data["skipped"]), k, paths)
-        shutil.rmtree(paths.work_dir, ignore_errors=True)
+    try:
+        lock = cache_format.DirectoryLock(paths.root, config.command).acquire()
+    except cache_format.CacheLocked as err:
+        raise PrecomputeError(str(err)) from None
+    try:
+        complete = prepare_out_dir(paths, plan, config.overwrite)
+        newly, encode_seconds = 0, 0.0
+        if not complete:
+            newly, encode_seconds = encode_all(clips, config, paths, progress)
+            data = assemble(clips, config, paths)
+            n = len(data["labels"])
+            if n < MIN_CLIPS:
+                raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
+                                      f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are "
+                                      f"needed.")
+            k = min(config.knn_k, n - 1)
+            downstream_all(data["embeddings"], data["labels"], k, config, paths, say)
+            write_manifest(config, plan, n, len(data["skipped"]), k, paths)
+            shutil.rmtree(paths.work_dir, ignore_errors=True)
+    finally:
+        lock.release()
     opened = cache_format.open_cache(paths.root)
     reasons: dict[str, int] = {}
     for item in opened.skipped:
@@ -404,4 +475,14 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       encode_seconds=encode_seconds, total_seconds=time.perf_counter() - started,
                       device=config.device, weights=config.weights.describe(),
                       untrained=config.weights.untrained, already_complete=complete,
-                      metrics_rows=opened.metrics["rows"])
+                      metrics_rows=opened.metrics["rows"], notes=column_notes(clips))
+
+
+def column_notes(clips: list[ClipSource]) -> list[str]:
+    """One line per CSV column stored under another name (it is named like a column the cache
+    computes itself)."""
+    user = {name: [] for name in dict.fromkeys(k for c in clips for k, _ in c.extra)}
+    computed = {name: [] for name in cache_format.COMPUTED_CLIP_COLUMNS}
+    _, renamed = cache_format.clip_columns(computed, user)
+    return [f"CSV column {old!r} is stored as {new!r}: {old!r} is a column dacviz computes itself"
+            for old, new in renamed.items()]

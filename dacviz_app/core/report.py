@@ -45,6 +45,7 @@ def format_summary(summary) -> str:
     parts.append(f"total time    : {summary.total_seconds:.1f} s")
     parts.append(f"weights       : {summary.weights}")
     parts.append(f"cache         : {summary.cache_dir}")
+    parts.extend(f"note          : {note}" for note in summary.notes)
     parts.append("")
     parts.append(metrics_table(summary.metrics_rows))
     if summary.untrained:

@@ -41,17 +41,25 @@ def _sample(items: list, per_label: int | None, rng: random.Random, key=None) ->
     return sorted(rng.sample(items, per_label), key=key)
 
 
+def _inside(path: Path, folders: tuple[Path, ...]) -> bool:
+    """True when ``path`` (resolved) is one of ``folders`` (resolved) or lies under one."""
+    real = path.resolve()
+    return any(real == f or f in real.parents for f in folders)
+
+
 def folder_tree(root: Path, words: list[str] | None, per_word: int | None,
-                seed: int) -> list[ClipSource]:
+                seed: int, exclude: tuple[Path, ...] = ()) -> list[ClipSource]:
     """ROOT/<label>/**/<file>: the label is the top folder's name (Speech Commands layout
     included; folders starting with '_' or '.', like ``_background_noise_``, are ignored).
 
     Every regular file under a label folder is taken, so a non-audio file is reported as
     skipped rather than silently ignored. The speaker is parsed from Speech Commands names.
-    ``per_word`` clips per label are sampled with ``random.Random(seed)``.
+    ``per_word`` clips per label are sampled with ``random.Random(seed)``. Files inside the
+    ``exclude`` folders (the cache being written, when it lies inside ROOT) are not clips.
     """
+    exclude = tuple(Path(f).resolve() for f in exclude)
     labels = sorted(p.name for p in root.iterdir()
-                    if p.is_dir() and not p.name.startswith(("_", ".")))
+                    if p.is_dir() and not p.name.startswith(("_", ".")) and not _inside(p, exclude))
     if not labels:
         raise SourceError(f"{root}: no label folders found (expected ROOT/<label>/<clip>.wav).")
     if words:
@@ -64,7 +72,7 @@ def folder_tree(root: Path, words: list[str] | None, per_word: int | None,
     clips: list[ClipSource] = []
     for label in labels:
         files = sorted(str(p) for p in (root / label).rglob("*")
-                       if p.is_file() and not p.name.startswith("."))
+                       if p.is_file() and not p.name.startswith(".") and not _inside(p, exclude))
         for path in _sample(files, per_word, rng):
             clips.append(ClipSource(path=path, label=label, speaker=speaker_from_name(Path(path).name)))
     return clips
@@ -105,8 +113,9 @@ def csv_manifest(csv_path: Path, words: list[str] | None, per_word: int | None,
 
 
 def select_clips(source: Path, words: list[str] | None = None, per_word: int | None = None,
-                 seed: int = 0) -> list[ClipSource]:
-    """Resolve SOURCE (a folder tree or a ``.csv`` manifest) to its clip list; raises SourceError."""
+                 seed: int = 0, exclude: tuple[Path, ...] = ()) -> list[ClipSource]:
+    """Resolve SOURCE (a folder tree or a ``.csv`` manifest) to its clip list; raises SourceError.
+    ``exclude``: folders whose files are never clips (the output cache)."""
     source = Path(source)
     if not source.exists():
         raise SourceError(f"{source}: no such file or directory.")
@@ -114,8 +123,10 @@ def select_clips(source: Path, words: list[str] | None = None, per_word: int | N
         if source.suffix.lower() != ".csv":
             raise SourceError(f"{source}: a file SOURCE must be a CSV manifest (path,label,...).")
         clips = csv_manifest(source, words, per_word, seed)
+    elif source.is_dir():
+        clips = folder_tree(source, words, per_word, seed, exclude)
     else:
-        clips = folder_tree(source, words, per_word, seed)
+        raise SourceError(f"{source}: neither a folder nor a regular file (a pipe or a device?).")
     if not clips:
         raise SourceError(f"{source}: the selection is empty (no clips found).")
     return clips

@@ -86,13 +86,32 @@ def colour_groups(cache: Cache, column: str) -> ColourGroups:
         order = _label_order(names, order)
     keep = order[:MAX_GROUPS] if len(order) <= MAX_GROUPS else order[:MAX_GROUPS - 1]
     members = [np.flatnonzero(inverse == g).astype(np.int32) for g in keep]
-    group_names = [str(names[g]) or "(none)" for g in keep]
     if len(keep) < len(order):
-        rest = np.flatnonzero(~np.isin(inverse, keep)).astype(np.int32)
-        members.append(rest)
-        group_names.append(OTHER)
+        members.append(np.flatnonzero(~np.isin(inverse, keep)).astype(np.int32))
+    group_names = display_names([str(names[g]) for g in keep], len(keep) < len(order),
+                                taken={str(v) for v in names})
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(members))]
     return ColourGroups(column, tuple(group_names), tuple(members), tuple(colours))
+
+
+def display_names(values: list[str], has_rest: bool, taken: set[str]) -> list[str]:
+    """Group names as the legend shows them, all distinct: the empty value reads "(none)" and
+    the rest bucket OTHER, each with a number added when a real value (``taken``) already
+    has that name. ``values``: the kept groups' values; ``has_rest``: an OTHER group follows."""
+    out: list[str] = []
+
+    def free(name: str) -> str:
+        candidate, n = name, 1
+        while candidate in taken or candidate in out:
+            n += 1
+            candidate = f"{name} {n}"
+        return candidate
+
+    for value in values:
+        out.append(value if value != "" else free("(none)"))
+    if has_rest:
+        out.append(free(OTHER))
+    return out
 
 
 def _label_order(names: np.ndarray, order: list[int]) -> list[int]:
@@ -110,6 +129,20 @@ def neighbour_rows(cache: Cache, representation: str, clip: int, k: int) -> list
     return [{"rank": r + 1, "id": int(j), "label": str(cache.clips["label"][j]),
              "speaker": str(cache.clips["speaker"][j]), "distance": float(distance[clip, r])}
             for r, j in enumerate(index[clip, :k])]
+
+
+def valid_clip_ids(n_clips: int, values: list) -> list[int]:
+    """Clip ids from an untrusted list -> the valid ones (integers in 0..n_clips-1), sorted and
+    unique. Costs O(len(values)) once, then O(n_clips): the answer never exceeds the cache."""
+    try:
+        ints = np.asarray(values, dtype=np.int64)  # a plain list of ids: one C loop
+        if ints.ndim != 1:
+            raise ValueError("not a flat list")
+    except (TypeError, ValueError, OverflowError):
+        ints = np.asarray([v for v in values if type(v) is int and 0 <= v < n_clips], np.int64)
+    keep = np.zeros(n_clips, dtype=bool)
+    keep[ints[(ints >= 0) & (ints < n_clips)]] = True
+    return np.flatnonzero(keep).tolist()
 
 
 def clip_details(cache: Cache, clip: int) -> dict:

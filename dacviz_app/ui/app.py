@@ -5,12 +5,14 @@ itself, so it works on a laptop with no network.
 """
 from __future__ import annotations
 
+import html
 import logging
 import os
 from pathlib import Path
 
 import dash
 from dash import Dash
+from dash.exceptions import DependencyException
 from flask import abort, request, send_file
 from werkzeug.exceptions import HTTPException
 from flask_caching import Cache as FlaskCache
@@ -35,6 +37,8 @@ def install_error_handling(server) -> None:
     def on_exception(err):
         if isinstance(err, HTTPException):
             return err
+        if isinstance(err, DependencyException):  # /_dash-component-suites/<not ours>
+            return {"error": "not found"}, 404
         log.exception("dacviz: error while serving %s %s", request.method, request.path)
         if request.path == CALLBACK_PATH:
             return {"error": "invalid callback request"}, 400
@@ -55,14 +59,47 @@ def audio_file(cache: Cache, clip_id: int) -> Path | None:
     return Path(real)
 
 
+def page_title(cache: Cache) -> str:
+    """The page's <title>, HTML-escaped: Dash pastes it into its index template as it is, and
+    the collection name comes from the user (``--name``) or a shared cache's manifest."""
+    return html.escape(f"dacviz · {cache.manifest.get('name', 'collection')}")
+
+
+def audio_url(cache: Cache, clip_id: int | str) -> str:
+    """The URL the page plays ``clip_id`` from. It names the cache (``?v=identity``) so that a
+    browser never plays a clip it kept from another cache served at the same address. With
+    ``clip_id="{clip}"``, the template the page's script fills in."""
+    return f"/audio/{clip_id}?v={cache.identity}"
+
+
+def serve_audio(cache: Cache, clip_id: int):
+    """``/audio/<clip>``: the clip's WAV, with ranges and an ETag naming the cache.
+
+    ``?v=<this cache's identity>`` (the page's URLs): kept a day by the browser. No ``v``:
+    revalidated on every use (ETag), so a script's or an old link's answer is never stale.
+    Another cache's ``v``: 404. A multi-range request gets the whole file (200), as HTTP allows.
+    """
+    path = audio_file(cache, clip_id)
+    version = request.args.get("v")
+    if path is None or (version is not None and version != cache.identity):
+        abort(404)
+    if "," in request.headers.get("Range", ""):
+        request.environ.pop("HTTP_RANGE", None)  # werkzeug answers several ranges with 416
+    response = send_file(path, mimetype="audio/wav", conditional=True,
+                         etag=f"{cache.identity}-{clip_id}", max_age=AUDIO_MAX_AGE_S)
+    if version is None:
+        response.cache_control.max_age = None
+        response.cache_control.no_cache = True
+    return response
+
+
 def create_app(cache_dir: str | Path) -> Dash:
     """The app for the cache in ``cache_dir``; raises CacheError when it cannot be used."""
     cache = open_cache(cache_dir)
     app = Dash(__name__, assets_folder=str(ASSETS), external_stylesheets=[],
                serve_locally=True, suppress_callback_exceptions=True,
-               title=f"dacviz · {cache.manifest.get('name', 'collection')}",
-               update_title=None)
-    app.layout = build_layout(cache)
+               title=page_title(cache), update_title=None)
+    app.layout = build_layout(cache, audio_url(cache, "{clip}"))
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     install_error_handling(app.server)
     memo = FlaskCache(app.server, config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 0})
@@ -70,11 +107,7 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.route("/audio/<int:clip_id>")
     def audio(clip_id: int):
-        path = audio_file(cache, clip_id)
-        if path is None:
-            abort(404)
-        return send_file(path, mimetype="audio/wav", conditional=True, etag=True,
-                         max_age=AUDIO_MAX_AGE_S)
+        return serve_audio(cache, clip_id)
 
     @app.server.before_request
     def only_clip_ids_under_audio():

@@ -15,8 +15,9 @@ from flask import abort, request
 
 from ..core.cache import Cache
 from ..core.views import (clip_details, colour_columns, colour_groups, draw_mask, metrics_rows,
-                          neighbour_rows)
-from .figures import MAX_3D_POINTS, VIEWS, base_figure, highlight_payload, legend_patch, view_title
+                          neighbour_rows, valid_clip_ids)
+from .figures import (MAX_3D_POINTS, MAX_LASSO_DRAWN, VIEWS, base_figure, highlight_payload,
+                      legend_patch, view_title)
 from .layout import DEFAULT_K, metrics_table
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
@@ -53,11 +54,11 @@ def clean_selection(cache: Cache, selection) -> dict:
 
 
 def clean_clip_list(cache: Cache, clips) -> list[int]:
-    """A list of clip ids from a client -> the valid ones."""
+    """A list of clip ids from a client (maybe forged: a million ids, repeats, junk) -> the
+    valid ones, sorted and unique: at most n_clips, whatever the request held."""
     if not isinstance(clips, list):
         return []
-    ids = (_int(c) for c in clips)
-    return [c for c in ids if c is not None and 0 <= c < cache.n_clips]
+    return valid_clip_ids(cache.n_clips, clips)
 
 
 def valid_rep(cache: Cache, rep) -> str:
@@ -92,9 +93,12 @@ def point_to_clip(cache: Cache, groups, point: dict) -> int | None:
 
 
 def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
-    """selectedData of a box/lasso -> sorted unique clip ids."""
+    """selectedData of a box/lasso -> sorted unique clip ids. A view draws each clip at most
+    once, so only the first n_clips points are read (a forged list may be longer)."""
     points = (selected_data or {}).get("points") or [] if isinstance(selected_data, dict) else []
-    clips = {point_to_clip(cache, groups, p) for p in points}
+    if not isinstance(points, list):
+        return []
+    clips = {point_to_clip(cache, groups, p) for p in points[:cache.n_clips]}
     return sorted(c for c in clips if c is not None)
 
 
@@ -218,20 +222,23 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k) -> list:
 def render_lasso(cache: Cache, lasso: list[int]) -> list:
     if not lasso:
         return [html.P("Drag a box or lasso in a 2D view.", className="text-muted")]
+    drawn = f" · rings drawn for {MAX_LASSO_DRAWN:,} of them, evenly spread" \
+        if len(lasso) > MAX_LASSO_DRAWN else ""
     counts: dict[str, int] = {}
     for clip in lasso:
         label = cache.clips["label"][clip]
         counts[label] = counts.get(label, 0) + 1
     summary = ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda x: -x[1]))
     shown = lasso[:100]
-    return [html.Div(f"{len(lasso)} clips: {summary}", id="lasso-count"),
+    return [html.Div(f"{len(lasso)} clips: {summary}{drawn}", id="lasso-count"),
             html.Ul([html.Li(f"{c} · {cache.clips['label'][c]} · {cache.clips['speaker'][c]}")
                      for c in shown], className="small mb-0"),
             html.Small(f"… and {len(lasso) - len(shown)} more") if len(lasso) > len(shown) else None]
 
 
 def legend_options(groups) -> list[dict]:
-    return [{"label": html.Span([html.Span(className="swatch", style={"background": colour}), name]),
+    return [{"label": html.Span([html.Span(className="swatch", style={"background": colour}), name],
+                                title=name),
              "value": name} for name, colour in zip(groups.names, groups.colours)]
 
 

@@ -10,6 +10,7 @@ each view (a white veil dims the rest), following zoom, pan and the 3D camera.
 from __future__ import annotations
 
 import base64
+import html
 
 import numpy as np
 from dash import Patch
@@ -17,6 +18,7 @@ from dash import Patch
 VIEWS = ("pca2", "pca3", "tsne2", "tsne3")
 AXIS_TITLES = {"pca": ("PC 1", "PC 2", "PC 3"), "tsne": ("t-SNE 1", "t-SNE 2", "t-SNE 3")}
 MAX_3D_POINTS = 20_000
+MAX_LASSO_DRAWN = 10_000  # rings drawn for a box/lasso selection (evenly spread over it)
 OPACITY = 0.75
 
 
@@ -24,6 +26,12 @@ def typed(values: np.ndarray) -> dict:
     """A float32 array as Plotly's typed-array spec (base64, a quarter of JSON's size)."""
     data = np.ascontiguousarray(values, dtype="<f4").tobytes()
     return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
+
+
+def plotly_text(value: str) -> str:
+    """``value`` as literal text in a Plotly label: Plotly reads a subset of HTML in labels, so
+    markup is escaped; put it in ``meta`` and reference ``%{meta}``, never into a template."""
+    return html.escape(value, quote=False)
 
 
 def view_title(view: str, info: dict) -> str:
@@ -68,7 +76,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
                    marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
-                   hovertemplate=f"{name}<extra></extra>")
+                   meta=plotly_text(name), hovertemplate="%{meta}<extra></extra>")
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]
     font = 18 if presentation else 12
     layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "y": 0.97},
@@ -111,6 +119,7 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
     Args:
         projections: {view: (n_clips, 2|3) float32}.
         groups: the full ``ColourGroups`` (every clip), for colours and hidden labels.
+        lasso: valid, unique clip ids; at most MAX_LASSO_DRAWN of them are drawn, evenly spread.
     Returns:
         {"active": bool, "presentation": bool, "views": {view: {"dim": 2|3,
          "selected"|"neighbours"|"lasso": {"ids": [..], "xyz": [[x, y(, z)], ..],
@@ -118,10 +127,15 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
         selected one.
     """
     group_of = groups.group_of()
-    shown = lambda i: groups.names[group_of[i]] not in hidden  # noqa: E731
+    shown_group = np.asarray([name not in hidden for name in groups.names] + [True])  # -1: none
+    shown = lambda i: bool(shown_group[group_of[i]])  # noqa: E731
+    lasso = np.asarray(lasso, dtype=np.int64)
+    lasso = lasso[shown_group[group_of[lasso]]] if len(lasso) else lasso
+    if len(lasso) > MAX_LASSO_DRAWN:  # the answer stays small whatever was selected
+        lasso = lasso[np.linspace(0, len(lasso) - 1, MAX_LASSO_DRAWN).round().astype(np.int64)]
     members = {"selected": [] if selected is None else [selected],
                "neighbours": [r["id"] for r in neighbours if shown(r["id"])],
-               "lasso": [i for i in lasso if shown(i)]}
+               "lasso": lasso.tolist()}
     rank = {r["id"]: r for r in neighbours}
     views = {}
     for view, coords in projections.items():

@@ -82,10 +82,12 @@ def views_grid() -> html.Div:
     ])
 
 
-def listening_panel() -> dbc.Card:
+def listening_panel(audio_template: str) -> dbc.Card:
+    """``audio_template``: the clips' audio URL with ``{clip}`` for the clip id."""
     return dbc.Card(dbc.CardBody([
         html.H5("Listen", className="card-title"),
-        html.Audio(id="player", controls=True, preload="auto", className="w-100"),
+        html.Audio(id="player", controls=True, preload="auto", className="w-100",
+                   **{"data-src-template": audio_template}),
         html.Div(id="clip-info", className="clip-info",
                  children=html.P("Click a point in any view to play it and light up its "
                                  "nearest neighbours.", className="text-muted")),
@@ -104,8 +106,8 @@ def metrics_panel() -> dbc.Card:
     ]), className="mt-2")
 
 
-def build_layout(cache: Cache) -> html.Div:
-    """The whole page for one cache."""
+def build_layout(cache: Cache, audio_template: str) -> html.Div:
+    """The whole page for one cache; ``audio_template`` as in ``listening_panel``."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
@@ -120,7 +122,7 @@ def build_layout(cache: Cache) -> html.Div:
         controls(cache),
         dbc.Row([
             dbc.Col(views_grid(), lg=9),
-            dbc.Col(listening_panel(), lg=3),
+            dbc.Col(listening_panel(audio_template), lg=3),
         ], className="g-2"),
         metrics_panel(),
     ], id="page", className="container-fluid py-2")
