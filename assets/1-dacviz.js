@@ -178,7 +178,8 @@ window.dacviz = (function () {
       });
       ctx.restore();
       record = {selected: data.selected.ids, neighbours: data.neighbours.ids,
-                lasso: data.lasso.ids.length, at: performance.now()};
+                lasso: data.lasso.ids.length, at: performance.now(), rect: r,
+                pixels: data.selected.xyz.concat(data.neighbours.xyz).map(geo.toPixel)};
     }
     drawn[view] = record;
   }

@@ -9,6 +9,9 @@ latency, 5xx, other errors and wrong answers, and every worker's RSS at start an
 each worker count.
 
   python bench/load_test.py --cache cache/demo --workers 1 2 4 --clients 8 --requests 2000
+  # the same load while 50 slow clients dribble half-sent requests (a slowloris), against the
+  # Procfile's worker class and against gunicorn's default sync workers, in one run:
+  python bench/load_test.py --workers 2 --slow-clients 50 --worker-class gevent sync
 """
 from __future__ import annotations
 
@@ -164,11 +167,57 @@ def worker_rss(master_pid: int) -> list[str]:
     return out
 
 
-def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float) -> dict:
+class SlowClients(threading.Thread):
+    """``n`` connections that send half a request and then one more header line every
+    ``interval`` s, never finishing it (a slowloris), until ``stop`` is set."""
+
+    def __init__(self, port: int, n: int, interval: float = 8.0):
+        super().__init__(daemon=True)
+        self.port, self.n, self.interval = port, n, interval
+        self.stop = threading.Event()
+        self.socks: list[socket.socket] = []
+
+    def open(self) -> None:
+        for _ in range(self.n):
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
+            self.socks.append(s)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            for s in self.socks:
+                try:
+                    s.sendall(b"X-Slow: 1\r\n")
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.stop.set()
+        for s in self.socks:
+            s.close()
+
+
+def procfile_command(worker_class: str | None) -> str:
+    """The Procfile's web command, with another gunicorn worker class if one is given."""
+    web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    if worker_class is None:
+        return web
+    parts = web.split()
+    if "--worker-class" in parts:
+        at = parts.index("--worker-class")
+        del parts[at:at + 2]
+    if "--worker-connections" in parts and worker_class != "gevent":
+        at = parts.index("--worker-connections")
+        del parts[at:at + 2]
+    return " ".join([parts[0], "--worker-class", worker_class, *parts[1:]])
+
+
+def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float,
+             slow_clients: int = 0, worker_class: str | None = None) -> dict:
     cache = open_cache(cache_dir)
     groups = {view: groups_drawn(cache, colour_groups(cache, "label"), view) for view in VIEWS}
     port = free_port()
-    web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
+    web = procfile_command(worker_class)
     env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(cache_dir), "WEB_CONCURRENCY": str(workers),
            "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     server = subprocess.Popen(["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, start_new_session=True,
@@ -182,6 +231,9 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
                 time.sleep(0.2)
         warm = Client(port, cache, groups, 20, time.time() + 60, 0, [])
         warm.run()  # every worker imports and maps the cache before the clock starts
+        slow = SlowClients(port, slow_clients)
+        slow.open()
+        slow.start()
         rss_start = worker_rss(server.pid)
         results: list = []
         per_client = max(1, requests // clients)
@@ -194,6 +246,7 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
             t.join()
         elapsed = time.perf_counter() - started
         rss_end = worker_rss(server.pid)
+        slow.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -216,16 +269,24 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=2000, help="requests per worker count (bound)")
     parser.add_argument("--seconds", type=float, default=60, help="time bound per worker count")
+    parser.add_argument("--slow-clients", type=int, default=0,
+                        help="half-sent requests kept open during the run, one header line every "
+                             "8 s (a slowloris; default 0)")
+    parser.add_argument("--worker-class", nargs="+", default=[None],
+                        help="gunicorn worker classes to compare (default: the Procfile's)")
     args = parser.parse_args()
     print(f"cache {args.cache}: {open_cache(args.cache).n_clips} clips · {args.clients} concurrent clients · "
-          f"mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · {os.cpu_count()} cores")
-    print(f"{'workers':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4} "
+          f"{args.slow_clients} slow clients · mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · "
+          f"{os.cpu_count()} cores")
+    print(f"{'class':>7} {'workers':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4} "
           f"{'errors':>6} {'wrong':>5}  worker RSS MB total/private, start -> end   median ms by kind")
-    for workers in args.workers:
-        r = run_once(args.cache, workers, args.clients, args.requests, args.seconds)
-        print(f"{r['workers']:>7} {r['requests']:>8} {r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} "
-              f"{r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}  {r['rss_start_mb']} -> {r['rss_end_mb']}   "
-              f"{r['by_kind']}", flush=True)
+    for worker_class in args.worker_class:
+        for workers in args.workers:
+            r = run_once(args.cache, workers, args.clients, args.requests, args.seconds,
+                         args.slow_clients, worker_class)
+            print(f"{worker_class or 'Procfile':>7} {r['workers']:>7} {r['requests']:>8} {r['rps']:>7.1f} "
+                  f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}  "
+                  f"{r['rss_start_mb']} -> {r['rss_end_mb']}   {r['by_kind']}", flush=True)
 
 
 if __name__ == "__main__":

@@ -71,3 +71,32 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     assert headers["Content-Type"] == "audio/wav"
     workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert len(workers) == 2
+
+
+def slow_clients(base: str, n: int) -> list[socket.socket]:
+    """``n`` connections that each send half a request and then nothing (a slowloris)."""
+    host, port = base.split("//")[1].split(":")
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+        socks.append(s)
+    return socks
+
+
+def test_half_sent_requests_do_not_stall_other_users(gunicorn):
+    """Slow clients (more of them than workers) hold no worker: a normal page load and a
+    callback are answered at once while they dribble their headers."""
+    base, _ = gunicorn
+    socks = slow_clients(base, 16)
+    try:
+        for _ in range(3):
+            started = time.perf_counter()
+            status, _, _ = fetch(base + "/_dash-layout")
+            assert status == 200 and time.perf_counter() - started < 2.0
+            for s in socks:
+                s.sendall(b"X-More: 1\r\n")  # still sending, never finishing
+            time.sleep(0.5)
+    finally:
+        for s in socks:
+            s.close()

@@ -95,12 +95,24 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
         layout["yaxis"] = {**axis, "title": {"text": titles[1]}}
     else:
         axis = {"showticklabels": False, "backgroundcolor": "white", "gridcolor": "#ddd"}
-        layout["scene"] = {"xaxis": {**axis, "title": {"text": titles[0]}},
-                           "yaxis": {**axis, "title": {"text": titles[1]}},
-                           "zaxis": {**axis, "title": {"text": titles[2]}},
-                           "aspectmode": "data", "uirevision": uirevision,
+        ranges = cube_ranges(coords)
+        layout["scene"] = {"xaxis": {**axis, "title": {"text": titles[0]}, "range": ranges[0]},
+                           "yaxis": {**axis, "title": {"text": titles[1]}, "range": ranges[1]},
+                           "zaxis": {**axis, "title": {"text": titles[2]}, "range": ranges[2]},
+                           "aspectmode": "cube", "uirevision": uirevision,
                            "camera": {"eye": {"x": 1.25, "y": 1.25, "z": 0.95}}}
     return {"data": data, "layout": layout}
+
+
+def cube_ranges(coords: np.ndarray) -> list[list[float]]:
+    """Axis ranges of one size for a 3D scene, centred on the data: true proportions (one unit
+    is as long on every axis) in a cube. Plotly's ``aspectmode="data"`` instead shapes the
+    scene like the data, and a nearly flat cloud (a tiny t-SNE, a PCA with little variance
+    on PC 3) became a sliver with most points out of view."""
+    low, high = coords.min(axis=0).astype(float), coords.max(axis=0).astype(float)
+    half = max(float((high - low).max()) / 2 * 1.05, 1e-6)
+    centre = (low + high) / 2
+    return [[float(c - half), float(c + half)] for c in centre]
 
 
 def legend_patch(groups, hidden: set[str]) -> Patch:
