@@ -130,18 +130,23 @@ def main(argv: list[str] | None = None) -> int:
               f"is kept, and no incomplete cache looks complete (manifest.json is written last).",
               file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
+              f"resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
     say(format_summary(summary))
     return 0
 
 
 def run(argv: list[str] | None = None) -> int:
-    """main() with Ctrl-C answered by one line, whenever it comes."""
+    """main(), with a Ctrl-C that comes before the run starts (imports, clip scan) answered by
+    one line too."""
     try:
         return main(argv)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        print("\ninterrupted. Finished work is saved in the --out directory; rerun the same "
-              "command to resume.", file=sys.stderr)
+        print("\ninterrupted before any work was done.", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

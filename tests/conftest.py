@@ -1,6 +1,8 @@
 """Shared fixtures: small real WAV sets and one demo cache built with the real CLI."""
 from __future__ import annotations
 
+import csv
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,10 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+LONG_LABEL = "a" * 3000
+TEMPLATE_LABEL = "%{x}<b>b</b>"
+INJECTED_NAME = "</title><script>window.__pwned = 1</script>"
 
 
 def run_precompute(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
@@ -46,6 +52,38 @@ def demo_cache(tmp_path_factory, demo_wavs) -> tuple[Path, str]:
     proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def hostile_cache(demo_wavs, tmp_path_factory):
+    """A cache made from a CSV that has it all: columns named like the cache's own, labels that
+    are a template, markup, empty, "(none)" and 3,000 characters (five clips: the smallest
+    cache, whose t-SNE is nearly flat), a FIFO, /dev/zero and a 3 GB
+    stray file among the clips, and a collection name that closes <title> and opens <script>.
+    Returns (cache dir, precompute's stdout, peak RSS of the precompute process in MB)."""
+    base = tmp_path_factory.mktemp("hostile")
+    wavs = sorted((demo_wavs / "three").glob("*.wav"))[:5]
+    labels = [LONG_LABEL, LONG_LABEL, TEMPLATE_LABEL, "", "(none)"]
+    os.mkfifo(base / "a.fifo")
+    with open(base / "stray.wav", "wb") as handle:  # 3 GB of zeros, sparse on disk
+        handle.truncate(3 * 2**30)
+    rows = [["path", "label", "speaker", "duration_s", "audio", "id", "source"]]
+    for i, (wav, label) in enumerate(zip(wavs, labels)):
+        rows.append([str(wav), label, "<img src=x onerror=window.__pwned=2>", "12.5",
+                     "../../etc/passwd", f"x{i}", "evil"])
+    for path in (base / "a.fifo", "/dev/zero", base / "stray.wav"):
+        rows.append([str(path), "junk", "", "", "", "", ""])
+    with open(base / "clips.csv", "w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    out = base / "cache"
+    measure = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
+               "sys.exit(p.returncode)")
+    proc = subprocess.run([sys.executable, "-c", measure, sys.executable, str(ROOT / "precompute.py"),
+                           "--no-progress", str(base / "clips.csv"), "--untrained", "--name", INJECTED_NAME,
+                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout, int(proc.stderr.strip().splitlines()[-1])
 
 
 def tone(seconds: float, rate: int, freq: float = 220.0, channels: int = 1) -> np.ndarray:

@@ -174,3 +174,33 @@ def test_a_link_opens_the_same_clip_and_representation(dash_duo, demo_cache):
                                           for v in s))(views(dash_duo)), 30, "linked state")
     assert dash_duo.find_element("#selected-clip").text == "clip 42"
     shot(dash_duo, "6-linked")
+
+
+LAYER_JS = "return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => (window.dacviz.drawn || {})[v] || null);"
+
+
+def test_a_hostile_collection_is_shown_as_text_and_fits(dash_duo, hostile_cache):
+    """Five clips with labels that are markup, a template, empty, "(none)" and 3,000 characters,
+    a collection name that closes <title> and opens <script>: no script runs, no label is
+    read as markup, the page never scrolls sideways, the legend names are distinct, and the
+    selected clip and its neighbours (all five clips) are inside every view, 3D included."""
+    cache = open_cache(hostile_cache[0])
+    dash_duo.start_server(create_app(hostile_cache[0]))
+    driver = dash_duo.driver
+    driver.get(dash_duo.server_url + f"/?k={cache.knn_k}&clip=0")
+    layers = wait_for(lambda: (lambda s: s if all(v and len(v.get("pixels", [])) == cache.n_clips
+                                                    for v in s) else None)(driver.execute_script(LAYER_JS)),
+                      30, "the clip and its neighbours in all four views")
+    assert driver.execute_script("return window.__pwned === undefined")
+    assert driver.title.startswith("dacviz · </title><script>")  # shown as text
+    for view, layer in zip(VIEWS, layers):
+        left, top, width, height = layer["rect"]
+        for x, y in layer["pixels"]:
+            assert left <= x <= left + width and top <= y <= top + height, (view, x, y, layer["rect"])
+    widths = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    assert widths[0] <= widths[1], widths
+    names = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#legend label")]
+    assert len(names) == len(set(names)) == 4 and "(none)" in names and "(none) 2" in names
+    assert driver.execute_script("return document.querySelectorAll('#page b, #page img').length") == 0
+    shot(dash_duo, "7-hostile-collection")

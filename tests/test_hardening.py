@@ -204,3 +204,110 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
     assert final.returncode == 0, final.stderr
     assert _cache_files(out) == _cache_files(clean)
     assert killed_running == 20
+
+
+# ----------------------------------------------------------------------------- round two
+def highlight_body(lasso, selection=None) -> dict:
+    return {"output": "highlight.data", "outputs": {"id": "highlight", "property": "data"},
+            "inputs": [{"id": "selection", "property": "data", "value": selection},
+                       {"id": "rep", "property": "value", "value": "z"},
+                       {"id": "k", "property": "value", "value": 10},
+                       {"id": "lasso-store", "property": "data", "value": lasso},
+                       {"id": "legend", "property": "value", "value": None},
+                       {"id": "presentation", "property": "value", "value": []}],
+            "changedPropIds": ["lasso-store.data"],
+            "state": [{"id": "colour", "property": "value", "value": "label"}]}
+
+
+def lasso_body(points) -> dict:
+    return {"output": "lasso-store.data", "outputs": {"id": "lasso-store", "property": "data"},
+            "inputs": [{"id": "view-pca2", "property": "selectedData", "value": {"points": points}},
+                       {"id": "view-tsne2", "property": "selectedData", "value": None},
+                       {"id": "clear", "property": "n_clicks", "value": None}],
+            "changedPropIds": ["view-pca2.selectedData"],
+            "state": [{"id": "colour", "property": "value", "value": "label"}]}
+
+
+def test_a_forged_lasso_of_a_million_ids_costs_what_the_cache_costs(client, demo_cache):
+    """1,000,000 ids (repeats, out of range, junk) get the answer the cache's own clips get."""
+    n = open_cache(demo_cache[0]).n_clips
+    honest = client.post(CALLBACK, json=highlight_body(list(range(n))))
+    million = list(range(n)) * (1_000_000 // n) + [10**12, -4, "x", None, 2.5]
+    started = time.perf_counter()
+    forged = client.post(CALLBACK, json=highlight_body(million))
+    seconds = time.perf_counter() - started
+    assert forged.status_code == 200 and len(forged.data) <= len(honest.data) * 1.01
+    views = forged.json["response"]["highlight"]["data"]["views"]
+    assert all(v["lasso"]["ids"] == list(range(n)) for v in views.values())
+    assert seconds < 10, seconds  # it took 25 s and 150 MB before; a generous bound on 2 cores
+    points = [{"curveNumber": 0, "pointNumber": 0}] * 300_000
+    answer = client.post(CALLBACK, json=lasso_body(points))
+    from dacviz_app.core.views import colour_groups
+
+    first_drawn = colour_groups(open_cache(demo_cache[0]), "label").clip_at(0, 0)
+    assert answer.status_code == 200 and answer.json["response"]["lasso-store"]["data"] == [first_drawn]
+
+
+def test_a_large_lasso_draws_a_bounded_spread_sample():
+    from dacviz_app.core.views import ColourGroups
+    from dacviz_app.ui.figures import MAX_LASSO_DRAWN, highlight_payload
+
+    n = 3 * MAX_LASSO_DRAWN
+    groups = ColourGroups("label", ("a",), (np.arange(n, dtype=np.int32),), ("#000",))
+    coords = {"pca2": np.zeros((n, 2), np.float32)}
+    payload = highlight_payload(coords, groups, None, [], list(range(n)), set(), False)
+    ids = payload["views"]["pca2"]["lasso"]["ids"]
+    assert len(ids) == MAX_LASSO_DRAWN and ids[0] == 0 and ids[-1] == n - 1
+
+
+def test_the_collection_name_cannot_inject_markup(demo_cache, tmp_path):
+    copy = tmp_path / "cache"
+    shutil.copytree(demo_cache[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["name"] = "</title><script>window.__pwned = 1</script>"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    page = create_app(copy).server.test_client().get("/").get_data(as_text=True)
+    assert "<script>window.__pwned" not in page
+    assert "<title>dacviz · &lt;/title&gt;&lt;script&gt;window.__pwned = 1&lt;/script&gt;</title>" in page
+
+
+def test_the_browser_never_plays_another_caches_audio(demo_cache, tmp_path):
+    """Two caches served one after the other at one address: the page's audio URLs differ
+    (they name the cache), and the old cache's URL is a 404 on the new server."""
+    first = open_cache(demo_cache[0])
+    other = tmp_path / "other"
+    shutil.copytree(demo_cache[0], other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["created"] = "2026-01-01T00:00:00+0000"  # another build of the same inputs
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    second = open_cache(other)
+    assert first.identity != second.identity
+    new_server = create_app(other).server.test_client()
+    assert f"{{clip}}?v={second.identity}" in new_server.get("/_dash-layout").get_data(as_text=True)
+    assert new_server.get(f"/audio/0?v={first.identity}").status_code == 404
+    fresh = new_server.get(f"/audio/0?v={second.identity}")
+    assert fresh.status_code == 200 and "max-age=86400" in fresh.headers["Cache-Control"]
+
+
+def test_small_http_edges(client, demo_cache):
+    cache = open_cache(demo_cache[0])
+    for path in ("/_dash-component-suites/not_a_package/x.js", "/_dash-component-suites/dash/nope.js"):
+        answer = client.get(path)
+        assert answer.status_code == 404 and b"Traceback" not in answer.data, path
+    whole = cache.audio_path(0).read_bytes()
+    multi = client.get("/audio/0", headers={"Range": "bytes=0-9,20-29"})
+    assert multi.status_code == 200 and multi.data == whole  # all of it, as HTTP allows
+
+
+def test_labels_are_text_in_hover_and_legend(client):
+    from dacviz_app.core.views import ColourGroups, display_names
+    from dacviz_app.ui.figures import base_figure
+
+    groups = ColourGroups("label", ("%{x}<b>b</b>", "(none)"), (np.array([0]), np.array([1])),
+                          ("#000", "#111"))
+    figure = base_figure("pca2", np.zeros((2, 2), np.float32), groups, "t", "z", False, set())
+    for trace in figure["data"]:
+        assert trace["hovertemplate"] == "%{meta}<extra></extra>"
+    assert figure["data"][0]["meta"] == "%{x}&lt;b&gt;b&lt;/b&gt;"
+    assert display_names(["", "(none)"], False, {"", "(none)"}) == ["(none) 2", "(none)"]
+    assert display_names(["a", "(other)"], True, {"a", "(other)", "b"}) == ["a", "(other)", "(other) 2"]

@@ -84,11 +84,17 @@ def csv_manifest(csv_path: Path, words: list[str] | None, per_word: int | None,
     metadata). Relative paths are relative to the CSV's folder."""
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
-        fields = reader.fieldnames or []
-        if "path" not in fields or "label" not in fields:
-            raise SourceError(f"{csv_path}: needs the columns 'path' and 'label' (found: "
-                              f"{', '.join(fields) or 'none'}).")
-        rows = list(reader)
+        try:
+            fields = reader.fieldnames or []
+            if "path" not in fields or "label" not in fields:
+                raise SourceError(f"{csv_path}: needs the columns 'path' and 'label' (found: "
+                                  f"{', '.join(fields[:20]) or 'none'}).")
+            rows = list(reader)
+        except csv.Error as err:
+            raise SourceError(f"{csv_path}, line {reader.line_num + 1}: not readable as CSV ({err}).")
+        except UnicodeDecodeError as err:
+            raise SourceError(f"{csv_path}: not UTF-8 text ({err.reason} at byte {err.start}); "
+                              f"save it as UTF-8.")
     extra_names = [f for f in fields if f not in ("path", "label", "speaker") and f]
     by_label: dict[str, list[ClipSource]] = {}
     for row in rows:

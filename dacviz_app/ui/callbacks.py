@@ -185,7 +185,7 @@ def render_clip_info(cache: Cache, selection: dict) -> list:
         return [html.P("Click a point in any view to play it and light up its nearest "
                        "neighbours.", className="text-muted")]
     details = clip_details(cache, clip)
-    rows = [("label", details["label"]), ("speaker", details["speaker"] or "—"),
+    rows = [("label", details["label"] or "—"), ("speaker", details["speaker"] or "—"),
             ("file", details["source"]), ("duration", f"{details['duration_s']:.2f} s")]
     rows += [(k, v) for k, v in details.items()
              if k not in ("id", "label", "speaker", "source", "duration_s")]
