@@ -189,11 +189,17 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
     out = tmp_path / "killed"
     cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args, "--out", str(out)]
     rng = random.Random(20)
+    chunks = out / "work" / "chunks"
+    done = lambda: len(list(chunks.glob("*.npz"))) if chunks.is_dir() else 0  # noqa: E731
     killed_running, attempts = 0, 0
     while killed_running < 20 and attempts < 40:
         attempts += 1
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.5, 4.0))
+        # a random moment: after 0.5-4 s, or sooner once 0-3 more chunks are saved (encoding is
+        # fast enough that a plain delay let the whole run finish in a handful of attempts)
+        deadline, enough = time.time() + rng.uniform(0.5, 4.0), done() + rng.randint(0, 3)
+        while time.time() < deadline and proc.poll() is None and not (done() >= enough and done() < 60):
+            time.sleep(0.02)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
             killed_running += 1
