@@ -23,12 +23,14 @@ import os
 import shlex
 import signal
 import sys
+import time
 from pathlib import Path
 
 from dacviz_app.core.report import format_summary, untrained_banner
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+MAX_CLIP_SECONDS = 24 * 3600.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -75,21 +77,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size and --chunk-size must be >= 1")
     if not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be between 0 and {MAX_SEED}")
-    if not (math.isfinite(args.max_seconds) and args.max_seconds > 0):
-        parser.error(f"--max-seconds must be a positive number of seconds (got {args.max_seconds:g})")
+    if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
+        parser.error(f"--max-seconds must be a positive number of seconds, at most "
+                     f"{MAX_CLIP_SECONDS:g} (got {args.max_seconds:g})")
     return args
 
 
-def interrupt_once(_signum, _frame) -> None:
-    """SIGINT: stop the run once; further Ctrl-Cs while it winds down are ignored (they would
-    interrupt the progress bar's cleanup and print Python's 'Exception ignored' noise)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
+def interrupt_once(burst_s: float = 3.0):
+    """A SIGINT handler that stops the run on a Ctrl-C and ignores the ones that follow within
+    ``burst_s`` (they would interrupt the progress bar's cleanup and print Python's 'Exception
+    ignored' noise); a Ctrl-C after that stops it again."""
+    last = {"at": -1e9}
+
+    def handler(_signum, _frame) -> None:
+        now = time.monotonic()
+        if now - last["at"] < burst_s:
+            return
+        last["at"] = now
+        raise KeyboardInterrupt
+    return handler
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGINT, interrupt_once)
+    signal.signal(signal.SIGINT, interrupt_once())
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
     from dacviz_app.core.sources import SourceError, select_clips

@@ -87,8 +87,12 @@ def test_a_cache_someone_else_may_not_read_says_so(hostile_cache, tmp_path):
         assert open_as_nobody(copy) == "ok"
         (copy / "metrics.json").chmod(0o600)
         message = open_as_nobody(copy)
-        assert "metrics.json: permission denied" in message and "chmod -R a+rX" in message
+        assert "metrics.json: permission denied" in message and f"chmod -R a+rX {copy}`" in message
         assert "not valid JSON" not in message and "Rebuild" not in message
+        (copy / "metrics.json").chmod(0o644)
+        (copy / "arrays").chmod(0o700)  # a folder it may not enter (a umask of 077 does this)
+        message = open_as_nobody(copy)
+        assert "permission denied" in message and "unexpected" not in message, message
     finally:
         shutil.rmtree(shared)
 
@@ -208,3 +212,30 @@ def test_ctrl_c_twice_says_one_thing(demo_wavs, tmp_path):
     assert "Exception ignored" not in err and "Traceback" not in err and "KeyboardInterrupt" not in err
     assert "rerun the same command to resume" in err
     assert not (out / ".lock").exists()
+
+
+def test_a_file_name_that_is_not_utf8_is_read(demo_wavs, tmp_path):
+    from dacviz_app.core.audio import load_clip
+
+    wav = sorted((demo_wavs / "yes").glob("*.wav"))[0]
+    odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav"))
+    shutil.copyfile(wav, odd)
+    assert load_clip(odd, 16000, 30.0).duration_s > 0.1
+
+
+def test_the_lock_never_writes_through_a_symlink_or_into_a_foreign_folder(demo_wavs, tmp_path):
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("one", "two"), speakers=3)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "c"
+    out.mkdir()
+    (out / ".lock").symlink_to(victim)
+    proc = run_precompute(str(src), "--untrained", "--out", str(out))
+    assert proc.returncode == 2 and "symbolic link" in proc.stderr and victim.read_text() == "precious"
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / ".lock").write_text("someone else's")
+    (foreign / "notes.txt").write_text("mine")
+    proc = run_precompute(str(src), "--untrained", "--out", str(foreign))
+    assert proc.returncode == 2 and "not a dacviz cache" in proc.stderr
+    assert (foreign / ".lock").read_text() == "someone else's"

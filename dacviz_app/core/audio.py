@@ -16,6 +16,7 @@ import soundfile as sf
 
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-4
+MAX_READ_SAMPLES = 64 * 2**20  # 256 MB of float32: ~30 s of 8-channel 192 kHz audio
 
 
 @dataclass
@@ -59,7 +60,7 @@ def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedC
 
     Accepted and converted: any channel count (mean of channels), any integer or float
     sample format soundfile reads (8-bit included), any sample rate (resampled).
-    Rejected: anything but a regular file (pipes and devices are never opened),
+    Rejected: anything but a regular file (pipes and devices are never opened or read),
     unreadable/non-audio/empty files, clips shorter than MIN_SECONDS or longer than
     ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK). Only the header is
     read before the length is checked, and at most ``max_seconds`` of samples are ever read,
@@ -67,25 +68,42 @@ def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedC
     """
     path = Path(path)
     try:
-        st = os.stat(path)
+        _require_regular(os.stat(path))  # a pipe or a device is never opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # nor waited for, if swapped in since
     except OSError as err:
         raise ClipRejected(f"cannot open file: {err.strerror or err}")
+    with os.fdopen(fd, "rb") as handle:
+        return _load_open_clip(handle, os.fstat(fd), sample_rate, max_seconds)
+
+
+def _require_regular(st: os.stat_result) -> None:
+    """Raise ClipRejected unless ``st`` is a regular file's."""
     if not stat.S_ISREG(st.st_mode):
         kind = "a folder" if stat.S_ISDIR(st.st_mode) else "a pipe" if stat.S_ISFIFO(st.st_mode) \
             else "a device" if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket"
         raise ClipRejected(f"not a regular file ({kind})")
+
+
+def _load_open_clip(handle, st: os.stat_result, sample_rate: int, max_seconds: float) -> LoadedClip:
+    """load_clip on an open file whose ``os.fstat`` is ``st``."""
+    _require_regular(st)
     if st.st_size == 0:
         raise ClipRejected("empty file (0 bytes)")
     try:  # soundfile reads the header only; the samples are read below, bounded
-        with sf.SoundFile(str(path)) as sound:
+        with sf.SoundFile(handle) as sound:
             rate, channels, frames = sound.samplerate, sound.channels, sound.frames
             if rate <= 0 or channels <= 0:
                 raise ClipRejected(f"invalid header: {rate} Hz, {channels} channels")
             if frames > 0 and frames / rate > max_seconds:
                 raise ClipRejected(f"too long: {frames / rate:.1f} s > --max-seconds {max_seconds:g}")
-            limit = int(max_seconds * rate) + 1  # a header may understate the length
-            samples = sound.read(frames=limit if frames <= 0 else min(frames, limit),
-                                 dtype="float32", always_2d=True)
+            if 0 < frames and frames / rate < MIN_SECONDS:
+                raise ClipRejected(f"too short: {frames / rate:.3f} s < {MIN_SECONDS} s")
+            limit = int(min(max_seconds * rate, 2**62)) + 1  # a header may understate the length
+            to_read = limit if frames <= 0 else min(frames, limit)
+            if to_read * channels > MAX_READ_SAMPLES:
+                raise ClipRejected(f"too large to read: {to_read:,} frames x {channels} channels "
+                                   f"at {rate} Hz")
+            samples = sound.read(frames=to_read, dtype="float32", always_2d=True)
     except ClipRejected:
         raise
     except MemoryError:

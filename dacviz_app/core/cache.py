@@ -67,10 +67,13 @@ def _file_mode() -> int:
     return 0o666 & ~umask
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
 def _atomic_write(path: Path, write) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, _file_mode())  # mkstemp's 0600 would lock every other user out
         with os.fdopen(fd, "wb") as handle:
@@ -84,6 +87,18 @@ def _atomic_write(path: Path, write) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def remove_partial_files(root: Path) -> int:
+    """Delete the temporary files a killed run left half-written under ``root`` (a run that
+    dies by ``kill -9`` inside ``_atomic_write`` cannot clean up). Call it holding the
+    directory's lock, so no live writer owns them. Returns how many were removed."""
+    removed = 0
+    for path in Path(root).rglob(f".*{TEMPORARY_SUFFIX}"):
+        if path.is_file():
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -122,17 +137,16 @@ def read_json(path: Path) -> Any:
         return json.loads(handle.read())
 
 
-def unreadable_message(path: Path, err: OSError) -> str | None:
-    """The message for a cache file this process may not read, or None for other errors."""
-    if not isinstance(err, PermissionError):
-        return None
+def unreadable_message(path: Path, root: Path) -> str:
+    """The message for a file (or folder) of the cache in ``root`` that this process may not
+    read: a permission problem, said as one, with the fix."""
     try:
         st = os.stat(path)
         owner = f"owned by uid {st.st_uid}, mode {st.st_mode & 0o777:04o}"
     except OSError:
-        owner = "its folder cannot be entered"
+        owner = "a folder on its path cannot be entered"
     return (f"{path}: permission denied ({owner}); this process runs as uid {os.getuid()}. "
-            f"Let it read the cache, e.g. `chmod -R a+rX {path.parent}`; the cache itself is fine.")
+            f"Let it read the cache, e.g. `chmod -R a+rX {root}`; the cache itself is fine.")
 
 
 def clip_columns(computed: dict[str, list], user: dict[str, list]) -> tuple[dict[str, list], dict[str, str]]:
@@ -170,14 +184,26 @@ class DirectoryLock:
         self.path = CachePaths(Path(root)).lock
         self.command = command
         self._fd: int | None = None
+        self.warning = ""  # set when the filesystem cannot lock (then the run goes on unlocked)
 
     def acquire(self) -> "DirectoryLock":
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, _file_mode())
+            try:  # never through a symlink: the lock file is written and removed
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, _file_mode())
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise CacheLocked(f"{self.path} is a symbolic link; remove it (a dacviz "
+                                      f"lock file is a plain file).") from None
+                raise
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as err:
+                if err.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    os.close(fd)
+                    self.warning = (f"{self.path.parent} is on a filesystem that cannot lock "
+                                    f"files ({err.strerror}); make sure no other run writes it.")
+                    return self
                 holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "unknown process"
                 os.close(fd)
                 if err.errno in (errno.EAGAIN, errno.EACCES):
@@ -253,6 +279,11 @@ class CachePaths:
     def lock(self) -> Path:
         return self.root / ".lock"
 
+    @property
+    def legacy_plan(self) -> Path:
+        """Where caches made before 2026-11-27 kept the plan of an unfinished run."""
+        return self.work_dir / "plan.json"
+
     def work_table(self, representation: str, kind: str) -> Path:
         """t-SNE's wider neighbour table ('knn_index' or 'knn_distance'), kept until the run ends."""
         return self.work_dir / "tsne_neighbours" / representation / f"{kind}.npy"
@@ -284,7 +315,7 @@ def _load_array(path: Path, root: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except PermissionError as err:
-        raise CacheError(unreadable_message(path, err))
+        raise CacheError(unreadable_message(path, root))
     except (ValueError, OSError, EOFError) as err:
         raise CacheError(f"{path}: unreadable or truncated ({err}). Delete {rel} and rerun "
                          f"precompute.py with the same command; it recomputes missing files.")
@@ -322,7 +353,7 @@ class Cache:
         try:
             return read_json(path)
         except PermissionError as err:
-            raise CacheError(unreadable_message(path, err))
+            raise CacheError(unreadable_message(path, self.root))
         except (ValueError, OSError) as err:
             raise CacheError(f"{path}: not valid JSON ({err}). Delete it and rerun precompute.py "
                              f"with the command in manifest.json.")
@@ -406,7 +437,7 @@ def _read_manifest(paths: CachePaths) -> dict:
     try:
         manifest = read_json(paths.manifest)
     except PermissionError as err:
-        raise CacheError(unreadable_message(paths.manifest, err))
+        raise CacheError(unreadable_message(paths.manifest, paths.root))
     except (ValueError, OSError) as err:
         raise CacheError(f"{paths.manifest}: not valid JSON ({err}). Rebuild the cache.")
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
@@ -418,5 +449,9 @@ def _read_manifest(paths: CachePaths) -> dict:
 
 
 def open_cache(root: Path | str) -> Cache:
-    """Open and validate a complete cache; raises CacheError with a clear message."""
-    return Cache(root)
+    """Open and validate a complete cache; raises CacheError with a clear message (a folder
+    this process may not enter included: ``Path.is_file`` raises then)."""
+    try:
+        return Cache(root)
+    except PermissionError as err:
+        raise CacheError(unreadable_message(Path(err.filename or root), Path(root))) from None

@@ -142,12 +142,13 @@ def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
     """
     root = paths.root
     existing = None
-    for path in (paths.plan, paths.manifest):
+    for path in (paths.plan, paths.legacy_plan, paths.manifest):
         if path.is_file():
             existing = cache_format.read_json(path)
             break
     existing_id = existing.get("plan_id") if isinstance(existing, dict) else None
     if existing_id == plan["plan_id"]:
+        cache_format.remove_partial_files(root)  # a killed run's half-written files
         return paths.manifest.is_file()
     if existing_id is not None:
         if not overwrite:
@@ -163,6 +164,19 @@ def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(paths.plan, plan)
     return False
+
+
+def refuse_foreign_directory(paths: CachePaths) -> None:
+    """Before anything is written into ``paths.root`` (the lock file included): refuse a
+    non-empty directory that holds no dacviz plan or manifest (only a lock left by a killed
+    run is allowed)."""
+    root = paths.root
+    if not root.is_dir():
+        return
+    entries = [p for p in root.iterdir() if p != paths.lock]
+    if entries and not any(p.is_file() for p in (paths.plan, paths.legacy_plan, paths.manifest)):
+        raise PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into "
+                              f"it. Choose an empty or new --out directory.")
 
 
 def _empty_directory(paths: CachePaths) -> None:
@@ -444,10 +458,13 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     started = time.perf_counter()
     paths = CachePaths(Path(config.out))
     plan = make_plan(clips, config)
+    refuse_foreign_directory(paths)
     try:
         lock = cache_format.DirectoryLock(paths.root, config.command).acquire()
     except cache_format.CacheLocked as err:
         raise PrecomputeError(str(err)) from None
+    if lock.warning:
+        say(f"warning: {lock.warning}")
     try:
         complete = prepare_out_dir(paths, plan, config.overwrite)
         newly, encode_seconds = 0, 0.0
