@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 PLAIN_APP = textwrap.dedent('''
     """The plain way, for comparison: full figures of all clips, a Patch per click."""
@@ -120,7 +119,7 @@ def free_port() -> int:
 def serve(app_module: str, cache: str, cwd: Path, extra_path: str = "") -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "DACVIZ_CACHE": cache, "PYTHONPATH": f"{ROOT}:{extra_path}"}
-    proc = subprocess.Popen([str(ROOT / ".venv/bin/gunicorn"), "--workers", "1", "--timeout", "300",
+    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--workers", "1", "--timeout", "300",
                              "--bind", f"127.0.0.1:{port}", app_module], cwd=cwd, env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(600):

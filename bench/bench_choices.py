@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.neighbours import cosine_knn  # noqa: E402
 

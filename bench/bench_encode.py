@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dacviz_app.core.audio import load_clip  # noqa: E402
 from dacviz_app.core.demo import write_demo_set  # noqa: E402
 from dacviz_app.core.encode import dac_encode, encode_batch, load_dac, pick_device, resolve_weights  # noqa: E402

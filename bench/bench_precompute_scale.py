@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dacviz_app.core.cache import CachePaths, open_cache  # noqa: E402
 from dacviz_app.core.encode import WeightsChoice  # noqa: E402
 from dacviz_app.core.pipeline import PrecomputeConfig, downstream_all  # noqa: E402

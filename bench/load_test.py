@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.views import colour_groups  # noqa: E402
 from dacviz_app.ui.callbacks import groups_drawn  # noqa: E402

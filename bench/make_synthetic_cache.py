@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from dacviz_app.core.synthetic import build_synthetic_cache  # noqa: E402
 
 

@@ -1,12 +1,16 @@
-"""Development / laptop server: ``python -m dacviz_app --cache DIR [--port N] [--host H]``."""
+"""Development / laptop server: ``python -m dacviz_app --cache DIR [--port N] [--host H]``
+(installed as ``dacviz-serve``)."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dacviz_app", description=__doc__)
+    invoked = os.path.basename(sys.argv[0])
+    parser = argparse.ArgumentParser(
+        prog=invoked if invoked == "dacviz-serve" else "python -m dacviz_app", description=__doc__)
     parser.add_argument("--cache", required=True, help="cache directory made by precompute.py")
     parser.add_argument("--port", type=int, default=8050)
     parser.add_argument("--host", default="127.0.0.1",

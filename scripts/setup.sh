@@ -6,11 +6,13 @@ cd "$(dirname "$0")/.."
 mode=run; [ "${1:-}" = "--test" ] && mode=test
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 stamp=.venv/.dacviz-installed
-hash=$(cat requirements.txt requirements-test.txt | sha256sum | cut -c1-16)
+hash=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)
 if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
   echo "installing Python packages into .venv (first time: a few minutes, torch is large)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements.txt
+  # dacviz itself, editable: console scripts dacviz-precompute and dacviz-serve, no sys.path edits
+  .venv/bin/pip install -q --no-deps -e .
   if [ "$mode" = test ]; then
     .venv/bin/pip install -q -r requirements-test.txt
     # its own call: combined with the other pins the resolver backtracks for minutes

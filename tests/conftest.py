@@ -12,7 +12,6 @@ import pytest
 import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 LONG_LABEL = "a" * 3000
 TEMPLATE_LABEL = "%{x}<b>b</b>"

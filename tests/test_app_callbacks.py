@@ -32,9 +32,9 @@ def test_a_click_on_any_trace_selects_the_clip_drawn_there(cache, groups):
             sel = cb.next_selection(cache, groups, "view-tsne3", None, "z", 10, click=click)
             assert sel["clip"] == clip and sel["play"] == clip and sel["cursor"] == -1
             assert cache.clips["label"][clip] == groups.names[group]
-    # a click on an overlay (e.g. a highlighted neighbour) uses its clip id
-    click = {"points": [{"curveNumber": len(groups.names) + 1, "pointNumber": 0, "customdata": 17}]}
-    assert cb.next_selection(cache, groups, "view-pca2", None, "z", 10, click=click)["clip"] == 17
+    # a trace number past the groups (there are no overlay traces) selects nothing
+    click = {"points": [{"curveNumber": len(groups.names), "pointNumber": 0, "customdata": 17}]}
+    assert cb.next_selection(cache, groups, "view-pca2", None, "z", 10, click=click)["clip"] is None
     # junk points change nothing
     before = {"clip": 3, "cursor": -1, "play": 3, "nonce": 4}
     for point in ({}, {"curveNumber": 99, "pointNumber": 0}, {"curveNumber": 0, "pointNumber": 10**6},

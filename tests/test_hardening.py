@@ -1,7 +1,6 @@
 """Hostile requests, damaged caches and faults in precompute."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import random
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

@@ -314,7 +314,7 @@ def _load_array(path: Path, root: Path) -> np.ndarray:
                          f"with the command in manifest.json to rebuild it.")
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
-    except PermissionError as err:
+    except PermissionError:
         raise CacheError(unreadable_message(path, root))
     except (ValueError, OSError, EOFError) as err:
         raise CacheError(f"{path}: unreadable or truncated ({err}). Delete {rel} and rerun "
@@ -352,7 +352,7 @@ class Cache:
                              f"manifest.json to complete the cache.")
         try:
             return read_json(path)
-        except PermissionError as err:
+        except PermissionError:
             raise CacheError(unreadable_message(path, self.root))
         except (ValueError, OSError) as err:
             raise CacheError(f"{path}: not valid JSON ({err}). Delete it and rerun precompute.py "
@@ -436,7 +436,7 @@ def _read_manifest(paths: CachePaths) -> dict:
                          f"Run precompute.py to build it.")
     try:
         manifest = read_json(paths.manifest)
-    except PermissionError as err:
+    except PermissionError:
         raise CacheError(unreadable_message(paths.manifest, paths.root))
     except (ValueError, OSError) as err:
         raise CacheError(f"{paths.manifest}: not valid JSON ({err}). Rebuild the cache.")

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import __version__
 from . import cache as cache_format
 from .audio import ClipRejected, load_clip, wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
@@ -34,7 +35,6 @@ from .representations import describe, mfcc_stats
 from .sources import ClipSource
 
 MIN_CLIPS = 5
-DACVIZ_VERSION = "0.1.0"
 
 
 class PrecomputeError(Exception):
@@ -427,7 +427,7 @@ def write_manifest(config: PrecomputeConfig, plan: dict, n_clips: int, n_skipped
     cfg = MODEL_CONFIGS[config.model_type]
     manifest = {
         "format_version": cache_format.FORMAT_VERSION,
-        "dacviz_version": DACVIZ_VERSION,
+        "dacviz_version": __version__,
         "name": config.name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "command": config.command,

@@ -15,7 +15,6 @@ from dash import Dash
 from dash.exceptions import DependencyException
 from flask import abort, request, send_file
 from werkzeug.exceptions import HTTPException
-from flask_caching import Cache as FlaskCache
 
 from ..core.cache import Cache, open_cache
 from . import callbacks
@@ -102,8 +101,7 @@ def create_app(cache_dir: str | Path) -> Dash:
     app.layout = build_layout(cache, audio_url(cache, "{clip}"))
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     install_error_handling(app.server)
-    memo = FlaskCache(app.server, config={"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 0})
-    callbacks.register(app, cache, memo)
+    callbacks.register(app, cache)
 
     @app.server.route("/audio/<int:clip_id>")
     def audio(clip_id: int):

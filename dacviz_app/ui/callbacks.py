@@ -7,6 +7,7 @@ The decision logic lives in plain functions (``next_selection``, ``points_to_cli
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
@@ -83,13 +84,10 @@ def point_to_clip(cache: Cache, groups, point: dict) -> int | None:
     index = _int(point.get("pointNumber", point.get("pointIndex")))
     if curve is None or index is None or index < 0:
         return None
-    if curve < len(groups.names):
-        try:
-            return groups.clip_at(curve, index)
-        except IndexError:
-            return None
-    clip = _int(point.get("customdata"))  # overlays carry their clip ids
-    return clip if clip is not None and 0 <= clip < cache.n_clips else None
+    try:  # every trace is a colour group; highlights are drawn on a canvas, not as traces
+        return groups.clip_at(curve, index)
+    except IndexError:
+        return None
 
 
 def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
@@ -243,17 +241,18 @@ def legend_options(groups) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- wiring
-def register(app, cache: Cache, memo) -> None:
-    """Attach every callback of the page to ``app`` for ``cache``; ``memo`` is flask-caching."""
+def register(app, cache: Cache) -> None:
+    """Attach every callback of the page to ``app`` for ``cache``. The colour groups are
+    memoised per worker in memory (a few arrays per column: nothing to share or pickle)."""
 
-    @memo.memoize()
+    @lru_cache(maxsize=64)
     def groups_for(column: str):
         return colour_groups(cache, column)
 
     def groups_or_label(column):
         return groups_for(valid_colour(cache, column))
 
-    @memo.memoize()
+    @lru_cache(maxsize=256)
     def groups_drawn_for(column: str, view: str):
         return groups_drawn(cache, groups_for(column), view)
 
@@ -291,7 +290,7 @@ def register(app, cache: Cache, memo) -> None:
                   State("selection", "data"), State("colour", "value"), State("rep", "value"),
                   State("k", "value"))
     def on_event(search, *rest):
-        clicks, (_clear, _next, _prev, _plays, selection, colour, rep, k) = rest[:4], rest[4:]
+        clicks, (selection, colour, rep, k) = rest[:4], rest[8:]  # rest[4:8]: clear, keys, plays
         trigger = ctx.triggered_id
         if trigger is None:
             trigger = "url"

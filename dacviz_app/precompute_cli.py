@@ -1,0 +1,168 @@
+"""Encode a labelled clip collection with DAC into a self-contained dacviz cache.
+
+Examples:
+  # the built-in demo (espeak-ng digits + yes/no, 10 voices), offline, untrained weights
+  python precompute.py --demo --untrained --out cache/demo
+
+  # Speech Commands, the seed notebook's selection, DAC 16 kHz weights from a file
+  python precompute.py data/speech_commands_v0.02 --words zero one two yes no --per-word 10 \\
+      --weights ~/weights_16khz.pth --out cache/sc5x10
+
+  # any folder-per-label tree, or a CSV manifest (path,label[,speaker,...])
+  python precompute.py my_clips/ --out cache/mine
+  python precompute.py clips.csv --out cache/mine --device cuda --batch-size 64
+
+Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+from dacviz_app.core.models import MODEL_CONFIGS
+from dacviz_app.core.neighbours import MAX_K
+from dacviz_app.core.report import format_summary, untrained_banner
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+MAX_CLIP_SECONDS = 24 * 3600.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="\n".join(__doc__.split("\n")[2:]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", nargs="?", help="Speech Commands or folder-per-label tree "
+                        "(ROOT/<label>/<clip>), or a CSV manifest with path,label[,speaker,...]")
+    parser.add_argument("--demo", action="store_true",
+                        help="synthesise the offline demo set with espeak-ng and encode it")
+    parser.add_argument("--demo-dir", default="demo_data",
+                        help="where --demo writes its WAV files (default: ./demo_data)")
+    parser.add_argument("--out", required=True, help="cache directory to write")
+    parser.add_argument("--name", help="collection name shown in the app (default: from SOURCE)")
+    parser.add_argument("--words", nargs="+", help="only these labels (folder names / label values)")
+    parser.add_argument("--per-word", type=int, help="sample this many clips per label (seeded)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help=f"seed for sampling, t-SNE and the untrained init, 0..{MAX_SEED} "
+                             f"(default 42)")
+    parser.add_argument("--model-type", default="16khz", choices=list(MODEL_CONFIGS),
+                        help="DAC variant (default 16khz)")
+    parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
+    parser.add_argument("--untrained", action="store_true",
+                        help="use the DAC architecture with seeded RANDOM weights (tests, offline demos)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--batch-size", type=int,
+                        help="clips per encoder call (default: 8 on CPU, where larger batches "
+                             "measured slower, 64 on CUDA)")
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="clips per resumable unit of work (default 256)")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="skip clips longer than this (default 30)")
+    parser.add_argument("--knn-k", type=int, default=MAX_K,
+                        help=f"neighbours stored per clip (1..{MAX_K}, default {MAX_K})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a cache in --out that was made from other inputs")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if bool(args.source) == bool(args.demo):
+        parser.error("give exactly one of SOURCE or --demo")
+    if args.per_word is not None and args.per_word < 1:
+        parser.error("--per-word must be >= 1")
+    if not 1 <= args.knn_k <= MAX_K:
+        parser.error(f"--knn-k must be between 1 and {MAX_K}")
+    if (args.batch_size is not None and args.batch_size < 1) or args.chunk_size < 1:
+        parser.error("--batch-size and --chunk-size must be >= 1")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and {MAX_SEED}")
+    if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
+        parser.error(f"--max-seconds must be a positive number of seconds, at most "
+                     f"{MAX_CLIP_SECONDS:g} (got {args.max_seconds:g})")
+    return args
+
+
+def interrupt_once(burst_s: float = 3.0):
+    """A SIGINT handler that stops the run on a Ctrl-C and ignores the ones that follow within
+    ``burst_s`` (they would interrupt the progress bar's cleanup and print Python's 'Exception
+    ignored' noise); a Ctrl-C after that stops it again."""
+    last = {"at": -1e9}
+
+    def handler(_signum, _frame) -> None:
+        now = time.monotonic()
+        if now - last["at"] < burst_s:
+            return
+        last["at"] = now
+        raise KeyboardInterrupt
+    return handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, interrupt_once())
+    from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
+    from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
+    from dacviz_app.core.sources import SourceError, select_clips
+
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    try:
+        weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
+        device = pick_device(args.device)
+        if args.demo:
+            from dacviz_app.core.demo import write_demo_set
+
+            write_demo_set(Path(args.demo_dir))
+            source = Path(args.demo_dir)
+        else:
+            source = Path(args.source)
+        clips = select_clips(source, args.words, args.per_word, args.seed, exclude=(Path(args.out),))
+    except (WeightsNotFound, SourceError, RuntimeError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if weights.untrained:
+        say(untrained_banner())
+    say(f"{len(clips)} clips selected from {source} · model DAC {args.model_type} · device {device} "
+        f"· weights {weights.describe()}")
+    config = PrecomputeConfig(
+        out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
+        batch_size=args.batch_size or (64 if device == "cuda" else 8), chunk_size=args.chunk_size, max_seconds=args.max_seconds,
+        seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
+        source=str(source.resolve()), overwrite=args.overwrite,
+        command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
+    try:
+        summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
+    except PrecomputeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        print(f"error: cannot write the cache in {args.out}: {err}\n"
+              f"Free disk space or fix the directory, then rerun the same command: finished work "
+              f"is kept, and no incomplete cache looks complete (manifest.json is written last).",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
+              f"resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(format_summary(summary))
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """main(), with a Ctrl-C that comes before the run starts (imports, clip scan) answered by
+    one line too."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\ninterrupted before any work was done.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(run())
