@@ -48,7 +48,6 @@ import numpy as np
 FORMAT_VERSION = 1
 REPRESENTATIONS = ("z", "codes_concat", "codes_mean", "mfcc")
 PROJECTIONS = ("pca2", "pca3", "tsne2", "tsne3")
-SPACES = ("full",) + PROJECTIONS
 REQUIRED_CLIP_COLUMNS = ("id", "label", "speaker", "source", "duration_s", "audio")
 COMPUTED_CLIP_COLUMNS = REQUIRED_CLIP_COLUMNS + ("original_rate", "channels")
 USER_COLUMN_PREFIX = "csv_"

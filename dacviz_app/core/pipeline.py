@@ -75,6 +75,7 @@ class RunSummary:
     already_complete: bool
     metrics_rows: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    knn_accuracy_k: int | None = None
 
     @property
     def clips_per_second(self) -> float:
@@ -492,7 +493,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       encode_seconds=encode_seconds, total_seconds=time.perf_counter() - started,
                       device=config.device, weights=config.weights.describe(),
                       untrained=config.weights.untrained, already_complete=complete,
-                      metrics_rows=opened.metrics["rows"], notes=column_notes(clips))
+                      metrics_rows=opened.metrics["rows"], notes=column_notes(clips),
+                      knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"))
 
 
 def column_notes(clips: list[ClipSource]) -> list[str]:

@@ -16,8 +16,9 @@ def _number(value, digits: int = 4) -> str:
     return "   n/a" if value is None else f"{value:.{digits}f}"
 
 
-def metrics_table(rows: list[dict]) -> str:
-    """The seed's comparison table: one block per representation, one line per space."""
+def metrics_table(rows: list[dict], knn_k: int | None) -> str:
+    """The seed's comparison table: one block per representation, one line per space.
+    ``knn_k``: the k the k-NN accuracy was computed with (metrics.json's params)."""
     lines = [f"{'representation':<14} {'space':<11} {'dim':>5} {'silhouette':>11} "
              f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
     for row in rows:
@@ -25,7 +26,7 @@ def metrics_table(rows: list[dict]) -> str:
                      f"{row['dim']:>5} {_number(row['silhouette']):>11} "
                      f"{_number(row['davies_bouldin']):>15} {_number(row['knn_accuracy'], 3):>8}")
     lines.append("silhouette: higher is better (-1..1) · Davies-Bouldin: lower is better · "
-                 "kNN acc: leave-one-out, k=5")
+                 f"kNN acc: leave-one-out, k={knn_k}")
     return "\n".join(lines)
 
 
@@ -47,7 +48,7 @@ def format_summary(summary) -> str:
     parts.append(f"cache         : {summary.cache_dir}")
     parts.extend(f"note          : {note}" for note in summary.notes)
     parts.append("")
-    parts.append(metrics_table(summary.metrics_rows))
+    parts.append(metrics_table(summary.metrics_rows, summary.knn_accuracy_k))
     if summary.untrained:
         parts.append("")
         parts.append(untrained_banner())
