@@ -332,8 +332,7 @@ class Cache:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self.paths = CachePaths(self.root)
-        self.manifest = _read_manifest(self.paths)
-        self._identity = hashlib.sha256(self.paths.manifest.read_bytes()).hexdigest()[:16]
+        self.manifest, self._identity = _read_manifest(self.paths)
         self.clips: dict[str, list] = self._read_clips()
         self.n_clips = int(self.manifest["n_clips"])
         self.representations: list[str] = list(self.manifest["representations"])
@@ -424,7 +423,8 @@ class Cache:
         return self.paths.audio(self.clips["audio"][clip_id])
 
 
-def _read_manifest(paths: CachePaths) -> dict:
+def _read_manifest(paths: CachePaths) -> tuple[dict, str]:
+    """The validated manifest and the cache's identity (a hash of the very bytes read)."""
     if not paths.root.is_dir():
         raise CacheError(f"{paths.root}: no such cache directory. Make one with "
                          f"`python precompute.py --demo --untrained --out {paths.root}`.")
@@ -434,7 +434,8 @@ def _read_manifest(paths: CachePaths) -> dict:
         raise CacheError(f"{paths.manifest}: missing, so the cache is not complete{hint}. "
                          f"Run precompute.py to build it.")
     try:
-        manifest = read_json(paths.manifest)
+        raw = paths.manifest.read_bytes()
+        manifest = json.loads(raw)
     except PermissionError:
         raise CacheError(unreadable_message(paths.manifest, paths.root))
     except (ValueError, OSError) as err:
@@ -444,7 +445,7 @@ def _read_manifest(paths: CachePaths) -> dict:
         raise CacheError(f"{paths.manifest}: cache format version {version!r}, this dacviz reads "
                          f"version {FORMAT_VERSION}. Rebuild the cache with this version's "
                          f"precompute.py (the command that made it is in the manifest).")
-    return manifest
+    return manifest, hashlib.sha256(raw).hexdigest()[:16]
 
 
 def open_cache(root: Path | str) -> Cache:

@@ -160,8 +160,7 @@ def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
                 f"rebuild it, or use another --out.")
         _empty_directory(paths)
     elif root.exists() and any(p != paths.lock for p in root.iterdir()):
-        raise PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into "
-                              f"it. Choose an empty or new --out directory.")
+        raise _not_a_cache(root)
     root.mkdir(parents=True, exist_ok=True)
     atomic_write_json(paths.plan, plan)
     return False
@@ -176,8 +175,12 @@ def refuse_foreign_directory(paths: CachePaths) -> None:
         return
     entries = [p for p in root.iterdir() if p != paths.lock]
     if entries and not any(p.is_file() for p in (paths.plan, paths.legacy_plan, paths.manifest)):
-        raise PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into "
-                              f"it. Choose an empty or new --out directory.")
+        raise _not_a_cache(root)
+
+
+def _not_a_cache(root: Path) -> PrecomputeError:
+    return PrecomputeError(f"{root} exists and is not a dacviz cache; refusing to write into it. "
+                           f"Choose an empty or new --out directory.")
 
 
 def _empty_directory(paths: CachePaths) -> None:
@@ -275,9 +278,9 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
 def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths) -> dict:
     """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
 
-    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list,
-    "renamed_columns": {CSV column: name stored under}} (a CSV column named like one the
-    cache computes is kept apart, see ``cache.clip_columns``).
+    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list}.
+    A CSV column named like one the cache computes is kept apart (``cache.clip_columns``;
+    ``column_notes`` says which).
     """
     n_chunks = math.ceil(len(clips) / config.chunk_size)
     parts = [dict(np.load(paths.chunk(c), allow_pickle=False)) for c in range(n_chunks)]
@@ -302,14 +305,13 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     }
     user = {name: [dict(c.extra).get(name, "") for c in chosen]
             for name in dict.fromkeys(k for c in clips for k, _ in c.extra)}
-    columns, renamed = cache_format.clip_columns(computed, user)
+    columns, _ = cache_format.clip_columns(computed, user)
     atomic_write_json(paths.clips, {"columns": columns})
     atomic_write_json(paths.skipped, skipped)
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
             atomic_save_npy(paths.array(rep, "embedding"), values)
-    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped,
-            "renamed_columns": renamed}
+    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped}
 
 
 def _display_path(path: str, source: str) -> str:
