@@ -2,11 +2,13 @@
 the metrics table. Static structure only; callbacks fill it."""
 from __future__ import annotations
 
+import json
+
 import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from ..core.cache import Cache
-from ..core.report import SPACE_TITLES
+from ..core.spaces import page_table, space_title
 from ..core.views import colour_columns
 from .figures import VIEWS
 
@@ -125,7 +127,8 @@ def build_layout(cache: Cache, audio_template: str) -> html.Div:
             dbc.Col(listening_panel(audio_template), lg=3),
         ], className="g-2"),
         metrics_panel(),
-    ], id="page", className="container-fluid py-2")
+    ], id="page", className="container-fluid py-2",
+        **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)
 
 
 def metrics_table(rows: list[dict], current: str, params: dict) -> html.Div:
@@ -136,7 +139,7 @@ def metrics_table(rows: list[dict], current: str, params: dict) -> html.Div:
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "representation", "space", "dim", "silhouette ↑", "Davies-Bouldin ↓",
         f"k-NN acc (k={params.get('knn_accuracy_k')}) ↑")]))
-    body = [html.Tr([html.Td(r["representation"]), html.Td(SPACE_TITLES.get(r["space"], r["space"])),
+    body = [html.Tr([html.Td(r["representation"]), html.Td(space_title(r["space"])),
                      html.Td(r["dim"]), html.Td(cell(r["silhouette"])),
                      html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"]))],
                     className="current" if r["representation"] == current else "")
