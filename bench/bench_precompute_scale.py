@@ -6,8 +6,8 @@ Gaussians), for the chosen representations (default: all four). The seed's way, 
 representation: scikit-learn PCA 2D and 3D, TSNE 2D and 3D (cosine, perplexity 30, seed 42),
 silhouette and Davies-Bouldin in the full space and the four projections (no neighbour table: the
 seed has none). dacviz's way: the pipeline's own neighbour, projection and metric steps
-(``pipeline.downstream_all``), which also build the 50-NN table
-and k-NN accuracy. Wall time of each; peak RSS of the process.
+(``pipeline.finish_cache``), which also build the 50-NN table
+and k-NN accuracy, and write the manifest. Wall time of each; peak RSS of the process.
 
   python bench/bench_precompute_scale.py --source cache/demo --n 5000
   python bench/bench_precompute_scale.py --source cache/demo --n 40000 --reps z
@@ -24,7 +24,7 @@ import numpy as np
 
 from dacviz_app.core.cache import CachePaths, open_cache  # noqa: E402
 from dacviz_app.core.encode import WeightsChoice  # noqa: E402
-from dacviz_app.core.pipeline import PrecomputeConfig, downstream_all  # noqa: E402
+from dacviz_app.core.pipeline import PrecomputeConfig, finish_cache  # noqa: E402
 from dacviz_app.core.synthetic import fit_and_sample  # noqa: E402
 
 
@@ -44,8 +44,7 @@ def dacviz_way(embeddings: dict, labels: list[str], manifest: dict) -> dict[str,
     out = Path(tempfile.mkdtemp(prefix="dacviz-scale-"))
     config = PrecomputeConfig(out=out, model_type=manifest["model"]["type"],
                               weights=WeightsChoice(**manifest["model"]["weights"]), seed=42)
-    return downstream_all(embeddings, labels, min(config.knn_k, len(labels) - 1), config, CachePaths(out),
-                          lambda _: None)
+    return finish_cache(embeddings, labels, config, "bench", 0, CachePaths(out), lambda _: None)
 
 
 def seed_way(embeddings: dict, labels: list[str]) -> float:

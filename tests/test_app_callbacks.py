@@ -7,11 +7,13 @@ import numpy as np
 import pytest
 from dash import Patch
 
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.views import colour_groups, neighbour_rows
+from dacviz_app.core import projections
+from dacviz_app.core.cache import CachePaths, atomic_save_npy, open_cache
+from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
+from dacviz_app.core.synthetic import build_synthetic_cache
+from dacviz_app.core.views import ViewGroups, colour_groups, neighbour_rows
 from dacviz_app.ui import callbacks as cb
 from dacviz_app.ui.app import create_app
-from dacviz_app.ui.figures import VIEWS
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +24,19 @@ def cache(demo_cache):
 @pytest.fixture(scope="module")
 def groups(cache):
     return colour_groups(cache, "label")
+
+
+@pytest.fixture(scope="module")
+def sampled_cache(demo_cache, tmp_path_factory):
+    """A cache whose 3D views draw a sample: 200 synthetic clips, 3D sample of 50."""
+    patch = pytest.MonkeyPatch()
+    patch.setattr(projections, "MAX_3D_POINTS", 50)
+    out = tmp_path_factory.mktemp("sampled") / "cache"
+    try:
+        build_synthetic_cache(demo_cache[0], out, 200, say=lambda _: None)
+    finally:
+        patch.undo()
+    return out
 
 
 def test_a_click_on_any_trace_selects_the_clip_drawn_there(cache, groups):
@@ -73,7 +88,7 @@ def test_full_build_and_the_legend_patch(cache, groups):
     for view, fig in zip(VIEWS, figures):
         assert len(fig["data"]) == len(groups.names)
         assert fig["data"][0]["x"]["dtype"] == "f4"  # typed arrays, not JSON lists
-        assert fig["data"][0]["type"] == ("scattergl" if view.endswith("2") else "scatter3d")
+        assert fig["data"][0]["type"] == ("scattergl" if view in ("pca2", "tsne2") else "scatter3d")
         assert ("variance" if view.startswith("pca") else "perplexity") in fig["layout"]["title"]["text"]
         assert sum(len(np.frombuffer(__import__("base64").b64decode(t["x"]["bdata"]), "<f4"))
                    for t in fig["data"]) == cache.n_clips
@@ -97,7 +112,7 @@ def test_a_selection_is_a_small_payload_for_all_four_views(cache, groups):
         assert entry["neighbours"]["ids"] == [r["id"] for r in rows]
         coords = cache.projection("z", view)
         np.testing.assert_allclose(entry["neighbours"]["xyz"], coords[[r["id"] for r in rows]], atol=1e-4)
-        assert len(entry["selected"]["xyz"][0]) == int(view[-1])
+        assert len(entry["selected"]["xyz"][0]) == (3 if view.endswith("3") else 2)
     # another representation, another k, a hidden label and a lasso
     yes = {int(i) for i in groups.members[groups.names.index("yes")]}
     payload = cb.highlight_update(cache, groups, "mfcc", sel, 5, [1, 2, 10**9], {"yes"}, False)
@@ -109,24 +124,36 @@ def test_a_selection_is_a_small_payload_for_all_four_views(cache, groups):
     assert not cb.highlight_update(cache, groups, "z", None, 10, [], set(), False)["active"]
 
 
-def test_3d_views_of_a_large_collection_draw_a_sample_and_map_clicks_through_it(cache, groups, monkeypatch):
-    monkeypatch.setattr(cb, "MAX_3D_POINTS", 50)
-    drawn3 = cb.groups_drawn(cache, groups, "tsne3")
-    assert cb.groups_drawn(cache, groups, "tsne2") is groups
-    assert sum(len(m) for m in drawn3.members) == 50
-    figures = cb.figures_update(cache, {v: cb.groups_drawn(cache, groups, v) for v in VIEWS}, "z",
+def test_3d_views_draw_exactly_the_sample_the_3d_tsne_was_fitted_on(sampled_cache):
+    cache = open_cache(sampled_cache)
+    sample = cache.sample_3d()
+    assert len(sample) == 50 and cache.manifest["sample_3d"] == {"n": 50, "seed": cache.seed}
+    assert cache.projection_info["z"]["tsne3"]["fit_sample"] == 50
+    view_groups = ViewGroups(cache)
+    drawn3 = view_groups.drawn("label", "tsne3")
+    assert np.array_equal(np.sort(np.concatenate(drawn3.members)), sample)
+    assert view_groups.drawn("label", "tsne2") is view_groups.all("label")
+    figures = cb.figures_update(cache, {v: view_groups.drawn("label", v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
     notes = [" ".join(a["text"] for a in f["layout"]["annotations"]) for f in figures]
-    assert notes == ["", "50 of 120 drawn (seeded sample)", "", "50 of 120 drawn (seeded sample)"]
-    from dacviz_app.core import projections
-    from dacviz_app.core.views import draw_mask
-    monkeypatch.setattr(projections, "TSNE3_FIT_MAX", 50)
-    fitted = projections.tsne3_sample(cache.n_clips, cache.manifest["seed"])
-    assert np.array_equal(np.flatnonzero(draw_mask(cache.n_clips, 50, cache.manifest["seed"])), fitted)
+    assert notes == ["", "50 of 200 drawn (seeded sample)", "", "50 of 200 drawn (seeded sample)"]
     group = next(g for g, m in enumerate(drawn3.members) if len(m))
     click = {"points": [{"curveNumber": group, "pointNumber": 0}]}
     sel = cb.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)
     assert sel["clip"] == int(drawn3.members[group][0])
+
+
+def test_the_app_draws_the_recorded_sample_not_one_it_draws_again(sampled_cache, tmp_path):
+    import shutil
+    copy = tmp_path / "cache"
+    shutil.copytree(sampled_cache, copy)
+    other = np.arange(100, 150)  # not what any seed would draw
+    atomic_save_npy(CachePaths(copy).sample_3d, other)
+    drawn = ViewGroups(open_cache(copy)).drawn("speaker", "pca3")
+    assert np.array_equal(np.sort(np.concatenate(drawn.members)), other)
+    atomic_save_npy(CachePaths(copy).sample_3d, np.arange(49))  # not the recorded size
+    with pytest.raises(Exception, match="sorted, distinct clip ids"):
+        open_cache(copy)
 
 
 def test_lasso_points_map_to_clips(cache, groups):
@@ -138,7 +165,7 @@ def test_lasso_points_map_to_clips(cache, groups):
 
 
 def test_metrics_table_marks_the_current_representation(cache):
-    table = cb.metrics_table(cache.metrics["rows"], "codes_mean", cache.metrics["params"])
+    table = cb.metrics_table(cache.metrics_rows, "codes_mean", cache.metrics_params)
     rows = table.children[0].children[1].children
     assert len(rows) == 20
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
@@ -164,14 +191,13 @@ def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):
         assert client.get(bad).status_code == 404, bad
 
 
-def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(demo_cache, monkeypatch):
-    monkeypatch.setattr(cb, "MAX_3D_POINTS", 50)  # 3D views draw a sample: clicks map through it
-    client = create_app(demo_cache[0]).server.test_client()
-    cache = open_cache(demo_cache[0])
+def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(sampled_cache):
+    client = create_app(sampled_cache).server.test_client()  # 3D views draw a sample: clicks map through it
+    cache = open_cache(sampled_cache)
     for colour in ("label", "speaker"):
         full = colour_groups(cache, colour)
         for view in VIEWS:
-            drawn = cb.groups_drawn(cache, full, view)
+            drawn = ViewGroups(cache).drawn(colour, view)
             curve = next(g for g, m in enumerate(drawn.members) if len(m) > 1)
             for point in (0, len(drawn.members[curve]) - 1):
                 answer = client.get(f"/clip-at/{view}/{curve}/{point}?colour={colour}")
@@ -210,3 +236,13 @@ def test_the_page_is_served_without_any_outside_link(demo_cache):
         assert "https://" not in text and "http://" not in text.replace("http://www.w3.org", "")
     css = client.get("/assets/0-bootstrap.min.css")
     assert css.status_code == 200 and b"Bootstrap" in css.data[:200]
+
+
+def test_the_cache_is_the_one_judge_of_clip_ids_and_k(cache):
+    n = cache.n_clips
+    assert [cache.clip_or_none(v) for v in (0, "7", n - 1, n, -1, "x", None, True, 10**30, [1])] == \
+        [0, 7, n - 1, None, None, None, None, None, None, None]
+    assert [cache.clamp_k(v, 10) for v in (5, "3", 0, -4, 10**9, "many", None)] == \
+        [5, 3, 1, 1, cache.knn_k, 10, 10]
+    assert cache.dim("z") == 1024 and cache.dim("mfcc") == 80 and cache.seed == 42
+    assert cache.has_representation("z") and not cache.has_representation("../z")

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, copy_subset, run_precompute, write_bad_files
-from dacviz_app.core import cache as cache_format
 from dacviz_app.core.cache import CacheError, open_cache
+from dacviz_app.core.spaces import VIEWS
 
 
 def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
@@ -28,8 +28,8 @@ def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
         assert cache.embedding(rep).shape == (n, dim)
         assert cache.embedding(rep).dtype == np.float32
         assert np.isfinite(cache.embedding(rep)).all()
-        for proj in cache_format.PROJECTIONS:
-            assert cache.projection(rep, proj).shape == (n, int(proj[-1]))
+        for view in VIEWS:
+            assert cache.projection(rep, view.name).shape == (n, view.dim)
         index, distance = cache.neighbours(rep)
         assert index.shape == distance.shape == (n, 50)
         assert (np.diff(distance, axis=1) >= 0).all()  # closest first

@@ -57,9 +57,9 @@ def test_tsne_from_a_given_table_equals_tsne_searching_itself(clusters):
 
 def test_large_3d_tsne_fits_a_sample_and_places_the_rest_near_their_cluster(clusters, monkeypatch):
     x, labels = clusters
-    monkeypatch.setattr(projections, "TSNE3_FIT_MAX", 200)
-    coords, info = projections.tsne(x, 3, seed=5)
-    sample = projections.tsne3_sample(len(x), 5)
+    monkeypatch.setattr(projections, "MAX_3D_POINTS", 200)
+    sample = projections.sample_3d(len(x), 5)
+    coords, info = projections.tsne(x, 3, seed=5, sample=sample)
     assert coords.shape == (600, 3) and np.isfinite(coords).all()
     assert info["fit_sample"] == 200 and len(sample) == 200
     rest = np.setdiff1d(np.arange(600), sample)

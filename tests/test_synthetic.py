@@ -24,3 +24,22 @@ def test_synthetic_cache_is_complete_fitted_and_labelled_synthetic(demo_cache, t
     assert set(synth.clips["audio"]) <= {p.name for p in synth.paths.audio_dir.iterdir()}
     page = create_app(out).server.test_client().get("/_dash-layout").get_data(as_text=True)
     assert "SYNTHETIC COLLECTION" in page
+
+
+def test_synthetic_cache_is_written_under_the_lock_and_finished_like_a_real_one(demo_cache, tmp_path):
+    import pytest
+
+    from dacviz_app.core.cache import DirectoryLock
+    from dacviz_app.core.pipeline import PrecomputeError
+
+    out = tmp_path / "synth"
+    with DirectoryLock(out, "another run"):
+        with pytest.raises(PrecomputeError, match="another run"):
+            build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None)
+    build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None)
+    cache = open_cache(out)
+    assert not (out / "work").exists() and not (out / ".lock").exists()
+    from dacviz_app.core.cache import COMPUTED_CLIP_COLUMNS
+    from dacviz_app.core.spaces import VIEW_NAMES
+    assert set(COMPUTED_CLIP_COLUMNS) <= set(cache.clips)
+    assert cache.manifest["projections"] == list(VIEW_NAMES) and cache.sample_3d() is None

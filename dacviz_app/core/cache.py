@@ -3,20 +3,28 @@
 Everything that knows a file name inside a cache directory lives here. A cache is a
 directory::
 
-    manifest.json            format version, model, weights, sample rate, representations,
-                             creation time, the command that made it. Written LAST: a cache
-                             without it is incomplete (a run in progress or interrupted).
+    manifest.json            format_version, dacviz_version, name, created, command, source,
+                             synthetic, plan_id, model {family, type, sample_rate, hop_length,
+                             n_codebooks, codebook_dim, weights}, audio {format, subtype,
+                             channels, sample_rate}, n_clips, n_skipped, knn_k, seed,
+                             representations {name: {dim, title, description}}, projections
+                             [view names], sample_3d (null or {"n", "seed"}). Written LAST
+                             (``make_manifest``, ``finish``): a cache without it is incomplete
+                             (a run in progress or interrupted).
     clips.json               per-clip metadata, columnar: {"columns": {name: [n values]}}
-                             always has id, label, speaker, source, duration_s, audio
-    skipped.json             [{"source": str, "reason": str}] clips that were not encoded
-    metrics.json             {"params": {...}, "rows": [{representation, space, silhouette,
-                             davies_bouldin, knn_accuracy}]}
+                             always has COMPUTED_CLIP_COLUMNS; a CSV's columns follow
+    skipped.json             [{"source": str, "label": str, "reason": str}] clips not encoded
+    metrics.json             {"params": {...}, "rows": [{representation, space, dim, silhouette,
+                             silhouette_sample, davies_bouldin, knn_accuracy}]}
     arrays/<rep>/embedding.npy      (n_clips, dim) float32, the full-space vectors
-    arrays/<rep>/<projection>.npy   (n_clips, 2|3) float32 for pca2, pca3, tsne2, tsne3
-    arrays/<rep>/<projection>.json  how it was made: {"method": "pca", "explained_variance_ratio":
+    arrays/<rep>/<view>.npy         (n_clips, 2|3) float32, one per row of ``spaces.VIEWS``
+    arrays/<rep>/<view>.json        how it was made: {"method": "pca", "explained_variance_ratio":
                                     [..]} or {"method": "tsne", "perplexity": .., "seed": ..}
     arrays/<rep>/knn_index.npy      (n_clips, k) int32, nearest other clips, closest first
     arrays/<rep>/knn_distance.npy   (n_clips, k) float32, cosine distance 1 - cos
+    arrays/sample_3d.npy            (n_sample,) int64 sorted clip ids, only above
+                                    ``projections.MAX_3D_POINTS`` clips: the clips the 3D t-SNE
+                                    was fitted on, and the clips the 3D views draw
     audio/<name>.wav                mono 16-bit PCM at the model's sample rate
     plan.json                       what the results depend on (clips with their size and
                                     modification time, model, settings) and its hash, plan_id
@@ -37,7 +45,9 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,9 +55,13 @@ from typing import Any
 
 import numpy as np
 
+from .. import __version__
+from .models import MODEL_CONFIGS
+from .representations import describe
+from .spaces import VIEWS, VIEW_NAMES
+
 FORMAT_VERSION = 1
 REPRESENTATIONS = ("z", "codes_concat", "codes_mean", "mfcc")
-PROJECTIONS = ("pca2", "pca3", "tsne2", "tsne3")
 REQUIRED_CLIP_COLUMNS = ("id", "label", "speaker", "source", "duration_s", "audio")
 COMPUTED_CLIP_COLUMNS = REQUIRED_CLIP_COLUMNS + ("original_rate", "channels")
 USER_COLUMN_PREFIX = "csv_"
@@ -119,6 +133,86 @@ def atomic_save_npy(path: Path, array: np.ndarray) -> None:
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
     """Save several arrays as one ``.npz``, atomically (used for resume chunks)."""
     _atomic_write(path, lambda handle: np.savez(handle, **arrays))
+
+
+def write_embedding(paths: "CachePaths", representation: str, x: np.ndarray) -> None:
+    """(n_clips, dim) float32 full-space vectors of ``representation``."""
+    atomic_save_npy(paths.array(representation, "embedding"), np.asarray(x, np.float32))
+
+
+def write_projection(paths: "CachePaths", representation: str, view: str, coords: np.ndarray,
+                     info: dict) -> None:
+    """(n_clips, dim of ``view``) float32 coordinates and the sidecar saying how they were
+    made (the sidecar first: the array's presence means the view is done)."""
+    atomic_write_json(paths.projection_info(representation, view), info)
+    atomic_save_npy(paths.array(representation, view), np.asarray(coords, np.float32))
+
+
+def write_neighbours(paths: "CachePaths", representation: str, index: np.ndarray,
+                     distance: np.ndarray) -> None:
+    """The (n_clips, k) int32 neighbour ids and (n_clips, k) float32 cosine distances."""
+    atomic_save_npy(paths.array(representation, "knn_distance"), np.asarray(distance, np.float32))
+    atomic_save_npy(paths.array(representation, "knn_index"), np.asarray(index, np.int32))
+
+
+def write_sample_3d(paths: "CachePaths", ids: np.ndarray) -> None:
+    """(n_sample,) sorted clip ids: the clips a large 3D t-SNE is fitted on and 3D views draw."""
+    atomic_save_npy(paths.sample_3d, np.asarray(ids, np.int64))
+
+
+def write_clips(paths: "CachePaths", columns: dict[str, list]) -> None:
+    """clips.json from ``clip_columns``'s columns (every column n_clips long)."""
+    missing = [c for c in REQUIRED_CLIP_COLUMNS if c not in columns]
+    if missing:
+        raise ValueError(f"clips.json needs the columns {missing}")
+    atomic_write_json(paths.clips, {"columns": columns})
+
+
+def write_skipped(paths: "CachePaths", skipped: list[dict]) -> None:
+    """skipped.json: [{"source", "label", "reason"}] of the clips that were not encoded."""
+    atomic_write_json(paths.skipped, skipped)
+
+
+def write_metrics(paths: "CachePaths", params: dict, rows: list[dict]) -> None:
+    """metrics.json: how the metrics were computed, and one row per representation and space."""
+    atomic_write_json(paths.metrics, {"params": params, "rows": rows})
+
+
+def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
+                  model_type: str, weights: dict, n_clips: int, n_skipped: int, knn_k: int,
+                  seed: int, sample_3d: int | None) -> dict:
+    """The manifest of a finished cache (see the module docstring for the keys).
+    ``sample_3d``: the size of the 3D sample, None when every clip is drawn in 3D."""
+    cfg = MODEL_CONFIGS[model_type]
+    return {
+        "format_version": FORMAT_VERSION,
+        "dacviz_version": __version__,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "command": command,
+        "source": source,
+        "synthetic": synthetic,
+        "plan_id": plan_id,
+        "model": {"family": "descript-audio-codec", "type": model_type,
+                  "sample_rate": cfg["sample_rate"], "hop_length": int(np.prod(cfg["encoder_rates"])),
+                  "n_codebooks": cfg["n_codebooks"], "codebook_dim": cfg["codebook_dim"],
+                  "weights": weights},
+        "audio": {"format": "wav", "subtype": "PCM_16", "channels": 1,
+                  "sample_rate": cfg["sample_rate"]},
+        "n_clips": n_clips,
+        "n_skipped": n_skipped,
+        "knn_k": knn_k,
+        "seed": seed,
+        "representations": describe(cfg["n_codebooks"], cfg["codebook_dim"]),
+        "projections": list(VIEW_NAMES),
+        "sample_3d": None if sample_3d is None else {"n": int(sample_3d), "seed": seed},
+    }
+
+
+def finish(paths: "CachePaths", manifest: dict) -> None:
+    """Complete a cache: write its manifest (last of all files), then remove ``work/``."""
+    atomic_write_json(paths.manifest, manifest)
+    shutil.rmtree(paths.work_dir, ignore_errors=True)
 
 
 def _nan_to_none(obj: Any) -> Any:
@@ -296,13 +390,17 @@ class CachePaths:
     def audio(self, name: str) -> Path:
         return self.audio_dir / name
 
+    @property
+    def sample_3d(self) -> Path:
+        return self.root / "arrays" / "sample_3d.npy"
+
     def array(self, representation: str, kind: str) -> Path:
-        """kind: 'embedding', one of PROJECTIONS, 'knn_index' or 'knn_distance'."""
+        """kind: 'embedding', a view name (``spaces.VIEW_NAMES``), 'knn_index' or 'knn_distance'."""
         return self.root / "arrays" / representation / f"{kind}.npy"
 
-    def projection_info(self, representation: str, projection: str) -> Path:
-        """The JSON sidecar saying how ``projection`` of ``representation`` was made."""
-        return self.root / "arrays" / representation / f"{projection}.json"
+    def projection_info(self, representation: str, view: str) -> Path:
+        """The JSON sidecar saying how ``view`` of ``representation`` was made."""
+        return self.root / "arrays" / representation / f"{view}.json"
 
 
 # ----------------------------------------------------------------------------- reading
@@ -340,8 +438,9 @@ class Cache:
         self.skipped: list = self._read_json_file(self.paths.skipped)
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
         self._validate_arrays()
+        self._sample_3d = self._read_sample_3d()
         self.projection_info: dict[str, dict[str, dict]] = {
-            rep: {p: self._read_json_file(self.paths.projection_info(rep, p)) for p in PROJECTIONS}
+            rep: {v: self._read_json_file(self.paths.projection_info(rep, v)) for v in VIEW_NAMES}
             for rep in self.representations}
 
     def _read_json_file(self, path: Path):
@@ -374,7 +473,7 @@ class Cache:
         for rep in self.representations:
             dim = int(self.manifest["representations"][rep]["dim"])
             expected = {"embedding": (n, dim), "knn_index": (n, k), "knn_distance": (n, k)}
-            expected.update({p: (n, int(p[-1])) for p in PROJECTIONS})
+            expected.update({v.name: (n, v.dim) for v in VIEWS})
             for kind, shape in expected.items():
                 path = self.paths.array(rep, kind)
                 array = _load_array(path, self.root)
@@ -384,14 +483,26 @@ class Cache:
                                      f"precompute.py.")
                 self._arrays[(rep, kind)] = array
 
+    def _read_sample_3d(self) -> np.ndarray | None:
+        recorded = self.manifest.get("sample_3d")
+        if not recorded:
+            return None
+        ids = _load_array(self.paths.sample_3d, self.root)
+        ids = np.asarray(ids, dtype=np.int64)
+        if (ids.ndim != 1 or len(ids) != int(recorded["n"]) or len(ids) == 0 or ids[0] < 0
+                or ids[-1] >= self.n_clips or np.any(np.diff(ids) <= 0)):
+            raise CacheError(f"{self.paths.sample_3d}: not {recorded['n']} sorted, distinct clip "
+                             f"ids below {self.n_clips}. Rebuild the cache with precompute.py.")
+        return ids
+
     # -- accessors -------------------------------------------------------------------
     def embedding(self, representation: str) -> np.ndarray:
         """(n_clips, dim) float32, memory-mapped."""
         return self._arrays[(representation, "embedding")]
 
-    def projection(self, representation: str, projection: str) -> np.ndarray:
-        """(n_clips, 2 or 3) float32 coordinates of ``projection`` in PROJECTIONS."""
-        return self._arrays[(representation, projection)]
+    def projection(self, representation: str, view: str) -> np.ndarray:
+        """(n_clips, 2 or 3) float32 coordinates of ``view`` (``spaces.VIEW_NAMES``)."""
+        return self._arrays[(representation, view)]
 
     def neighbours(self, representation: str) -> tuple[np.ndarray, np.ndarray]:
         """((n_clips, k) int32 indices, (n_clips, k) float32 cosine distances), closest first."""
@@ -408,7 +519,66 @@ class Cache:
 
     @property
     def knn_k(self) -> int:
+        """How many neighbours the cache stores per clip (the most the app can show)."""
         return int(self.manifest["knn_k"])
+
+    @property
+    def seed(self) -> int:
+        return int(self.manifest["seed"])
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", "collection"))
+
+    @property
+    def model(self) -> dict:
+        """{family, type, sample_rate, hop_length, n_codebooks, codebook_dim, weights}."""
+        return self.manifest["model"]
+
+    def dim(self, representation: str) -> int:
+        """The dimension of ``representation``'s full space."""
+        return int(self.manifest["representations"][representation]["dim"])
+
+    def title(self, representation: str) -> str:
+        """'z (1024-D latent)': how the page names ``representation``."""
+        return str(self.manifest["representations"][representation]["title"])
+
+    def has_representation(self, representation) -> bool:
+        return isinstance(representation, str) and representation in self.manifest["representations"]
+
+    def clip_or_none(self, value) -> int | None:
+        """``value`` as a clip id of this cache (an int, or a string of one, in 0..n_clips-1),
+        else None: the one check of a clip id that came from outside."""
+        if isinstance(value, bool):
+            return None
+        try:
+            clip = int(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        return clip if 0 <= clip < self.n_clips else None
+
+    def clamp_k(self, value, default: int) -> int:
+        """A requested neighbour count -> 1..knn_k (``default`` when it is not a number)."""
+        try:
+            k = int(value)
+        except (TypeError, ValueError, OverflowError):
+            k = default
+        return min(max(k, 1), self.knn_k)
+
+    def sample_3d(self) -> np.ndarray | None:
+        """(n_sample,) int64 sorted clip ids the 3D views draw (and the 3D t-SNE was fitted
+        on), or None when they draw every clip."""
+        return self._sample_3d
+
+    @property
+    def metrics_rows(self) -> list[dict]:
+        """metrics.json's rows: one per representation and space, as precompute wrote them."""
+        return list(self.metrics["rows"])
+
+    @property
+    def metrics_params(self) -> dict:
+        """How the metrics were computed (distances, k, silhouette sample, seed)."""
+        return dict(self.metrics.get("params", {}))
 
     @property
     def identity(self) -> str:

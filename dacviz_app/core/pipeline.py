@@ -9,6 +9,7 @@ The manifest is written last; then ``work/`` is removed.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -18,11 +19,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
-from .. import __version__
 from . import cache as cache_format
 from .audio import ClipRejected, load_clip, wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
@@ -30,9 +30,10 @@ from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, load_dac
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
                       euclidean_knn_index)
 from .neighbours import MAX_K, cosine_knn
-from .projections import pca, tsne, tsne_neighbour_count
+from .projections import pca, sample_3d, tsne, tsne_neighbour_count
 from .representations import describe, mfcc_stats
 from .sources import ClipSource
+from .spaces import FULL_SPACE, VIEWS, View
 
 MIN_CLIPS = 5
 
@@ -306,11 +307,11 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     user = {name: [dict(c.extra).get(name, "") for c in chosen]
             for name in dict.fromkeys(k for c in clips for k, _ in c.extra)}
     columns, _ = cache_format.clip_columns(computed, user)
-    atomic_write_json(paths.clips, {"columns": columns})
-    atomic_write_json(paths.skipped, skipped)
+    cache_format.write_clips(paths, columns)
+    cache_format.write_skipped(paths, skipped)
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
-            atomic_save_npy(paths.array(rep, "embedding"), values)
+            cache_format.write_embedding(paths, rep, values)
     return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped}
 
 
@@ -324,34 +325,40 @@ def _display_path(path: str, source: str) -> str:
 
 
 # ----------------------------------------------------------------------------- downstream
-PROJECTORS: dict[str, Callable[[np.ndarray, int, tuple | None], tuple[np.ndarray, dict]]] = {
-    "pca2": lambda x, seed, _table: _pca_with_info(x, 2, seed),
-    "pca3": lambda x, seed, _table: _pca_with_info(x, 3, seed),
-    "tsne2": lambda x, seed, table: tsne(x, 2, seed, neighbours=table),
-    "tsne3": lambda x, seed, table: tsne(x, 3, seed, neighbours=table),
-}
-
-
-def _pca_with_info(x: np.ndarray, n_components: int, seed: int) -> tuple[np.ndarray, dict]:
-    coords, ratio = pca(x, n_components, seed)
-    return coords, {"method": "pca", "explained_variance_ratio": ratio,
-                    "explained_variance": float(sum(ratio)), "seed": seed}
+def project(x: np.ndarray, view: View, seed: int, table: tuple | None,
+            sample: np.ndarray | None) -> tuple[np.ndarray, dict]:
+    """One view of one representation: ((n_clips, view.dim) float32, how it was made).
+    ``table``: the wider neighbour table for t-SNE (or None); ``sample``: the 3D sample."""
+    if view.method == "pca":
+        coords, ratio = pca(x, view.dim, seed)
+        return coords, {"method": "pca", "explained_variance_ratio": ratio,
+                        "explained_variance": float(sum(ratio)), "seed": seed}
+    if view.method == "tsne":
+        coords, info = tsne(x, view.dim, seed, neighbours=table,
+                            sample=sample if view.dim == 3 else None)
+        return coords, {"method": "tsne", **info}
+    raise ValueError(f"no projector for method {view.method!r}")
 
 
 def project_all(embeddings: dict[str, np.ndarray], config: PrecomputeConfig, paths: CachePaths,
-                say: Callable[[str], None]) -> None:
-    """PCA 2D/3D and t-SNE 2D/3D of every representation; existing results are kept.
-    t-SNE takes its affinities from the neighbour table ``neighbours_all`` left in work/."""
+                say: Callable[[str], None]) -> np.ndarray | None:
+    """Every view of ``spaces.VIEWS`` for every representation; existing results are kept.
+    t-SNE takes its affinities from the neighbour table ``neighbours_all`` left in work/.
+    Above MAX_3D_POINTS clips the 3D sample is recorded first. Returns it (or None)."""
+    n_clips = len(next(iter(embeddings.values())))
+    sample = sample_3d(n_clips, config.seed)
+    if sample is not None:
+        cache_format.write_sample_3d(paths, sample)
     for rep, x in embeddings.items():
         table = _tsne_table(paths, rep)
-        for name, project in PROJECTORS.items():
-            if paths.array(rep, name).is_file() and paths.projection_info(rep, name).is_file():
+        for view in VIEWS:
+            if paths.array(rep, view.name).is_file() and paths.projection_info(rep, view.name).is_file():
                 continue
             started = time.perf_counter()
-            coords, info = project(x, config.seed, table)
-            atomic_write_json(paths.projection_info(rep, name), {"method": name[:-1], **info})
-            atomic_save_npy(paths.array(rep, name), coords)
-            say(f"  {rep:13s} {name:6s} {time.perf_counter() - started:7.2f} s")
+            coords, info = project(x, view, config.seed, table, sample)
+            cache_format.write_projection(paths, rep, view.name, coords, info)
+            say(f"  {rep:13s} {view.name:6s} {time.perf_counter() - started:7.2f} s")
+    return sample
 
 
 def _tsne_table(paths: CachePaths, rep: str) -> tuple[np.ndarray, np.ndarray] | None:
@@ -378,8 +385,7 @@ def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
         index, distance = cosine_knn(x, max(k, tsne_neighbour_count(len(x))))
         atomic_save_npy(paths.work_table(rep, "knn_distance"), distance)
         atomic_save_npy(paths.work_table(rep, "knn_index"), index)
-        atomic_save_npy(paths.array(rep, "knn_distance"), distance[:, :k])
-        atomic_save_npy(paths.array(rep, "knn_index"), index[:, :k])
+        cache_format.write_neighbours(paths, rep, index[:, :k], distance[:, :k])
         say(f"  {rep:13s} {index.shape[1]}-NN  {time.perf_counter() - started:7.2f} s")
 
 
@@ -391,67 +397,65 @@ def metrics_all(embeddings: dict[str, np.ndarray], labels: list[str], config: Pr
     rows = []
     for rep, x in embeddings.items():
         full_index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
-        rows.append({"representation": rep, "space": "full", "dim": int(x.shape[1]),
+        rows.append({"representation": rep, "space": FULL_SPACE, "dim": int(x.shape[1]),
                      **cluster_metrics(x, codes, np.asarray(full_index[:, :k]), config.seed)})
-        for name in cache_format.PROJECTIONS:
-            coords = np.load(paths.array(rep, name))
-            rows.append({"representation": rep, "space": name, "dim": int(coords.shape[1]),
+        for view in VIEWS:
+            coords = np.load(paths.array(rep, view.name))
+            rows.append({"representation": rep, "space": view.name, "dim": view.dim,
                          **cluster_metrics(coords, codes, euclidean_knn_index(coords, k), config.seed)})
-    atomic_write_json(paths.metrics, {
-        "params": {"silhouette": "sklearn silhouette_score, euclidean",
+    cache_format.write_metrics(paths, rows=rows, params={"silhouette": "sklearn silhouette_score, euclidean",
                    "silhouette_sample_above": SILHOUETTE_SAMPLE, "seed": config.seed,
                    "davies_bouldin": "sklearn davies_bouldin_score",
                    "knn_accuracy_k": k,
                    "knn_accuracy": "leave-one-out majority vote of the k nearest other clips; "
                                    "cosine in the full space, euclidean in projections; ties to "
-                                   "the nearest tied label"},
-        "rows": rows})
+                                   "the nearest tied label"})
     return rows
 
 
-def downstream_all(embeddings: dict[str, np.ndarray], labels: list[str], k: int,
-                   config: PrecomputeConfig, paths: CachePaths,
-                   say: Callable[[str], None]) -> dict[str, float]:
+def finish_cache(embeddings: dict[str, np.ndarray], labels: list[str], config: PrecomputeConfig,
+                 plan_id: str, n_skipped: int, paths: CachePaths,
+                 say: Callable[[str], None]) -> dict[str, float]:
     """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
-    the projections, the metrics. Returns the seconds each step took."""
+    the projections, the metrics; then the manifest and the end of ``work/`` (``cache.finish``).
+    ``embeddings``: {rep: (n_clips, dim) float32}. Returns the seconds each step took."""
+    n_clips = len(labels)
+    k = min(config.knn_k, n_clips - 1)
     timings: dict[str, float] = {}
-    for step, run in (("neighbours", lambda: neighbours_all(embeddings, k, paths, say)),
-                      ("projections", lambda: project_all(embeddings, config, paths, say)),
-                      ("metrics", lambda: metrics_all(embeddings, labels, config, paths))):
-        say(f"{step}:")
+
+    def step(name: str, run: Callable[[], object]):
+        say(f"{name}:")
         started = time.perf_counter()
-        run()
-        timings[step] = time.perf_counter() - started
+        result = run()
+        timings[name] = time.perf_counter() - started
+        return result
+
+    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say))
+    sample = step("projections", lambda: project_all(embeddings, config, paths, say))
+    step("metrics", lambda: metrics_all(embeddings, labels, config, paths))
+    cache_format.finish(paths, cache_format.make_manifest(
+        name=config.name, command=config.command, source=config.source,
+        synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,
+        weights=config.weights.as_dict(), n_clips=n_clips, n_skipped=n_skipped, knn_k=k,
+        seed=config.seed, sample_3d=None if sample is None else len(sample)))
     return timings
 
 
-def write_manifest(config: PrecomputeConfig, plan: dict, n_clips: int, n_skipped: int,
-                   k: int, paths: CachePaths) -> dict:
-    cfg = MODEL_CONFIGS[config.model_type]
-    manifest = {
-        "format_version": cache_format.FORMAT_VERSION,
-        "dacviz_version": __version__,
-        "name": config.name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "command": config.command,
-        "source": config.source,
-        "synthetic": config.synthetic,
-        "plan_id": plan["plan_id"],
-        "model": {"family": "descript-audio-codec", "type": config.model_type,
-                  "sample_rate": cfg["sample_rate"], "hop_length": int(np.prod(cfg["encoder_rates"])),
-                  "n_codebooks": cfg["n_codebooks"], "codebook_dim": cfg["codebook_dim"],
-                  "weights": config.weights.as_dict()},
-        "audio": {"format": "wav", "subtype": "PCM_16", "channels": 1,
-                  "sample_rate": cfg["sample_rate"]},
-        "n_clips": n_clips,
-        "n_skipped": n_skipped,
-        "knn_k": k,
-        "seed": config.seed,
-        "representations": describe(cfg["n_codebooks"], cfg["codebook_dim"]),
-        "projections": list(cache_format.PROJECTIONS),
-    }
-    atomic_write_json(paths.manifest, manifest)
-    return manifest
+@contextlib.contextmanager
+def locked(paths: CachePaths, command: str, say: Callable[[str], None]) -> Iterator[None]:
+    """Hold the cache directory's lock (``cache.DirectoryLock``) for a run that writes it;
+    refuses a foreign directory first. Another live run -> PrecomputeError."""
+    refuse_foreign_directory(paths)
+    try:
+        lock = cache_format.DirectoryLock(paths.root, command).acquire()
+    except cache_format.CacheLocked as err:
+        raise PrecomputeError(str(err)) from None
+    if lock.warning:
+        say(f"warning: {lock.warning}")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 # ----------------------------------------------------------------------------- run
@@ -461,14 +465,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     started = time.perf_counter()
     paths = CachePaths(Path(config.out))
     plan = make_plan(clips, config)
-    refuse_foreign_directory(paths)
-    try:
-        lock = cache_format.DirectoryLock(paths.root, config.command).acquire()
-    except cache_format.CacheLocked as err:
-        raise PrecomputeError(str(err)) from None
-    if lock.warning:
-        say(f"warning: {lock.warning}")
-    try:
+    with locked(paths, config.command, say):
         complete = prepare_out_dir(paths, plan, config.overwrite)
         newly, encode_seconds = 0, 0.0
         if not complete:
@@ -479,12 +476,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                 raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
                                       f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are "
                                       f"needed.")
-            k = min(config.knn_k, n - 1)
-            downstream_all(data["embeddings"], data["labels"], k, config, paths, say)
-            write_manifest(config, plan, n, len(data["skipped"]), k, paths)
-            shutil.rmtree(paths.work_dir, ignore_errors=True)
-    finally:
-        lock.release()
+            finish_cache(data["embeddings"], data["labels"], config, plan["plan_id"],
+                         len(data["skipped"]), paths, say)
     opened = cache_format.open_cache(paths.root)
     reasons: dict[str, int] = {}
     for item in opened.skipped:

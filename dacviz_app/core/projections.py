@@ -19,7 +19,8 @@ from .neighbours import cosine_knn, cosine_knn_among
 
 DEFAULT_PERPLEXITY = 30.0
 FFT_MIN_CLIPS = 10_000
-TSNE3_FIT_MAX = 20_000  # above this, 3D t-SNE is fitted on a seeded sample and the rest placed
+MAX_3D_POINTS = 20_000  # above this, 3D t-SNE is fitted on a seeded sample (``sample_3d``), the
+# rest placed; the 3D views draw that same sample (the cache records it: arrays/sample_3d.npy)
 PLACE_K = 10  # sample clips that place each other clip of a large 3D t-SNE
 
 
@@ -54,10 +55,13 @@ def tsne_neighbour_count(n_clips: int, perplexity: float = DEFAULT_PERPLEXITY) -
 
 def tsne(x: np.ndarray, n_components: int, seed: int = 42,
          perplexity: float = DEFAULT_PERPLEXITY, n_jobs: int | None = None,
-         neighbours: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, dict]:
+         neighbours: tuple[np.ndarray, np.ndarray] | None = None,
+         sample: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """(n_clips, dim) -> ((n_clips, n_components) float32, parameters used).
 
     Args:
+        sample: 3D only: (n_sample,) sorted clip ids to fit on (``sample_3d``), the others
+            placed by their nearest sample clips; None fits every clip.
         neighbours: the exact cosine neighbour table of ``x`` (``neighbours.cosine_knn``):
             ((n_clips, >= k) int32, (n_clips, >= k) float32) with k = tsne_neighbour_count;
             computed here when not given. The affinities use its first k columns, so t-SNE sees
@@ -74,8 +78,9 @@ def tsne(x: np.ndarray, n_components: int, seed: int = 42,
             "neighbours": f"exact, {k} per clip", "library": "openTSNE"}
     x = np.asarray(x, dtype=np.float32)
     n_jobs = n_jobs or os.cpu_count() or 1
-    if n_components == 3 and n > TSNE3_FIT_MAX:
-        return _tsne_sample_then_place(x, index, distance, perp, seed, n_jobs, info)
+    if n_components == 3 and sample is not None and len(sample) < n:
+        return _tsne_sample_then_place(x, np.asarray(sample), index, distance, perp, seed, n_jobs,
+                                       info)
     return _fit(x, index, distance, n_components, perp, seed, method, n_jobs), info
 
 
@@ -96,29 +101,32 @@ def _fit(x: np.ndarray, index: np.ndarray, distance: np.ndarray, n_components: i
     return np.asarray(model.fit(affinities=affinities, initialization=start), dtype=np.float32)
 
 
-def tsne3_sample(n_clips: int, seed: int) -> np.ndarray:
-    """The sorted clip indices a large 3D t-SNE is fitted on (all clips up to TSNE3_FIT_MAX)."""
-    if n_clips <= TSNE3_FIT_MAX:
-        return np.arange(n_clips)
-    return np.sort(np.random.default_rng(seed).choice(n_clips, TSNE3_FIT_MAX, replace=False))
+def sample_3d(n_clips: int, seed: int) -> np.ndarray | None:
+    """The one sampler of the 3D views: None up to MAX_3D_POINTS clips (all are fitted and
+    drawn), else (MAX_3D_POINTS,) sorted clip ids drawn with ``seed``. The pipeline records it
+    in the cache; the 3D t-SNE is fitted on it and the app draws it."""
+    if n_clips <= MAX_3D_POINTS:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_clips, MAX_3D_POINTS, replace=False))
 
 
-def _tsne_sample_then_place(x: np.ndarray, index: np.ndarray, distance: np.ndarray,
-                            perplexity: float, seed: int, n_jobs: int,
+def _tsne_sample_then_place(x: np.ndarray, sample: np.ndarray, index: np.ndarray,
+                            distance: np.ndarray, perplexity: float, seed: int, n_jobs: int,
                             info: dict) -> tuple[np.ndarray, dict]:
-    """3D t-SNE for many clips: Barnes-Hut on a seeded sample of TSNE3_FIT_MAX clips
-    (``tsne3_sample``; affinities from the exact neighbours within the sample); every other clip
-    is placed at the inverse-distance-weighted mean of its PLACE_K nearest sample clips."""
-    sample = tsne3_sample(len(x), seed)
+    """3D t-SNE for many clips: Barnes-Hut on the ``sample`` clips (affinities from the exact
+    neighbours within the sample); every other clip is placed at the inverse-distance-weighted
+    mean of its PLACE_K nearest sample clips."""
     rest = np.setdiff1d(np.arange(len(x)), sample)
-    sample_table = cosine_knn(x[sample], index.shape[1])
+    fit_perplexity = min(perplexity, effective_perplexity(len(sample)))  # a small sample: fewer
+    sample_table = cosine_knn(x[sample], min(index.shape[1], tsne_neighbour_count(len(sample))))
     coords = np.empty((len(x), 3), dtype=np.float32)
-    coords[sample] = _fit(x[sample], *sample_table, 3, perplexity, seed, "bh", n_jobs)
+    coords[sample] = _fit(x[sample], *sample_table, 3, fit_perplexity, seed, "bh", n_jobs)
     near, near_distance = nearest_sample_clips(x, rest, sample, index[rest], distance[rest])
     weights = 1.0 / np.maximum(near_distance.astype(np.float64), 1e-6)
     placed = np.einsum("rk,rkd->rd", weights, coords[sample][near].astype(np.float64))
     coords[rest] = (placed / weights.sum(axis=1, keepdims=True)).astype(np.float32)
-    return coords, {**info, "fit_sample": int(len(sample)), "fit_sample_seed": seed,
+    return coords, {**info, "perplexity": fit_perplexity, "fit_sample": int(len(sample)),
+                    "fit_sample_seed": seed,
                     "placed": f"other clips at the inverse-distance-weighted mean of their "
                               f"{PLACE_K} nearest sample clips (cosine, exact)"}
 

@@ -1,8 +1,7 @@
 """Plain-text reports of a precompute run: the untrained warning and the closing summary."""
 from __future__ import annotations
 
-SPACE_TITLES = {"full": "full space", "pca2": "PCA 2D", "pca3": "PCA 3D",
-                "tsne2": "t-SNE 2D", "tsne3": "t-SNE 3D"}
+from .spaces import space_title
 
 
 def untrained_banner() -> str:
@@ -22,7 +21,7 @@ def metrics_table(rows: list[dict], knn_k: int | None) -> str:
     lines = [f"{'representation':<14} {'space':<11} {'dim':>5} {'silhouette':>11} "
              f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
     for row in rows:
-        lines.append(f"{row['representation']:<14} {SPACE_TITLES.get(row['space'], row['space']):<11} "
+        lines.append(f"{row['representation']:<14} {space_title(row['space']):<11} "
                      f"{row['dim']:>5} {_number(row['silhouette']):>11} "
                      f"{_number(row['davies_bouldin']):>15} {_number(row['knn_accuracy'], 3):>8}")
     lines.append("silhouette: higher is better (-1..1) · Davies-Bouldin: lower is better · "

@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 
 from . import cache as cache_format
-from .cache import CachePaths, atomic_save_npy, atomic_write_json
+from .cache import CachePaths
 from .encode import WeightsChoice
-from .pipeline import PrecomputeConfig, downstream_all, prepare_out_dir, write_manifest
+from .pipeline import PrecomputeConfig, finish_cache, locked, prepare_out_dir
 
 
 def fit_and_sample(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, names: np.ndarray,
@@ -52,40 +52,34 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         members = np.flatnonzero(labels == name)
         where = np.flatnonzero(codes == code)
         donors[where] = rng.choice(members, size=len(where))
-    model = real.manifest["model"]
+    model = real.model
     config = PrecomputeConfig(out=Path(out_dir), model_type=model["type"],
                               weights=WeightsChoice(**model["weights"]), seed=42,
-                              name=f"synthetic {n_clips:,} (fitted to {real.manifest.get('name')})",
+                              name=f"synthetic {n_clips:,} (fitted to {real.name})",
                               source=str(Path(source_dir).resolve()), synthetic=True,
                               command=f"synthetic from {source_dir}: n={n_clips} seed={seed} noise={noise}",
                               overwrite=overwrite)
     plan_id = hashlib.sha256(f"{real.manifest['plan_id']}/{n_clips}/{seed}/{noise}".encode()).hexdigest()
     paths = CachePaths(Path(out_dir))
     plan = {"plan_id": plan_id, "synthetic_of": str(source_dir), "n_clips": n_clips}
-    if prepare_out_dir(paths, plan, overwrite):
-        say(f"{out_dir} is already complete")
-        return {"seconds": {}}
-    timings: dict[str, float] = {}
-    started = time.perf_counter()
-    embeddings = {rep: fit_and_sample(np.asarray(real.embedding(rep), np.float64), labels, codes, names,
-                                      noise, rng) for rep in real.representations}
-    for rep, values in embeddings.items():
-        atomic_save_npy(paths.array(rep, "embedding"), values)
-    paths.audio_dir.mkdir(parents=True, exist_ok=True)
-    for name in sorted({real.clips["audio"][d] for d in np.unique(donors)}):
-        shutil.copyfile(real.paths.audio(name), paths.audio(name))
-    columns = {"id": list(range(n_clips)), "label": [str(names[c]) for c in codes],
-               "speaker": [real.clips["speaker"][d] for d in donors],
-               "source": [f"synthetic:{int(d)}" for d in donors],
-               "duration_s": [real.clips["duration_s"][d] for d in donors],
-               "audio": [real.clips["audio"][d] for d in donors],
-               "original_rate": [real.clips["original_rate"][d] for d in donors],
-               "channels": [real.clips["channels"][d] for d in donors]}
-    atomic_write_json(paths.clips, {"columns": columns})
-    atomic_write_json(paths.skipped, [])
-    timings["generate"] = time.perf_counter() - started
-    k = min(config.knn_k, n_clips - 1)
-    timings.update(downstream_all(embeddings, columns["label"], k, config, paths, say))
-    write_manifest(config, plan, n_clips, 0, k, paths)
-    shutil.rmtree(paths.work_dir, ignore_errors=True)
+    with locked(paths, config.command, say):
+        if prepare_out_dir(paths, plan, overwrite):
+            say(f"{out_dir} is already complete")
+            return {"seconds": {}}
+        started = time.perf_counter()
+        embeddings = {rep: fit_and_sample(np.asarray(real.embedding(rep), np.float64), labels, codes,
+                                          names, noise, rng) for rep in real.representations}
+        for rep, values in embeddings.items():
+            cache_format.write_embedding(paths, rep, values)
+        paths.audio_dir.mkdir(parents=True, exist_ok=True)
+        for name in sorted({real.clips["audio"][d] for d in np.unique(donors)}):
+            shutil.copyfile(real.paths.audio(name), paths.audio(name))
+        computed = {"id": list(range(n_clips)), "label": [str(names[c]) for c in codes],
+                    "source": [f"synthetic:{int(d)}" for d in donors]}
+        computed.update({column: [real.clips[column][d] for d in donors]
+                         for column in cache_format.COMPUTED_CLIP_COLUMNS if column not in computed})
+        cache_format.write_clips(paths, computed)
+        cache_format.write_skipped(paths, [])
+        timings = {"generate": time.perf_counter() - started}
+        timings.update(finish_cache(embeddings, computed["label"], config, plan_id, 0, paths, say))
     return {"seconds": timings}

@@ -7,10 +7,12 @@ trace), so these functions are the single place that knows which clip that is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from .cache import Cache
+from .spaces import view as view_row
 
 MAX_GROUPS = 24
 OTHER = "(other)"
@@ -55,17 +57,6 @@ class ColourGroups:
         """The same groups restricted to the clips where ``keep`` ((n_clips,) bool) is True."""
         members = tuple(m[keep[m]] for m in self.members)
         return ColourGroups(self.column, self.names, members, self.colours)
-
-
-def draw_mask(n_clips: int, max_points: int, seed: int) -> np.ndarray:
-    """(n_clips,) bool: all True up to ``max_points`` clips, else a seeded sample of that size,
-    drawn as ``projections.tsne3_sample`` draws the clips a large 3D t-SNE is fitted on."""
-    keep = np.zeros(n_clips, dtype=bool)
-    if n_clips <= max_points:
-        keep[:] = True
-    else:
-        keep[np.random.default_rng(seed).choice(n_clips, max_points, replace=False)] = True
-    return keep
 
 
 def colour_columns(cache: Cache) -> list[str]:
@@ -114,6 +105,43 @@ def display_names(values: list[str], has_rest: bool, taken: set[str]) -> list[st
     return out
 
 
+def valid_colour(cache: Cache, column) -> str:
+    """``column`` if it can colour the maps, else 'label'."""
+    return column if isinstance(column, str) and column in colour_columns(cache) else "label"
+
+
+class ViewGroups:
+    """The colour groups of one cache, as each view draws them, memoised in this process (a
+    few arrays per column: nothing to share between workers or to pickle).
+
+    2D views draw every clip; 3D views draw ``cache.sample_3d()`` (the clips the 3D t-SNE was
+    fitted on) when the cache records one. Unknown columns fall back to 'label'.
+    """
+
+    def __init__(self, cache: Cache):
+        self.cache = cache
+        self._all = lru_cache(maxsize=64)(lambda column: colour_groups(cache, column))
+        self._drawn = lru_cache(maxsize=256)(self._drawn_groups)
+
+    def all(self, column) -> ColourGroups:
+        """Every clip, grouped by ``column``."""
+        return self._all(valid_colour(self.cache, column))
+
+    def drawn(self, column, view: str) -> ColourGroups:
+        """The clips ``view`` draws, grouped by ``column``; a point's (trace, index) in that
+        view is ``drawn(...).clip_at(trace, index)``."""
+        return self._drawn(valid_colour(self.cache, column), view)
+
+    def _drawn_groups(self, column: str, view: str) -> ColourGroups:
+        groups = self._all(column)
+        sample = self.cache.sample_3d()
+        if view_row(view).dim == 3 and sample is not None:
+            keep = np.zeros(self.cache.n_clips, dtype=bool)
+            keep[sample] = True
+            return groups.subset(keep)
+        return groups
+
+
 def _label_order(names: np.ndarray, order: list[int]) -> list[int]:
     """Spoken digits in counting order, other labels alphabetically after them."""
     digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -125,7 +153,7 @@ def neighbour_rows(cache: Cache, representation: str, clip: int, k: int) -> list
     """The k nearest clips of ``clip`` in the full space of ``representation``:
     [{"rank", "id", "label", "speaker", "distance"}], closest first."""
     index, distance = cache.neighbours(representation)
-    k = max(1, min(int(k), index.shape[1]))
+    k = cache.clamp_k(k, default=index.shape[1])
     return [{"rank": r + 1, "id": int(j), "label": str(cache.clips["label"][j]),
              "speaker": str(cache.clips["speaker"][j]), "distance": float(distance[clip, r])}
             for r, j in enumerate(index[clip, :k])]
@@ -148,8 +176,3 @@ def valid_clip_ids(n_clips: int, values: list) -> list[int]:
 def clip_details(cache: Cache, clip: int) -> dict:
     """Label, speaker, file name, duration and other metadata of one clip."""
     return {name: cache.clips[name][clip] for name in cache.clips if name != "audio"}
-
-
-def metrics_rows(cache: Cache) -> list[dict]:
-    """The stored metrics rows (one per representation and space), as written by precompute."""
-    return list(cache.metrics["rows"])

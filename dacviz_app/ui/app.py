@@ -17,6 +17,8 @@ from flask import abort, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.cache import Cache, open_cache
+from ..core.spaces import is_view
+from ..core.views import ViewGroups
 from . import callbacks
 from .layout import build_layout
 
@@ -61,7 +63,7 @@ def audio_file(cache: Cache, clip_id: int) -> Path | None:
 def page_title(cache: Cache) -> str:
     """The page's <title>, HTML-escaped: Dash pastes it into its index template as it is, and
     the collection name comes from the user (``--name``) or a shared cache's manifest."""
-    return html.escape(f"dacviz · {cache.manifest.get('name', 'collection')}")
+    return html.escape(f"dacviz · {cache.name}")
 
 
 def audio_url(cache: Cache, clip_id: int | str) -> str:
@@ -92,6 +94,18 @@ def serve_audio(cache: Cache, clip_id: int):
     return response
 
 
+def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, colour):
+    """``/clip-at/<view>/<trace>/<point>?colour=``: the clip drawn there, ``{"clip": id}``, or
+    404. Lets the browser start a clicked clip's audio before the Dash round trip."""
+    if not is_view(view):
+        abort(404)
+    clip = callbacks.point_to_clip(view_groups.drawn(colour, view),
+                                   {"curveNumber": curve, "pointNumber": point})
+    if clip is None:
+        abort(404)
+    return {"clip": clip}
+
+
 def create_app(cache_dir: str | Path) -> Dash:
     """The app for the cache in ``cache_dir``; raises CacheError when it cannot be used."""
     cache = open_cache(cache_dir)
@@ -101,11 +115,16 @@ def create_app(cache_dir: str | Path) -> Dash:
     app.layout = build_layout(cache, audio_url(cache, "{clip}"))
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     install_error_handling(app.server)
-    callbacks.register(app, cache)
+    view_groups = ViewGroups(cache)
+    callbacks.register(app, cache, view_groups)
 
     @app.server.route("/audio/<int:clip_id>")
     def audio(clip_id: int):
         return serve_audio(cache, clip_id)
+
+    @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
+    def clip_at(view: str, curve: int, point: int):
+        return clip_at_point(view_groups, view, curve, point, request.args.get("colour"))
 
     @app.server.before_request
     def only_clip_ids_under_audio():

@@ -7,18 +7,15 @@ The decision logic lives in plain functions (``next_selection``, ``points_to_cli
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from urllib.parse import parse_qs
 
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, html, no_update
-from flask import abort, request
 
 from ..core.cache import Cache
-from ..core.views import (clip_details, colour_columns, colour_groups, draw_mask, metrics_rows,
-                          neighbour_rows, valid_clip_ids)
-from .figures import (MAX_3D_POINTS, MAX_LASSO_DRAWN, VIEWS, base_figure, highlight_payload,
-                      legend_patch, view_title)
+from ..core.spaces import VIEW_NAMES, VIEWS
+from ..core.views import ViewGroups, clip_details, neighbour_rows, valid_clip_ids, valid_colour
+from .figures import MAX_LASSO_DRAWN, base_figure, highlight_payload, legend_patch, view_title
 from .layout import DEFAULT_K, metrics_table
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
@@ -35,23 +32,17 @@ def _int(value, default=None):
 def parse_query(cache: Cache, search: str | None) -> dict:
     """'?rep=z&colour=label&k=10&clip=3' -> validated settings; bad values fall back."""
     query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    rep, colour = valid_rep(cache, query.get("rep")), valid_colour(cache, query.get("colour"))
-    k = min(max(_int(query.get("k"), DEFAULT_K), 1), cache.knn_k)
-    clip = _int(query.get("clip"))
-    clip = clip if clip is not None and 0 <= clip < cache.n_clips else None
-    return {"rep": rep, "colour": colour, "k": k, "clip": clip,
+    return {"rep": valid_rep(cache, query.get("rep")), "colour": valid_colour(cache, query.get("colour")),
+            "k": cache.clamp_k(query.get("k"), DEFAULT_K), "clip": cache.clip_or_none(query.get("clip")),
             "presentation": query.get("present") == "1"}
 
 
 def clean_selection(cache: Cache, selection) -> dict:
     """A selection store value as sent by a client (maybe forged) -> a valid one."""
     selection = selection if isinstance(selection, dict) else {}
-    def clip_or_none(value):
-        value = _int(value)
-        return value if value is not None and 0 <= value < cache.n_clips else None
-    clip = clip_or_none(selection.get("clip"))
-    return {"clip": clip, "cursor": min(max(_int(selection.get("cursor"), -1), -1), cache.knn_k - 1),
-            "play": clip_or_none(selection.get("play")), "nonce": _int(selection.get("nonce"), 0)}
+    return {"clip": cache.clip_or_none(selection.get("clip")),
+            "cursor": min(max(_int(selection.get("cursor"), -1), -1), cache.knn_k - 1),
+            "play": cache.clip_or_none(selection.get("play")), "nonce": _int(selection.get("nonce"), 0)}
 
 
 def clean_clip_list(cache: Cache, clips) -> list[int]:
@@ -64,19 +55,10 @@ def clean_clip_list(cache: Cache, clips) -> list[int]:
 
 def valid_rep(cache: Cache, rep) -> str:
     """``rep`` if the cache has that representation, else the first one."""
-    return rep if isinstance(rep, str) and rep in cache.representations else cache.representations[0]
+    return rep if cache.has_representation(rep) else cache.representations[0]
 
 
-def valid_colour(cache: Cache, column) -> str:
-    """``column`` if it can colour the maps, else 'label'."""
-    return column if isinstance(column, str) and column in colour_columns(cache) else "label"
-
-
-def clamp_k(cache: Cache, k) -> int:
-    return min(max(_int(k, DEFAULT_K), 1), cache.knn_k)
-
-
-def point_to_clip(cache: Cache, groups, point: dict) -> int | None:
+def point_to_clip(groups, point: dict) -> int | None:
     """A clickData/selectedData point -> clip id, or None for a point we did not draw."""
     if not isinstance(point, dict):
         return None
@@ -96,7 +78,7 @@ def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
     points = (selected_data or {}).get("points") or [] if isinstance(selected_data, dict) else []
     if not isinstance(points, list):
         return []
-    clips = {point_to_clip(cache, groups, p) for p in points[:cache.n_clips]}
+    clips = {point_to_clip(groups, p) for p in points[:cache.n_clips]}
     return sorted(c for c in clips if c is not None)
 
 
@@ -121,13 +103,13 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
         return {**EMPTY_SELECTION, "nonce": nonce}
     if isinstance(trigger, str) and trigger.startswith("view-"):
         points = (click or {}).get("points") or []
-        chosen = point_to_clip(cache, groups, points[0]) if points else None
+        chosen = point_to_clip(groups, points[0]) if points else None
         if chosen is None:
             return selection
         return {"clip": chosen, "cursor": -1, "play": chosen, "nonce": nonce}
     if clip is None:
         return selection
-    rows = neighbour_rows(cache, rep, clip, clamp_k(cache, k))
+    rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
     if trigger in ("key-next", "key-prev"):
         step = 1 if trigger == "key-next" else -1
         cursor = min(max(_int(selection.get("cursor"), -1) + step, -1), len(rows) - 1)
@@ -142,20 +124,12 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
     return {"clip": clip, "cursor": cursor, "play": play, "nonce": nonce}
 
 
-def groups_drawn(cache: Cache, groups, view: str):
-    """The groups a view draws: every clip in 2D, a seeded sample of MAX_3D_POINTS in 3D (with
-    the cache's seed: the very clips a large 3D t-SNE was fitted on)."""
-    if view.endswith("3") and cache.n_clips > MAX_3D_POINTS:
-        return groups.subset(draw_mask(cache.n_clips, MAX_3D_POINTS, int(cache.manifest.get("seed", 0))))
-    return groups
-
-
 def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
                    hidden: set[str], legend_only: bool) -> list:
-    """Four figures in VIEWS order: full builds, or Patches of the groups' visibility when
-    only the legend changed."""
+    """One figure per view (``spaces.VIEWS`` order): full builds, or Patches of the groups'
+    visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn}."""
     out = []
-    for view in VIEWS:
+    for view in VIEW_NAMES:
         groups = groups_by_view[view]
         if legend_only:
             out.append(legend_patch(groups, hidden))
@@ -170,8 +144,8 @@ def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden
                      presentation: bool) -> dict:
     """The highlight payload (figures.highlight_payload) for the current selection."""
     clip = clean_selection(cache, selection)["clip"]
-    rows = [] if clip is None else neighbour_rows(cache, rep, clip, clamp_k(cache, k))
-    projections = {view: cache.projection(rep, view) for view in VIEWS}
+    rows = [] if clip is None else neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+    projections = {view: cache.projection(rep, view) for view in VIEW_NAMES}
     return highlight_payload(projections, groups, clip, rows, clean_clip_list(cache, lasso),
                              hidden, presentation)
 
@@ -199,7 +173,7 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k) -> list:
     if clip is None:
         return []
     cursor = _int(selection.get("cursor"), -1)
-    rows = neighbour_rows(cache, rep, clip, clamp_k(cache, k))
+    rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
     same = sum(r["label"] == cache.clips["label"][clip] for r in rows)
     items = [html.Li([
         dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
@@ -212,7 +186,7 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k) -> list:
     ], className="neighbour" + (" playing" if i == cursor else ""), **{"data-clip": r["id"]})
         for i, r in enumerate(rows)]
     return [html.Small(f"{same} of {len(rows)} share the label · cosine distance in the "
-                       f"full {cache.manifest['representations'][rep]['dim']}-D {rep} space",
+                       f"full {cache.dim(rep)}-D {rep} space",
                        className="text-muted"),
             html.Ol(items, className="list-unstyled mb-0", id="neighbour-items")]
 
@@ -241,35 +215,10 @@ def legend_options(groups) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- wiring
-def register(app, cache: Cache) -> None:
-    """Attach every callback of the page to ``app`` for ``cache``. The colour groups are
-    memoised per worker in memory (a few arrays per column: nothing to share or pickle)."""
-
-    @lru_cache(maxsize=64)
-    def groups_for(column: str):
-        return colour_groups(cache, column)
-
-    def groups_or_label(column):
-        return groups_for(valid_colour(cache, column))
-
-    @lru_cache(maxsize=256)
-    def groups_drawn_for(column: str, view: str):
-        return groups_drawn(cache, groups_for(column), view)
-
-    def view_groups(column, view):
-        return groups_drawn_for(valid_colour(cache, column), view)
-
-    @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
-    def clip_at(view: str, curve: int, point: int):
-        """The clip drawn at (trace ``curve``, index ``point``) of ``view`` under ?colour=:
-        lets the browser start a clicked clip's audio before the Dash round trip."""
-        if view not in VIEWS:
-            abort(404)
-        clip = point_to_clip(cache, view_groups(request.args.get("colour"), view),
-                             {"curveNumber": curve, "pointNumber": point})
-        if clip is None:
-            abort(404)
-        return {"clip": clip}
+def register(app, cache: Cache, view_groups: ViewGroups) -> None:
+    """Attach every callback of the page to ``app`` for ``cache``; ``view_groups``: the app's
+    memoised colour groups (the /clip-at route in ``app.py`` reads the same)."""
+    n_views = len(VIEW_NAMES)
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
                   Output("presentation", "value"), Input("url", "search"))
@@ -279,57 +228,62 @@ def register(app, cache: Cache) -> None:
 
     @app.callback(Output("legend", "options"), Output("legend", "value"), Input("colour", "value"))
     def legend_for_colour(colour):
-        groups = groups_or_label(colour)
+        groups = view_groups.all(colour)
         return legend_options(groups), list(groups.names)
 
     @app.callback(Output("selection", "data"),
-                  Input("url", "search"), *[Input(f"view-{v}", "clickData") for v in VIEWS],
+                  Input("url", "search"), *[Input(f"view-{v}", "clickData") for v in VIEW_NAMES],
                   Input("clear", "n_clicks"), Input("key-next", "n_clicks"),
                   Input("key-prev", "n_clicks"),
                   Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
                   State("selection", "data"), State("colour", "value"), State("rep", "value"),
                   State("k", "value"))
     def on_event(search, *rest):
-        clicks, (selection, colour, rep, k) = rest[:4], rest[8:]  # rest[4:8]: clear, keys, plays
+        # rest: one clickData per view, then clear, next, prev, the play buttons, then the states
+        clicks, (selection, colour, rep, k) = rest[:n_views], rest[n_views + 4:]
         trigger = ctx.triggered_id
         if trigger is None:
             trigger = "url"
         if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
             return no_update  # buttons appearing in the list are not clicks
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
-        click = clicks[VIEWS.index(view)] if view in VIEWS else None
-        return next_selection(cache, view_groups(colour, view or "pca2"), trigger, selection,
-                              valid_rep(cache, rep), k,
-                              click=click, search=search,
+        click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
+        return next_selection(cache, view_groups.drawn(colour, view or VIEW_NAMES[0]), trigger,
+                              selection, valid_rep(cache, rep), k, click=click, search=search,
                               neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
 
     @app.callback(Output("lasso-store", "data"),
-                  Input("view-pca2", "selectedData"), Input("view-tsne2", "selectedData"),
+                  *[Input(f"view-{v.name}", "selectedData") for v in VIEWS if v.dim == 2],
                   Input("clear", "n_clicks"), State("colour", "value"), prevent_initial_call=True)
-    def on_lasso(pca_selected, tsne_selected, _clear, colour):
+    def on_lasso(*args):
+        colour = args[-1]
         if ctx.triggered_id == "clear":
             return []
-        data = pca_selected if ctx.triggered_id == "view-pca2" else tsne_selected
-        return points_to_clips(cache, groups_or_label(colour), data)
+        flat = [v.name for v in VIEWS if v.dim == 2]
+        view = ctx.triggered_id[5:] if isinstance(ctx.triggered_id, str) else None
+        if view not in flat:
+            return no_update
+        return points_to_clips(cache, view_groups.drawn(colour, view), args[flat.index(view)])
 
     def hidden_groups(groups, shown) -> set[str]:
         return set() if not isinstance(shown, list) else set(groups.names) - {str(x) for x in shown}
 
-    @app.callback(*[Output(f"view-{v}", "figure") for v in VIEWS],
+    @app.callback(*[Output(f"view-{v}", "figure") for v in VIEW_NAMES],
                   Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
                   Input("legend", "value"))
     def on_figures(rep, colour, presentation, shown):
-        groups = groups_or_label(colour)
+        groups = view_groups.all(colour)
         legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
-        return figures_update(cache, {v: view_groups(colour, v) for v in VIEWS}, valid_rep(cache, rep),
-                              bool(presentation), hidden_groups(groups, shown), legend_only)
+        return figures_update(cache, {v: view_groups.drawn(colour, v) for v in VIEW_NAMES},
+                              valid_rep(cache, rep), bool(presentation),
+                              hidden_groups(groups, shown), legend_only)
 
     @app.callback(Output("highlight", "data"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
                   Input("lasso-store", "data"), Input("legend", "value"),
                   Input("presentation", "value"), State("colour", "value"))
     def on_highlight(selection, rep, k, lasso, shown, presentation, colour):
-        groups = groups_or_label(colour)
+        groups = view_groups.all(colour)
         return highlight_update(cache, groups, valid_rep(cache, rep), selection, k, lasso,
                                 hidden_groups(groups, shown), bool(presentation))
 
@@ -346,7 +300,7 @@ def register(app, cache: Cache) -> None:
 
     @app.callback(Output("metrics-table", "children"), Input("rep", "value"))
     def on_metrics(rep):
-        return metrics_table(metrics_rows(cache), rep, cache.metrics.get("params", {}))
+        return metrics_table(cache.metrics_rows, rep, cache.metrics_params)
 
     app.clientside_callback(
         "function(payload){return window.dacviz.drawHighlight(payload);}",

@@ -1,8 +1,8 @@
 """Plotly figures for the four views, and the highlight that is drawn over them.
 
-Every view has one WebGL trace per colour group (coordinates sent as typed arrays). A 3D view
-of more than MAX_3D_POINTS clips draws a seeded sample of them (a note in its corner says so); 2D views
-draw every clip. A selection never touches the figures: redrawing a WebGL figure redraws all
+Every view (a row of ``core.spaces.VIEWS``) has one WebGL trace per colour group (coordinates
+sent as typed arrays). A 3D view of a cache that records a 3D sample draws those clips (a note in
+its corner says so; ``core.views.ViewGroups`` decides); 2D views draw every clip. A selection never touches the figures: redrawing a WebGL figure redraws all
 its points, which at 100k clips takes seconds. Instead ``highlight_payload`` sends the few
 highlighted points' coordinates, and ``assets/1-dacviz.js`` draws them on a canvas laid over
 each view (a white veil dims the rest), following zoom, pan and the 3D camera.
@@ -15,9 +15,8 @@ import html
 import numpy as np
 from dash import Patch
 
-VIEWS = ("pca2", "pca3", "tsne2", "tsne3")
-AXIS_TITLES = {"pca": ("PC 1", "PC 2", "PC 3"), "tsne": ("t-SNE 1", "t-SNE 2", "t-SNE 3")}
-MAX_3D_POINTS = 20_000
+from ..core.spaces import view as view_row
+
 MAX_LASSO_DRAWN = 10_000  # rings drawn for a box/lasso selection (evenly spread over it)
 OPACITY = 0.75
 
@@ -35,11 +34,11 @@ def plotly_text(value: str) -> str:
 
 
 def view_title(view: str, info: dict) -> str:
-    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30'."""
-    method, dim = view[:-1], view[-1]
-    if method == "pca":
-        return f"PCA {dim}D · {100 * info['explained_variance']:.1f}% variance"
-    return f"t-SNE {dim}D · perplexity {info['perplexity']:g}"
+    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30', from the view's sidecar."""
+    row = view_row(view)
+    if row.method == "pca":
+        return f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
+    return f"{row.title} · perplexity {info['perplexity']:g}"
 
 
 def sample_note(drawn: int, total: int) -> str:
@@ -70,7 +69,8 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
         groups: a ``core.views.ColourGroups`` of the clips this view draws.
         hidden: group names toggled off in the shared legend.
     """
-    dim = coords.shape[1]
+    row = view_row(view)
+    dim = row.dim
     size = marker_size(dim, presentation, len(coords))
     note = sample_note(sum(len(m) for m in groups.members), len(coords))
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
@@ -88,7 +88,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
               "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
                                "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
                                "font": {"size": font - 1, "color": "#666"}}] if note else []}
-    titles = AXIS_TITLES[view[:-1]]
+    titles = row.axis_titles
     if dim == 2:
         axis = {"showgrid": True, "gridcolor": "#eee", "zeroline": False, "showticklabels": False}
         layout["xaxis"] = {**axis, "title": {"text": titles[0]}, "scaleanchor": "y", "scaleratio": 1}

@@ -8,9 +8,8 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from ..core.cache import Cache
-from ..core.spaces import page_table, space_title
+from ..core.spaces import VIEWS, page_table, space_title
 from ..core.views import colour_columns
-from .figures import VIEWS
 
 DEFAULT_K = 10
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
@@ -19,7 +18,7 @@ SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour
 
 
 def header(cache: Cache) -> html.Div:
-    model = cache.manifest["model"]
+    model = cache.model
     banners = []
     if cache.untrained:
         banners.append(dbc.Alert(
@@ -37,7 +36,7 @@ def header(cache: Cache) -> html.Div:
         html.Div([
             html.H1("dacviz", className="brand"),
             html.Div([
-                html.Span(cache.manifest.get("name", "collection"), className="collection-name"),
+                html.Span(cache.name, className="collection-name"),
                 html.Span(f"{cache.n_clips:,} clips", className="badge bg-secondary ms-2"),
                 html.Span(f"DAC {model['type']} · {model['sample_rate']} Hz",
                           className="badge bg-info text-dark ms-2"),
@@ -50,11 +49,10 @@ def header(cache: Cache) -> html.Div:
 
 
 def controls(cache: Cache) -> dbc.Card:
-    reps = cache.manifest["representations"]
     return dbc.Card(dbc.CardBody(dbc.Row([
         dbc.Col([dbc.Label("Representation", html_for="rep"),
                  dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
-                              options=[{"label": reps[r]["title"], "value": r}
+                              options=[{"label": cache.title(r), "value": r}
                                        for r in cache.representations])], md=3),
         dbc.Col([dbc.Label("Colour by", html_for="colour"),
                  dcc.Dropdown(id="colour", clearable=False, value="label",
@@ -74,9 +72,9 @@ def controls(cache: Cache) -> dbc.Card:
 
 
 def views_grid() -> html.Div:
-    graphs = [dcc.Graph(id=f"view-{view}", className="view", config={
+    graphs = [dcc.Graph(id=f"view-{view.name}", className="view", config={
         "displaylogo": False, "scrollZoom": True, "responsive": True,
-        "modeBarButtonsToRemove": ["toImage"] if view.endswith("3") else []})
+        "modeBarButtonsToRemove": ["toImage"] if view.dim == 3 else []})
         for view in VIEWS]
     return html.Div([
         dbc.Checklist(id="legend", inline=True, value=[], options=[], className="legend mb-1"),
