@@ -28,6 +28,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from dacviz_app.testing import chromium_options, free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 
 PLAIN_APP = textwrap.dedent('''
@@ -37,7 +39,8 @@ PLAIN_APP = textwrap.dedent('''
     from dash import Dash, Input, Output, Patch, dcc, html
     from dacviz_app.core.cache import open_cache
     from dacviz_app.core.views import colour_groups, neighbour_rows
-    from dacviz_app.ui.figures import VIEWS, typed
+    from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
+    from dacviz_app.ui.figures import typed
 
     cache = open_cache(os.environ["DACVIZ_CACHE"])
     groups = colour_groups(cache, "label")
@@ -110,12 +113,6 @@ return performance.now();
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def serve(app_module: str, cache: str, cwd: Path, extra_path: str = "") -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = {**os.environ, "DACVIZ_CACHE": cache, "PYTHONPATH": f"{ROOT}:{extra_path}"}
@@ -133,14 +130,8 @@ def serve(app_module: str, cache: str, cwd: Path, extra_path: str = "") -> tuple
 
 def browser():
     from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
 
-    options = Options()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1600,1100", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options)
+    return webdriver.Chrome(options=chromium_options())
 
 
 def wait(driver, script, timeout=120, *args):

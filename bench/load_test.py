@@ -31,17 +31,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.core.cache import open_cache  # noqa: E402
-from dacviz_app.core.views import colour_groups  # noqa: E402
-from dacviz_app.ui.callbacks import groups_drawn  # noqa: E402
-from dacviz_app.ui.figures import VIEWS  # noqa: E402
+from dacviz_app.core.views import ViewGroups  # noqa: E402
+from dacviz_app.testing import free_port  # noqa: E402
+from dacviz_app.core.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def click_body(view: str, curve: int, point: int) -> dict:
@@ -57,7 +51,8 @@ def click_body(view: str, curve: int, point: int) -> dict:
             "state": [{"id": "selection", "property": "data", "value": None},
                       {"id": "colour", "property": "value", "value": "label"},
                       {"id": "rep", "property": "value", "value": "z"},
-                      {"id": "k", "property": "value", "value": 10}]}
+                      {"id": "k", "property": "value", "value": 10},
+                      {"id": "depth", "property": "value", "value": None}]}
 
 
 def details_body(clip: int, rep: str, k: int) -> dict:
@@ -67,7 +62,8 @@ def details_body(clip: int, rep: str, k: int) -> dict:
             "inputs": [{"id": "selection", "property": "data",
                         "value": {"clip": clip, "cursor": -1, "play": clip, "nonce": 1}},
                        {"id": "rep", "property": "value", "value": rep},
-                       {"id": "k", "property": "value", "value": k}],
+                       {"id": "k", "property": "value", "value": k},
+                       {"id": "depth", "property": "value", "value": None}],
             "changedPropIds": ["selection.data"], "state": []}
 
 
@@ -77,7 +73,8 @@ def switch_body(rep: str) -> dict:
             "inputs": [{"id": "rep", "property": "value", "value": rep},
                        {"id": "colour", "property": "value", "value": "label"},
                        {"id": "presentation", "property": "value", "value": []},
-                       {"id": "legend", "property": "value", "value": None}],
+                       {"id": "legend", "property": "value", "value": None},
+                       {"id": "depth", "property": "value", "value": None}],
             "changedPropIds": ["rep.value"], "state": []}
 
 
@@ -214,7 +211,8 @@ def procfile_command(worker_class: str | None) -> str:
 def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float,
              slow_clients: int = 0, worker_class: str | None = None) -> dict:
     cache = open_cache(cache_dir)
-    groups = {view: groups_drawn(cache, colour_groups(cache, "label"), view) for view in VIEWS}
+    view_groups = ViewGroups(cache)
+    groups = {view: view_groups.drawn("label", view) for view in VIEWS}
     port = free_port()
     web = procfile_command(worker_class)
     env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(cache_dir), "WEB_CONCURRENCY": str(workers),

@@ -115,14 +115,7 @@ def write_bad_files(folder: Path) -> dict[str, str]:
 
 
 def pytest_setup_options():
-    """Chromium flags for dash[testing]'s browser: headless as root, no outside traffic."""
-    import tempfile
+    """Chromium options for dash[testing]'s browser: headless as root, no outside traffic."""
+    from dacviz_app.testing import chromium_options
 
-    from selenium.webdriver.chrome.options import Options
-
-    options = Options()
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--window-size=1600,1100", f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}"):
-        options.add_argument(flag)
-    return options
+    return chromium_options()

@@ -13,12 +13,7 @@ import pytest
 
 from conftest import ROOT
 from dacviz_app.core.cache import open_cache
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from dacviz_app.testing import free_port
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
@@ -57,7 +52,8 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     status, _, layout = fetch(base + "/_dash-layout")
     assert status == 200 and b"UNTRAINED CODEC WEIGHTS" in layout
     body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
-            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"}],
+            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
+                       {"id": "depth", "property": "value", "value": None}],
             "changedPropIds": ["rep.value"], "state": []}
     for _ in range(4):  # several requests: both workers answer the same
         status, _, answer = fetch(base + "/_dash-update-component", json.dumps(body).encode(),

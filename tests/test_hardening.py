@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, copy_subset, run_precompute
 from dacviz_app.core.audio import ClipRejected, load_clip
 from dacviz_app.core.cache import open_cache
+from dacviz_app.testing import cache_files
 from dacviz_app.ui.app import create_app
 
 CALLBACK = "/_dash-update-component"
@@ -31,7 +32,8 @@ def details_body(selection, rep="z", k=10) -> dict:
                         {"id": "neighbour-list", "property": "children"}],
             "inputs": [{"id": "selection", "property": "data", "value": selection},
                        {"id": "rep", "property": "value", "value": rep},
-                       {"id": "k", "property": "value", "value": k}],
+                       {"id": "k", "property": "value", "value": k},
+                       {"id": "depth", "property": "value", "value": None}],
             "changedPropIds": ["selection.data"], "state": []}
 
 
@@ -177,8 +179,6 @@ def test_unwritable_out_and_a_full_disk_give_clear_errors_and_no_complete_lookin
 
 
 def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
-    from test_precompute import _cache_files
-
     src = copy_subset(demo_wavs, tmp_path / "src", words=("four", "five", "six", "seven", "eight", "nine"),
                       speakers=10)
     args = [str(src), "--untrained", "--chunk-size", "1", "--batch-size", "1"]
@@ -206,7 +206,7 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
         assert proc.returncode != 0 or (out / "manifest.json").is_file()
     final = run_precompute(*args, "--out", str(out))
     assert final.returncode == 0, final.stderr
-    assert _cache_files(out) == _cache_files(clean)
+    assert cache_files(out) == cache_files(clean)
     assert killed_running == 20
 
 
@@ -218,7 +218,8 @@ def highlight_body(lasso, selection=None) -> dict:
                        {"id": "k", "property": "value", "value": 10},
                        {"id": "lasso-store", "property": "data", "value": lasso},
                        {"id": "legend", "property": "value", "value": None},
-                       {"id": "presentation", "property": "value", "value": []}],
+                       {"id": "presentation", "property": "value", "value": []},
+                       {"id": "depth", "property": "value", "value": None}],
             "changedPropIds": ["lasso-store.data"],
             "state": [{"id": "colour", "property": "value", "value": "label"}]}
 

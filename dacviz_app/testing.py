@@ -1,0 +1,53 @@
+"""Helpers shared by the tests (tests/) and the benchmarks (bench/), one copy of each.
+
+It lives in the package because that is the one place both reach without sys.path edits: the
+package is installed (editable), pytest puts tests/ on sys.path and ``python bench/x.py`` puts
+bench/, but neither sees the other. Nothing here is imported by the app; selenium (a test-only
+dependency, from dash[testing]) is imported only when ``chromium_options`` is called.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import tempfile
+from pathlib import Path
+
+# Headless Chromium as root (the container), with no traffic to the outside.
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_options(width: int = 1600, height: int = 1100, user_data_dir: str | Path | None = None):
+    """selenium ChromeOptions with CHROMIUM_FLAGS, the window size and a fresh profile directory
+    (a new temporary one unless ``user_data_dir`` is given)."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    profile = user_data_dir or tempfile.mkdtemp(prefix="chromium-")
+    for flag in (*CHROMIUM_FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return options
+
+
+def cache_files(out: Path) -> dict[str, bytes]:
+    """Every file of a cache by relative path, the manifest without its run-specific fields
+    (created, command): two runs that made the same cache compare equal."""
+    files = {}
+    for path in sorted(Path(out).rglob("*")):
+        if path.is_file():
+            rel = str(path.relative_to(out))
+            data = path.read_bytes()
+            if rel == "manifest.json":
+                manifest = json.loads(data)
+                for field in ("created", "command"):
+                    manifest.pop(field)
+                data = json.dumps(manifest, sort_keys=True).encode()
+            files[rel] = data
+    return files
