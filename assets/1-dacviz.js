@@ -1,13 +1,85 @@
 /* dacviz client side: play audio, keep the URL in step, keyboard shortcuts for a talk, and the
  * highlight layer: a canvas over each view on which the selected clip, its neighbours and a
  * box/lasso set are drawn (a white veil dims the rest). The WebGL figures are never touched by a
- * selection; the layer follows zoom, pan and the 3D camera by redrawing when they change. */
+ * selection; the layer follows zoom, pan and the 3D camera by redrawing on Plotly's events (no
+ * polling: an idle page runs no script of ours). The views are the page's own table (#page's
+ * data-views, written from dacviz_app/core/spaces.py), read once the layout is there. */
 window.dacviz = (function () {
-  var VIEWS = ["pca2", "pca3", "tsne2", "tsne3"];
+  /* ---------------------------------------------------------------- Plotly internals
+   * The layer has to know where Plotly draws a data point, which plotly.js has no API for. These
+   * are the private plotly.js fields it reads, all of them, and nothing else in this file reads a
+   * Plotly field that starts with "_": checked against plotly.js 4.1.1 (dash 4.4.1, plotly 7.1.0).
+   * plotly.missing() names any that is gone or changed shape; tests/test_browser.py asserts it
+   * finds none in every view and that the layer follows zoom, pan and the camera, so a Plotly
+   * upgrade that renames one fails there, loudly. gd.on and gd.emit are the event emitter's
+   * methods that plotly.js sets on the graph div (gd.on is documented, gd.emit is not). */
+  var plotly = {
+    layout: function (gd) { return gd._fullLayout || null; },  // the computed layout, once plotted
+    paper: function (L) { return {width: L.width, height: L.height}; },  // the figure's size in px
+    size: function (L) { return L._size; },                    // the plot area in px: {l, t, w, h}
+    axis: function (L, name) {                                  // a 2D axis: px offset, length, data -> px
+      var ax = L[name];
+      return ax && {offset: ax._offset, length: ax._length, range: ax.range,
+                    c2p: typeof ax.c2p === "function" ? function (v) { return ax.c2p(v); } : null};
+    },
+    scene: function (L) {                                       // a 3D scene: its camera as of its last frame
+      var s = L.scene && L.scene._scene;
+      return s && s.glplot ? {camera: s.glplot.cameraParams, dataScale: s.dataScale, domain: L.scene.domain}
+                           : null;
+    },
+    missing: function (gd, dim) {
+      // -> the names of the fields above that a plotted view lacks (or that changed shape)
+      var out = [];
+      function need(ok, what) { if (!ok) { out.push(what); } }
+      function nums(o, keys) { return !!o && keys.every(function (k) { return typeof o[k] === "number"; }); }
+      function mat(m, n) { return !!m && m.length === n; }
+      need(typeof gd.on === "function" && typeof gd.emit === "function", "gd.on, gd.emit");
+      var L = plotly.layout(gd);
+      need(L, "gd._fullLayout");
+      if (!L) { return out; }
+      need(nums(plotly.paper(L), ["width", "height"]), "_fullLayout.width/height");
+      need(nums(plotly.size(L), ["l", "t", "w", "h"]), "_fullLayout._size.l/t/w/h");
+      if (dim === 3) {
+        var s = plotly.scene(L);
+        need(s, "_fullLayout.scene._scene.glplot");
+        if (!s) { return out; }
+        need(s.camera && mat(s.camera.view, 16) && mat(s.camera.projection, 16) && mat(s.camera.model, 16),
+             "scene._scene.glplot.cameraParams.view/projection/model");
+        need(mat(s.dataScale, 3), "scene._scene.dataScale");
+        need(s.domain && mat(s.domain.x, 2) && mat(s.domain.y, 2), "_fullLayout.scene.domain");
+      } else {
+        ["xaxis", "yaxis"].forEach(function (name) {
+          var ax = plotly.axis(L, name);
+          need(nums(ax, ["offset", "length"]) && mat(ax.range, 2) && ax.c2p,
+               "_fullLayout." + name + "._offset/_length/range/c2p");
+        });
+      }
+      return out;
+    }
+  };
+
+  /* ---------------------------------------------------------------- the page's views */
+  var viewTable = null;
+  function views() {
+    // [{name, method, dim, title, axis}] from #page's data-views; [] until Dash has rendered it
+    if (!viewTable) {
+      var page = document.getElementById("page"), json = page && page.getAttribute("data-views");
+      if (json) {
+        try { viewTable = JSON.parse(json); } catch (e) { viewTable = null; }
+      }
+    }
+    return viewTable || [];
+  }
+  function dimOf(name) {
+    var table = views();
+    for (var i = 0; i < table.length; i++) { if (table[i].name === name) { return table[i].dim; } }
+    return 2;
+  }
+
   var lastNonce = null;
   var highlight = null;           // the payload of figures.highlight_payload
-  var signatures = {};            // view -> what the layer was last drawn for
-  var drawn = {};                 // view -> {selected, neighbours, lasso, at}: read by tests/benchmarks
+  var signatures = {};            // view -> the geometry the layer was last drawn for
+  var drawn = {};                 // view -> {selected, neighbours, lasso, at, rect, pixels}: read by tests/benchmarks
 
   /* A click plays its clip by two paths, whichever is first: the browser asks the server which clip
    * sits at the clicked point (/clip-at, a few ms) and starts it at once, and the Dash selection
@@ -57,18 +129,12 @@ window.dacviz = (function () {
     };
   }
 
-  var clickHandlers = {};
-  function listenForClicks(view, gd) {
-    // (again) after Plotly replaced the plot's event emitter
-    clickHandlers[view] = clickHandlers[view] || onPointClick(view);
-    if (gd.on && gd._ev && gd._ev.listeners("plotly_click").indexOf(clickHandlers[view]) < 0) {
-      gd.on("plotly_click", clickHandlers[view]);
-    }
-  }
-
-  function syncUrl(sel, rep, colour, k, pres) {
+  function syncUrl(sel, rep, colour, k, pres, depth) {
     var params = new URLSearchParams();
     if (rep) { params.set("rep", rep); }
+    var handle = document.querySelector("#depth [role=slider]");  // the codebook slider
+    var full = handle ? parseInt(handle.getAttribute("aria-valuemax"), 10) : null;
+    if (rep === "z" && depth && full && depth < full) { params.set("q", depth); }
     if (colour && colour !== "label") { params.set("colour", colour); }
     if (k) { params.set("k", k); }
     if (sel && sel.clip !== null && sel.clip !== undefined) { params.set("clip", sel.clip); }
@@ -85,9 +151,9 @@ window.dacviz = (function () {
   /* ---------------------------------------------------------------- highlight layer */
   function graphDiv(view) { return document.querySelector("#view-" + view + " .js-plotly-plot"); }
 
-  function project3d(scene, layout, p) {
+  function project3d(s, size, p) {
     // plotly.js's own projection of a 3D point to the page (as for 3D annotations)
-    var cam = scene.glplot.cameraParams, ds = scene.dataScale;
+    var cam = s.camera, ds = s.dataScale, dom = s.domain;
     var v = [p[0] * ds[0], p[1] * ds[1], p[2] * ds[2], 1];
     function mul(m, x) {
       var r = [0, 0, 0, 0];
@@ -95,43 +161,47 @@ window.dacviz = (function () {
       return r;
     }
     var c = mul(cam.projection, mul(cam.view, mul(cam.model, v)));
-    var size = layout._size, dom = layout.scene.domain;
     return [size.l + dom.x[0] * size.w + 0.5 * (1 + c[0] / c[3]) * size.w * (dom.x[1] - dom.x[0]),
             size.t + (1 - dom.y[1]) * size.h + 0.5 * (1 - c[1] / c[3]) * size.h * (dom.y[1] - dom.y[0])];
   }
 
-  function geometry(gd) {
-    // -> {rect: [x, y, w, h] of the plot area, toPixel(point), signature}
-    var L = gd._fullLayout;
-    if (!L) { return null; }
-    if (L.scene && L.scene._scene && L.scene._scene.glplot) {
-      var scene = L.scene._scene, cam = scene.glplot.cameraParams;
-      if (!cam || !cam.view) { return null; }
-      var dom = L.scene.domain, s = L._size;
-      return {rect: [s.l + dom.x[0] * s.w, s.t + (1 - dom.y[1]) * s.h, s.w * (dom.x[1] - dom.x[0]),
-                     s.h * (dom.y[1] - dom.y[0])],
-              toPixel: function (p) { return project3d(scene, L, p); },
-              signature: Array.prototype.join.call(cam.view, ",") + "|" + cam.projection[0] + "|" +
-                         scene.dataScale.join(",") + "|" + L.width + "x" + L.height};
+  function geometry(gd, dim) {
+    // -> {rect: [x, y, w, h] of the plot area, toPixel(point), signature}, or null before Plotly has drawn
+    var L = plotly.layout(gd), size = L && plotly.size(L);
+    if (!size) { return null; }
+    var paper = plotly.paper(L), page = paper.width + "x" + paper.height + "@" + (window.devicePixelRatio || 1);
+    if (dim === 3) {
+      var s = plotly.scene(L), cam = s && s.camera;
+      if (!cam || !cam.view || !cam.projection || !s.dataScale) { return null; }
+      var dom = s.domain;
+      return {rect: [size.l + dom.x[0] * size.w, size.t + (1 - dom.y[1]) * size.h, size.w * (dom.x[1] - dom.x[0]),
+                     size.h * (dom.y[1] - dom.y[0])],
+              toPixel: function (p) { return project3d(s, size, p); },
+              signature: Array.prototype.join.call(cam.view, ",") + "|" +
+                         Array.prototype.join.call(cam.projection, ",") + "|" + s.dataScale.join(",") + "|" + page};
     }
-    var xa = L.xaxis, ya = L.yaxis;
-    if (!xa || !ya || !xa.c2p) { return null; }
-    return {rect: [xa._offset, ya._offset, xa._length, ya._length],
-            toPixel: function (p) { return [xa._offset + xa.c2p(p[0]), ya._offset + ya.c2p(p[1])]; },
-            signature: xa.range.join(",") + "|" + ya.range.join(",") + "|" + xa._length + "|" + ya._length};
+    var xa = plotly.axis(L, "xaxis"), ya = plotly.axis(L, "yaxis");
+    if (!xa || !ya || !xa.c2p || !ya.c2p) { return null; }
+    return {rect: [xa.offset, ya.offset, xa.length, ya.length],
+            toPixel: function (p) { return [xa.offset + xa.c2p(p[0]), ya.offset + ya.c2p(p[1])]; },
+            signature: xa.range.join(",") + "|" + ya.range.join(",") + "|" + xa.offset + "," + ya.offset + "|" +
+                       xa.length + "x" + ya.length + "|" + page};
   }
 
   function layer(gd) {
-    var canvas = gd.querySelector("canvas.dacviz-layer");
-    var holder = gd.querySelector(".svg-container");
-    if (!holder) { return null; }
+    // the view's canvas, between Plotly's figure and its top SVG (hover labels, modebar stay above)
+    var holder = gd.querySelector(".svg-container"), L = plotly.layout(gd);
+    if (!holder || !L) { return null; }
+    var canvas = holder.querySelector(":scope > canvas.dacviz-layer");
     if (!canvas) {
       canvas = document.createElement("canvas");
       canvas.className = "dacviz-layer";
-      var svgs = holder.querySelectorAll(":scope > .main-svg");
-      holder.insertBefore(canvas, svgs.length > 1 ? svgs[svgs.length - 1] : null);
     }
-    var w = gd._fullLayout.width, h = gd._fullLayout.height, dpr = window.devicePixelRatio || 1;
+    var svgs = holder.querySelectorAll(":scope > .main-svg"), above = svgs.length > 1 ? svgs[svgs.length - 1] : null;
+    if (canvas.parentNode !== holder || canvas.nextSibling !== above) {
+      holder.insertBefore(canvas, above);  // new, or Plotly rebuilt its SVGs (Plotly.newPlot)
+    }
+    var paper = plotly.paper(L), w = paper.width, h = paper.height, dpr = window.devicePixelRatio || 1;
     if (canvas.width !== Math.round(w * dpr) || canvas.height !== Math.round(h * dpr)) {
       canvas.width = Math.round(w * dpr);
       canvas.height = Math.round(h * dpr);
@@ -146,7 +216,8 @@ window.dacviz = (function () {
   function drawView(view, gd, geo) {
     var ctx = layer(gd);
     if (!ctx) { return; }
-    ctx.clearRect(0, 0, gd._fullLayout.width, gd._fullLayout.height);
+    var paper = plotly.paper(plotly.layout(gd));
+    ctx.clearRect(0, 0, paper.width, paper.height);
     var data = highlight && highlight.views && highlight.views[view];
     var record = {selected: [], neighbours: [], lasso: 0, at: performance.now()};
     if (data && highlight.active) {
@@ -184,34 +255,93 @@ window.dacviz = (function () {
     drawn[view] = record;
   }
 
-  function redrawChanged() {
-    // redraw the layer of every view whose geometry changed since it was last drawn
-    for (var i = 0; i < VIEWS.length; i++) {
-      var view = VIEWS[i], gd = graphDiv(view);
-      if (!gd || !gd._fullLayout) { continue; }
-      listenForClicks(view, gd);
-      var geo = geometry(gd);
-      if (!geo) { continue; }
-      var sig = geo.signature + "|" + gd._fullLayout.width + "x" + gd._fullLayout.height;
-      var canvas = gd.querySelector("canvas.dacviz-layer");
-      if (signatures[view] !== sig || !canvas) {
-        signatures[view] = sig;
-        drawView(view, gd, geo);
-      }
+  function refresh(view, force) {
+    // redraw the layer of a view if its geometry changed since it was last drawn (or if forced)
+    var gd = graphDiv(view), geo = gd && geometry(gd, dimOf(view));
+    if (!geo) { return; }
+    if (force || signatures[view] !== geo.signature || !gd.querySelector("canvas.dacviz-layer")) {
+      signatures[view] = geo.signature;
+      drawView(view, gd, geo);
     }
   }
 
-  function frame() {
-    redrawChanged();
-    window.requestAnimationFrame(frame);
+  /* A 3D scene computes its camera matrices in its own render loop, on the frame after the mouse
+   * moved: during a drag, and once after every event, the layer is looked at again on the next
+   * frame (one frame per event, coalesced; nothing runs while the page is idle). */
+  var frameAsked = {};
+  function refreshNextFrame(view) {
+    if (frameAsked[view]) { return; }
+    frameAsked[view] = true;
+    window.requestAnimationFrame(function () {
+      frameAsked[view] = false;
+      refresh(view);
+    });
   }
-  window.requestAnimationFrame(frame);
+
+  /* Each graph's Plotly events drive its layer. dcc.Graph plots into a div that React may replace,
+   * and Plotly.purge (then a new plot) replaces a div's event emitter, Plotly.newPlot on a drawn
+   * div drops its listeners: a MutationObserver sees every such re-render and binds again when
+   * our listeners are gone, which a private "ping" event on the div tells (its listener answers). */
+  var PING = "dacviz_ping";
+  var pong = false;
+  var handlers = {};
+  function handlersOf(view) {
+    if (!handlers[view]) {
+      handlers[view] = {
+        now: function () { refresh(view); refreshNextFrame(view); },
+        soon: function () { refreshNextFrame(view); },
+        click: onPointClick(view),
+        ping: function () { pong = true; }
+      };
+    }
+    return handlers[view];
+  }
+
+  function listening(gd) {
+    pong = false;
+    gd.emit(PING);
+    return pong;
+  }
+
+  function bind(view) {
+    var gd = graphDiv(view);
+    if (!gd || typeof gd.on !== "function" || typeof gd.emit !== "function" || listening(gd)) { return; }
+    var h = handlersOf(view);
+    gd.on(PING, h.ping);
+    gd.on("plotly_afterplot", h.now);     // every (re)draw: a new figure, a resize, a legend click
+    gd.on("plotly_relayout", h.now);      // zoom, pan, camera, autorange: when done
+    gd.on("plotly_redraw", h.now);
+    gd.on("plotly_relayouting", h.soon);  // zoom, pan and the 3D camera during a drag
+    gd.on("plotly_click", h.click);       // /clip-at: start the audio before the Dash round trip
+    refresh(view, true);
+    refreshNextFrame(view);
+  }
+
+  function bindAll() { views().forEach(function (v) { bind(v.name); }); }
+
+  new MutationObserver(bindAll).observe(document.documentElement, {childList: true, subtree: true});
+  window.addEventListener("resize", function () {
+    views().forEach(function (v) { refreshNextFrame(v.name); });
+  });
+  bindAll();
 
   function drawHighlight(payload) {
     highlight = payload;
     signatures = {};
-    redrawChanged();  // now, not on the next frame: the page may be busy rendering the side panel
+    bindAll();
+    // now, not on a later event: the page may be busy rendering the side panel
+    views().forEach(function (v) { refresh(v.name, true); });
     return payload && payload.active ? "highlight" : "none";
+  }
+
+  function plotlyMissing() {
+    // {view: [private Plotly fields the layer reads that are missing]} for every drawn view (tests)
+    var out = {};
+    views().forEach(function (v) {
+      var gd = graphDiv(v.name);
+      out[v.name] = gd ? plotly.missing(gd, v.dim) : ["no graph"];
+    });
+    return out;
   }
 
   /* ---------------------------------------------------------------- keyboard */
@@ -237,5 +367,5 @@ window.dacviz = (function () {
     event.preventDefault();
   });
 
-  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn};
+  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn, plotlyMissing: plotlyMissing};
 })();

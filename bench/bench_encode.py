@@ -28,7 +28,7 @@ def seed_loop(model, files, device) -> None:
         audio = load_clip(path, model.sample_rate, 30).audio
         x = model.preprocess(torch.from_numpy(audio)[None, None].to(device), model.sample_rate)
         with torch.inference_mode():
-            z, _ = dac_encode(model, x)
+            z, _codes, _latents = dac_encode(model, x)
         z.mean(dim=2).squeeze(0).cpu().numpy()
 
 

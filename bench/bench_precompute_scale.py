@@ -44,7 +44,7 @@ def dacviz_way(embeddings: dict, labels: list[str], manifest: dict) -> dict[str,
     out = Path(tempfile.mkdtemp(prefix="dacviz-scale-"))
     config = PrecomputeConfig(out=out, model_type=manifest["model"]["type"],
                               weights=WeightsChoice(**manifest["model"]["weights"]), seed=42)
-    return finish_cache(embeddings, labels, config, "bench", 0, CachePaths(out), lambda _: None)
+    return finish_cache(embeddings, {"label": labels}, config, "bench", 0, CachePaths(out), lambda _: None)
 
 
 def seed_way(embeddings: dict, labels: list[str]) -> float:

@@ -12,6 +12,9 @@ Examples:
   python precompute.py my_clips/ --out cache/mine
   python precompute.py clips.csv --out cache/mine --device cuda --batch-size 64
 
+  # codebook depths 1, 2, 4 only; no decoded audio
+  python precompute.py my_clips/ --out cache/mine --depths 1 2 4 --reconstruct
+
 Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
 """
 from __future__ import annotations
@@ -32,6 +35,23 @@ from dacviz_app.core.report import format_summary, untrained_banner
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_CLIP_SECONDS = 24 * 3600.0
+DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
+RECONSTRUCT_MAX_CLIPS = 1_000
+
+
+def default_depths(model_type: str, n_clips: int) -> tuple[int, ...]:
+    """Every depth 1..n_codebooks-1 up to DEPTHS_ALL_MAX_CLIPS clips; above, 1, 2, 4, 8...
+    (each depth costs a representation's neighbours, projections and metrics)."""
+    n = MODEL_CONFIGS[model_type]["n_codebooks"]
+    if n_clips <= DEPTHS_ALL_MAX_CLIPS:
+        return tuple(range(1, n))
+    return tuple(q for q in (1, 2, 4, 8, 16) if q < n)
+
+
+def default_reconstruct(model_type: str) -> tuple[int, ...]:
+    """1, 2, 4, 8... below n_codebooks, and n_codebooks (16 kHz: 1 2 4 8 12)."""
+    n = MODEL_CONFIGS[model_type]["n_codebooks"]
+    return tuple(q for q in (1, 2, 4, 8, 16) if q < n) + (n,)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -66,6 +86,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="skip clips longer than this (default 30)")
     parser.add_argument("--knn-k", type=int, default=MAX_K,
                         help=f"neighbours stored per clip (1..{MAX_K}, default {MAX_K})")
+    parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
+                        help="codebook depths q stored as representations z_q<q>: the latent of "
+                             "the first q residual codebooks (default: every q below the model's "
+                             f"codebook count up to {DEPTHS_ALL_MAX_CLIPS:,} clips, 1 2 4 8 "
+                             "above; the full count is z itself; no value: none)")
+    parser.add_argument("--reconstruct", nargs="*", type=int, metavar="Q",
+                        help="decode clips back to audio from their first q codebooks, for each "
+                             "q (default for 16khz: 1 2 4 8 12; no value: none)")
+    parser.add_argument("--reconstruct-max-clips", type=int, default=RECONSTRUCT_MAX_CLIPS,
+                        help="decode at most this many clips, evenly spread over the collection "
+                             f"(default {RECONSTRUCT_MAX_CLIPS:,})")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a cache in --out that was made from other inputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -80,6 +111,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size and --chunk-size must be >= 1")
     if not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be between 0 and {MAX_SEED}")
+    n_codebooks = MODEL_CONFIGS[args.model_type]["n_codebooks"]
+    for option, values in (("--depths", args.depths), ("--reconstruct", args.reconstruct)):
+        if values and not all(1 <= q <= n_codebooks for q in values):
+            parser.error(f"{option}: each q must be between 1 and {n_codebooks} (the "
+                         f"{args.model_type} model has {n_codebooks} codebooks)")
+    if args.reconstruct_max_clips < 0:
+        parser.error("--reconstruct-max-clips must be >= 0")
     if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
         parser.error(f"--max-seconds must be a positive number of seconds, at most "
                      f"{MAX_CLIP_SECONDS:g} (got {args.max_seconds:g})")
@@ -127,7 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         say(untrained_banner())
     say(f"{len(clips)} clips selected from {source} · model DAC {args.model_type} · device {device} "
         f"· weights {weights.describe()}")
+    depths = default_depths(args.model_type, len(clips)) if args.depths is None else \
+        tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
+    reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
+        tuple(sorted(set(args.reconstruct)))
     config = PrecomputeConfig(
+        depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
         out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
         batch_size=args.batch_size or (64 if device == "cuda" else 8), chunk_size=args.chunk_size, max_seconds=args.max_seconds,
         seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),

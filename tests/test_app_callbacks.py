@@ -76,9 +76,9 @@ def test_keys_step_through_neighbours_and_clear_ends_the_selection(cache, groups
 
 def test_url_round_trip_and_bad_values(cache):
     assert cb.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1") == {
-        "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True}
+        "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True, "depth": 12}
     assert cb.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999") == {
-        "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False}
+        "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False, "depth": 12}
     assert cb.parse_query(cache, "?k=1e9")["k"] == 10
 
 
@@ -165,10 +165,13 @@ def test_lasso_points_map_to_clips(cache, groups):
 
 
 def test_metrics_table_marks_the_current_representation(cache):
-    table = cb.metrics_table(cache.metrics_rows, "codes_mean", cache.metrics_params)
+    table = cb.metrics_table(cb.label_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
     rows = table.children[0].children[1].children
-    assert len(rows) == 20
+    assert len(rows) == 20  # the four representations x five spaces, scored by the label
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
+    table = cb.metrics_table(cb.label_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
+    rows = table.children[0].children[1].children  # the slider's depth joins the table
+    assert len(rows) == 25 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
 
 
 def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):
@@ -246,3 +249,56 @@ def test_the_cache_is_the_one_judge_of_clip_ids_and_k(cache):
         [5, 3, 1, 1, cache.knn_k, 10, 10]
     assert cache.dim("z") == 1024 and cache.dim("mfcc") == 80 and cache.seed == 42
     assert cache.has_representation("z") and not cache.has_representation("../z")
+
+
+def test_decoded_audio_and_sound_are_served_under_the_audio_rules(demo_cache):
+    import json
+
+    cache = open_cache(demo_cache[0])
+    client = create_app(demo_cache[0]).server.test_client()
+    v = cache.identity
+    for q in cache.reconstruction_depths:
+        answer = client.get(f"/audio/3?v={v}&q={q}")
+        assert answer.status_code == 200 and answer.data == cache.reconstruction_path(3, q).read_bytes()
+        assert answer.data != cache.audio_path(3).read_bytes()
+    sound = client.get(f"/sound/3?v={v}&q=4")
+    summary = json.loads(sound.data)
+    assert sound.status_code == 200 and summary["n_mels"] == 64 and len(sound.data) < 16_000
+    assert client.get(f"/sound/3?v={v}").get_json()["duration_s"] == pytest.approx(cache.clips["duration_s"][3], abs=1e-3)
+    for bad in (f"/audio/3?v={v}&q=3", f"/audio/3?v={v}&q=-1", f"/audio/3?v={v}&q=1e3",
+                f"/audio/3?v={v}&q=../../manifest.json", "/audio/3?v=other&q=4",
+                f"/sound/{cache.n_clips}?v={v}", f"/sound/3?v={v}&q=5", "/sound/x", "/sound/3/4"):
+        answer = client.get(bad)
+        assert answer.status_code == 404 and b"Traceback" not in answer.data, bad
+
+
+def test_the_codec_lens_controls_and_charts(cache):
+    from dacviz_app.core.metrics import codebook_usage
+    from dacviz_app.core.views import active_representation, depth_metrics
+
+    assert cb.parse_query(cache, "?q=4")["depth"] == 4
+    assert cb.parse_query(cache, "?q=99")["depth"] == 12 and cb.parse_query(cache, "?q=x")["depth"] == 12
+    assert active_representation(cache, "z", 4) == "z_q4" and active_representation(cache, "z", 12) == "z"
+    assert active_representation(cache, "mfcc", 4) == "mfcc"  # the slider applies to z
+    assert cb.valid_rep(cache, "z_q4") == "z"  # depths are reached by the slider, not the dropdown
+    rows = depth_metrics(cache, "speaker")
+    assert [r["q"] for r in rows] == list(range(1, 13)) and rows[-1]["representation"] == "z"
+    depth_fig, usage_fig, note = cb.codec_charts(cache, "speaker", 4, False)
+    accuracy = next(t for t in depth_fig["data"] if t["name"].startswith("k-NN"))
+    assert accuracy["y"] == [r["knn_accuracy"] for r in rows] and depth_fig["layout"]["shapes"][0]["x0"] == 4
+    usage = codebook_usage(cache.code_counts())
+    assert usage_fig["data"][0]["y"] == usage["used"] and all(1 <= u <= 1024 for u in usage["used"])
+    assert "'speaker'" in note and "UNTRAINED" in note
+    _, _, note = cb.codec_charts(cache, "original_rate", 4, False)  # not scored: the label is
+    assert "scored by 'label'" in note
+
+
+def test_codebook_usage_counts_entries_and_their_perplexity():
+    from dacviz_app.core.metrics import codebook_usage
+
+    counts = np.zeros((2, 8), np.int64)
+    counts[0, :4] = 5  # four entries used equally: perplexity 4
+    counts[1, 0] = 7  # one entry: perplexity 1
+    usage = codebook_usage(counts)
+    assert usage["used"] == [4, 1] and usage["codebook_size"] == 8
+    assert usage["perplexity"] == pytest.approx([4.0, 1.0])

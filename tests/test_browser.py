@@ -13,9 +13,9 @@ from selenium.webdriver.common.by import By
 
 from conftest import ROOT
 from dacviz_app.core.cache import open_cache
+from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
 from dacviz_app.core.views import colour_groups
 from dacviz_app.ui.app import create_app
-from dacviz_app.ui.figures import VIEWS
 
 SHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -204,3 +204,222 @@ def test_a_hostile_collection_is_shown_as_text_and_fits(dash_duo, hostile_cache)
     assert len(names) == len(set(names)) == 4 and "(none)" in names and "(none) 2" in names
     assert driver.execute_script("return document.querySelectorAll('#page b, #page img').length") == 0
     shot(dash_duo, "7-hostile-collection")
+
+
+SCRIPT_TIMERS_JS = """
+// count the frames and timeouts that assets/1-dacviz.js asks for (Plotly's 3D scenes run their own
+// requestAnimationFrame loop: only calls made from our script count)
+window.__dacvizTimers = 0;
+for (const name of ['requestAnimationFrame', 'setTimeout', 'setInterval']) {
+  const original = window[name];
+  window[name] = function () {
+    if ((new Error().stack || '').indexOf('1-dacviz.js') >= 0) { window.__dacvizTimers++; }
+    return original.apply(window, arguments);
+  };
+}
+"""
+RELAYOUT_JS = """
+const [view, update, done] = arguments;
+const gd = document.querySelector('#view-' + view + ' .js-plotly-plot');
+const at = window.dacviz.drawn[view].at;
+Plotly.relayout(gd, update).then(() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r))))
+  .then(() => done([window.dacviz.drawn[view], window.dacviz.drawn[view].at > at]));
+"""
+COUNT_REDRAWS_JS = """
+// count the layer's redraws of one view (window.dacviz.drawn[view] is set on each)
+const drawn = window.dacviz.drawn, view = arguments[0];
+let record = drawn[view];
+window.__redraws = 0;
+Object.defineProperty(drawn, view, {configurable: true, enumerable: true, get: () => record,
+                                    set: value => { record = value; window.__redraws++; }});
+"""
+AXES_JS = """
+const L = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot')._fullLayout;
+return [L.xaxis.range.slice(), L.yaxis.range.slice()];
+"""
+
+
+def relayout(driver, view: str, update: dict) -> dict:
+    """Plotly.relayout a view, wait two frames; the view's layer record, which must be new."""
+    record, redrawn = driver.execute_async_script(RELAYOUT_JS, view, update)
+    assert redrawn, f"the layer of {view} was not redrawn after {update}"
+    return record
+
+
+def close(a, b, tol=1.0) -> bool:
+    return len(a) == len(b) and all(abs(p - q) <= tol for u, v in zip(a, b) for p, q in zip(u, v))
+
+
+def zoom_on_selected(driver, view: str, record: dict) -> tuple[dict, dict]:
+    """Zoom a 2D view x2 around the selected clip (its layer ``record`` as drawn now): the clip
+    must go to the middle of the plot area and every neighbour twice as far from it. Returns the
+    new record and the zoomed ranges {"x": (centre, half width), "y": ...}."""
+    left, top, width, height = record["rect"]
+    (x0, x1), (y0, y1) = driver.execute_script(AXES_JS, view)
+    sx, sy = record["pixels"][0]
+    cx, cy = x0 + (sx - left) / width * (x1 - x0), y1 - (sy - top) / height * (y1 - y0)
+    hw, hh = (x1 - x0) / 4, (y1 - y0) / 4
+    zoomed = relayout(driver, view, {"xaxis.range": [cx - hw, cx + hw], "yaxis.range": [cy - hh, cy + hh]})
+    mid = (left + width / 2, top + height / 2)
+    expected = [(mid[0] + 2 * (px - sx), mid[1] + 2 * (py - sy)) for px, py in record["pixels"]]
+    assert close(zoomed["pixels"], expected), (view, zoomed["pixels"], expected)
+    return zoomed, {"x": (cx, hw), "y": (cy, hh)}
+
+
+def drag(driver, view: str, steps: int = 12) -> None:
+    """A real mouse drag from the middle of a view (for a 3D view: its drag mode, pan or rotate)."""
+    x, y = driver.execute_script("const r = document.querySelector('#view-' + arguments[0] + "
+                                 "' .js-plotly-plot').getBoundingClientRect(); "
+                                 "return [r.left + r.width / 2, r.top + r.height / 2];", view)
+    actions = ActionChains(driver)
+    pointer = actions.w3c_actions.pointer_action
+    pointer.move_to_location(int(x), int(y))
+    pointer.pointer_down()
+    for i in range(1, steps + 1):
+        pointer.move_to_location(int(x) - 7 * i, int(y) + 3 * i)
+        pointer.pause(0.02)
+    pointer.pointer_up()
+    actions.perform()
+
+
+def test_the_layer_reads_only_plotly_fields_that_exist(page):
+    """The private plotly.js fields the layer reads (named in one place at the top of
+    assets/1-dacviz.js) are all there in every view of the page's own view table: a Plotly
+    upgrade that renames one fails here, by name."""
+    driver = page.driver
+    missing = driver.execute_script("return window.dacviz.plotlyMissing()")
+    version = driver.execute_script("return Plotly.version")
+    assert sorted(missing) == sorted(VIEWS), missing  # the views come from #page's data-views
+    assert all(m == [] for m in missing.values()), f"plotly.js {version}: {missing}"
+
+
+def test_the_layer_follows_zoom_pan_and_the_camera_on_events_and_idles(page):
+    """After a click, the highlight layer is redrawn when a 2D view is zoomed and panned and when a
+    3D camera turns or is dragged, to where Plotly now draws the points; on an idle page our script
+    asks for no frame and no timeout (no polling) and redraws nothing."""
+    driver = page.driver
+    driver.execute_script(SCRIPT_TIMERS_JS)
+    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    click_at(driver, x, y)
+    wait_for(lambda: all(v and v["selected"] for v in driver.execute_script(LAYER_JS)), 15, "highlight")
+    time.sleep(1.0)  # the click's callbacks settle
+    before = driver.execute_script(LAYER_JS)
+    driver.execute_script("window.__dacvizTimers = 0;")
+    time.sleep(1.0)
+    assert driver.execute_script("return window.__dacvizTimers") == 0, "the page script polls while idle"
+    assert [v["at"] for v in driver.execute_script(LAYER_JS)] == [v["at"] for v in before]
+
+    # 2D: zoom x2 around the selected clip: it moves to the middle of the plot area and every
+    # neighbour twice as far from it; a pan moves them all; autorange puts them back
+    start = before[VIEWS.index("pca2")]
+    zoomed, ranges = zoom_on_selected(driver, "pca2", start)
+    (cx, hw), width = ranges["x"], start["rect"][2]
+    panned = relayout(driver, "pca2", {"xaxis.range": [cx - hw / 2, cx + 3 * hw / 2]})
+    assert close(panned["pixels"], [(px - width / 4, py) for px, py in zoomed["pixels"]])
+    back = relayout(driver, "pca2", {"xaxis.autorange": True, "yaxis.autorange": True})
+    assert close(back["pixels"], start["pixels"])
+
+    # 3D: camera A, camera B, a real mouse drag, camera A again
+    camera_a = {"eye": {"x": 1.6, "y": 1.2, "z": 0.8}, "up": {"x": 0, "y": 0, "z": 1}, "center": {"x": 0, "y": 0, "z": 0}}
+    camera_b = {"eye": {"x": -0.4, "y": 2.0, "z": 0.6}, "up": {"x": 0, "y": 0, "z": 1}, "center": {"x": 0, "y": 0, "z": 0}}
+    at_a = relayout(driver, "pca3", {"scene.camera": camera_a})
+    at_b = relayout(driver, "pca3", {"scene.camera": camera_b})
+    assert not close(at_b["pixels"], at_a["pixels"], tol=5)
+    driver.execute_script("window.__dacvizTimers = 0;")
+    driver.execute_script(COUNT_REDRAWS_JS, "pca3")
+    drag(driver, "pca3")
+    dragged = wait_for(lambda: (lambda r: r if r["at"] > at_b["at"] and not close(r["pixels"], at_b["pixels"], 5)
+                                else None)(driver.execute_script("return window.dacviz.drawn.pca3")),
+                       10, "the 3D layer to follow the drag")
+    assert driver.execute_script("return window.__dacvizTimers") <= 40  # a frame per event, no loop
+    assert driver.execute_script("return window.__redraws") >= 4, "the layer did not follow during the drag"
+    time.sleep(0.5)
+    dragged = driver.execute_script("return window.dacviz.drawn.pca3")
+    saved = driver.execute_script("return document.querySelector('#view-pca3 .js-plotly-plot')"
+                                  "._fullLayout.scene.camera")  # where the drag left the camera
+    relayout(driver, "pca3", {"scene.camera": camera_b})
+    assert close(relayout(driver, "pca3", {"scene.camera": saved})["pixels"], dragged["pixels"])
+    assert close(relayout(driver, "pca3", {"scene.camera": camera_a})["pixels"], at_a["pixels"])
+    shot(page, "8-layer-follows")
+
+    # Plotly.purge and a new plot give the div a new event emitter; Plotly.newPlot on a drawn div
+    # drops every listener: either way the layer is bound again and follows the view
+    for reset in ("Plotly.purge(gd); ", ""):
+        redrawn_before = driver.execute_script("return window.dacviz.drawn.tsne2.at")
+        driver.execute_async_script("""
+          const done = arguments[arguments.length - 1];
+          const gd = document.querySelector('#view-tsne2 .js-plotly-plot'), data = gd.data, layout = gd.layout;
+          %s Plotly.newPlot(gd, data, layout).then(() => done());""" % reset)
+        record = wait_for(lambda: (lambda r: r if r["at"] > redrawn_before else None)(
+            driver.execute_script("return window.dacviz.drawn.tsne2")), 10, "the layer after a new plot")
+        assert driver.execute_script("return document.querySelectorAll('#view-tsne2 canvas.dacviz-layer').length") == 1
+        zoom_on_selected(driver, "tsne2", record)
+        relayout(driver, "tsne2", {"xaxis.autorange": True, "yaxis.autorange": True})
+
+
+SOUND_JS = """
+const c = document.getElementById(arguments[0]);
+return c && c.dataset.drawn && !c.hidden ? JSON.parse(c.dataset.drawn) : null;
+"""
+UIREVISIONS_JS = """
+return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => {
+  const gd = document.querySelector('#view-' + v + ' .js-plotly-plot');
+  return gd && gd.layout ? gd.layout.uirevision : null;
+});
+"""
+
+
+def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
+    driver = page.driver
+    cache = open_cache(demo_cache[0])
+    groups = colour_groups(cache, "label")
+    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    clip = int(groups.members[curve][index])
+    click_at(driver, x, y)
+    wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
+    # the clicked clip's waveform + spectrogram, and the decoded one under it
+    drawn = wait_for(lambda: driver.execute_script(SOUND_JS, "sound-canvas"), 15, "the sound drawn")
+    assert drawn["blocks"] == 2 and drawn["captions"][0] == f"clip {clip} · original"
+    assert drawn["captions"][1] == "decoded from 12 codebooks" and min(drawn["frames"]) > 5
+
+    # the slider to 4 codebooks: all four views, the neighbour list and the URL follow
+    marks = {m.text: m for m in driver.find_elements(By.CSS_SELECTOR, "#depth .dash-slider-mark")}
+    assert sorted(marks, key=int) == [str(q) for q in range(1, 13)]
+    mark, thumb = (driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", e)
+                   for e in (marks["4"], driver.find_element(By.CSS_SELECTOR, "#depth [role=slider]")))
+    click_at(driver, mark["x"] + mark["width"] / 2, thumb["y"] + thumb["height"] / 2)  # on the track
+    wait_for(lambda: page.find_element("#depth-label").text == "4 codebooks · 2.0 kbps", 10, "depth label")
+    index_q4, _ = cache.neighbours("z_q4")
+    expected = [int(i) for i in index_q4[clip, :10]]
+    assert expected != [int(i) for i in cache.neighbours("z")[0][clip, :10]]
+    wait_for(lambda: all(v["neighbours"] == expected and v["selected"] == [clip] for v in views(page)),
+             20, "z_q4 neighbours in all views")
+    assert driver.execute_script(UIREVISIONS_JS) == ["z_q4"] * 4  # every view redrawn from z_q4
+    listed = [int(li.get_attribute("data-clip")) for li in driver.find_elements(By.CSS_SELECTOR, "#neighbour-items li")]
+    assert listed == expected and "q=4" in driver.current_url
+    drawn = wait_for(lambda: (lambda d: d if d and d["captions"][-1] == "decoded from 4 codebooks" else None)(
+        driver.execute_script(SOUND_JS, "sound-canvas")), 10, "the comparison follows the slider")
+    shot(page, "5-four-codebooks")
+
+    # A/B: play the decoded clip, then the key "a" back to the original
+    driver.find_element(By.CSS_SELECTOR, "#ab input[value='4']").click()
+    wait_for(lambda: driver.execute_script(
+        "const p = document.getElementById('player');"
+        "return p.currentSrc.endsWith('q=4') && (p.played.length > 0 || !p.paused);"), 15, "decoded playing")
+    driver.find_element(By.TAG_NAME, "body").send_keys("a")
+    wait_for(lambda: driver.execute_script(
+        "const p = document.getElementById('player'); return /q=0$/.test(p.currentSrc) && !p.paused;"),
+        15, "the original again")
+    assert "noise" in page.find_element("#ab-untrained").text  # untrained: said beside the player
+
+    # hovering a neighbour draws its spectrogram
+    row = driver.find_element(By.CSS_SELECTOR, "#neighbour-items li:nth-child(2)")
+    ActionChains(driver).move_to_element(row).perform()
+    hover = wait_for(lambda: driver.execute_script(SOUND_JS, "hover-canvas"), 10, "the neighbour's sound")
+    assert hover["captions"] == [f"neighbour #2 · clip {expected[1]}"]
+    # the chart of metrics against q marks the slider's depth
+    driver.execute_script("document.getElementById('codec-panel').scrollIntoView()")
+    wait_for(lambda: driver.execute_script(
+        "const gd = document.querySelector('#depth-chart .js-plotly-plot');"
+        "return gd && gd.data.length === 3 && gd.layout.shapes[0].x0 === 4;"), 10, "the depth chart")
+    shot(page, "6-codec-lens")

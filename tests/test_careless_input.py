@@ -166,7 +166,7 @@ def test_two_runs_on_one_out_directory(demo_wavs, tmp_path):
     assert f"pid {first.pid}" in second.stderr and "Traceback" not in second.stderr
     _, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
-    assert clip_count(out) == 10 and len(list((out / "audio").iterdir())) == 10
+    assert clip_count(out) == 10 and len(list((out / "audio").glob("*.wav"))) == 10
     assert not (out / ".lock").exists() and not (out / "work").exists()
     third = run_precompute(*cmd[3:])  # the same command: the lock was released
     assert third.returncode == 0 and "already complete" in third.stdout

@@ -1,7 +1,6 @@
 """precompute.py end to end, with the real DAC architecture (untrained) on real WAV files."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -16,6 +15,7 @@ import pytest
 from conftest import ROOT, copy_subset, run_precompute, write_bad_files
 from dacviz_app.core.cache import CacheError, open_cache
 from dacviz_app.core.spaces import VIEWS
+from dacviz_app.testing import cache_files
 
 
 def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
@@ -39,13 +39,27 @@ def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
     assert len(set(cache.clips["speaker"])) == 10
     assert "UNTRAINED" in stdout and "clips encoded : 120 of 120" in stdout
     assert "Davies-Bouldin" in stdout and "t-SNE 3D" in stdout
+    import soundfile as sf
     manifest = cache.manifest
     assert manifest["model"]["weights"]["untrained"] is True
     assert manifest["model"]["sample_rate"] == 16000 and manifest["format_version"] == 1
     assert "--demo" in manifest["command"]
     assert not (out / "work").exists()
+    # the codec lens: every depth 1..11 stored (12 is z itself), decoded audio at the defaults
+    assert cache.depths() == [(q, f"z_q{q}") for q in range(1, 12)] + [(12, "z")]
+    for q in range(1, 12):
+        assert cache.embedding(f"z_q{q}").shape == (n, 1024)
+        assert cache.projection(f"z_q{q}", "tsne3").shape == (n, 3)
+    assert cache.kbps("z_q4") == pytest.approx(2.0) and cache.kbps("z") == pytest.approx(6.0)
+    assert cache.reconstruction_depths == [1, 2, 4, 8, 12] and cache.reconstructed_clips == n
+    for q in cache.reconstruction_depths:
+        decoded = sf.info(str(cache.reconstruction_path(5, q)))
+        assert decoded.samplerate == 16000 and abs(decoded.duration - cache.clips["duration_s"][5]) < 1e-3
+    counts = cache.code_counts()
+    frames = sum(int(np.ceil(d * 16000 / 320 - 1e-9)) for d in cache.clips["duration_s"])
+    assert counts.shape == (12, 1024) and abs(int(counts[0].sum()) - frames) <= n
+    assert "z at q codebooks" in stdout
     # every clip is playable from the cache alone, at the model rate
-    import soundfile as sf
     info = sf.info(str(cache.audio_path(0)))
     assert info.samplerate == 16000 and info.channels == 1
     assert abs(info.duration - cache.clips["duration_s"][0]) < 1e-3
@@ -57,11 +71,12 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
     from sklearn.neighbors import NearestNeighbors
 
     cache = open_cache(demo_cache[0])
-    labels = np.asarray(cache.clips["label"])
     k = cache.metrics["params"]["knn_accuracy_k"]
-    assert len(cache.metrics["rows"]) == 4 * 5
+    n_reps = len(cache.representations)
+    assert n_reps == 4 + 11 and cache.metrics["params"]["columns"] == ["label", "speaker"]
+    assert len(cache.metrics["rows"]) == n_reps * 5 + n_reps  # label: every space; speaker: full
 
-    def loo_knn_accuracy(points, metric):
+    def loo_knn_accuracy(points, metric, labels):
         nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(points)
         dist, idx = nn.kneighbors(points)
         right = 0
@@ -74,12 +89,13 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
 
     for row in cache.metrics["rows"]:
         rep, space = row["representation"], row["space"]
+        labels = np.asarray(cache.clips[row["column"]])
         points = np.asarray(cache.embedding(rep) if space == "full" else cache.projection(rep, space),
                             dtype=np.float64)
         assert row["silhouette"] == pytest.approx(silhouette_score(points, labels), abs=1e-6)
         assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(points, labels), rel=1e-6)
         metric = "cosine" if space == "full" else "euclidean"
-        assert row["knn_accuracy"] == pytest.approx(loo_knn_accuracy(points, metric), abs=1e-9), (rep, space)
+        assert row["knn_accuracy"] == pytest.approx(loo_knn_accuracy(points, metric, labels), abs=1e-9), (rep, space)
 
     for rep in cache.representations:
         x = np.asarray(cache.embedding(rep), dtype=np.float64)
@@ -110,6 +126,33 @@ def test_batched_encode_equals_one_by_one(demo_wavs):
         for rep in ("z", "codes_concat", "codes_mean"):
             a, b = alone[rep][0], batched[rep][i]
             assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(a), (rep, i)
+
+
+def test_depth_latents_are_codebook_prefixes_and_depth_n_is_z(demo_wavs):
+    """The quantized latent of the first q codebooks, pooled like z: batched = alone, depth 12
+    equals z, each level's code counts cover every real frame, and reconstructions have the
+    clip's own length."""
+    from dacviz_app.core.audio import load_clip
+    from dacviz_app.core.encode import depth_name, encode_batch, frame_count, load_dac, resolve_weights
+
+    files = sorted(demo_wavs.glob("*/*.wav"))[::20][:6]
+    clips = [load_clip(f, 16000, 30).audio for f in files]
+    model = load_dac("16khz", resolve_weights("16khz", None, True, 42), "cpu")
+    out = encode_batch(model, clips, "cpu", depths=(1, 4, 12), reconstruct=(1, 12), reconstruct_rows=(0, 3))
+    z = out["z"]
+    assert np.allclose(out[depth_name(12)], z, rtol=1e-5, atol=1e-6 * np.abs(z).max())
+    assert not np.allclose(out[depth_name(1)], z, rtol=1e-2)  # a prefix really is less
+    for i, clip in enumerate(clips):
+        alone = encode_batch(model, [clip], "cpu", depths=(4,))
+        a, b = alone[depth_name(4)][0], out[depth_name(4)][i]
+        assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(a)
+    frames = sum(frame_count(len(c), 320) for c in clips)
+    assert out["code_counts"].shape == (12, 1024) and (out["code_counts"].sum(1) == frames).all()
+    for depth in (1, 12):
+        assert sorted(out["reconstructions"][depth]) == [0, 3]
+        for row in (0, 3):
+            audio = out["reconstructions"][depth][row]
+            assert audio.shape == clips[row].shape and audio.dtype == np.float32
 
 
 def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(demo_wavs, tmp_path):
@@ -145,22 +188,6 @@ def _wait_for_chunks(out: Path, count: int, proc: subprocess.Popen, timeout: flo
     raise AssertionError("no chunk appeared in time")
 
 
-def _cache_files(out: Path) -> dict[str, bytes]:
-    """Every file of a cache except the manifest's run-specific fields."""
-    files = {}
-    for path in sorted(out.rglob("*")):
-        if path.is_file():
-            rel = str(path.relative_to(out))
-            data = path.read_bytes()
-            if rel == "manifest.json":
-                manifest = json.loads(data)
-                for field in ("created", "command"):
-                    manifest.pop(field)
-                data = json.dumps(manifest, sort_keys=True).encode()
-            files[rel] = data
-    return files
-
-
 def test_interrupted_runs_resume_to_the_same_cache(demo_wavs, tmp_path):
     src = copy_subset(demo_wavs, tmp_path / "src", words=("two", "yes", "no"), speakers=4)
     write_bad_files(src / "odd")
@@ -192,7 +219,7 @@ def test_interrupted_runs_resume_to_the_same_cache(demo_wavs, tmp_path):
     assert "encoded in this run" in final.stdout
     resumed = int(re.search(r"\((\d+) encoded in this run\)", final.stdout).group(1))
     assert 0 < resumed < 12 + 11
-    assert _cache_files(out) == _cache_files(clean)
+    assert cache_files(out) == cache_files(clean)
     # and once more: nothing left to do
     again = run_precompute(*args, "--out", str(out))
     assert again.returncode == 0 and "already complete" in again.stdout

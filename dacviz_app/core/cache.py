@@ -8,7 +8,9 @@ directory::
                              n_codebooks, codebook_dim, weights}, audio {format, subtype,
                              channels, sample_rate}, n_clips, n_skipped, knn_k, seed,
                              representations {name: {dim, title, description}}, projections
-                             [view names], sample_3d (null or {"n", "seed"}). Written LAST
+                             [view names], sample_3d (null or {"n", "seed"}), depths [q...]
+                             (z_q<q> representations), reconstructions {"depths", "n_clips",
+                             "max_clips"}. Written LAST
                              (``make_manifest``, ``finish``): a cache without it is incomplete
                              (a run in progress or interrupted).
     clips.json               per-clip metadata, columnar: {"columns": {name: [n values]}}
@@ -25,7 +27,11 @@ directory::
     arrays/sample_3d.npy            (n_sample,) int64 sorted clip ids, only above
                                     ``projections.MAX_3D_POINTS`` clips: the clips the 3D t-SNE
                                     was fitted on, and the clips the 3D views draw
+    arrays/code_counts.npy          (n_codebooks, codebook_size) int64: how often each level used
+                                    each codebook entry over all clips' frames
     audio/<name>.wav                mono 16-bit PCM at the model's sample rate
+    audio/q<q>/<name>.wav           the clip decoded by DAC from its first q codebooks (the depths
+                                    of manifest["reconstructions"], for a spread of clips)
     plan.json                       what the results depend on (clips with their size and
                                     modification time, model, settings) and its hash, plan_id
     work/                           resume state of an unfinished run (encoded chunks,
@@ -61,7 +67,6 @@ from .representations import describe
 from .spaces import VIEWS, VIEW_NAMES
 
 FORMAT_VERSION = 1
-REPRESENTATIONS = ("z", "codes_concat", "codes_mean", "mfcc")
 REQUIRED_CLIP_COLUMNS = ("id", "label", "speaker", "source", "duration_s", "audio")
 COMPUTED_CLIP_COLUMNS = REQUIRED_CLIP_COLUMNS + ("original_rate", "channels")
 USER_COLUMN_PREFIX = "csv_"
@@ -155,6 +160,11 @@ def write_neighbours(paths: "CachePaths", representation: str, index: np.ndarray
     atomic_save_npy(paths.array(representation, "knn_index"), np.asarray(index, np.int32))
 
 
+def write_code_counts(paths: "CachePaths", counts: np.ndarray) -> None:
+    """(n_codebooks, codebook_size) int64 code counts of the whole collection."""
+    atomic_save_npy(paths.code_counts, np.asarray(counts, np.int64))
+
+
 def write_sample_3d(paths: "CachePaths", ids: np.ndarray) -> None:
     """(n_sample,) sorted clip ids: the clips a large 3D t-SNE is fitted on and 3D views draw."""
     atomic_save_npy(paths.sample_3d, np.asarray(ids, np.int64))
@@ -180,9 +190,11 @@ def write_metrics(paths: "CachePaths", params: dict, rows: list[dict]) -> None:
 
 def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
                   model_type: str, weights: dict, n_clips: int, n_skipped: int, knn_k: int,
-                  seed: int, sample_3d: int | None) -> dict:
+                  seed: int, sample_3d: int | None, depths: tuple[int, ...] = (),
+                  reconstructions: dict | None = None) -> dict:
     """The manifest of a finished cache (see the module docstring for the keys).
-    ``sample_3d``: the size of the 3D sample, None when every clip is drawn in 3D."""
+    ``sample_3d``: the size of the 3D sample, None when every clip is drawn in 3D.
+    ``reconstructions``: {"depths": [q...], "n_clips": int, "max_clips": int} or None."""
     cfg = MODEL_CONFIGS[model_type]
     return {
         "format_version": FORMAT_VERSION,
@@ -196,16 +208,18 @@ def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan
         "model": {"family": "descript-audio-codec", "type": model_type,
                   "sample_rate": cfg["sample_rate"], "hop_length": int(np.prod(cfg["encoder_rates"])),
                   "n_codebooks": cfg["n_codebooks"], "codebook_dim": cfg["codebook_dim"],
-                  "weights": weights},
+                  "codebook_size": cfg["codebook_size"], "weights": weights},
         "audio": {"format": "wav", "subtype": "PCM_16", "channels": 1,
                   "sample_rate": cfg["sample_rate"]},
         "n_clips": n_clips,
         "n_skipped": n_skipped,
         "knn_k": knn_k,
         "seed": seed,
-        "representations": describe(cfg["n_codebooks"], cfg["codebook_dim"]),
+        "representations": describe(model_type, tuple(depths)),
         "projections": list(VIEW_NAMES),
         "sample_3d": None if sample_3d is None else {"n": int(sample_3d), "seed": seed},
+        "depths": sorted(int(q) for q in depths),
+        "reconstructions": reconstructions or {"depths": [], "n_clips": 0, "max_clips": 0},
     }
 
 
@@ -391,6 +405,14 @@ class CachePaths:
         return self.audio_dir / name
 
     @property
+    def code_counts(self) -> Path:
+        return self.root / "arrays" / "code_counts.npy"
+
+    def reconstruction(self, depth: int, name: str) -> Path:
+        """The clip ``name`` decoded from its first ``depth`` codebooks."""
+        return self.audio_dir / f"q{int(depth)}" / name
+
+    @property
     def sample_3d(self) -> Path:
         return self.root / "arrays" / "sample_3d.npy"
 
@@ -564,6 +586,39 @@ class Cache:
         except (TypeError, ValueError, OverflowError):
             k = default
         return min(max(k, 1), self.knn_k)
+
+    def depths(self) -> list[tuple[int, str]]:
+        """[(q, representation)] of the stored depths, ascending, ending with (n_codebooks,
+        'z'); [] for a cache made before depths existed (or with ``--depths`` none)."""
+        reps = self.manifest["representations"]
+        found = sorted((int(d["depth"]), name) for name, d in reps.items() if d.get("depth"))
+        return found if len(found) > 1 else []
+
+    def kbps(self, representation: str) -> float | None:
+        """The bitrate of a depth representation (z included), None for the others."""
+        return self.manifest["representations"][representation].get("kbps")
+
+    @property
+    def reconstruction_depths(self) -> list[int]:
+        """The depths whose reconstructions precompute wrote ([] for older caches)."""
+        return list((self.manifest.get("reconstructions") or {}).get("depths") or [])
+
+    @property
+    def reconstructed_clips(self) -> int:
+        """How many clips have decoded audio (``--reconstruct-max-clips`` bounds it)."""
+        return int((self.manifest.get("reconstructions") or {}).get("n_clips") or 0)
+
+    def reconstruction_path(self, clip_id: int, depth: int) -> Path | None:
+        """Clip ``clip_id`` decoded from ``depth`` codebooks, if the cache holds it, else None."""
+        if depth not in self.reconstruction_depths or self.clip_or_none(clip_id) is None:
+            return None
+        path = self.paths.reconstruction(depth, self.clips["audio"][clip_id])
+        return path if path.is_file() else None
+
+    def code_counts(self) -> np.ndarray | None:
+        """(n_codebooks, codebook_size) int64 code counts, None for a cache without them."""
+        path = self.paths.code_counts
+        return np.asarray(_load_array(path, self.root)) if path.is_file() else None
 
     def sample_3d(self) -> np.ndarray | None:
         """(n_sample,) int64 sorted clip ids the 3D views draw (and the 3D t-SNE was fitted

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .models import MODEL_CONFIGS, WEIGHT_TAGS  # noqa: F401 - re-exported for callers
+from .representations import depth_name
 
 
 class WeightsNotFound(Exception):
@@ -103,7 +104,7 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def dac_encode(model, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def dac_encode(model, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run DAC's encoder and quantizer once.
 
     Args:
@@ -111,13 +112,36 @@ def dac_encode(model, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             ``model.hop_length``.
     Returns:
         z: (batch, latent_dim=1024, n_frames) the quantized latent (sum of the codebooks).
+        codes: (batch, n_codebooks, n_frames) int64 codebook indices, level by level.
         latents: (batch, n_codebooks * codebook_dim, n_frames) each codebook's projected
             8-D latent before quantization, concatenated.
     ``DAC.encode`` returns ``(z, codes, latents, commitment_loss, codebook_loss)`` (a tuple,
-    whatever its docstring says); codes and losses are not needed here.
+    whatever its docstring says); the losses are not needed here.
     """
-    z, _codes, latents, _commitment, _codebook = model.encode(audio)
-    return z, latents
+    z, codes, latents, _commitment, _codebook = model.encode(audio)
+    return z, codes, latents
+
+
+def quantized_at_depth(model, codes: torch.Tensor, depth: int) -> torch.Tensor:
+    """The quantized latent of the first ``depth`` residual codebooks: (batch, 1024, n_frames).
+
+    ``codes``: (batch, n_codebooks, n_frames). Depth n_codebooks is ``z`` itself. (Slicing one
+    level alone, ``codes[:, i:i+1]``, would be decoded with the first codebook: always a prefix.)
+    """
+    z_q, _z_p, _codes = model.quantizer.from_codes(codes[:, :depth])
+    return z_q
+
+
+def code_counts(codes: torch.Tensor, n_valid: torch.Tensor, codebook_size: int) -> np.ndarray:
+    """(n_codebooks, codebook_size) int64: how often each level used each entry, over the
+    clips' own frames (padding frames left out). ``codes``: (batch, n_codebooks, n_frames)."""
+    frames = torch.arange(codes.shape[-1], device=codes.device)
+    valid = frames[None, :] < n_valid[:, None]  # (batch, n_frames)
+    out = np.zeros((codes.shape[1], codebook_size), dtype=np.int64)
+    for level in range(codes.shape[1]):
+        used = codes[:, level, :][valid]
+        out[level] = torch.bincount(used.reshape(-1).long(), minlength=codebook_size).cpu().numpy()
+    return out
 
 
 def frame_count(n_samples: int, hop_length: int) -> int:
@@ -169,18 +193,25 @@ def padding_masked(encoder: torch.nn.Module, valid_samples: torch.Tensor, padded
 
 
 @torch.inference_mode()
-def encode_batch(model, clips: list[np.ndarray], device: str) -> dict[str, np.ndarray]:
+def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int, ...] = (),
+                 reconstruct: tuple[int, ...] = (), reconstruct_rows: tuple[int, ...] = ()) -> dict:
     """Encode clips of unequal length in one batch and pool over each clip's own frames.
 
     Args:
         clips: list of (n_samples_i,) float32 mono at ``model.sample_rate``.
+        depths: codebook counts q whose quantized latent is pooled too (``depth_name(q)``).
+        reconstruct: codebook counts q at which ``reconstruct_rows`` are decoded back to audio.
+        reconstruct_rows: the rows (positions in ``clips``) to decode.
     Returns:
-        {"z": (batch, 1024), "codes_concat": (batch, n_codebooks*8),
-         "codes_mean": (batch, 8)} float32. Clips are right-padded with zeros to the longest
-        (rounded up to the hop). Inside the encoder each clip's padding is zeroed at every
-        convolution (``padding_masked``), and only each clip's own frames enter the mean, so
-        the result equals a one-by-one encode up to float rounding (the tests check 1e-4
-        relative).
+        {"z": (batch, 1024), "codes_concat": (batch, n_codebooks*8), "codes_mean": (batch, 8),
+         "z_q<q>": (batch, 1024) for q in depths} float32, "code_counts": (n_codebooks,
+        codebook_size) int64 (``code_counts``), and "reconstructions": {q: {row: (n_samples_row,)
+        float32}}. Clips are right-padded with zeros to the longest (rounded up to the hop).
+        Inside the encoder each clip's padding is zeroed at every convolution
+        (``padding_masked``), and only each clip's own frames enter the mean, so the result equals
+        a one-by-one encode up to float rounding (the tests check 1e-4 relative). The decoder
+        is not masked: a reconstruction decoded in a batch may differ from one decoded alone in
+        its last few milliseconds; it is cut to the clip's own length.
     """
     hop = int(model.hop_length)
     frames = [frame_count(len(c), hop) for c in clips]
@@ -191,13 +222,26 @@ def encode_batch(model, clips: list[np.ndarray], device: str) -> dict[str, np.nd
     n_valid = torch.tensor(frames, device=device)
     audio = torch.from_numpy(batch).to(device)
     if min(frames) == max(frames):  # no padding beyond DAC's own: nothing to mask
-        z, latents = dac_encode(model, audio)
+        z, codes, latents = dac_encode(model, audio)
     else:
         with padding_masked(model.encoder, n_valid * hop, padded_len):
-            z, latents = dac_encode(model, audio)
+            z, codes, latents = dac_encode(model, audio)
     z_pooled = masked_time_mean(z.float(), n_valid)
     latents_pooled = masked_time_mean(latents.float(), n_valid)
     n_codebooks = latents_pooled.shape[1] // int(model.codebook_dim)
     codes_mean = latents_pooled.reshape(len(clips), n_codebooks, -1).mean(1)
-    return {"z": z_pooled.cpu().numpy(), "codes_concat": latents_pooled.cpu().numpy(),
-            "codes_mean": codes_mean.cpu().numpy()}
+    out = {"z": z_pooled.cpu().numpy(), "codes_concat": latents_pooled.cpu().numpy(),
+           "codes_mean": codes_mean.cpu().numpy()}
+    for depth in depths:
+        out[depth_name(depth)] = masked_time_mean(quantized_at_depth(model, codes, depth).float(),
+                                                  n_valid).cpu().numpy()
+    out["code_counts"] = code_counts(codes, n_valid, int(model.codebook_size))
+    out["reconstructions"] = {}
+    rows = list(reconstruct_rows)
+    for depth in reconstruct if rows else ():
+        index = torch.tensor(rows, device=codes.device)
+        audio_q = model.decode(quantized_at_depth(model, codes[index], depth))  # (rows, 1, samples)
+        audio_q = audio_q[:, 0].float().cpu().numpy()
+        out["reconstructions"][depth] = {row: np.ascontiguousarray(audio_q[i, :len(clips[row])])
+                                         for i, row in enumerate(rows)}
+    return out

@@ -63,3 +63,17 @@ def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.n
         row["knn_accuracy"] = knn_vote_accuracy(neighbour_index, codes,
                                                 min(KNN_ACCURACY_K, neighbour_index.shape[1]))
     return row
+
+
+def codebook_usage(counts: np.ndarray) -> dict[str, list]:
+    """Per residual level, from (n_codebooks, codebook_size) code counts: how many entries the
+    collection used, and the perplexity exp(H) of its code distribution (H in nats; the number
+    of equally used entries that would give the same entropy).
+    Returns {"level": [1..n], "used": [int], "perplexity": [float], "codebook_size": int}."""
+    counts = np.asarray(counts, dtype=np.float64)
+    totals = counts.sum(axis=1, keepdims=True)
+    p = counts / np.where(totals > 0, totals, 1.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        entropy = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=1)
+    return {"level": list(range(1, len(counts) + 1)), "used": [int(u) for u in (counts > 0).sum(axis=1)],
+            "perplexity": [float(v) for v in np.exp(entropy)], "codebook_size": int(counts.shape[1])}

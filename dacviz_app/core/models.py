@@ -16,3 +16,20 @@ MODEL_CONFIGS = {
 }
 # Tags of the 8 kbps weights that dac.utils.download fetches as "latest".
 WEIGHT_TAGS = {"16khz": "0.0.5", "24khz": "0.0.4", "44khz": "0.0.1"}
+
+
+def hop_length(model_type: str) -> int:
+    """Samples per DAC frame: the product of the encoder's strides (320 at 16 kHz)."""
+    hop = 1
+    for rate in MODEL_CONFIGS[model_type]["encoder_rates"]:
+        hop *= rate
+    return hop
+
+
+def bitrate_kbps(model_type: str, n_codebooks: int) -> float:
+    """The bitrate of the first ``n_codebooks`` codebooks: each frame carries log2(codebook_size)
+    bits per codebook, at sample_rate / hop_length frames a second (16 kHz: 10 bits x 50 Hz =
+    0.5 kbps per codebook)."""
+    cfg = MODEL_CONFIGS[model_type]
+    bits = (cfg["codebook_size"] - 1).bit_length()
+    return n_codebooks * bits * cfg["sample_rate"] / hop_length(model_type) / 1000.0

@@ -58,6 +58,9 @@ class PrecomputeConfig:
     command: str = ""
     overwrite: bool = False
     synthetic: bool = False
+    depths: tuple[int, ...] = ()  # z_q<q> representations (1..n_codebooks-1)
+    reconstruct: tuple[int, ...] = ()  # codebook counts decoded back to audio
+    reconstruct_max_clips: int = 0  # at most this many clips (evenly spread over the plan)
 
 
 @dataclass
@@ -106,7 +109,8 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
         "weights": config.weights.as_dict(),
         "device": config.device, "chunk_size": config.chunk_size, "batch_size": config.batch_size,
         "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
-        "format_version": cache_format.FORMAT_VERSION,
+        "format_version": cache_format.FORMAT_VERSION, "depths": list(config.depths),
+        "reconstruct": list(config.reconstruct), "reconstruct_max_clips": config.reconstruct_max_clips,
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"plan_id": digest, **body}
@@ -196,9 +200,20 @@ def _empty_directory(paths: CachePaths) -> None:
 
 
 # ----------------------------------------------------------------------------- encode
+def reconstructed_plan_indices(n_planned: int, max_clips: int) -> np.ndarray:
+    """The plan indices whose reconstructions are written: all up to ``max_clips``, else
+    ``max_clips`` evenly spread over the plan (so every label keeps some)."""
+    if max_clips <= 0:
+        return np.zeros(0, dtype=np.int64)
+    if n_planned <= max_clips:
+        return np.arange(n_planned)
+    return np.unique(np.linspace(0, n_planned - 1, max_clips).round().astype(np.int64))
+
+
 def _encode_chunk(model, clips: list[ClipSource], start: int, config: PrecomputeConfig,
                   paths: CachePaths) -> dict[str, np.ndarray]:
-    """Load, convert, store and encode clips[start:start+chunk_size]; returns the chunk arrays."""
+    """Load, convert, store and encode clips[start:start+chunk_size]; writes the clips' audio
+    copies and reconstructions; returns the chunk arrays."""
     sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
     loaded, ok_index, skipped_index, skipped_reason = [], [], [], []
     extras: dict[str, list] = {"mfcc": [], "duration_s": [], "original_rate": [], "channels": []}
@@ -216,9 +231,15 @@ def _encode_chunk(model, clips: list[ClipSource], start: int, config: Precompute
         extras["duration_s"].append(clip.duration_s)
         extras["original_rate"].append(clip.original_rate)
         extras["channels"].append(clip.original_channels)
-    pooled = _encode_sorted_batches(model, loaded, config)
-    mfcc_dim = _representation_dims(config.model_type)["mfcc"]
-    return {"plan_index": np.asarray(ok_index, np.int64), **pooled,
+    wanted = set(reconstructed_plan_indices(len(clips), config.reconstruct_max_clips).tolist())
+    decode = [row for row, plan_index in enumerate(ok_index) if plan_index in wanted]
+    pooled, counts, decoded = _encode_sorted_batches(model, loaded, config, decode)
+    for depth, audios in decoded.items():
+        for row, audio in audios.items():
+            atomic_write_bytes(paths.reconstruction(depth, paths.audio_name(ok_index[row])),
+                               wav_bytes(audio, sample_rate))
+    mfcc_dim = _representation_dims(config)["mfcc"]
+    return {"plan_index": np.asarray(ok_index, np.int64), **pooled, "code_counts": counts,
             "mfcc": np.asarray(extras["mfcc"], np.float32).reshape(len(ok_index), mfcc_dim),
             "duration_s": np.asarray(extras["duration_s"], np.float64),
             "original_rate": np.asarray(extras["original_rate"], np.int64),
@@ -227,27 +248,34 @@ def _encode_chunk(model, clips: list[ClipSource], start: int, config: Precompute
             "skipped_reason": np.asarray(skipped_reason, dtype=str)}
 
 
-def _encode_sorted_batches(model, audios: list[np.ndarray], config: PrecomputeConfig) -> dict:
-    """Encode in batches of similar length (little padding); rows returned in input order."""
+def _encode_sorted_batches(model, audios: list[np.ndarray], config: PrecomputeConfig,
+                           decode: list[int]) -> tuple[dict, np.ndarray, dict]:
+    """Encode in batches of similar length (little padding). Returns ({rep: (n, dim)} rows in
+    input order, (n_codebooks, codebook_size) int64 code counts of all clips, {depth: {row:
+    audio}} reconstructions of the rows in ``decode``)."""
+    cfg = MODEL_CONFIGS[config.model_type]
     order = sorted(range(len(audios)), key=lambda i: (len(audios[i]), i))
-    out: dict[str, np.ndarray] = {}
+    dims = {name: dim for name, dim in _representation_dims(config).items() if name != "mfcc"}
+    out = {name: np.zeros((len(audios), dim), np.float32) for name, dim in dims.items()}
+    counts = np.zeros((cfg["n_codebooks"], cfg["codebook_size"]), np.int64)
+    decoded: dict[int, dict[int, np.ndarray]] = {depth: {} for depth in config.reconstruct}
+    to_decode = set(decode)
     for b in range(0, len(order), config.batch_size):
         rows = order[b:b + config.batch_size]
-        pooled = encode_batch(model, [audios[i] for i in rows], config.device)
-        for name, values in pooled.items():
-            if name not in out:
-                out[name] = np.zeros((len(audios), values.shape[1]), np.float32)
-            out[name][rows] = values
-    if not out:  # every clip of the chunk was skipped
-        out = {name: np.zeros((0, dim), np.float32)
-               for name, dim in _representation_dims(config.model_type).items() if name != "mfcc"}
-    return out
+        local = tuple(i for i, row in enumerate(rows) if row in to_decode)
+        encoded = encode_batch(model, [audios[i] for i in rows], config.device, depths=config.depths,
+                               reconstruct=config.reconstruct, reconstruct_rows=local)
+        for name in dims:
+            out[name][rows] = encoded[name]
+        counts += encoded["code_counts"]
+        for depth, by_row in encoded["reconstructions"].items():
+            decoded[depth].update({rows[i]: audio for i, audio in by_row.items()})
+    return out, counts, decoded
 
 
-def _representation_dims(model_type: str) -> dict[str, int]:
-    """{representation: dimension} for ``model_type``, as the manifest will state them."""
-    cfg = MODEL_CONFIGS[model_type]
-    return {name: int(d["dim"]) for name, d in describe(cfg["n_codebooks"], cfg["codebook_dim"]).items()}
+def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
+    """{representation: dimension} of this run, as the manifest will state them."""
+    return {name: int(d["dim"]) for name, d in describe(config.model_type, config.depths).items()}
 
 
 def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
@@ -279,7 +307,8 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
 def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths) -> dict:
     """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
 
-    Returns {"embeddings": {rep: (n, dim) float32}, "labels": list[str], "skipped": list}.
+    Returns {"embeddings": {rep: (n, dim) float32}, "columns": clips.json's columns,
+    "skipped": list}.
     A CSV column named like one the cache computes is kept apart (``cache.clip_columns``;
     ``column_notes`` says which).
     """
@@ -287,7 +316,8 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     parts = [dict(np.load(paths.chunk(c), allow_pickle=False)) for c in range(n_chunks)]
     plan_index = np.concatenate([p["plan_index"] for p in parts])
     embeddings = {rep: np.concatenate([p[rep] for p in parts]).astype(np.float32)
-                  for rep in cache_format.REPRESENTATIONS}
+                  for rep in _representation_dims(config)}
+    cache_format.write_code_counts(paths, sum(p["code_counts"] for p in parts))
     skipped = [{"source": clips[i].path, "label": clips[i].label, "reason": str(reason)}
                for p in parts for i, reason in zip(p["skipped_index"], p["skipped_reason"])]
     durations = np.concatenate([p["duration_s"] for p in parts])
@@ -312,7 +342,7 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
             cache_format.write_embedding(paths, rep, values)
-    return {"embeddings": embeddings, "labels": columns["label"], "skipped": skipped}
+    return {"embeddings": embeddings, "columns": columns, "skipped": skipped}
 
 
 def _display_path(path: str, source: str) -> str:
@@ -389,37 +419,65 @@ def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
         say(f"  {rep:13s} {index.shape[1]}-NN  {time.perf_counter() - started:7.2f} s")
 
 
-def metrics_all(embeddings: dict[str, np.ndarray], labels: list[str], config: PrecomputeConfig,
+def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
                 paths: CachePaths) -> list[dict]:
-    """One row per (representation, space); written to metrics.json and returned."""
-    codes = encode_labels(labels)
-    k = min(KNN_ACCURACY_K, len(labels) - 1)
+    """metrics.json's rows, written and returned: for the label, one row per (representation,
+    space); for every other categorical column (``metric_columns``), one row per representation
+    in its full space (the metrics-versus-depth chart reads them). Each row names its column."""
+    k = min(KNN_ACCURACY_K, len(columns["label"]) - 1)
     rows = []
-    for rep, x in embeddings.items():
-        full_index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
-        rows.append({"representation": rep, "space": FULL_SPACE, "dim": int(x.shape[1]),
-                     **cluster_metrics(x, codes, np.asarray(full_index[:, :k]), config.seed)})
-        for view in VIEWS:
-            coords = np.load(paths.array(rep, view.name))
-            rows.append({"representation": rep, "space": view.name, "dim": view.dim,
-                         **cluster_metrics(coords, codes, euclidean_knn_index(coords, k), config.seed)})
+    for column in metric_columns(columns):
+        codes = encode_labels(columns[column])
+        for rep, x in embeddings.items():
+            full_index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
+            rows.append({"representation": rep, "space": FULL_SPACE, "column": column,
+                         "dim": int(x.shape[1]),
+                         **cluster_metrics(x, codes, np.asarray(full_index[:, :k]), config.seed)})
+            if column != "label":
+                continue
+            for view in VIEWS:
+                coords = np.load(paths.array(rep, view.name))
+                rows.append({"representation": rep, "space": view.name, "column": column,
+                             "dim": view.dim, **cluster_metrics(coords, codes,
+                                                                euclidean_knn_index(coords, k),
+                                                                config.seed)})
     cache_format.write_metrics(paths, rows=rows, params={"silhouette": "sklearn silhouette_score, euclidean",
                    "silhouette_sample_above": SILHOUETTE_SAMPLE, "seed": config.seed,
                    "davies_bouldin": "sklearn davies_bouldin_score",
                    "knn_accuracy_k": k,
                    "knn_accuracy": "leave-one-out majority vote of the k nearest other clips; "
                                    "cosine in the full space, euclidean in projections; ties to "
-                                   "the nearest tied label"})
+                                   "the nearest tied label",
+                   "columns": metric_columns(columns)})
     return rows
 
 
-def finish_cache(embeddings: dict[str, np.ndarray], labels: list[str], config: PrecomputeConfig,
+METRIC_COLUMN_MAX_VALUES = 200
+NOT_METRIC_COLUMNS = ("id", "source", "audio", "duration_s")
+
+
+def metric_columns(columns: dict[str, list]) -> list[str]:
+    """The columns the metrics score: label first, then every other column with 2 to
+    METRIC_COLUMN_MAX_VALUES distinct values, fewer than the clips (a category, not an id)."""
+    n = len(columns["label"])
+    out = ["label"]
+    for name, values in columns.items():
+        if name in out or name in NOT_METRIC_COLUMNS:
+            continue
+        distinct = len({str(v) for v in values})
+        if 2 <= distinct <= min(METRIC_COLUMN_MAX_VALUES, n - 1):
+            out.append(name)
+    return out
+
+
+def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
                  plan_id: str, n_skipped: int, paths: CachePaths,
                  say: Callable[[str], None]) -> dict[str, float]:
     """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
     the projections, the metrics; then the manifest and the end of ``work/`` (``cache.finish``).
-    ``embeddings``: {rep: (n_clips, dim) float32}. Returns the seconds each step took."""
-    n_clips = len(labels)
+    ``embeddings``: {rep: (n_clips, dim) float32}; ``columns``: clips.json's columns.
+    Returns the seconds each step took."""
+    n_clips = len(columns["label"])
     k = min(config.knn_k, n_clips - 1)
     timings: dict[str, float] = {}
 
@@ -432,12 +490,15 @@ def finish_cache(embeddings: dict[str, np.ndarray], labels: list[str], config: P
 
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
-    step("metrics", lambda: metrics_all(embeddings, labels, config, paths))
+    step("metrics", lambda: metrics_all(embeddings, columns, config, paths))
+    decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
     cache_format.finish(paths, cache_format.make_manifest(
         name=config.name, command=config.command, source=config.source,
         synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,
         weights=config.weights.as_dict(), n_clips=n_clips, n_skipped=n_skipped, knn_k=k,
-        seed=config.seed, sample_3d=None if sample is None else len(sample)))
+        seed=config.seed, sample_3d=None if sample is None else len(sample), depths=config.depths,
+        reconstructions={"depths": list(config.reconstruct), "n_clips": decoded,
+                         "max_clips": config.reconstruct_max_clips}))
     return timings
 
 
@@ -471,12 +532,12 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
         if not complete:
             newly, encode_seconds = encode_all(clips, config, paths, progress)
             data = assemble(clips, config, paths)
-            n = len(data["labels"])
+            n = len(data["columns"]["label"])
             if n < MIN_CLIPS:
                 raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
                                       f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are "
                                       f"needed.")
-            finish_cache(data["embeddings"], data["labels"], config, plan["plan_id"],
+            finish_cache(data["embeddings"], data["columns"], config, plan["plan_id"],
                          len(data["skipped"]), paths, say)
     opened = cache_format.open_cache(paths.root)
     reasons: dict[str, int] = {}

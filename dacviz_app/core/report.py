@@ -1,7 +1,8 @@
 """Plain-text reports of a precompute run: the untrained warning and the closing summary."""
 from __future__ import annotations
 
-from .spaces import space_title
+from .representations import DEPTH_PREFIX
+from .spaces import FULL_SPACE, space_title
 
 
 def untrained_banner() -> str:
@@ -15,9 +16,30 @@ def _number(value, digits: int = 4) -> str:
     return "   n/a" if value is None else f"{value:.{digits}f}"
 
 
+def depth_table(rows: list[dict]) -> str:
+    """z's full space at each stored depth, scored by the label: one line per q."""
+    by_rep = {r["representation"]: r for r in rows
+              if r["space"] == FULL_SPACE and r.get("column", "label") == "label"}
+    depths = sorted((int(rep[len(DEPTH_PREFIX):]), rep) for rep in by_rep if rep.startswith(DEPTH_PREFIX))
+    if not depths:
+        return ""
+    lines = ["z at q codebooks (full space, label):", f"{'q':>4} {'silhouette':>11} "
+             f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
+    for q, rep in depths + [(None, "z")]:
+        row = by_rep.get(rep)
+        if row is None:
+            continue
+        lines.append(f"{'all' if q is None else q:>4} {_number(row['silhouette']):>11} "
+                     f"{_number(row['davies_bouldin']):>15} {_number(row['knn_accuracy'], 3):>8}")
+    return "\n".join(lines)
+
+
 def metrics_table(rows: list[dict], knn_k: int | None) -> str:
-    """The seed's comparison table: one block per representation, one line per space.
-    ``knn_k``: the k the k-NN accuracy was computed with (metrics.json's params)."""
+    """The seed's comparison table: one block per representation, one line per space, scored
+    by the label (depths: ``depth_table``). ``knn_k``: the k the k-NN accuracy was computed
+    with (metrics.json's params)."""
+    rows = [r for r in rows if r.get("column", "label") == "label"
+            and not r["representation"].startswith(DEPTH_PREFIX)]
     lines = [f"{'representation':<14} {'space':<11} {'dim':>5} {'silhouette':>11} "
              f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
     for row in rows:
@@ -48,6 +70,9 @@ def format_summary(summary) -> str:
     parts.extend(f"note          : {note}" for note in summary.notes)
     parts.append("")
     parts.append(metrics_table(summary.metrics_rows, summary.knn_accuracy_k))
+    depths = depth_table(summary.metrics_rows)
+    if depths:
+        parts.extend(["", depths])
     if summary.untrained:
         parts.append("")
         parts.append(untrained_banner())

@@ -54,6 +54,7 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         donors[where] = rng.choice(members, size=len(where))
     model = real.model
     config = PrecomputeConfig(out=Path(out_dir), model_type=model["type"],
+                              depths=tuple(q for q, rep in real.depths() if rep != "z"),
                               weights=WeightsChoice(**model["weights"]), seed=42,
                               name=f"synthetic {n_clips:,} (fitted to {real.name})",
                               source=str(Path(source_dir).resolve()), synthetic=True,
@@ -81,5 +82,5 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         cache_format.write_clips(paths, computed)
         cache_format.write_skipped(paths, [])
         timings = {"generate": time.perf_counter() - started}
-        timings.update(finish_cache(embeddings, computed["label"], config, plan_id, 0, paths, say))
+        timings.update(finish_cache(embeddings, computed, config, plan_id, 0, paths, say))
     return {"seconds": timings}

@@ -12,6 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from .cache import Cache
+from .spaces import FULL_SPACE
 from .spaces import view as view_row
 
 MAX_GROUPS = 24
@@ -176,3 +177,33 @@ def valid_clip_ids(n_clips: int, values: list) -> list[int]:
 def clip_details(cache: Cache, clip: int) -> dict:
     """Label, speaker, file name, duration and other metadata of one clip."""
     return {name: cache.clips[name][clip] for name in cache.clips if name != "audio"}
+
+
+def depth_metrics(cache: Cache, column: str) -> list[dict]:
+    """The full-space metrics of z at every stored depth for ``column``, by q ascending:
+    [{"q", "representation", "kbps", "silhouette", "davies_bouldin", "knn_accuracy"}]; [] when
+    the cache has no depths or did not score ``column``."""
+    rows = {r["representation"]: r for r in cache.metrics_rows
+            if r["space"] == FULL_SPACE and r.get("column", "label") == column}
+    return [{"q": q, "representation": rep, "kbps": cache.kbps(rep),
+             **{m: rows[rep][m] for m in ("silhouette", "davies_bouldin", "knn_accuracy")}}
+            for q, rep in cache.depths() if rep in rows]
+
+
+def scored_columns(cache: Cache) -> list[str]:
+    """The columns metrics.json scores (label first); ['label'] for older caches."""
+    return list(cache.metrics_params.get("columns") or ["label"])
+
+
+def active_representation(cache: Cache, family: str, depth) -> str:
+    """The representation the views show: ``family`` ('z', 'mfcc'...), or for 'z' the one of
+    ``depth`` codebooks when the cache stores it (z itself at the full count, for an unknown
+    depth, or a cache without depths)."""
+    if family != "z":
+        return family
+    stored = dict(cache.depths())
+    try:
+        depth = int(depth)
+    except (TypeError, ValueError, OverflowError):
+        return "z"
+    return stored.get(depth, "z")

@@ -8,15 +8,17 @@ from __future__ import annotations
 import html
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 import dash
 from dash import Dash
 from dash.exceptions import DependencyException
-from flask import abort, request, send_file
+from flask import abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.cache import Cache, open_cache
+from ..core.sound import SUMMARY_VERSION, sound_summary
 from ..core.spaces import is_view
 from ..core.views import ViewGroups
 from . import callbacks
@@ -66,11 +68,37 @@ def page_title(cache: Cache) -> str:
     return html.escape(f"dacviz · {cache.name}")
 
 
-def audio_url(cache: Cache, clip_id: int | str) -> str:
-    """The URL the page plays ``clip_id`` from. It names the cache (``?v=identity``) so that a
-    browser never plays a clip it kept from another cache served at the same address. With
-    ``clip_id="{clip}"``, the template the page's script fills in."""
-    return f"/audio/{clip_id}?v={cache.identity}"
+def audio_url(cache: Cache, clip_id: int | str, depth: int | str = 0) -> str:
+    """The URL the page plays ``clip_id`` from (``depth`` > 0: its reconstruction from that
+    many codebooks). It names the cache (``?v=identity``) so that a browser never plays a clip
+    it kept from another cache served at the same address. With ``clip_id="{clip}"`` and
+    ``depth="{q}"``, the template the page's script fills in."""
+    return f"/audio/{clip_id}?v={cache.identity}" + ("" if depth == 0 else f"&q={depth}")
+
+
+def sound_url(cache: Cache, clip_id: int | str, depth: int | str = 0) -> str:
+    """The URL of a clip's waveform and spectrogram (``/sound``), as ``audio_url``."""
+    return f"/sound/{clip_id}?v={cache.identity}&q={depth}"
+
+
+def requested_file(cache: Cache, clip_id: int) -> Path | None:
+    """The file ``/audio`` and ``/sound`` answer with: the clip's own audio (``q`` absent or 0)
+    or its reconstruction from ``q`` codebooks; None (a 404) for anything else, another cache's
+    ``v`` included."""
+    version = request.args.get("v")
+    if version is not None and version != cache.identity:
+        return None
+    depth = request.args.get("q", "0")
+    if depth in ("", "0"):
+        return audio_file(cache, clip_id)
+    if not depth.isdigit() or len(depth) > 3:
+        return None
+    path = cache.reconstruction_path(clip_id, int(depth))
+    if path is None:
+        return None
+    root = os.path.realpath(cache.paths.audio_dir)
+    real = os.path.realpath(path)
+    return Path(real) if os.path.commonpath([root, real]) == root and os.path.isfile(real) else None
 
 
 def serve_audio(cache: Cache, clip_id: int):
@@ -80,14 +108,15 @@ def serve_audio(cache: Cache, clip_id: int):
     revalidated on every use (ETag), so a script's or an old link's answer is never stale.
     Another cache's ``v``: 404. A multi-range request gets the whole file (200), as HTTP allows.
     """
-    path = audio_file(cache, clip_id)
+    path = requested_file(cache, clip_id)
     version = request.args.get("v")
-    if path is None or (version is not None and version != cache.identity):
+    if path is None:
         abort(404)
     if "," in request.headers.get("Range", ""):
         request.environ.pop("HTTP_RANGE", None)  # werkzeug answers several ranges with 416
     response = send_file(path, mimetype="audio/wav", conditional=True,
-                         etag=f"{cache.identity}-{clip_id}", max_age=AUDIO_MAX_AGE_S)
+                         etag=f"{cache.identity}-{clip_id}-{request.args.get('q', '0')}",
+                         max_age=AUDIO_MAX_AGE_S)
     if version is None:
         response.cache_control.max_age = None
         response.cache_control.no_cache = True
@@ -106,13 +135,42 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, co
     return {"clip": clip}
 
 
+def sound_memo(cache: Cache):
+    """flask-caching over the filesystem, shared by every gunicorn worker of this machine: a
+    clip's sound summary is computed once (FFTs of the whole clip), then read back."""
+    from flask_caching import Cache as ResponseCache
+
+    folder = Path(tempfile.gettempdir()) / f"dacviz-sound-{cache.identity}-v{SUMMARY_VERSION}"
+    return ResponseCache(config={"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(folder),
+                                 "CACHE_THRESHOLD": 20_000, "CACHE_DEFAULT_TIMEOUT": 0})
+
+
+def serve_sound(cache: Cache, memo, clip_id: int):
+    """``/sound/<clip>?v=&q=``: ``core.sound.sound_summary`` of the file ``/audio`` would
+    serve, as JSON (a few KB), memoised across workers; 404 under the same rules."""
+    path = requested_file(cache, clip_id)
+    if path is None:
+        abort(404)
+    key = f"{clip_id}-{request.args.get('q', '0')}"
+    summary = memo.get(key)
+    if summary is None:
+        summary = sound_summary(path)
+        memo.set(key, summary)
+    response = jsonify(summary)
+    if request.args.get("v") is not None:  # the page's URLs name the cache: safe to keep
+        response.cache_control.max_age = AUDIO_MAX_AGE_S
+    return response
+
+
 def create_app(cache_dir: str | Path) -> Dash:
     """The app for the cache in ``cache_dir``; raises CacheError when it cannot be used."""
     cache = open_cache(cache_dir)
     app = Dash(__name__, assets_folder=str(ASSETS), external_stylesheets=[],
                serve_locally=True, suppress_callback_exceptions=True,
                title=page_title(cache), update_title=None)
-    app.layout = build_layout(cache, audio_url(cache, "{clip}"))
+    app.layout = build_layout(cache, {"data-src-template": audio_url(cache, "{clip}"),
+                                      "data-audio-template": audio_url(cache, "{clip}", "{q}"),
+                                      "data-sound-template": sound_url(cache, "{clip}", "{q}")})
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     install_error_handling(app.server)
     view_groups = ViewGroups(cache)
@@ -122,6 +180,13 @@ def create_app(cache_dir: str | Path) -> Dash:
     def audio(clip_id: int):
         return serve_audio(cache, clip_id)
 
+    memo = sound_memo(cache)
+    memo.init_app(app.server)
+
+    @app.server.route("/sound/<int:clip_id>")
+    def sound(clip_id: int):
+        return serve_sound(cache, memo, clip_id)
+
     @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
     def clip_at(view: str, curve: int, point: int):
         return clip_at_point(view_groups, view, curve, point, request.args.get("colour"))
@@ -129,7 +194,7 @@ def create_app(cache_dir: str | Path) -> Dash:
     @app.server.before_request
     def only_clip_ids_under_audio():
         # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
-        for prefix, endpoint in (("/audio", "audio"), ("/clip-at", "clip_at")):
+        for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at")):
             if request.path.startswith(prefix) and request.endpoint != endpoint:
                 abort(404)
 

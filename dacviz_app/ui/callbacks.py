@@ -14,9 +14,12 @@ from dash import ALL, Input, Output, State, ctx, html, no_update
 
 from ..core.cache import Cache
 from ..core.spaces import VIEW_NAMES, VIEWS
-from ..core.views import ViewGroups, clip_details, neighbour_rows, valid_clip_ids, valid_colour
-from .figures import MAX_LASSO_DRAWN, base_figure, highlight_payload, legend_patch, view_title
-from .layout import DEFAULT_K, metrics_table
+from ..core.metrics import codebook_usage
+from ..core.views import (ViewGroups, active_representation, clip_details, depth_metrics,
+                          neighbour_rows, scored_columns, valid_clip_ids, valid_colour)
+from .figures import (MAX_LASSO_DRAWN, base_figure, depth_figure, highlight_payload, legend_patch,
+                      usage_figure, view_title)
+from .layout import DEFAULT_K, depth_label, metrics_table, representation_choices
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
 
@@ -34,7 +37,15 @@ def parse_query(cache: Cache, search: str | None) -> dict:
     query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
     return {"rep": valid_rep(cache, query.get("rep")), "colour": valid_colour(cache, query.get("colour")),
             "k": cache.clamp_k(query.get("k"), DEFAULT_K), "clip": cache.clip_or_none(query.get("clip")),
-            "presentation": query.get("present") == "1"}
+            "presentation": query.get("present") == "1", "depth": valid_depth(cache, query.get("q"))}
+
+
+def valid_depth(cache: Cache, depth) -> int | None:
+    """A stored codebook depth (the full count when ``depth`` is not one); None without depths."""
+    stored = [q for q, _rep in cache.depths()]
+    if not stored:
+        return None
+    return int(depth) if str(depth).isdigit() and int(depth) in stored else stored[-1]
 
 
 def clean_selection(cache: Cache, selection) -> dict:
@@ -54,8 +65,14 @@ def clean_clip_list(cache: Cache, clips) -> list[int]:
 
 
 def valid_rep(cache: Cache, rep) -> str:
-    """``rep`` if the cache has that representation, else the first one."""
-    return rep if cache.has_representation(rep) else cache.representations[0]
+    """``rep`` if it is one of the dropdown's representations, else the first one."""
+    choices = representation_choices(cache)
+    return rep if isinstance(rep, str) and rep in choices else choices[0]
+
+
+def shown_rep(cache: Cache, rep, depth) -> str:
+    """The representation on screen: the dropdown's choice, at the slider's depth for z."""
+    return active_representation(cache, valid_rep(cache, rep), depth)
 
 
 def point_to_clip(groups, point: dict) -> int | None:
@@ -150,6 +167,31 @@ def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden
                              hidden, presentation)
 
 
+def label_rows(cache: Cache, current: str) -> list[dict]:
+    """The metrics table's rows: the label's, for the dropdown's representations and the one
+    on screen (a depth's rows appear while the slider shows it; the chart has them all)."""
+    keep = set(representation_choices(cache)) | {current}
+    return [r for r in cache.metrics_rows
+            if r.get("column", "label") == "label" and r["representation"] in keep]
+
+
+def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
+    """(metrics-against-depth figure, codebook-usage figure, the note under them). The depth
+    chart scores "Colour by"'s column when precompute scored it, else the label."""
+    columns = scored_columns(cache)
+    column = colour if colour in columns else "label"
+    rows = depth_metrics(cache, column)
+    counts = cache.code_counts()
+    usage = None if counts is None else codebook_usage(counts)
+    note = (f"Full space of z, cosine k-NN (k={cache.metrics_params.get('knn_accuracy_k')}), "
+            f"Euclidean silhouette; scored by {column!r}"
+            + ("" if column == colour else f" ({colour!r} is not scored: 2 to 200 values needed)")
+            + f". Usage over all {cache.n_clips:,} clips' frames."
+            + (" UNTRAINED weights: the codebooks are random." if cache.untrained else ""))
+    return (depth_figure(rows, column, valid_depth(cache, depth), presentation),
+            usage_figure(usage, presentation), note)
+
+
 # ----------------------------------------------------------------------------- rendering
 def render_clip_info(cache: Cache, selection: dict) -> list:
     clip, play = selection.get("clip"), selection.get("play")
@@ -221,10 +263,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     n_views = len(VIEW_NAMES)
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
-                  Output("presentation", "value"), Input("url", "search"))
+                  Output("presentation", "value"), Output("depth", "value"), Input("url", "search"))
     def url_to_controls(search):
         settings = parse_query(cache, search)
-        return settings["rep"], settings["colour"], settings["k"], ["on"] if settings["presentation"] else []
+        return (settings["rep"], settings["colour"], settings["k"],
+                ["on"] if settings["presentation"] else [], settings["depth"] or no_update)
 
     @app.callback(Output("legend", "options"), Output("legend", "value"), Input("colour", "value"))
     def legend_for_colour(colour):
@@ -237,10 +280,10 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Input("key-prev", "n_clicks"),
                   Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
                   State("selection", "data"), State("colour", "value"), State("rep", "value"),
-                  State("k", "value"))
+                  State("k", "value"), State("depth", "value"))
     def on_event(search, *rest):
         # rest: one clickData per view, then clear, next, prev, the play buttons, then the states
-        clicks, (selection, colour, rep, k) = rest[:n_views], rest[n_views + 4:]
+        clicks, (selection, colour, rep, k, depth) = rest[:n_views], rest[n_views + 4:]
         trigger = ctx.triggered_id
         if trigger is None:
             trigger = "url"
@@ -249,7 +292,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
         click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
         return next_selection(cache, view_groups.drawn(colour, view or VIEW_NAMES[0]), trigger,
-                              selection, valid_rep(cache, rep), k, click=click, search=search,
+                              selection, shown_rep(cache, rep, depth), k, click=click, search=search,
                               neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
 
     @app.callback(Output("lasso-store", "data"),
@@ -270,45 +313,67 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
 
     @app.callback(*[Output(f"view-{v}", "figure") for v in VIEW_NAMES],
                   Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
-                  Input("legend", "value"))
-    def on_figures(rep, colour, presentation, shown):
+                  Input("legend", "value"), Input("depth", "value"))
+    def on_figures(rep, colour, presentation, shown, depth):
         groups = view_groups.all(colour)
         legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
         return figures_update(cache, {v: view_groups.drawn(colour, v) for v in VIEW_NAMES},
-                              valid_rep(cache, rep), bool(presentation),
+                              shown_rep(cache, rep, depth), bool(presentation),
                               hidden_groups(groups, shown), legend_only)
 
     @app.callback(Output("highlight", "data"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
                   Input("lasso-store", "data"), Input("legend", "value"),
-                  Input("presentation", "value"), State("colour", "value"))
-    def on_highlight(selection, rep, k, lasso, shown, presentation, colour):
+                  Input("presentation", "value"), Input("depth", "value"), State("colour", "value"))
+    def on_highlight(selection, rep, k, lasso, shown, presentation, depth, colour):
         groups = view_groups.all(colour)
-        return highlight_update(cache, groups, valid_rep(cache, rep), selection, k, lasso,
+        return highlight_update(cache, groups, shown_rep(cache, rep, depth), selection, k, lasso,
                                 hidden_groups(groups, shown), bool(presentation))
 
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
-                  Input("selection", "data"), Input("rep", "value"), Input("k", "value"))
-    def on_details(selection, rep, k):
+                  Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
+                  Input("depth", "value"))
+    def on_details(selection, rep, k, depth):
         selection = clean_selection(cache, selection)
         return render_clip_info(cache, selection), render_neighbours(cache, selection,
-                                                                     valid_rep(cache, rep), k)
+                                                                     shown_rep(cache, rep, depth), k)
 
     @app.callback(Output("lasso-list", "children"), Input("lasso-store", "data"))
     def on_lasso_list(lasso):
         return render_lasso(cache, clean_clip_list(cache, lasso))
 
-    @app.callback(Output("metrics-table", "children"), Input("rep", "value"))
-    def on_metrics(rep):
-        return metrics_table(cache.metrics_rows, rep, cache.metrics_params)
+    @app.callback(Output("metrics-table", "children"), Input("rep", "value"), Input("depth", "value"))
+    def on_metrics(rep, depth):
+        current = shown_rep(cache, rep, depth)
+        return metrics_table(label_rows(cache, current), current, cache.metrics_params)
+
+    if cache.depths():
+        @app.callback(Output("depth-label", "children"), Input("depth", "value"))
+        def on_depth_label(depth):
+            return depth_label(cache, valid_depth(cache, depth))
+
+    if cache.depths() or cache.code_counts() is not None:
+        @app.callback(Output("depth-chart", "figure"), Output("usage-chart", "figure"),
+                      Output("codec-note", "children"), Input("colour", "value"),
+                      Input("depth", "value"), Input("presentation", "value"))
+        def on_codec_charts(colour, depth, presentation):
+            return codec_charts(cache, colour, depth, bool(presentation))
 
     app.clientside_callback(
         "function(payload){return window.dacviz.drawHighlight(payload);}",
         Output("highlight-sync", "children"), Input("highlight", "data"))
     app.clientside_callback(
+        "function(q){return window.dacvizSound.choose(q);}",
+        Output("ab-sync", "children"), Input("ab", "value"), prevent_initial_call=True)
+    app.clientside_callback(
+        "function(q, ab){return window.dacvizSound.refresh();}",
+        Output("sound-sync", "children"), Input("depth", "value"), Input("ab", "value"),
+        prevent_initial_call=True)
+    app.clientside_callback(
         "function(sel){return window.dacviz.play(sel);}",
         Output("audio-sync", "children"), Input("selection", "data"))
     app.clientside_callback(
-        "function(sel, rep, colour, k, pres){return window.dacviz.syncUrl(sel, rep, colour, k, pres);}",
+        "function(sel, rep, colour, k, pres, q){return window.dacviz.syncUrl(sel, rep, colour, k, pres, q);}",
         Output("url-sync", "children"), Input("selection", "data"), Input("rep", "value"),
-        Input("colour", "value"), Input("k", "value"), Input("presentation", "value"))
+        Input("colour", "value"), Input("k", "value"), Input("presentation", "value"),
+        Input("depth", "value"))

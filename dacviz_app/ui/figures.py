@@ -162,3 +162,64 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
         views[view] = entry
     return {"active": selected is not None or bool(members["lasso"]), "presentation": presentation,
             "views": views}
+
+
+METRIC_LINES = (("knn_accuracy", "k-NN accuracy ↑", "#1f77b4"), ("silhouette", "silhouette ↑", "#2ca02c"),
+                ("davies_bouldin", "Davies-Bouldin ↓ (right axis)", "#d62728"))
+
+
+def _small_layout(title: str, presentation: bool) -> dict:
+    font = 15 if presentation else 11
+    return {"title": {"text": title, "font": {"size": font + 1}, "x": 0.01, "y": 0.97},
+            "margin": {"l": 44, "r": 44, "t": 30, "b": 38}, "font": {"size": font},
+            "paper_bgcolor": "white", "plot_bgcolor": "white", "hovermode": "x unified",
+            "legend": {"orientation": "h", "y": -0.28, "x": 0}, "height": 260}
+
+
+def depth_figure(rows: list[dict], column: str, current: int | None, presentation: bool) -> dict:
+    """Silhouette, Davies-Bouldin and k-NN accuracy of z's full space against the number of
+    codebooks q (``core.views.depth_metrics`` rows), the slider's q marked."""
+    layout = _small_layout(f"z at q codebooks, scored by {plotly_text(column)}", presentation)
+    if not rows:
+        layout["annotations"] = [{"text": "no codebook depths in this cache", "showarrow": False,
+                                  "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
+        return {"data": [], "layout": layout}
+    qs = [r["q"] for r in rows]
+    kbps = [f"{r['kbps']:.1f} kbps" if r["kbps"] is not None else "" for r in rows]
+    data = [{"type": "scatter", "mode": "lines+markers", "x": qs,
+             "y": [r[key] for r in rows], "name": name, "line": {"color": colour},
+             "customdata": kbps, "hovertemplate": "%{y:.3f}<extra>" + name + "</extra>",
+             "yaxis": "y2" if key == "davies_bouldin" else "y"}
+            for key, name, colour in METRIC_LINES]
+    layout.update({
+        "xaxis": {"title": {"text": "codebooks q"}, "tickvals": qs,
+                  "ticktext": [str(q) for q in qs], "gridcolor": "#eee"},
+        "yaxis": {"title": {"text": "accuracy / silhouette"}, "gridcolor": "#eee", "zeroline": True},
+        "yaxis2": {"title": {"text": "Davies-Bouldin"}, "overlaying": "y", "side": "right",
+                   "showgrid": False},
+    })
+    if current is not None:
+        layout["shapes"] = [{"type": "line", "x0": current, "x1": current, "xref": "x",
+                             "y0": 0, "y1": 1, "yref": "paper",
+                             "line": {"color": "#888", "dash": "dot", "width": 1.5}}]
+    return {"data": data, "layout": layout}
+
+
+def usage_figure(usage: dict | None, presentation: bool) -> dict:
+    """Per residual level: entries used of the codebook (bars) and the perplexity of its code
+    distribution (line), from ``core.metrics.codebook_usage``."""
+    layout = _small_layout("codebook usage per level", presentation)
+    if usage is None:
+        layout["annotations"] = [{"text": "no code counts in this cache", "showarrow": False,
+                                  "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
+        return {"data": [], "layout": layout}
+    size = usage["codebook_size"]
+    data = [{"type": "bar", "x": usage["level"], "y": usage["used"], "name": f"entries used (of {size})",
+             "marker": {"color": "#9ecae1"}, "hovertemplate": "%{y} used<extra></extra>"},
+            {"type": "scatter", "mode": "lines+markers", "x": usage["level"],
+             "y": [round(p, 1) for p in usage["perplexity"]], "name": "perplexity",
+             "line": {"color": "#08519c"}, "hovertemplate": "perplexity %{y}<extra></extra>"}]
+    layout.update({"xaxis": {"title": {"text": "level"}, "tickvals": usage["level"]},
+                   "yaxis": {"title": {"text": "entries"}, "range": [0, size * 1.05],
+                             "gridcolor": "#eee"}, "bargap": 0.25})
+    return {"data": data, "layout": layout}

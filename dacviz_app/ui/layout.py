@@ -14,7 +14,7 @@ from ..core.views import colour_columns
 DEFAULT_K = 10
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
              ("← / p", "previous neighbour"), ("r", "replay"), ("Esc", "clear selection"),
-             ("t", "presentation mode"))
+             ("t", "presentation mode"), ("a", "original ↔ decoded"))
 
 
 def header(cache: Cache) -> html.Div:
@@ -53,7 +53,8 @@ def controls(cache: Cache) -> dbc.Card:
         dbc.Col([dbc.Label("Representation", html_for="rep"),
                  dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
                               options=[{"label": cache.title(r), "value": r}
-                                       for r in cache.representations])], md=3),
+                                       for r in representation_choices(cache)]),
+                 depth_control(cache)], md=3),
         dbc.Col([dbc.Label("Colour by", html_for="colour"),
                  dcc.Dropdown(id="colour", clearable=False, value="label",
                               options=[{"label": c, "value": c} for c in colour_columns(cache)])],
@@ -71,6 +72,39 @@ def controls(cache: Cache) -> dbc.Card:
     ], className="g-3 align-items-end")), className="mb-2")
 
 
+def representation_choices(cache: Cache) -> list[str]:
+    """The dropdown's representations: all but the depths (the codebook slider reaches those)."""
+    depth_reps = {rep for _q, rep in cache.depths() if rep != "z"}
+    return [r for r in cache.representations if r not in depth_reps]
+
+
+def depth_label(cache: Cache, q: int) -> str:
+    """'4 codebooks · 2.0 kbps'."""
+    rep = dict(cache.depths()).get(q, "z")
+    return f"{q} codebook{'s' if q != 1 else ''} · {cache.kbps(rep):.1f} kbps"
+
+
+def depth_control(cache: Cache) -> html.Div:
+    """The 'codebooks q' slider over the stored depths of z (hidden, with a note, without)."""
+    depths = [q for q, _rep in cache.depths()]
+    if not depths:
+        return html.Div([dcc.Slider(id="depth", min=1, max=1, value=1, disabled=True),
+                         html.Small("This cache has no codebook depths (made before them, or "
+                                    "with --depths and no value).", className="text-muted",
+                                    id="depth-note")],
+                        id="depth-box", className="depth-box", hidden=True)
+    full = depths[-1]
+    return html.Div([
+        html.Div([html.Span("codebooks q ", className="text-muted"),
+                  html.Span(depth_label(cache, full), id="depth-label", className="fw-semibold")],
+                 className="small mt-1"),
+        dcc.Slider(id="depth", min=depths[0], max=full, step=None, value=full,
+                   marks={q: str(q) for q in depths}, included=True,
+                   tooltip={"placement": "bottom", "always_visible": False}),
+    ], id="depth-box", className="depth-box",
+        title="z quantized with only its first q residual codebooks (applies to z)")
+
+
 def views_grid() -> html.Div:
     graphs = [dcc.Graph(id=f"view-{view.name}", className="view", config={
         "displaylogo": False, "scrollZoom": True, "responsive": True,
@@ -82,12 +116,20 @@ def views_grid() -> html.Div:
     ])
 
 
-def listening_panel(audio_template: str) -> dbc.Card:
-    """``audio_template``: the clips' audio URL with ``{clip}`` for the clip id."""
+def listening_panel(cache: Cache, templates: dict[str, str]) -> dbc.Card:
+    """``templates``: the player's URL templates, ``{clip}`` for the clip id and ``{q}`` for a
+    reconstruction's depth (0: the original): data-src-template (what a click plays; the A/B
+    choice rewrites it), data-audio-template, data-sound-template."""
     return dbc.Card(dbc.CardBody([
         html.H5("Listen", className="card-title"),
-        html.Audio(id="player", controls=True, preload="auto", className="w-100",
-                   **{"data-src-template": audio_template}),
+        html.Audio(id="player", controls=True, preload="auto", className="w-100", **templates),
+        reconstruction_control(cache),
+        html.Div([html.Canvas(id="sound-canvas", className="sound-canvas", width=320, height=150),
+                  html.Small("", id="sound-caption", className="text-muted sound-caption"),
+                  html.Canvas(id="hover-canvas", className="sound-canvas", width=320, height=80,
+                              hidden=True)],
+                 className="sound-box", title="waveform and log-mel spectrogram (dBFS); the line "
+                                              "follows the audio"),
         html.Div(id="clip-info", className="clip-info",
                  children=html.P("Click a point in any view to play it and light up its "
                                  "nearest neighbours.", className="text-muted")),
@@ -106,8 +148,50 @@ def metrics_panel() -> dbc.Card:
     ]), className="mt-2")
 
 
-def build_layout(cache: Cache, audio_template: str) -> html.Div:
-    """The whole page for one cache; ``audio_template`` as in ``listening_panel``."""
+def reconstruction_control(cache: Cache) -> html.Div:
+    """Original / decoded-at-q choice for the player (key 'a' toggles); hidden, with a note,
+    for a cache without reconstructions."""
+    depths = cache.reconstruction_depths
+    if not depths:
+        return html.Div([dbc.RadioItems(id="ab", value=0, options=[{"label": "original", "value": 0}]),
+                         html.Small("No decoded audio in this cache (made before it, or with "
+                                    "--reconstruct and no value).", className="text-muted")],
+                        hidden=True, id="ab-box")
+    note = []
+    if cache.untrained:
+        note = [html.Small("Untrained codec: the decoded audio is noise, not the codec's sound.",
+                           className="text-danger fw-semibold d-block", id="ab-untrained")]
+    return html.Div([
+        html.Div([html.Span("Play ", className="text-muted"), html.Kbd("a"),
+                  html.Span(" original ↔ decoded", className="text-muted")], className="small"),
+        dbc.RadioItems(id="ab", value=0, inline=True, className="ab-choice",
+                       options=[{"label": "original", "value": 0}] +
+                               [{"label": f"{q} cb", "value": q} for q in depths]),
+        *note,
+        html.Small(f"cb: decoded by DAC from the first q codebooks; "
+                   f"{cache.reconstructed_clips:,} of {cache.n_clips:,} clips have it",
+                   className="text-muted d-block"),
+    ], id="ab-box", className="ab-box")
+
+
+def codec_panel(cache: Cache) -> dbc.Card:
+    """What each codebook adds: metrics of z against q, and how each level uses its codebook."""
+    if not cache.depths() and cache.code_counts() is None:
+        return html.Div(id="codec-panel", hidden=True)
+    return dbc.Card(dbc.CardBody([
+        html.H5("The codec lens: what each codebook adds", className="card-title"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="depth-chart", className="small-chart",
+                              config={"displaylogo": False, "displayModeBar": False}), md=7),
+            dbc.Col(dcc.Graph(id="usage-chart", className="small-chart",
+                              config={"displaylogo": False, "displayModeBar": False}), md=5),
+        ], className="g-2"),
+        html.Small(id="codec-note", className="text-muted"),
+    ]), className="mt-2", id="codec-panel")
+
+
+def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
+    """The whole page for one cache; ``templates`` as in ``listening_panel``."""
     return html.Div([
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
@@ -116,14 +200,17 @@ def build_layout(cache: Cache, audio_template: str) -> html.Div:
         html.Div(id="highlight-sync", hidden=True),
         html.Div(id="url-sync", hidden=True),
         html.Div(id="audio-sync", hidden=True),
+        html.Div(id="ab-sync", hidden=True),
+        html.Div(id="sound-sync", hidden=True),
         html.Button(id="key-next", hidden=True, n_clicks=0),
         html.Button(id="key-prev", hidden=True, n_clicks=0),
         header(cache),
         controls(cache),
         dbc.Row([
             dbc.Col(views_grid(), lg=9),
-            dbc.Col(listening_panel(audio_template), lg=3),
+            dbc.Col(listening_panel(cache, templates), lg=3),
         ], className="g-2"),
+        codec_panel(cache),
         metrics_panel(),
     ], id="page", className="container-fluid py-2",
         **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)

@@ -1,0 +1,105 @@
+#!/usr/bin/env python
+"""What the codec lens costs: codebook depths and decoded audio, against a plain encode, in the
+same run, on the same clips.
+
+Encode side (medians of --repeats, seconds per clip): DAC's encode alone (z, codes_concat,
+codes_mean); plus the pooled latent at every depth 1..n-1 (``quantizer.from_codes``); plus
+decoding every clip back to audio at the default depths (1 2 4 8 12). Downstream, per depth (a
+1024-D representation like z): the exact neighbour table, PCA 2D/3D, t-SNE 2D/3D and the label
+metrics on the same N clips. Disk per depth and per decoded depth, from the dtypes (arrays) and
+the cache (WAV files).
+
+  python bench/bench_codec_lens.py --cache cache/demo --clips 120 --repeats 3
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from dacviz_app.core.audio import load_clip
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.encode import encode_batch, load_dac, resolve_weights
+from dacviz_app.core.metrics import cluster_metrics, encode_labels
+from dacviz_app.core.models import MODEL_CONFIGS
+from dacviz_app.core.neighbours import MAX_K, cosine_knn
+from dacviz_app.core.projections import pca, tsne, tsne_neighbour_count
+
+
+def encode_seconds(model, clips, batch: int, **kwargs) -> float:
+    started = time.perf_counter()
+    order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+    for start in range(0, len(order), batch):
+        rows = order[start:start + batch]
+        encode_batch(model, [clips[i] for i in rows], "cpu", **kwargs,
+                     **({"reconstruct_rows": tuple(range(len(rows)))} if "reconstruct" in kwargs else {}))
+    return time.perf_counter() - started
+
+
+def downstream_seconds(x: np.ndarray, labels: list[str], seed: int = 42) -> dict[str, float]:
+    out = {}
+    started = time.perf_counter()
+    index, distance = cosine_knn(x, max(min(MAX_K, len(x) - 1), tsne_neighbour_count(len(x))))
+    out["neighbours"] = time.perf_counter() - started
+    started = time.perf_counter()
+    pca(x, 2, seed), pca(x, 3, seed)
+    out["pca"] = time.perf_counter() - started
+    started = time.perf_counter()
+    tsne(x, 2, seed, neighbours=(index, distance)), tsne(x, 3, seed, neighbours=(index, distance))
+    out["tsne"] = time.perf_counter() - started
+    started = time.perf_counter()
+    cluster_metrics(x, encode_labels(labels), index[:, :5], seed)
+    out["metrics"] = time.perf_counter() - started
+    return out
+
+
+def depth_bytes(n_clips: int, dim: int = 1024, k: int = MAX_K) -> int:
+    """Bytes one depth adds to a cache of n_clips: embedding float32, 4 projections (2+3+2+3
+    float32 columns), the k-NN index int32 and distance float32."""
+    return n_clips * (dim * 4 + (2 + 3 + 2 + 3) * 4 + k * 8)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cache", default="cache/demo", help="a demo cache: its clips and labels")
+    parser.add_argument("--clips", type=int, default=120)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    cache = open_cache(args.cache)
+    model_type = cache.model["type"]
+    n_codebooks = MODEL_CONFIGS[model_type]["n_codebooks"]
+    ids = list(range(min(args.clips, cache.n_clips)))
+    clips = [load_clip(cache.audio_path(i), cache.model["sample_rate"], 30).audio for i in ids]
+    seconds = sum(len(c) for c in clips) / cache.model["sample_rate"]
+    model = load_dac(model_type, resolve_weights(model_type, None, True, cache.seed), "cpu")
+    ways = {"encode (z, codes)": {},
+            f"+ depths 1..{n_codebooks - 1}": {"depths": tuple(range(1, n_codebooks))},
+            "+ decode at 1 2 4 8 12": {"depths": tuple(range(1, n_codebooks)),
+                                       "reconstruct": (1, 2, 4, 8, n_codebooks)}}
+    times = {name: [] for name in ways}
+    for _ in range(args.repeats):
+        for name, kwargs in ways.items():
+            times[name].append(encode_seconds(model, clips, args.batch, **kwargs))
+    print(f"{len(clips)} demo clips ({seconds:.1f} s of audio), batch {args.batch}, CPU, "
+          f"medians of {args.repeats}:")
+    base = statistics.median(times["encode (z, codes)"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:28s} {median:7.2f} s  {1000 * median / len(clips):7.1f} ms/clip  x{median / base:.2f}")
+    x = np.asarray(cache.embedding("z"))[ids]
+    steps = downstream_seconds(x, [cache.clips["label"][i] for i in ids], cache.seed)
+    print(f"downstream of one depth (1024-D) at {len(ids)} clips: " +
+          ", ".join(f"{k} {v:.2f} s" for k, v in steps.items()) + f"; total {sum(steps.values()):.2f} s")
+    per_depth = depth_bytes(cache.n_clips)
+    wavs = {q: sum(p.stat().st_size for p in (cache.paths.audio_dir / f"q{q}").glob("*.wav"))
+            for q in cache.reconstruction_depths}
+    print(f"disk per depth: {per_depth / 1e6:.2f} MB at {cache.n_clips} clips "
+          f"({depth_bytes(100_000) / 1e6:.0f} MB at 100,000); decoded audio per depth: " +
+          ", ".join(f"q{q} {b / 1e6:.2f} MB" for q, b in wavs.items()))
+
+
+if __name__ == "__main__":
+    main()
