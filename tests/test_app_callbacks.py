@@ -302,3 +302,45 @@ def test_codebook_usage_counts_entries_and_their_perplexity():
     usage = codebook_usage(counts)
     assert usage["used"] == [4, 1] and usage["codebook_size"] == 8
     assert usage["perplexity"] == pytest.approx([4.0, 1.0])
+
+
+def test_a_cache_from_before_the_codec_lens_opens_with_its_controls_hidden(demo_cache, tmp_path):
+    """Made before depths, reconstructions and code counts existed: the page still works, the
+    slider, the A/B choice and the charts are hidden with a one-line note."""
+    import json
+    import shutil
+
+    copy = tmp_path / "old"
+    shutil.copytree(demo_cache[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    for key in ("depths", "reconstructions", "sample_3d"):
+        manifest.pop(key)
+    manifest["representations"] = {name: {k: v for k, v in d.items() if k not in ("depth", "kbps")}
+                                   for name, d in manifest["representations"].items()
+                                   if not name.startswith("z_q")}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    (copy / "arrays" / "code_counts.npy").unlink()
+    shutil.rmtree(copy / "audio" / "q4")
+    old = open_cache(copy)
+    assert old.depths() == [] and old.reconstruction_depths == [] and old.code_counts() is None
+    app = create_app(copy)
+    client = app.server.test_client()
+    layout = client.get("/_dash-layout").get_json()
+
+    def find(node, wanted):
+        if isinstance(node, dict):
+            if node.get("props", {}).get("id") == wanted:
+                return node
+            return next((f for f in map(lambda c: find(c, wanted), node.values()) if f), None)
+        if isinstance(node, list):
+            return next((f for f in map(lambda c: find(c, wanted), node) if f), None)
+        return None
+
+    for hidden in ("depth-box", "ab-box", "codec-panel"):
+        assert find(layout, hidden)["props"]["hidden"] is True, hidden
+    assert "no codebook depths" in json.dumps(find(layout, "depth-box"))
+    assert cb.parse_query(old, "?q=4")["depth"] is None and cb.shown_rep(old, "z", 4) == "z"
+    assert client.get(f"/audio/3?v={old.identity}&q=4").status_code == 404
+    figures = cb.figures_update(old, {v: ViewGroups(old).drawn("label", v) for v in VIEWS}, "z",
+                                False, set(), legend_only=False)
+    assert len(figures) == 4 and all(f["layout"]["uirevision"] == "z" for f in figures)
