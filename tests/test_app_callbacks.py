@@ -344,3 +344,19 @@ def test_a_cache_from_before_the_codec_lens_opens_with_its_controls_hidden(demo_
     figures = cb.figures_update(old, {v: ViewGroups(old).drawn("label", v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
     assert len(figures) == 4 and all(f["layout"]["uirevision"] == "z" for f in figures)
+
+
+def test_the_sound_memo_never_reads_a_folder_another_user_could_have_planted(tmp_path, monkeypatch):
+    import tempfile
+
+    from dacviz_app.ui.app import private_folder
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    mine = private_folder("memo")
+    assert mine.parent == tmp_path and (mine.stat().st_mode & 0o777) == 0o700
+    assert private_folder("memo") == mine  # shared by the server's workers
+    planted = tmp_path / f"planted-uid{os.getuid()}"
+    planted.mkdir(mode=0o777)
+    planted.chmod(0o777)  # writable by anyone: not ours to trust
+    other = private_folder("planted")
+    assert other != planted and (other.stat().st_mode & 0o777) == 0o700

@@ -140,9 +140,24 @@ def sound_memo(cache: Cache):
     clip's sound summary is computed once (FFTs of the whole clip), then read back."""
     from flask_caching import Cache as ResponseCache
 
-    folder = Path(tempfile.gettempdir()) / f"dacviz-sound-{cache.identity}-v{SUMMARY_VERSION}"
-    return ResponseCache(config={"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(folder),
-                                 "CACHE_THRESHOLD": 20_000, "CACHE_DEFAULT_TIMEOUT": 0})
+    return ResponseCache(config={"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(private_folder(
+        f"dacviz-sound-{cache.identity}-v{SUMMARY_VERSION}")), "CACHE_THRESHOLD": 20_000,
+        "CACHE_DEFAULT_TIMEOUT": 0})
+
+
+def private_folder(name: str) -> Path:
+    """``<system temp>/<name>-uid<uid>``, made 0700 and used only if this user owns it and no one
+    else may write it (FileSystemCache unpickles what it reads: a folder another local user
+    planted must never be read); otherwise a fresh private folder (then not shared)."""
+    folder = Path(tempfile.gettempdir()) / f"{name}-uid{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0 and not folder.is_symlink():
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix=f"{name}-"))
 
 
 def serve_sound(cache: Cache, memo, clip_id: int):
@@ -151,7 +166,7 @@ def serve_sound(cache: Cache, memo, clip_id: int):
     path = requested_file(cache, clip_id)
     if path is None:
         abort(404)
-    key = f"{clip_id}-{request.args.get('q', '0')}"
+    key = str(path)  # the resolved file: one entry per file of the cache, whatever the URL said
     summary = memo.get(key)
     if summary is None:
         summary = sound_summary(path)
