@@ -136,9 +136,29 @@ window.dacvizSound = (function () {
   }
 
   function follow() {
+    // one loop at most, only while the audio really plays
+    if (cursorFrame !== null) { window.cancelAnimationFrame(cursorFrame); cursorFrame = null; }
     drawCursor();
     var p = player();
-    cursorFrame = p && !p.paused && !p.ended ? window.requestAnimationFrame(follow) : null;
+    if (p && !p.paused && !p.ended && !p.error) { cursorFrame = window.requestAnimationFrame(follow); }
+  }
+
+  function stopFollowing() {
+    if (cursorFrame !== null) { window.cancelAnimationFrame(cursorFrame); cursorFrame = null; }
+    drawCursor();
+  }
+
+  function onError() {
+    // a clip without decoded audio at the chosen depth: play its original instead, and say so
+    var p = player(), now = parse(p && p.getAttribute("src")), template = attr("data-audio-template");
+    stopFollowing();
+    if (!now || now.q === 0 || !template) { return; }
+    var caption = document.getElementById("sound-caption");
+    if (caption) { caption.textContent = "clip " + now.clip + " has no audio decoded from " + now.q +
+                                         " codebooks: playing the original"; }
+    p.setAttribute("src", template.replace("{clip}", now.clip).replace("{q}", 0));
+    var started = p.play();
+    if (started && started.catch) { started.catch(function () {}); }
   }
 
   function show(clip) {
@@ -206,7 +226,9 @@ window.dacvizSound = (function () {
     });
     p.addEventListener("play", follow);
     p.addEventListener("seeked", drawCursor);
-    p.addEventListener("ended", drawCursor);
+    p.addEventListener("ended", stopFollowing);
+    p.addEventListener("pause", stopFollowing);
+    p.addEventListener("error", onError);
     return true;
   }
 

@@ -360,3 +360,11 @@ def test_the_sound_memo_never_reads_a_folder_another_user_could_have_planted(tmp
     planted.chmod(0o777)  # writable by anyone: not ours to trust
     other = private_folder("planted")
     assert other != planted and (other.stat().st_mode & 0o777) == 0o700
+
+
+def test_odd_depths_in_urls_are_refused_not_crashed_on(cache):
+    client = create_app(cache.root).server.test_client()
+    for q in ("²", "٤", "4.0", "0004", " 4"):
+        assert client.get(f"/audio/3?v={cache.identity}&q={q}").status_code == 404, q
+        assert client.get(f"/sound/3?v={cache.identity}&q={q}").status_code == 404, q
+        assert cb.parse_query(cache, f"?q={q}")["depth"] == 12, q

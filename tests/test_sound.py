@@ -40,3 +40,10 @@ def test_silence_is_the_floor_and_the_summary_is_small(tmp_path):
     assert low.shape == (summary["envelope_columns"],)
     assert high.max() == pytest.approx(0.8, abs=0.01) and low.min() == pytest.approx(0.0, abs=0.01)
     assert summary["duration_s"] == pytest.approx(0.5)
+
+
+def test_a_clip_too_long_to_draw_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "long.wav"
+    soundfile.write(path, np.zeros(int(16000 * (sound.MAX_SECONDS + 1)), np.float32), 16000, subtype="PCM_16")
+    with pytest.raises(sound.TooLong):
+        sound.sound_summary(path)

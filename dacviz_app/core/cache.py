@@ -51,6 +51,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -607,6 +608,12 @@ class Cache:
     def reconstructed_clips(self) -> int:
         """How many clips have decoded audio (``--reconstruct-max-clips`` bounds it)."""
         return int((self.manifest.get("reconstructions") or {}).get("n_clips") or 0)
+
+    @staticmethod
+    def depth_or_none(value) -> int | None:
+        """A codebook count from outside (a URL's ``q``): 1 to 3 ASCII digits, else None."""
+        text = str(value)
+        return int(text) if re.fullmatch(r"[0-9]{1,3}", text) else None
 
     def reconstruction_path(self, clip_id: int, depth: int) -> Path | None:
         """Clip ``clip_id`` decoded from ``depth`` codebooks, if the cache holds it, else None."""

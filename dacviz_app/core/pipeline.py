@@ -202,7 +202,8 @@ def _empty_directory(paths: CachePaths) -> None:
 # ----------------------------------------------------------------------------- encode
 def reconstructed_plan_indices(n_planned: int, max_clips: int) -> np.ndarray:
     """The plan indices whose reconstructions are written: all up to ``max_clips``, else
-    ``max_clips`` evenly spread over the plan (so every label keeps some)."""
+    ``max_clips`` evenly spread over the plan order (a label with fewer plan entries than the
+    stride may get none)."""
     if max_clips <= 0:
         return np.zeros(0, dtype=np.int64)
     if n_planned <= max_clips:
@@ -497,7 +498,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,
         weights=config.weights.as_dict(), n_clips=n_clips, n_skipped=n_skipped, knn_k=k,
         seed=config.seed, sample_3d=None if sample is None else len(sample), depths=config.depths,
-        reconstructions={"depths": list(config.reconstruct), "n_clips": decoded,
+        reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
                          "max_clips": config.reconstruct_max_clips}))
     return timings
 

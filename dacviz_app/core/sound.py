@@ -24,6 +24,11 @@ FRAME_MS = 25.0
 HOP_MS = 10.0
 DB_FLOOR = -100.0
 ENVELOPE_COLUMNS = 400
+MAX_SECONDS = 60.0  # longer clips are not drawn: the work and the answer grow with the length
+
+
+class TooLong(ValueError):
+    """A clip longer than MAX_SECONDS."""
 F_MIN = 20.0
 
 
@@ -87,10 +92,16 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
 
 
 def sound_summary(path: Path) -> dict:
-    """What the page draws for one audio file, small: {"sample_rate", "duration_s", "hop_s",
+    """What the page draws for one audio file (about 8 KB per second of audio; TooLong above
+    MAX_SECONDS): {"sample_rate", "duration_s", "hop_s",
     "n_mels", "db_floor", "mel_hz": [centres], "spectrogram": base64 (N_MELS x n_frames) uint8
     row-major (lowest band first), "n_frames", "envelope": base64 (2 x envelope_columns) int8,
     row 0 the minima, row 1 the maxima, in 1/127 of full scale, "envelope_columns"}."""
+    import soundfile
+
+    info = soundfile.info(str(path))
+    if info.frames > MAX_SECONDS * info.samplerate:
+        raise TooLong(f"{info.frames / info.samplerate:.0f} s: longer than {MAX_SECONDS:g} s")
     audio, rate = read_wav(path)
     db = log_mel_dbfs(audio, rate)
     _, centres = mel_filters(rate, 1 << (int(round(rate * FRAME_MS / 1000)) - 1).bit_length())

@@ -18,7 +18,7 @@ from flask import abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.cache import Cache, open_cache
-from ..core.sound import SUMMARY_VERSION, sound_summary
+from ..core.sound import SUMMARY_VERSION, TooLong, sound_summary
 from ..core.spaces import is_view
 from ..core.views import ViewGroups
 from . import callbacks
@@ -91,9 +91,9 @@ def requested_file(cache: Cache, clip_id: int) -> Path | None:
     depth = request.args.get("q", "0")
     if depth in ("", "0"):
         return audio_file(cache, clip_id)
-    if not depth.isdigit() or len(depth) > 3:
+    if cache.depth_or_none(depth) is None:
         return None
-    path = cache.reconstruction_path(clip_id, int(depth))
+    path = cache.reconstruction_path(clip_id, cache.depth_or_none(depth))
     if path is None:
         return None
     root = os.path.realpath(cache.paths.audio_dir)
@@ -162,14 +162,17 @@ def private_folder(name: str) -> Path:
 
 def serve_sound(cache: Cache, memo, clip_id: int):
     """``/sound/<clip>?v=&q=``: ``core.sound.sound_summary`` of the file ``/audio`` would
-    serve, as JSON (a few KB), memoised across workers; 404 under the same rules."""
+    serve, as JSON (a few KB for a short clip), memoised across workers; 404 under the same rules."""
     path = requested_file(cache, clip_id)
     if path is None:
         abort(404)
     key = str(path)  # the resolved file: one entry per file of the cache, whatever the URL said
     summary = memo.get(key)
     if summary is None:
-        summary = sound_summary(path)
+        try:
+            summary = sound_summary(path)
+        except TooLong as err:
+            return {"error": f"not drawn: {err}"}, 413
         memo.set(key, summary)
     response = jsonify(summary)
     if request.args.get("v") is not None:  # the page's URLs name the cache: safe to keep

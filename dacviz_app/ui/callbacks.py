@@ -45,7 +45,8 @@ def valid_depth(cache: Cache, depth) -> int | None:
     stored = [q for q, _rep in cache.depths()]
     if not stored:
         return None
-    return int(depth) if str(depth).isdigit() and int(depth) in stored else stored[-1]
+    depth = cache.depth_or_none(depth)
+    return depth if depth in stored else stored[-1]
 
 
 def clean_selection(cache: Cache, selection) -> dict:

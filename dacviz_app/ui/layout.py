@@ -151,7 +151,7 @@ def metrics_panel() -> dbc.Card:
 def reconstruction_control(cache: Cache) -> html.Div:
     """Original / decoded-at-q choice for the player (key 'a' toggles); hidden, with a note,
     for a cache without reconstructions."""
-    depths = cache.reconstruction_depths
+    depths = cache.reconstruction_depths if cache.reconstructed_clips else []
     if not depths:
         return html.Div([dbc.RadioItems(id="ab", value=0, options=[{"label": "original", "value": 0}]),
                          html.Small("No decoded audio in this cache (made before it, or with "
