@@ -63,7 +63,7 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .models import MODEL_CONFIGS
+from .models import MODEL_CONFIGS, hop_length
 from .representations import describe
 from .spaces import VIEWS, VIEW_NAMES
 
@@ -207,7 +207,7 @@ def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan
         "synthetic": synthetic,
         "plan_id": plan_id,
         "model": {"family": "descript-audio-codec", "type": model_type,
-                  "sample_rate": cfg["sample_rate"], "hop_length": int(np.prod(cfg["encoder_rates"])),
+                  "sample_rate": cfg["sample_rate"], "hop_length": hop_length(model_type),
                   "n_codebooks": cfg["n_codebooks"], "codebook_dim": cfg["codebook_dim"],
                   "codebook_size": cfg["codebook_size"], "weights": weights},
         "audio": {"format": "wav", "subtype": "PCM_16", "channels": 1,
@@ -462,6 +462,7 @@ class Cache:
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
         self._validate_arrays()
         self._sample_3d = self._read_sample_3d()
+        self._code_counts = self._read_code_counts()
         self.projection_info: dict[str, dict[str, dict]] = {
             rep: {v: self._read_json_file(self.paths.projection_info(rep, v)) for v in VIEW_NAMES}
             for rep in self.representations}
@@ -517,6 +518,19 @@ class Cache:
             raise CacheError(f"{self.paths.sample_3d}: not {recorded['n']} sorted, distinct clip "
                              f"ids below {self.n_clips}. Rebuild the cache with precompute.py.")
         return ids
+
+    def _read_code_counts(self) -> np.ndarray | None:
+        """Read once on open; a cache made before code counts has none."""
+        path = self.paths.code_counts
+        if not path.is_file():
+            return None
+        counts = _load_array(path, self.root)
+        model = self.manifest["model"]
+        shape = (int(model["n_codebooks"]), int(model.get("codebook_size", 1024)))
+        if counts.shape != shape:
+            raise CacheError(f"{path}: shape {counts.shape}, expected {shape}. Rebuild the cache "
+                             f"with precompute.py.")
+        return counts
 
     # -- accessors -------------------------------------------------------------------
     def embedding(self, representation: str) -> np.ndarray:
@@ -624,8 +638,7 @@ class Cache:
 
     def code_counts(self) -> np.ndarray | None:
         """(n_codebooks, codebook_size) int64 code counts, None for a cache without them."""
-        path = self.paths.code_counts
-        return np.asarray(_load_array(path, self.root)) if path.is_file() else None
+        return self._code_counts
 
     def sample_3d(self) -> np.ndarray | None:
         """(n_sample,) int64 sorted clip ids the 3D views draw (and the 3D t-SNE was fitted

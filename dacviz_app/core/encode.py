@@ -238,8 +238,8 @@ def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int,
     out["code_counts"] = code_counts(codes, n_valid, int(model.codebook_size))
     out["reconstructions"] = {}
     rows = list(reconstruct_rows)
+    index = torch.tensor(rows, dtype=torch.long, device=codes.device)
     for depth in reconstruct if rows else ():
-        index = torch.tensor(rows, device=codes.device)
         audio_q = model.decode(quantized_at_depth(model, codes[index], depth))  # (rows, 1, samples)
         audio_q = audio_q[:, 0].float().cpu().numpy()
         out["reconstructions"][depth] = {row: np.ascontiguousarray(audio_q[i, :len(clips[row])])

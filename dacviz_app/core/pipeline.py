@@ -426,8 +426,9 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
     space); for every other categorical column (``metric_columns``), one row per representation
     in its full space (the metrics-versus-depth chart reads them). Each row names its column."""
     k = min(KNN_ACCURACY_K, len(columns["label"]) - 1)
+    scored = metric_columns(columns)
     rows = []
-    for column in metric_columns(columns):
+    for column in scored:
         codes = encode_labels(columns[column])
         for rep, x in embeddings.items():
             full_index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
@@ -449,7 +450,7 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
                    "knn_accuracy": "leave-one-out majority vote of the k nearest other clips; "
                                    "cosine in the full space, euclidean in projections; ties to "
                                    "the nearest tied label",
-                   "columns": metric_columns(columns)})
+                   "columns": scored})
     return rows
 
 

@@ -55,6 +55,12 @@ def audio_file(cache: Cache, clip_id: int) -> Path | None:
         path = cache.audio_path(clip_id)
     except IndexError:
         return None
+    return inside_audio_dir(cache, path)
+
+
+def inside_audio_dir(cache: Cache, path: Path) -> Path | None:
+    """``path`` resolved (symlinks followed) if it is a file inside the cache's audio folder,
+    else None: the one containment check of every file the server sends."""
     root = os.path.realpath(cache.paths.audio_dir)
     real = os.path.realpath(path)
     if os.path.commonpath([root, real]) != root or not os.path.isfile(real):
@@ -91,14 +97,9 @@ def requested_file(cache: Cache, clip_id: int) -> Path | None:
     depth = request.args.get("q", "0")
     if depth in ("", "0"):
         return audio_file(cache, clip_id)
-    if cache.depth_or_none(depth) is None:
-        return None
-    path = cache.reconstruction_path(clip_id, cache.depth_or_none(depth))
-    if path is None:
-        return None
-    root = os.path.realpath(cache.paths.audio_dir)
-    real = os.path.realpath(path)
-    return Path(real) if os.path.commonpath([root, real]) == root and os.path.isfile(real) else None
+    depth = cache.depth_or_none(depth)
+    path = None if depth is None else cache.reconstruction_path(clip_id, depth)
+    return None if path is None else inside_audio_dir(cache, path)
 
 
 def serve_audio(cache: Cache, clip_id: int):
