@@ -6,8 +6,10 @@
  * a uint8 spectrogram, 0 = db_floor dBFS, 255 = 0 dBFS). The player's data-src-template is what a
  * click plays; choosing "decoded at q" rewrites it, so every later click plays that depth. */
 window.dacvizSound = (function () {
-  var summaries = {};               // "clip/q" -> summary (or a pending Promise)
+  var summaries = new Map();        // "clip/q" -> Promise of a summary (or null), oldest first
+  var MAX_SUMMARIES = 200;          // a few KB each: a long session keeps at most ~1 MB
   var shown = {clip: null, q: 0};   // what the canvas shows
+  var drawToken = 0, hoverToken = 0;  // only the newest request draws
   var cursorFrame = null;
   var LUT = colourTable();
 
@@ -34,12 +36,16 @@ window.dacvizSound = (function () {
   }
 
   function load(clip, q) {
+    // one request per clip and depth, however often it is asked for (hover, redraws)
     var key = clip + "/" + q;
-    if (summaries[key]) { return Promise.resolve(summaries[key]); }
+    if (summaries.has(key)) { return summaries.get(key); }
     var url = (attr("data-sound-template") || "").replace("{clip}", clip).replace("{q}", q);
-    return fetch(url).then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (s) { if (s) { summaries[key] = s; } return s; })
-      .catch(function () { return null; });
+    var pending = fetch(url).then(function (r) { return r.ok ? r.json() : null; })
+      .catch(function () { return null; })
+      .then(function (s) { if (!s) { summaries.delete(key); } return s; });
+    summaries.set(key, pending);
+    while (summaries.size > MAX_SUMMARIES) { summaries.delete(summaries.keys().next().value); }
+    return pending;
   }
 
   function abChoice() {
@@ -54,6 +60,9 @@ window.dacvizSound = (function () {
   }
 
   function sliderDepth() {
+    // the codebook slider's q; null when the cache has no depths (its box is hidden)
+    var box = document.getElementById("depth-box");
+    if (!box || box.hidden) { return null; }
     var handle = document.querySelector("#depth [role=slider]");
     return handle ? parseInt(handle.getAttribute("aria-valuenow"), 10) : null;
   }
@@ -162,11 +171,11 @@ window.dacvizSound = (function () {
   }
 
   function show(clip) {
-    var q = comparisonDepth();
+    var q = comparisonDepth(), token = ++drawToken;
     shown = {clip: clip, q: q};
     var wanted = [load(clip, 0)].concat(q > 0 ? [load(clip, q)] : []);
     Promise.all(wanted).then(function (found) {
-      if (shown.clip !== clip) { return; }
+      if (token !== drawToken) { return; }  // a newer clip or depth was asked for meanwhile
       var blocks = [], captions = [];
       if (found[0]) { blocks.push(found[0]); captions.push("clip " + clip + " · original"); }
       if (found[1]) { blocks.push(found[1]); captions.push("decoded from " + q + " codebooks"); }
@@ -180,9 +189,17 @@ window.dacvizSound = (function () {
   }
 
   function showHover(clip, rank) {
+    var canvas = document.getElementById("hover-canvas");
+    var caption = "neighbour #" + rank + " · clip " + clip;
+    if (canvas && !canvas.hidden && canvas.dataset.caption === caption) { return; }  // drawn already
+    var token = ++hoverToken;
     load(clip, 0).then(function (s) {
       var canvas = document.getElementById("hover-canvas");
-      if (s && canvas) { canvas.hidden = false; draw(canvas, [s], ["neighbour #" + rank + " · clip " + clip]); }
+      if (s && canvas && token === hoverToken) {
+        canvas.hidden = false;
+        draw(canvas, [s], [caption]);
+        canvas.dataset.caption = caption;
+      }
     });
   }
 
@@ -250,5 +267,6 @@ window.dacvizSound = (function () {
     return window.dash_clientside ? window.dash_clientside.no_update : null;
   }
 
-  return {choose: choose, toggle: toggle, show: show, refresh: refresh, summaries: summaries};
+  return {choose: choose, toggle: toggle, show: show, refresh: refresh, summaries: summaries,
+          MAX_SUMMARIES: MAX_SUMMARIES};
 })();

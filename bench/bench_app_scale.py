@@ -9,7 +9,9 @@ WebGL). Times are measured inside the page with performance.now():
 - click: a real mouse click on a point of the t-SNE 2D view -> the highlight is drawn in the last
   of the four views (dacviz: its canvas layer; plain: Plotly's afterplot after the patch), and
   -> the audio element's "playing" event;
-- switch: choosing another representation -> all four views redrawn.
+- switch: choosing another representation -> all four views redrawn;
+- slider (dacviz, caches with codebook depths): a click on the codebook slider's middle mark
+  -> all four views redrawn from that depth and the clicked clip's highlight drawn again.
 Medians over --repeats.
 
   python bench/bench_app_scale.py --cache cache/synth100k --repeats 5
@@ -182,6 +184,8 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
             driver.save_screenshot(str(shots / f"{kind}-clicked.png"))
         result = {"ready_s": ready / 1000, "click_ms": done - timings["click"],
                   "audio_ms": playing - timings["click"]}
+        if kind == "dacviz" and has_depth_slider(driver):
+            result["slider_s"] = slide(driver)
         # representation switch
         driver.execute_script("window.__t.afterplot = {}; window.__t.switch = performance.now();")
         if kind == "dacviz":
@@ -197,6 +201,35 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
         return result
     finally:
         driver.quit()
+
+
+def has_depth_slider(driver) -> bool:
+    return bool(driver.execute_script(
+        "const b = document.getElementById('depth-box'); return b && !b.hidden && "
+        "document.querySelectorAll('#depth .dash-slider-mark').length > 1;"))
+
+
+def slide(driver) -> float:
+    """Move the codebook slider from the full depth to the middle of its marks (4 of 1 2 4 8 12)
+    with a real click on the track -> seconds until all four views are redrawn from that depth
+    and the clicked clip's highlight is drawn again in each (dacviz only: the plain page has none)."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    x, y = driver.execute_script("""
+      const marks = [...document.querySelectorAll('#depth .dash-slider-mark')];
+      const mark = marks[Math.floor((marks.length - 1) / 2)].getBoundingClientRect();
+      const thumb = document.querySelector('#depth [role=slider]').getBoundingClientRect();
+      window.__t.afterplot = {};
+      return [mark.x + mark.width / 2, thumb.y + thumb.height / 2];""")
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
+    actions.w3c_actions.pointer_action.click()
+    actions.perform()
+    done = wait(driver, """const t = window.__t, a = t.afterplot, d = window.dacviz.drawn;
+      const vs = ['pca2','pca3','tsne2','tsne3'];
+      if (vs.some(v => !a[v] || a[v] < t.click || !d[v] || !d[v].selected.length || d[v].at < t.click)) { return null; }
+      return Math.max(...vs.map(v => Math.max(a[v], d[v].at)));""")
+    return (done - driver.execute_script("return window.__t.click;")) / 1000
 
 
 def rss_mb(proc: subprocess.Popen) -> float:
@@ -236,8 +269,10 @@ def main() -> None:
         results[kind] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         results[kind]["rss_mb"] = rss
         r = results[kind]
+        slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
         print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
-              f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s   worker RSS {rss:7.1f} MB")
+              f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
+              f"worker RSS {rss:7.1f} MB")
     d, p = results["dacviz"], results["plain"]
     print(f"ratio plain/dacviz: page ready x{p['ready_s'] / d['ready_s']:.2f}, click x{p['click_ms'] / d['click_ms']:.2f}, "
           f"switch x{p['switch_s'] / d['switch_s']:.2f}")

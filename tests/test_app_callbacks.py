@@ -1,10 +1,12 @@
 """The app's callbacks and audio route, called directly on the demo cache (no browser)."""
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 import pytest
+import soundfile as sf
 from dash import Patch
 
 from dacviz_app.core import projections
@@ -360,6 +362,33 @@ def test_the_sound_memo_never_reads_a_folder_another_user_could_have_planted(tmp
     planted.chmod(0o777)  # writable by anyone: not ours to trust
     other = private_folder("planted")
     assert other != planted and (other.stat().st_mode & 0o777) == 0o700
+
+
+def test_the_sound_memo_is_bounded_in_bytes_and_old_memos_are_removed(tmp_path, monkeypatch):
+    import tempfile
+    import time
+
+    from dacviz_app.core import sound
+    from dacviz_app.ui.app import private_folder, remove_stale_private_folders
+
+    tone = tmp_path / "tone.wav"
+    rate = 16000
+    for seconds in (1.0, 60.0):  # the bound holds for the shortest and the longest drawn clip
+        t = np.arange(int(seconds * rate)) / rate
+        sf.write(tone, 0.5 * np.sin(2 * np.pi * 440 * t), rate, subtype="PCM_16")
+        size = len(json.dumps(sound.sound_summary(tone)))
+        assert size <= sound.summary_bytes(seconds) < 1.2 * size + 2048, (seconds, size)
+        assert sound.memo_entries(seconds) * size <= sound.MEMO_BYTES
+    assert sound.memo_entries(0.5) == 20_000 and sound.memo_entries(600.0) == sound.memo_entries(60.0)
+
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    old, fresh = private_folder("dacviz-sound-old"), private_folder("dacviz-sound-fresh")
+    other = private_folder("something-else")
+    week_ago = time.time() - 8 * 86400
+    for folder in (old, other):
+        os.utime(folder, (week_ago, week_ago))
+    assert remove_stale_private_folders("dacviz-sound-") == [old]
+    assert not old.exists() and fresh.exists() and other.exists()
 
 
 def test_odd_depths_in_urls_are_refused_not_crashed_on(cache):

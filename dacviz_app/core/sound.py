@@ -27,9 +27,25 @@ ENVELOPE_COLUMNS = 400
 MAX_SECONDS = 60.0  # longer clips are not drawn: the work and the answer grow with the length
 
 
+MEMO_BYTES = 256 * 2**20  # what a server's memo of summaries may hold on disk, at most
+F_MIN = 20.0
+
+
 class TooLong(ValueError):
     """A clip longer than MAX_SECONDS."""
-F_MIN = 20.0
+
+
+def summary_bytes(seconds: float) -> int:
+    """An upper bound of the size of ``sound_summary`` for a clip of ``seconds`` (at most
+    MAX_SECONDS): the base64 spectrogram (N_MELS bytes per HOP_MS) dominates."""
+    frames = 1 + int(min(seconds, MAX_SECONDS) * 1000 / HOP_MS)
+    return 4 * (N_MELS * frames + 2 * ENVELOPE_COLUMNS) // 3 + 12 * N_MELS + 1024
+
+
+def memo_entries(longest_seconds: float, budget: int = MEMO_BYTES) -> int:
+    """How many summaries a memo may keep so that it stays under ``budget`` bytes when every
+    entry is as long as the longest clip (16 at least, 20,000 at most)."""
+    return int(min(20_000, max(16, budget // summary_bytes(longest_seconds))))
 
 
 def hz_to_mel(f):

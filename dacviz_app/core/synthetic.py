@@ -37,12 +37,22 @@ def fit_and_sample(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, names: 
 
 def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: int = 0,
                           noise: float = 1.0, overwrite: bool = False,
-                          say: Callable[[str], None] = print) -> dict:
+                          say: Callable[[str], None] = print,
+                          depths: tuple[int, ...] | None = None) -> dict:
     """Write a synthetic cache of ``n_clips`` fitted to the cache in ``source_dir``.
 
+    ``depths``: the source's depth representations (z_q<q>) to carry over; None = all of them.
     Returns {"seconds": {step: float}} timings of the non-encoding steps.
     """
     real = cache_format.open_cache(source_dir)
+    stored = tuple(q for q, rep in real.depths() if rep != "z")
+    if depths is None:
+        depths = stored
+    elif set(depths) - set(stored):
+        raise ValueError(f"{source_dir} has no depth(s) {sorted(set(depths) - set(stored))}; "
+                         f"it has {list(stored)}")
+    dropped = {rep for q, rep in real.depths() if rep != "z" and q not in depths}
+    kept = [rep for rep in real.representations if rep not in dropped]
     rng = np.random.default_rng(seed)
     labels = np.asarray(real.clips["label"])
     names, counts = np.unique(labels, return_counts=True)
@@ -54,13 +64,14 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         donors[where] = rng.choice(members, size=len(where))
     model = real.model
     config = PrecomputeConfig(out=Path(out_dir), model_type=model["type"],
-                              depths=tuple(q for q, rep in real.depths() if rep != "z"),
+                              depths=tuple(sorted(depths)),
                               weights=WeightsChoice(**model["weights"]), seed=42,
                               name=f"synthetic {n_clips:,} (fitted to {real.name})",
                               source=str(Path(source_dir).resolve()), synthetic=True,
                               command=f"synthetic from {source_dir}: n={n_clips} seed={seed} noise={noise}",
                               overwrite=overwrite)
-    plan_id = hashlib.sha256(f"{real.manifest['plan_id']}/{n_clips}/{seed}/{noise}".encode()).hexdigest()
+    plan_id = hashlib.sha256(f"{real.manifest['plan_id']}/{n_clips}/{seed}/{noise}/{sorted(depths)}"
+                             .encode()).hexdigest()
     paths = CachePaths(Path(out_dir))
     plan = {"plan_id": plan_id, "synthetic_of": str(source_dir), "n_clips": n_clips}
     with locked(paths, config.command, say):
@@ -69,7 +80,7 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
             return {"seconds": {}}
         started = time.perf_counter()
         embeddings = {rep: fit_and_sample(np.asarray(real.embedding(rep), np.float64), labels, codes,
-                                          names, noise, rng) for rep in real.representations}
+                                          names, noise, rng) for rep in kept}
         for rep, values in embeddings.items():
             cache_format.write_embedding(paths, rep, values)
         paths.audio_dir.mkdir(parents=True, exist_ok=True)

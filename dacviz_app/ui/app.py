@@ -8,7 +8,9 @@ from __future__ import annotations
 import html
 import logging
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import dash
@@ -18,7 +20,7 @@ from flask import abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
 from ..core.cache import Cache, open_cache
-from ..core.sound import SUMMARY_VERSION, TooLong, sound_summary
+from ..core.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from ..core.spaces import is_view
 from ..core.views import ViewGroups
 from . import callbacks
@@ -141,9 +143,33 @@ def sound_memo(cache: Cache):
     clip's sound summary is computed once (FFTs of the whole clip), then read back."""
     from flask_caching import Cache as ResponseCache
 
+    remove_stale_private_folders(SOUND_MEMO_PREFIX)
+    longest = max((float(d) for d in cache.clips["duration_s"]), default=0.0)
     return ResponseCache(config={"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(private_folder(
-        f"dacviz-sound-{cache.identity}-v{SUMMARY_VERSION}")), "CACHE_THRESHOLD": 20_000,
-        "CACHE_DEFAULT_TIMEOUT": 0})
+        f"{SOUND_MEMO_PREFIX}{cache.identity}-v{SUMMARY_VERSION}")),
+        "CACHE_THRESHOLD": memo_entries(longest), "CACHE_DEFAULT_TIMEOUT": 0})
+
+
+SOUND_MEMO_PREFIX = "dacviz-sound-"
+STALE_MEMO_DAYS = 7
+
+
+def remove_stale_private_folders(prefix: str, max_age_days: float = STALE_MEMO_DAYS) -> list[Path]:
+    """Remove this user's private folders ``<temp>/<prefix>*-uid<uid>`` untouched for
+    ``max_age_days`` (the memos of caches rebuilt or deleted since, or of an older summary
+    version). Only folders this user owns, never a link. Returns those removed."""
+    removed = []
+    cutoff = time.time() - max_age_days * 86400
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-uid{os.getuid()}"):
+        try:
+            st = os.lstat(folder)
+            if folder.is_symlink() or st.st_uid != os.getuid() or st.st_mtime > cutoff:
+                continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:
+            continue  # another worker removed it first, or it is not ours to remove
+    return removed
 
 
 def private_folder(name: str) -> Path:
