@@ -12,6 +12,9 @@ Examples:
   python precompute.py my_clips/ --out cache/mine
   python precompute.py clips.csv --out cache/mine --device cuda --batch-size 64
 
+  # on a GPU, faster than fp32: bf16 and a compiled encoder (the cost is measured and stored)
+  python precompute.py my_clips/ --out cache/fast --device cuda --precision bf16 --compile
+
   # codebook depths 1, 2, 4 only; no decoded audio
   python precompute.py my_clips/ --out cache/mine --depths 1 2 4 --reconstruct
 
@@ -30,6 +33,7 @@ from pathlib import Path
 
 from dacviz_app.core.models import MODEL_CONFIGS
 from dacviz_app.core.neighbours import MAX_K
+from dacviz_app.core.precision import AGREEMENT_MAX_CLIPS, PRECISIONS
 from dacviz_app.core.report import format_summary, untrained_banner
 
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
@@ -54,6 +58,14 @@ def default_reconstruct(model_type: str) -> tuple[int, ...]:
     return tuple(q for q in (1, 2, 4, 8, 16) if q < n) + (n,)
 
 
+def default_workers(device: str) -> int:
+    """Loader processes: none on the CPU (the encoder already uses every core), min(8, cores - 1)
+    beside a GPU."""
+    if device != "cuda":
+        return 0
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -76,10 +88,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
     parser.add_argument("--untrained", action="store_true",
                         help="use the DAC architecture with seeded RANDOM weights (tests, offline demos)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where DAC runs (default auto: cuda when torch sees a GPU, else cpu)")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="the encoder's arithmetic, recorded in the cache (default fp32: "
+                             "IEEE float32, TF32 off; tf32: NVIDIA GPUs; bf16: autocast). Anything "
+                             "but fp32 also re-encodes a sample of up to "
+                             f"{AGREEMENT_MAX_CLIPS:,} clips in fp32 and reports the difference")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the encoder (a warm-up of a minute or more; pays off "
+                             "on a GPU and large collections; measured like a precision)")
     parser.add_argument("--batch-size", type=int,
-                        help="clips per encoder call (default: 8 on CPU, where larger batches "
-                             "measured slower, 64 on CUDA)")
+                        help="clips per encoder call, at most (default: 8 on CPU, where larger "
+                             "batches measured slower, 256 on CUDA)")
+    parser.add_argument("--batch-seconds", type=float,
+                        help="padded audio per encoder call, at most: clips x the longest "
+                             "(default: 16 s on CPU, 256 s on CUDA; an out-of-memory error "
+                             "halves it and the run goes on)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that read, resample and convert clips while the model "
+                             "encodes (default: 0 on CPU, where the encoder uses every core; "
+                             "min(8, cores - 1) with CUDA). The cache is the same for any number")
     parser.add_argument("--chunk-size", type=int, default=256,
                         help="clips per resumable unit of work (default 256)")
     parser.add_argument("--max-seconds", type=float, default=30.0,
@@ -109,6 +138,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--knn-k must be between 1 and {MAX_K}")
     if (args.batch_size is not None and args.batch_size < 1) or args.chunk_size < 1:
         parser.error("--batch-size and --chunk-size must be >= 1")
+    if args.batch_seconds is not None and not (math.isfinite(args.batch_seconds) and args.batch_seconds > 0):
+        parser.error("--batch-seconds must be a positive number of seconds")
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        parser.error("--workers must be between 0 and 64")
     if not 0 <= args.seed <= MAX_SEED:
         parser.error(f"--seed must be between 0 and {MAX_SEED}")
     n_codebooks = MODEL_CONFIGS[args.model_type]["n_codebooks"]
@@ -144,12 +177,14 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupt_once())
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
+    from dacviz_app.core.precision import check_precision
     from dacviz_app.core.sources import SourceError, select_clips
 
     say = lambda text: print(text, flush=True)  # noqa: E731
     try:
         weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
         device = pick_device(args.device)
+        check_precision(args.precision, device)
         if args.demo:
             from dacviz_app.core.demo import write_demo_set
 
@@ -172,7 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     config = PrecomputeConfig(
         depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
         out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
-        batch_size=args.batch_size or (64 if device == "cuda" else 8), chunk_size=args.chunk_size, max_seconds=args.max_seconds,
+        batch_size=args.batch_size or (256 if device == "cuda" else 8),
+        batch_seconds=args.batch_seconds or (256.0 if device == "cuda" else 16.0),
+        workers=default_workers(device) if args.workers is None else args.workers,
+        precision=args.precision, compile=args.compile,
+        chunk_size=args.chunk_size, max_seconds=args.max_seconds,
         seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
         source=str(source.resolve()), overwrite=args.overwrite,
         command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))

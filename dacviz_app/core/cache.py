@@ -10,7 +10,12 @@ directory::
                              representations {name: {dim, title, description}}, projections
                              [view names], sample_3d (null or {"n", "seed"}), depths [q...]
                              (z_q<q> representations), reconstructions {"depths", "n_clips",
-                             "max_clips"}. Written LAST
+                             "max_clips"}, encode (null for synthetic caches and caches
+                             made before it) {"device", "device_name", "precision", "compile",
+                             "torch", "batch_size", "batch_seconds", "agreement": null or
+                             {"n", "k", "seed", "max_relative_error", "mean_relative_error",
+                             "knn_agreement"}: the precision's cost against fp32, recomputable
+                             from arrays/precision_reference.npz}. Written LAST
                              (``make_manifest``, ``finish``): a cache without it is incomplete
                              (a run in progress or interrupted).
     clips.json               per-clip metadata, columnar: {"columns": {name: [n values]}}
@@ -29,6 +34,9 @@ directory::
                                     was fitted on, and the clips the 3D views draw
     arrays/code_counts.npy          (n_codebooks, codebook_size) int64: how often each level used
                                     each codebook entry over all clips' frames
+    arrays/precision_reference.npz  only for a precision other than fp32 (or a compiled
+                                    encoder): "ids" (m,) int64 sorted clip ids, "z" (m, 1024)
+                                    float32 their pooled z encoded again in plain fp32
     audio/<name>.wav                mono 16-bit PCM at the model's sample rate
     audio/q<q>/<name>.wav           the clip decoded by DAC from its first q codebooks (the depths
                                     of manifest["reconstructions"], for a spread of clips)
@@ -166,6 +174,20 @@ def write_code_counts(paths: "CachePaths", counts: np.ndarray) -> None:
     atomic_save_npy(paths.code_counts, np.asarray(counts, np.int64))
 
 
+def write_precision_reference(paths: "CachePaths", ids: np.ndarray, z: np.ndarray) -> None:
+    """(m,) clip ids and (m, dim) float32 their z in plain fp32 (``precision.agreement``)."""
+    atomic_save_npz(paths.precision_reference, ids=np.asarray(ids, np.int64),
+                    z=np.asarray(z, np.float32))
+
+
+def read_precision_reference(paths: "CachePaths") -> tuple[np.ndarray, np.ndarray] | None:
+    """(ids, z) written by ``write_precision_reference``, or None when there is none."""
+    if not paths.precision_reference.is_file():
+        return None
+    with np.load(paths.precision_reference, allow_pickle=False) as data:
+        return data["ids"], data["z"]
+
+
 def write_sample_3d(paths: "CachePaths", ids: np.ndarray) -> None:
     """(n_sample,) sorted clip ids: the clips a large 3D t-SNE is fitted on and 3D views draw."""
     atomic_save_npy(paths.sample_3d, np.asarray(ids, np.int64))
@@ -192,10 +214,11 @@ def write_metrics(paths: "CachePaths", params: dict, rows: list[dict]) -> None:
 def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
                   model_type: str, weights: dict, n_clips: int, n_skipped: int, knn_k: int,
                   seed: int, sample_3d: int | None, depths: tuple[int, ...] = (),
-                  reconstructions: dict | None = None) -> dict:
+                  reconstructions: dict | None = None, encode: dict | None = None) -> dict:
     """The manifest of a finished cache (see the module docstring for the keys).
     ``sample_3d``: the size of the 3D sample, None when every clip is drawn in 3D.
-    ``reconstructions``: {"depths": [q...], "n_clips": int, "max_clips": int} or None."""
+    ``reconstructions``: {"depths": [q...], "n_clips": int, "max_clips": int} or None.
+    ``encode``: how the encoder ran (device, precision, ...; see the module docstring) or None."""
     cfg = MODEL_CONFIGS[model_type]
     return {
         "format_version": FORMAT_VERSION,
@@ -221,6 +244,7 @@ def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan
         "sample_3d": None if sample_3d is None else {"n": int(sample_3d), "seed": seed},
         "depths": sorted(int(q) for q in depths),
         "reconstructions": reconstructions or {"depths": [], "n_clips": 0, "max_clips": 0},
+        "encode": encode,
     }
 
 
@@ -416,6 +440,10 @@ class CachePaths:
     @property
     def sample_3d(self) -> Path:
         return self.root / "arrays" / "sample_3d.npy"
+
+    @property
+    def precision_reference(self) -> Path:
+        return self.root / "arrays" / "precision_reference.npz"
 
     def array(self, representation: str, kind: str) -> Path:
         """kind: 'embedding', a view name (``spaces.VIEW_NAMES``), 'knn_index' or 'knn_distance'."""
@@ -639,6 +667,12 @@ class Cache:
     def code_counts(self) -> np.ndarray | None:
         """(n_codebooks, codebook_size) int64 code counts, None for a cache without them."""
         return self._code_counts
+
+    @property
+    def encode_settings(self) -> dict | None:
+        """How the encoder ran (manifest "encode"), None for caches without it."""
+        value = self.manifest.get("encode")
+        return dict(value) if isinstance(value, dict) else None
 
     def sample_3d(self) -> np.ndarray | None:
         """(n_sample,) int64 sorted clip ids the 3D views draw (and the 3D t-SNE was fitted

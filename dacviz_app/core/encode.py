@@ -220,7 +220,11 @@ def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int,
     for row, clip in enumerate(clips):
         batch[row, 0, :len(clip)] = clip
     n_valid = torch.tensor(frames, device=device)
-    audio = torch.from_numpy(batch).to(device)
+    audio = torch.from_numpy(batch)
+    if device == "cuda":  # page-locked: the copy overlaps with the GPU's work
+        audio = audio.pin_memory().to(device, non_blocking=True)
+    else:
+        audio = audio.to(device)
     if min(frames) == max(frames):  # no padding beyond DAC's own: nothing to mask
         z, codes, latents = dac_encode(model, audio)
     else:

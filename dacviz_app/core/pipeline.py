@@ -11,27 +11,30 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import math
 import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from . import cache as cache_format
-from .audio import ClipRejected, load_clip, wav_bytes
+from .audio import wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
 from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, load_dac
+from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
                       euclidean_knn_index)
 from .neighbours import MAX_K, cosine_knn
+from .precision import agreement, agreement_sample, describe_settings, device_name, precision_mode
 from .projections import pca, sample_3d, tsne, tsne_neighbour_count
-from .representations import describe, mfcc_stats
+from .representations import describe
 from .sources import ClipSource
 from .spaces import FULL_SPACE, VIEWS, View
 
@@ -48,7 +51,11 @@ class PrecomputeConfig:
     model_type: str
     weights: WeightsChoice
     device: str = "cpu"
-    batch_size: int = 16
+    batch_size: int = 16  # clips per encoder call, at most
+    batch_seconds: float = 16.0  # padded audio per encoder call, at most (clips x the longest)
+    workers: int = 0  # loader processes preparing clips while the model encodes (0: in turn)
+    precision: str = "fp32"  # precision.PRECISIONS
+    compile: bool = False  # torch.compile the encoder
     chunk_size: int = 256
     max_seconds: float = 30.0
     seed: int = 42
@@ -80,6 +87,7 @@ class RunSummary:
     metrics_rows: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     knn_accuracy_k: int | None = None
+    encoder: str = ""  # precision.describe_settings of the cache's encode record
 
     @property
     def clips_per_second(self) -> float:
@@ -108,6 +116,7 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
         "model_type": config.model_type,
         "weights": config.weights.as_dict(),
         "device": config.device, "chunk_size": config.chunk_size, "batch_size": config.batch_size,
+        "batch_seconds": config.batch_seconds, "precision": config.precision, "compile": config.compile,
         "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
         "format_version": cache_format.FORMAT_VERSION, "depths": list(config.depths),
         "reconstruct": list(config.reconstruct), "reconstruct_max_clips": config.reconstruct_max_clips,
@@ -211,67 +220,115 @@ def reconstructed_plan_indices(n_planned: int, max_clips: int) -> np.ndarray:
     return np.unique(np.linspace(0, n_planned - 1, max_clips).round().astype(np.int64))
 
 
-def _encode_chunk(model, clips: list[ClipSource], start: int, config: PrecomputeConfig,
-                  paths: CachePaths) -> dict[str, np.ndarray]:
-    """Load, convert, store and encode clips[start:start+chunk_size]; writes the clips' audio
-    copies and reconstructions; returns the chunk arrays."""
+@dataclass
+class BatchLimit:
+    """How large an encoder batch may be: padded samples (clips x the longest, rounded up to
+    the hop) and clips. One run's own: an out-of-memory error halves it for the rest of the run."""
+
+    samples: int
+    clips: int
+
+    def halve(self, failed_clips: int, failed_samples: int) -> None:
+        self.clips = max(1, min(self.clips, failed_clips) // 2)
+        self.samples = max(1, min(self.samples, failed_samples) // 2)
+
+
+def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: PrecomputeConfig,
+                  paths: CachePaths, limit: BatchLimit,
+                  say: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """Encode one chunk's prepared clips (``loading.prepare_clip`` wrote their playable copies);
+    writes their reconstructions; returns the chunk arrays. A clip the device cannot hold even
+    alone is skipped with that reason."""
     sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
-    loaded, ok_index, skipped_index, skipped_reason = [], [], [], []
-    extras: dict[str, list] = {"mfcc": [], "duration_s": [], "original_rate": [], "channels": []}
-    for plan_index in range(start, min(start + config.chunk_size, len(clips))):
-        try:
-            clip = load_clip(clips[plan_index].path, sample_rate, config.max_seconds)
-        except ClipRejected as err:
-            skipped_index.append(plan_index)
-            skipped_reason.append(str(err))
-            continue
-        atomic_write_bytes(paths.audio(paths.audio_name(plan_index)), wav_bytes(clip.audio, sample_rate))
-        loaded.append(clip.audio)
-        ok_index.append(plan_index)
-        extras["mfcc"].append(mfcc_stats(clip.audio, sample_rate))
-        extras["duration_s"].append(clip.duration_s)
-        extras["original_rate"].append(clip.original_rate)
-        extras["channels"].append(clip.original_channels)
-    wanted = set(reconstructed_plan_indices(len(clips), config.reconstruct_max_clips).tolist())
-    decode = [row for row, plan_index in enumerate(ok_index) if plan_index in wanted]
-    pooled, counts, decoded = _encode_sorted_batches(model, loaded, config, decode)
+    ok = [p for p in prepared if p.audio is not None]
+    wanted = set(reconstructed_plan_indices(n_planned, config.reconstruct_max_clips).tolist())
+    decode = [row for row, p in enumerate(ok) if p.plan_index in wanted]
+    pooled, counts, decoded, failed = _encode_batches(model, [p.audio for p in ok], config, decode,
+                                                      limit, say)
     for depth, audios in decoded.items():
         for row, audio in audios.items():
-            atomic_write_bytes(paths.reconstruction(depth, paths.audio_name(ok_index[row])),
+            atomic_write_bytes(paths.reconstruction(depth, paths.audio_name(ok[row].plan_index)),
                                wav_bytes(audio, sample_rate))
+    kept = [row for row in range(len(ok)) if row not in failed]
+    for row in failed:
+        paths.audio(paths.audio_name(ok[row].plan_index)).unlink(missing_ok=True)
+    skipped = sorted([(p.plan_index, p.reason) for p in prepared if p.audio is None]
+                     + [(ok[row].plan_index, reason) for row, reason in failed.items()])
+    chosen = [ok[row] for row in kept]
     mfcc_dim = _representation_dims(config)["mfcc"]
-    return {"plan_index": np.asarray(ok_index, np.int64), **pooled, "code_counts": counts,
-            "mfcc": np.asarray(extras["mfcc"], np.float32).reshape(len(ok_index), mfcc_dim),
-            "duration_s": np.asarray(extras["duration_s"], np.float64),
-            "original_rate": np.asarray(extras["original_rate"], np.int64),
-            "channels": np.asarray(extras["channels"], np.int64),
-            "skipped_index": np.asarray(skipped_index, np.int64),
-            "skipped_reason": np.asarray(skipped_reason, dtype=str)}
+    return {"plan_index": np.asarray([p.plan_index for p in chosen], np.int64),
+            **{rep: values[kept] for rep, values in pooled.items()}, "code_counts": counts,
+            "mfcc": np.asarray([p.mfcc for p in chosen], np.float32).reshape(len(chosen), mfcc_dim),
+            "duration_s": np.asarray([p.duration_s for p in chosen], np.float64),
+            "original_rate": np.asarray([p.original_rate for p in chosen], np.int64),
+            "channels": np.asarray([p.channels for p in chosen], np.int64),
+            "skipped_index": np.asarray([i for i, _ in skipped], np.int64),
+            "skipped_reason": np.asarray([r for _, r in skipped], dtype=str)}
 
 
-def _encode_sorted_batches(model, audios: list[np.ndarray], config: PrecomputeConfig,
-                           decode: list[int]) -> tuple[dict, np.ndarray, dict]:
-    """Encode in batches of similar length (little padding). Returns ({rep: (n, dim)} rows in
-    input order, (n_codebooks, codebook_size) int64 code counts of all clips, {depth: {row:
-    audio}} reconstructions of the rows in ``decode``)."""
+def _is_out_of_memory(err: BaseException) -> bool:
+    import torch
+
+    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+
+
+def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, decode: list[int],
+                    limit: BatchLimit, say: Callable[[str], None]) -> tuple[dict, np.ndarray, dict, dict]:
+    """Encode in batches of similar length (``loading.padded_batches`` under ``limit``).
+
+    An out-of-memory error halves ``limit`` (said once per halving) and the rows not yet encoded
+    are batched again; a clip that fails alone is left out. Returns ({rep: (n, dim)} rows in
+    input order (zeros for failed rows), (n_codebooks, codebook_size) int64 code counts,
+    {depth: {row: audio}} reconstructions of the rows in ``decode``, {row: reason} failed rows)."""
+    import torch
+
     cfg = MODEL_CONFIGS[config.model_type]
-    order = sorted(range(len(audios)), key=lambda i: (len(audios[i]), i))
+    hop = int(model.hop_length)
+    lengths = [len(a) for a in audios]
     dims = {name: dim for name, dim in _representation_dims(config).items() if name != "mfcc"}
     out = {name: np.zeros((len(audios), dim), np.float32) for name, dim in dims.items()}
     counts = np.zeros((cfg["n_codebooks"], cfg["codebook_size"]), np.int64)
     decoded: dict[int, dict[int, np.ndarray]] = {depth: {} for depth in config.reconstruct}
+    failed: dict[int, str] = {}
     to_decode = set(decode)
-    for b in range(0, len(order), config.batch_size):
-        rows = order[b:b + config.batch_size]
+    remaining = list(range(len(audios)))
+
+    def batches_of(rows: list[int]) -> list[list[int]]:
+        groups = padded_batches([lengths[r] for r in rows], limit.samples, limit.clips, hop)
+        return [[rows[i] for i in group] for group in groups]
+
+    queue = batches_of(remaining)
+    while queue:
+        rows = queue.pop(0)
         local = tuple(i for i, row in enumerate(rows) if row in to_decode)
-        encoded = encode_batch(model, [audios[i] for i in rows], config.device, depths=config.depths,
-                               reconstruct=config.reconstruct, reconstruct_rows=local)
+        try:
+            with precision_mode(config.precision, config.device):  # the model only, never the loading
+                encoded = encode_batch(model, [audios[i] for i in rows], config.device,
+                                       depths=config.depths, reconstruct=config.reconstruct,
+                                       reconstruct_rows=local)
+        except (torch.OutOfMemoryError, RuntimeError) as err:
+            if not _is_out_of_memory(err):
+                raise
+            del err
+            if config.device == "cuda":
+                torch.cuda.empty_cache()
+            padded = len(rows) * math.ceil(max(lengths[r] for r in rows) / hop) * hop
+            if len(rows) == 1:
+                failed[rows[0]] = (f"out of memory on {config.device} even alone "
+                                   f"({lengths[rows[0]] / cfg['sample_rate']:.1f} s)")
+                continue
+            limit.halve(len(rows), padded)
+            say(f"out of memory on {config.device} at {len(rows)} clips x {padded // len(rows):,} "
+                f"samples: batches are now at most {limit.clips} clips and "
+                f"{limit.samples / cfg['sample_rate']:.1f} s of padded audio")
+            queue = batches_of(sorted(rows + [r for batch in queue for r in batch]))
+            continue
         for name in dims:
             out[name][rows] = encoded[name]
         counts += encoded["code_counts"]
         for depth, by_row in encoded["reconstructions"].items():
             decoded[depth].update({rows[i]: audio for i, audio in by_row.items()})
-    return out, counts, decoded
+    return out, counts, decoded, failed
 
 
 def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
@@ -279,29 +336,88 @@ def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
     return {name: int(d["dim"]) for name, d in describe(config.model_type, config.depths).items()}
 
 
+def load_encoder(config: PrecomputeConfig):
+    """DAC for this run on its device; with ``config.compile`` its encoder is compiled
+    (``torch.compile``, dynamic shapes)."""
+    import torch
+
+    model = load_dac(config.model_type, config.weights, config.device)
+    if config.compile:
+        model.encoder = torch.compile(model.encoder, dynamic=True)
+    return model
+
+
 def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
-               progress: bool = True) -> tuple[int, float]:
-    """Encode every chunk not yet on disk. Returns (clips encoded now, seconds spent)."""
+               progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, float]:
+    """Encode every chunk not yet on disk, clips prepared by ``config.workers`` loader
+    processes while the model encodes. Returns (clips encoded now, seconds spent)."""
     from tqdm import tqdm
 
     n_chunks = math.ceil(len(clips) / config.chunk_size)
     todo = [c for c in range(n_chunks) if not paths.chunk(c).is_file()]
     if not todo:
         return 0, 0.0
-    done_clips = len(clips) - sum(min(config.chunk_size, len(clips) - c * config.chunk_size) for c in todo)
-    model = load_dac(config.model_type, config.weights, config.device)
+    sizes = {c: min(config.chunk_size, len(clips) - c * config.chunk_size) for c in todo}
+    done_clips = len(clips) - sum(sizes.values())
+    model = load_encoder(config)
+    cfg = MODEL_CONFIGS[config.model_type]
+    limit = BatchLimit(samples=int(config.batch_seconds * cfg["sample_rate"]), clips=config.batch_size)
+    indices = [i for c in todo for i in range(c * config.chunk_size, c * config.chunk_size + sizes[c])]
     started = time.perf_counter()
     encoded_now = 0
     with tqdm(total=len(clips), initial=done_clips, unit="clip", desc="encoding",
-              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+              disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar, \
+            contextlib.closing(prepared_clips([c.path for c in clips], indices, cfg["sample_rate"],
+                                              config.max_seconds, paths, config.workers)) as stream:
+        tell = bar.write if progress else say
         for chunk in todo:
-            start = chunk * config.chunk_size
-            arrays = _encode_chunk(model, clips, start, config, paths)
+            prepared = list(itertools.islice(stream, sizes[chunk]))
+            arrays = _encode_chunk(model, prepared, len(clips), config, paths, limit, tell)
             atomic_save_npz(paths.chunk(chunk), **arrays)
-            n = min(config.chunk_size, len(clips) - start)
-            encoded_now += n
-            bar.update(n)
+            encoded_now += sizes[chunk]
+            bar.update(sizes[chunk])
     return encoded_now, time.perf_counter() - started
+
+
+# ----------------------------------------------------------------------------- precision
+def encode_record(config: PrecomputeConfig) -> dict:
+    """The manifest's "encode": how the encoder ran (``cache`` module docstring)."""
+    import torch
+
+    return {"device": config.device, "device_name": device_name(config.device),
+            "precision": config.precision, "compile": config.compile, "torch": torch.__version__,
+            "batch_size": config.batch_size, "batch_seconds": config.batch_seconds, "agreement": None}
+
+
+def precision_check(clips: list[ClipSource], plan_index: np.ndarray, z: np.ndarray,
+                    config: PrecomputeConfig, paths: CachePaths, say: Callable[[str], None]) -> dict:
+    """Encode a seeded sample of the encoded clips again in plain fp32 (eager, same device),
+    store it (``cache.write_precision_reference``) and compare ``z`` (n_clips, 1024) with it
+    (``precision.agreement``). A stored reference of the same sample is reused on resume."""
+    ids = agreement_sample(len(plan_index), config.seed)
+    stored = cache_format.read_precision_reference(paths)
+    if stored is not None and np.array_equal(stored[0], ids):
+        reference = stored[1]
+    else:
+        say(f"precision check: {len(ids):,} clips again in fp32 to measure {config.precision}"
+            + (" + compile" if config.compile else ""))
+        sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
+        audios = [prepare_clip(clips[int(plan_index[i])].path, int(plan_index[i]), sample_rate,
+                               config.max_seconds, None).audio for i in ids]
+        plain = replace(config, precision="fp32", compile=False, reconstruct=(), depths=())
+        model = load_encoder(plain)
+        limit = BatchLimit(samples=int(config.batch_seconds * sample_rate), clips=config.batch_size)
+        pooled, _counts, _decoded, failed = _encode_batches(model, audios, plain, [], limit, say)
+        if failed:
+            raise PrecomputeError(f"the fp32 precision check could not encode {len(failed)} clip(s): "
+                                  f"{next(iter(failed.values()))}")
+        reference = pooled["z"]
+        cache_format.write_precision_reference(paths, ids, reference)
+    result = {**agreement(np.asarray(z)[ids], reference), "seed": config.seed}
+    say(f"precision check: {config.precision} against fp32 on {result['n']:,} clips: "
+        f"{result['k']}-NN agreement {result['knn_agreement']:.3f}, z within "
+        f"{100 * result['max_relative_error']:.2f} % (mean {100 * result['mean_relative_error']:.2f} %)")
+    return result
 
 
 # ----------------------------------------------------------------------------- assemble
@@ -309,7 +425,7 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
 
     Returns {"embeddings": {rep: (n, dim) float32}, "columns": clips.json's columns,
-    "skipped": list}.
+    "skipped": list, "plan_index": (n,) int64 each clip's place in the plan}.
     A CSV column named like one the cache computes is kept apart (``cache.clip_columns``;
     ``column_notes`` says which).
     """
@@ -343,7 +459,8 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
             cache_format.write_embedding(paths, rep, values)
-    return {"embeddings": embeddings, "columns": columns, "skipped": skipped}
+    return {"embeddings": embeddings, "columns": columns, "skipped": skipped,
+            "plan_index": plan_index}
 
 
 def _display_path(path: str, source: str) -> str:
@@ -402,8 +519,9 @@ def _tsne_table(paths: CachePaths, rep: str) -> tuple[np.ndarray, np.ndarray] | 
 
 
 def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
-                   say: Callable[[str], None] = lambda _: None) -> None:
-    """The exact cosine k-NN table of every representation; existing tables are kept.
+                   say: Callable[[str], None] = lambda _: None, device: str = "cpu") -> None:
+    """The exact cosine k-NN table of every representation, on ``device`` in fp32; existing
+    tables are kept.
 
     One search per representation serves both the cache's k-column table and t-SNE's wider
     one (tsne_neighbour_count columns, kept in work/ until the run ends)."""
@@ -413,7 +531,8 @@ def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
         if done and (tsne_done or _tsne_table(paths, rep) is not None):
             continue
         started = time.perf_counter()
-        index, distance = cosine_knn(x, max(k, tsne_neighbour_count(len(x))))
+        with precision_mode("fp32", device):
+            index, distance = cosine_knn(x, max(k, tsne_neighbour_count(len(x))), device=device)
         atomic_save_npy(paths.work_table(rep, "knn_distance"), distance)
         atomic_save_npy(paths.work_table(rep, "knn_index"), index)
         cache_format.write_neighbours(paths, rep, index[:, :k], distance[:, :k])
@@ -474,10 +593,11 @@ def metric_columns(columns: dict[str, list]) -> list[str]:
 
 def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
                  plan_id: str, n_skipped: int, paths: CachePaths,
-                 say: Callable[[str], None]) -> dict[str, float]:
+                 say: Callable[[str], None], encode: dict | None = None) -> dict[str, float]:
     """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
     the projections, the metrics; then the manifest and the end of ``work/`` (``cache.finish``).
-    ``embeddings``: {rep: (n_clips, dim) float32}; ``columns``: clips.json's columns.
+    ``embeddings``: {rep: (n_clips, dim) float32}; ``columns``: clips.json's columns;
+    ``encode``: the manifest's record of how the encoder ran (None: not encoded here).
     Returns the seconds each step took."""
     n_clips = len(columns["label"])
     k = min(config.knn_k, n_clips - 1)
@@ -490,7 +610,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         timings[name] = time.perf_counter() - started
         return result
 
-    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say))
+    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, config.device))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths))
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
@@ -500,7 +620,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         weights=config.weights.as_dict(), n_clips=n_clips, n_skipped=n_skipped, knn_k=k,
         seed=config.seed, sample_3d=None if sample is None else len(sample), depths=config.depths,
         reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
-                         "max_clips": config.reconstruct_max_clips}))
+                         "max_clips": config.reconstruct_max_clips}, encode=encode))
     return timings
 
 
@@ -532,15 +652,19 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
         complete = prepare_out_dir(paths, plan, config.overwrite)
         newly, encode_seconds = 0, 0.0
         if not complete:
-            newly, encode_seconds = encode_all(clips, config, paths, progress)
+            newly, encode_seconds = encode_all(clips, config, paths, progress, say)
             data = assemble(clips, config, paths)
             n = len(data["columns"]["label"])
             if n < MIN_CLIPS:
                 raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
                                       f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are "
                                       f"needed.")
+            encode = encode_record(config)
+            if config.precision != "fp32" or config.compile:
+                encode["agreement"] = precision_check(clips, data["plan_index"], data["embeddings"]["z"],
+                                                      config, paths, say)
             finish_cache(data["embeddings"], data["columns"], config, plan["plan_id"],
-                         len(data["skipped"]), paths, say)
+                         len(data["skipped"]), paths, say, encode)
     opened = cache_format.open_cache(paths.root)
     reasons: dict[str, int] = {}
     for item in opened.skipped:
@@ -552,7 +676,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       device=config.device, weights=config.weights.describe(),
                       untrained=config.weights.untrained, already_complete=complete,
                       metrics_rows=opened.metrics["rows"], notes=column_notes(clips),
-                      knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"))
+                      knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"),
+                      encoder=describe_settings(opened.encode_settings))
 
 
 def column_notes(clips: list[ClipSource]) -> list[str]:

@@ -65,6 +65,8 @@ def format_summary(summary) -> str:
         parts.append(f"encoding      : {summary.encode_seconds:.1f} s, "
                      f"{summary.clips_per_second:.1f} clips/s on {summary.device}")
     parts.append(f"total time    : {summary.total_seconds:.1f} s")
+    if summary.encoder:
+        parts.append(f"encoder       : {summary.encoder}")
     parts.append(f"weights       : {summary.weights}")
     parts.append(f"cache         : {summary.cache_dir}")
     parts.extend(f"note          : {note}" for note in summary.notes)

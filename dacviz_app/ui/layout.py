@@ -8,6 +8,7 @@ import dash_bootstrap_components as dbc
 from dash import dcc, html
 
 from ..core.cache import Cache
+from ..core.precision import describe_settings, short_settings
 from ..core.spaces import VIEWS, page_table, space_title
 from ..core.views import colour_columns
 
@@ -42,10 +43,22 @@ def header(cache: Cache) -> html.Div:
                           className="badge bg-info text-dark ms-2"),
                 html.Span(f"{len(set(cache.clips['label']))} labels",
                           className="badge bg-light text-dark ms-2"),
+                *encoder_badge(cache),
             ], className="header-meta"),
         ], className="d-flex align-items-baseline gap-3 header-row"),
         *banners,
     ])
+
+
+def encoder_badge(cache: Cache) -> list:
+    """How the encoder ran (precision, device, the measured cost against fp32), the full line
+    on hover; 'precision not recorded' for an encoded cache made before it was."""
+    if cache.synthetic:
+        return []
+    settings = cache.encode_settings
+    text = short_settings(settings) or "precision not recorded"
+    full = describe_settings(settings) or "made before dacviz recorded the encoder's precision"
+    return [html.Span(text, id="encoder-badge", title=full, className="badge bg-light text-dark ms-2")]
 
 
 def controls(cache: Cache) -> dbc.Card:
