@@ -58,14 +58,6 @@ def default_reconstruct(model_type: str) -> tuple[int, ...]:
     return tuple(q for q in (1, 2, 4, 8, 16) if q < n) + (n,)
 
 
-def default_workers(device: str) -> int:
-    """Loader processes: none on the CPU (the encoder already uses every core), min(8, cores - 1)
-    beside a GPU."""
-    if device != "cuda":
-        return 0
-    return max(1, min(8, (os.cpu_count() or 2) - 1))
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -177,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, interrupt_once())
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
+    from dacviz_app.core.loading import default_workers
     from dacviz_app.core.precision import check_precision
     from dacviz_app.core.sources import SourceError, select_clips
 

@@ -225,7 +225,8 @@ def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int,
         audio = audio.pin_memory().to(device, non_blocking=True)
     else:
         audio = audio.to(device)
-    if min(frames) == max(frames):  # no padding beyond DAC's own: nothing to mask
+    compiled = hasattr(model.encoder, "_orig_mod")  # torch.compile'd: one graph, always masked
+    if min(frames) == max(frames) and not compiled:  # no padding beyond DAC's own: nothing to mask
         z, codes, latents = dac_encode(model, audio)
     else:
         with padding_masked(model.encoder, n_valid * hop, padded_len):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -23,6 +24,15 @@ from .cache import CachePaths, atomic_write_bytes
 from .representations import mfcc_stats
 
 LOADER_GROUP = 16  # clips a worker prepares per task (the loader's own "batch")
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers(device: str) -> int:
+    """Loader processes when none are asked for: none on the CPU (the encoder already uses every
+    core), min(MAX_DEFAULT_WORKERS, cores - 1) beside a GPU."""
+    if device != "cuda":
+        return 0
+    return max(1, min(MAX_DEFAULT_WORKERS, (os.cpu_count() or 2) - 1))
 
 
 @dataclass

@@ -350,7 +350,9 @@ def load_encoder(config: PrecomputeConfig):
 def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
                progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, float]:
     """Encode every chunk not yet on disk, clips prepared by ``config.workers`` loader
-    processes while the model encodes. Returns (clips encoded now, seconds spent)."""
+    processes while the model encodes. Returns (planned clips of the chunks done now, skipped
+    ones included; seconds from the first clip to the last chunk saved: the model's loading is
+    not in it, a compiled encoder's compilation (on its first batches) is)."""
     from tqdm import tqdm
 
     n_chunks = math.ceil(len(clips) / config.chunk_size)
