@@ -144,6 +144,22 @@ def test_a_faster_precision_is_recorded_with_its_measured_cost(demo_wavs, tmp_pa
     assert f"bf16 + compile \\u00b7 cpu \\u00b7 {k}-NN vs fp32 {check['knn_agreement']:.2f}" in page
 
 
+def test_a_compiled_encoder_is_not_recompiled_for_each_padded_length():
+    """Sorted batches differ in padded length from one to the next: the padding masks must not
+    make torch.compile build a graph per length (it falls back to eager after 8)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    model = load_dac("16khz", resolve_weights("16khz", None, True, 42), "cpu")
+    model.encoder = torch.compile(model.encoder, dynamic=True, backend="eager")  # tracing only
+    rng = np.random.default_rng(0)
+    for longest in (8000, 9000, 12000, 13000, 7000, 16000, 11000, 9500, 15000, 6000):
+        clips = [rng.standard_normal(longest - 700 * j).astype(np.float32) * 0.1 for j in range(3)]
+        encode_batch(model, clips, "cpu")
+    assert counters["stats"]["unique_graphs"] == 1
+    torch._dynamo.reset()
+
+
 def test_tf32_off_a_gpu_is_refused_before_any_work(demo_wavs, tmp_path):
     source = copy_subset(demo_wavs, tmp_path / "clips", words=("one",), speakers=5)
     proc = run_precompute(str(source), "--untrained", "--out", str(tmp_path / "c"), "--device", "cpu",

@@ -177,9 +177,15 @@ def padding_masked(encoder: torch.nn.Module, valid_samples: torch.Tensor, padded
         valid_samples: (batch,) int, each clip's length rounded up to the hop length.
         padded_samples: the batch's padded length (a multiple of the hop length).
     """
+    # tensors, not Python numbers: a compiled encoder then guards on no batch's own values (a
+    # number captured here would recompile it for every new padded length)
+    padded = torch.full((), padded_samples, dtype=torch.long, device=valid_samples.device)
+    if hasattr(torch, "_dynamo"):
+        torch._dynamo.maybe_mark_dynamic(valid_samples, 0)
+
     def zero_past_end(_module, inputs):
         (x,) = inputs  # (batch, channels, time); time = padded_samples / cumulative stride
-        valid = valid_samples * x.shape[-1] // padded_samples
+        valid = valid_samples * x.shape[-1] // padded
         mask = torch.arange(x.shape[-1], device=x.device)[None, :] < valid[:, None]
         return (x * mask[:, None, :].to(x.dtype),)
 
@@ -221,11 +227,14 @@ def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int,
         batch[row, 0, :len(clip)] = clip
     n_valid = torch.tensor(frames, device=device)
     audio = torch.from_numpy(batch)
-    if device == "cuda":  # page-locked: the copy overlaps with the GPU's work
+    if device == "cuda":  # page-locked, so the host-to-device copy is one DMA, queued without a wait
         audio = audio.pin_memory().to(device, non_blocking=True)
     else:
         audio = audio.to(device)
     compiled = hasattr(model.encoder, "_orig_mod")  # torch.compile'd: one graph, always masked
+    if compiled:  # batch size and length vary from batch to batch: never specialise on them
+        torch._dynamo.maybe_mark_dynamic(audio, 0)
+        torch._dynamo.maybe_mark_dynamic(audio, 2)
     if min(frames) == max(frames) and not compiled:  # no padding beyond DAC's own: nothing to mask
         z, codes, latents = dac_encode(model, audio)
     else:

@@ -79,6 +79,8 @@ def prepare_clip(path: str, plan_index: int, sample_rate: int, max_seconds: floa
             mfcc = mfcc_stats(clip.audio, sample_rate)
     except ClipRejected as err:
         return PreparedClip(plan_index=plan_index, reason=str(err))
+    except (MemoryError, RuntimeError, ValueError) as err:  # e.g. a resampling kernel too large
+        return PreparedClip(plan_index=plan_index, reason=f"cannot be converted ({type(err).__name__})")
     if paths is not None:
         atomic_write_bytes(paths.audio(paths.audio_name(plan_index)), wav_bytes(clip.audio, sample_rate))
     return PreparedClip(plan_index=plan_index, audio=clip.audio, mfcc=mfcc,

@@ -39,6 +39,7 @@ from .sources import ClipSource
 from .spaces import FULL_SPACE, VIEWS, View
 
 MIN_CLIPS = 5
+COMPILED_SHAPES = 64  # graphs a compiled encoder may build (one per batch size met)
 
 
 class PrecomputeError(Exception):
@@ -229,7 +230,11 @@ class BatchLimit:
     clips: int
 
     def halve(self, failed_clips: int, failed_samples: int) -> None:
-        self.clips = max(1, min(self.clips, failed_clips) // 2)
+        """After a batch of ``failed_clips`` clips and ``failed_samples`` padded samples ran out
+        of memory: halve the padded samples (memory grows with them); the clip cap only when it
+        was what limited that batch."""
+        if failed_clips >= self.clips:
+            self.clips = max(1, failed_clips // 2)
         self.samples = max(1, min(self.samples, failed_samples) // 2)
 
 
@@ -269,7 +274,10 @@ def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: P
 def _is_out_of_memory(err: BaseException) -> bool:
     import torch
 
-    return isinstance(err, torch.OutOfMemoryError) or "out of memory" in str(err).lower()
+    text = str(err).lower()
+    return isinstance(err, torch.OutOfMemoryError) or any(
+        sign in text for sign in ("out of memory", "can't allocate memory", "not enough memory",
+                                  "alloc_failed"))
 
 
 def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, decode: list[int],
@@ -309,7 +317,8 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
         except (torch.OutOfMemoryError, RuntimeError) as err:
             if not _is_out_of_memory(err):
                 raise
-            del err
+            encoded = None
+        if encoded is None:  # out of memory: outside the except block, the batch's tensors are freed
             if config.device == "cuda":
                 torch.cuda.empty_cache()
             padded = len(rows) * math.ceil(max(lengths[r] for r in rows) / hop) * hop
@@ -338,11 +347,14 @@ def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
 
 def load_encoder(config: PrecomputeConfig):
     """DAC for this run on its device; with ``config.compile`` its encoder is compiled
-    (``torch.compile``, dynamic shapes)."""
+    (``torch.compile``, dynamic shapes; torch's recompile limit raised to COMPILED_SHAPES)."""
     import torch
 
     model = load_dac(config.model_type, config.weights, config.device)
     if config.compile:
+        # lengths never recompile it (encode.padding_masked); each new batch size may, once:
+        # room for the sizes a run's batches take (torch's default of 8 would fall back to eager)
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, COMPILED_SHAPES)
         model.encoder = torch.compile(model.encoder, dynamic=True)
     return model
 
@@ -392,29 +404,38 @@ def encode_record(config: PrecomputeConfig) -> dict:
 
 
 def precision_check(clips: list[ClipSource], plan_index: np.ndarray, z: np.ndarray,
-                    config: PrecomputeConfig, paths: CachePaths, say: Callable[[str], None]) -> dict:
+                    config: PrecomputeConfig, paths: CachePaths, say: Callable[[str], None]) -> dict | None:
     """Encode a seeded sample of the encoded clips again in plain fp32 (eager, same device),
     store it (``cache.write_precision_reference``) and compare ``z`` (n_clips, 1024) with it
-    (``precision.agreement``). A stored reference of the same sample is reused on resume."""
+    (``precision.agreement``). A sampled clip that cannot be read or encoded again is left out
+    (said), never an error: the encode is finished. A stored reference of the same sample is
+    reused on resume. None when fewer than 2 clips remain."""
     ids = agreement_sample(len(plan_index), config.seed)
     stored = cache_format.read_precision_reference(paths)
-    if stored is not None and np.array_equal(stored[0], ids):
-        reference = stored[1]
+    if stored is not None and np.isin(stored[0], ids).all():  # this sample, minus clips left out
+        ids, reference = stored
     else:
         say(f"precision check: {len(ids):,} clips again in fp32 to measure {config.precision}"
             + (" + compile" if config.compile else ""))
         sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
-        audios = [prepare_clip(clips[int(plan_index[i])].path, int(plan_index[i]), sample_rate,
-                               config.max_seconds, None).audio for i in ids]
+        prepared = [prepare_clip(clips[int(plan_index[i])].path, int(plan_index[i]), sample_rate,
+                                 config.max_seconds, None) for i in ids]
+        readable = [row for row, p in enumerate(prepared) if p.audio is not None]
         plain = replace(config, precision="fp32", compile=False, reconstruct=(), depths=())
         model = load_encoder(plain)
         limit = BatchLimit(samples=int(config.batch_seconds * sample_rate), clips=config.batch_size)
-        pooled, _counts, _decoded, failed = _encode_batches(model, audios, plain, [], limit, say)
-        if failed:
-            raise PrecomputeError(f"the fp32 precision check could not encode {len(failed)} clip(s): "
-                                  f"{next(iter(failed.values()))}")
-        reference = pooled["z"]
+        pooled, _counts, _decoded, failed = _encode_batches(
+            model, [prepared[row].audio for row in readable], plain, [], limit, say)
+        kept = [i for i in range(len(readable)) if i not in failed]
+        if len(readable) < len(ids) or failed:  # changed on disk since, or too big in fp32
+            say(f"precision check: {len(ids) - len(kept)} sampled clip(s) could not be encoded "
+                f"again in fp32 and are left out of it")
+        ids = ids[[readable[i] for i in kept]]
+        reference = pooled["z"][kept]
         cache_format.write_precision_reference(paths, ids, reference)
+    if len(ids) < 2:
+        say("precision check: fewer than 2 clips could be encoded again in fp32; no agreement measured")
+        return None
     result = {**agreement(np.asarray(z)[ids], reference), "seed": config.seed}
     say(f"precision check: {config.precision} against fp32 on {result['n']:,} clips: "
         f"{result['k']}-NN agreement {result['knn_agreement']:.3f}, z within "

@@ -79,10 +79,10 @@ def describe_settings(settings: dict | None) -> str:
     z within 23 % (1,000 clips)'; '' without settings."""
     if not settings:
         return ""
-    mode = settings["precision"] + (" + compile" if settings.get("compile") else "")
-    line = f"{mode} on {settings['device']} ({settings.get('device_name', '?')})"
+    mode = str(settings.get("precision", "?")) + (" + compile" if settings.get("compile") else "")
+    line = f"{mode} on {settings.get('device', '?')} ({settings.get('device_name', '?')})"
     check = settings.get("agreement")
-    if check:
+    if isinstance(check, dict) and {"k", "knn_agreement", "max_relative_error", "n"} <= set(check):
         line += (f" · {check['k']}-NN agreement with fp32 {check['knn_agreement']:.2f}, "
                  f"z within {100 * check['max_relative_error']:.1f} % ({check['n']:,} clips)")
     return line
@@ -93,9 +93,10 @@ def short_settings(settings: dict | None) -> str:
     '' without settings."""
     if not settings:
         return ""
-    text = settings["precision"] + (" + compile" if settings.get("compile") else "") + f" · {settings['device']}"
+    text = (str(settings.get("precision", "?")) + (" + compile" if settings.get("compile") else "")
+            + f" · {settings.get('device', '?')}")
     check = settings.get("agreement")
-    if check:
+    if isinstance(check, dict) and {"k", "knn_agreement"} <= set(check):
         text += f" · {check['k']}-NN vs fp32 {check['knn_agreement']:.2f}"
     return text
 
