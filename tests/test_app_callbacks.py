@@ -167,13 +167,29 @@ def test_lasso_points_map_to_clips(cache, groups):
 
 
 def test_metrics_table_marks_the_current_representation(cache):
-    table = cb.metrics_table(cb.label_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
-    rows = table.children[0].children[1].children
+    table = cb.metrics_table(cb.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
+    rows = table.children[1].children[1].children
     assert len(rows) == 20  # the four representations x five spaces, scored by the label
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
-    table = cb.metrics_table(cb.label_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
-    rows = table.children[0].children[1].children  # the slider's depth joins the table
+    table = cb.metrics_table(cb.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
+    rows = table.children[1].children[1].children  # the slider's depth joins the table
     assert len(rows) == 25 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
+
+
+def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
+    assert cb.metrics_column(cache, "speaker") == "speaker"
+    assert cb.metrics_column(cache, "duration_s") == "label"  # not a category: the label's
+    column = cb.metrics_column(cache, "speaker")
+    table = cb.metrics_table(cb.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
+    assert "Scored by speaker" in json.dumps(table.to_plotly_json(), default=str)
+    rows = table.children[1].children[1].children
+    assert len(rows) == 20
+    speakers = np.asarray(cache.clips["speaker"])
+    chance = max(np.mean(speakers == s) for s in set(speakers))
+    assert {r.children[7].children for r in rows} == {f"{chance:.3f}"}  # the same in every space
+    other = cb.metrics_table(cb.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
+                             "duration_s")
+    assert "'duration_s' is not scored" in json.dumps(other.to_plotly_json(), default=str)
 
 
 def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):

@@ -53,7 +53,8 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     assert status == 200 and b"UNTRAINED CODEC WEIGHTS" in layout
     body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
             "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
-                       {"id": "depth", "property": "value", "value": None}],
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "colour", "property": "value", "value": "speaker"}],
             "changedPropIds": ["rep.value"], "state": []}
     for _ in range(4):  # several requests: both workers answer the same
         status, _, answer = fetch(base + "/_dash-update-component", json.dumps(body).encode(),
@@ -61,6 +62,7 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
         assert status == 200
         text = answer.decode()
         assert "Cluster" not in text and "mfcc" in text and "current" in text
+        assert "Scored by speaker" in text
     cache = open_cache(demo_cache[0])
     status, headers, data = fetch(base + "/audio/5", headers={"Range": "bytes=0-43"})
     assert status == 206 and data == cache.audio_path(5).read_bytes()[:44] and data[:4] == b"RIFF"

@@ -74,7 +74,7 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
     k = cache.metrics["params"]["knn_accuracy_k"]
     n_reps = len(cache.representations)
     assert n_reps == 4 + 11 and cache.metrics["params"]["columns"] == ["label", "speaker"]
-    assert len(cache.metrics["rows"]) == n_reps * 5 + n_reps  # label: every space; speaker: full
+    assert len(cache.metrics["rows"]) == n_reps * 5 * 2  # label and speaker: every space
 
     def loo_knn_accuracy(points, metric, labels):
         nn = NearestNeighbors(n_neighbors=k + 1, metric=metric, algorithm="brute").fit(points)
@@ -93,6 +93,10 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
         points = np.asarray(cache.embedding(rep) if space == "full" else cache.projection(rep, space),
                             dtype=np.float64)
         assert row["silhouette"] == pytest.approx(silhouette_score(points, labels), abs=1e-6)
+        assert row["silhouette_cosine"] == pytest.approx(
+            silhouette_score(points, labels, metric="cosine"), abs=1e-6)
+        values, counts = np.unique(labels, return_counts=True)
+        assert row["chance"] == pytest.approx(counts.max() / len(labels))
         assert row["davies_bouldin"] == pytest.approx(davies_bouldin_score(points, labels), rel=1e-6)
         metric = "cosine" if space == "full" else "euclidean"
         assert row["knn_accuracy"] == pytest.approx(loo_knn_accuracy(points, metric, labels), abs=1e-9), (rep, space)

@@ -2,6 +2,8 @@
 
 - silhouette: ``sklearn.metrics.silhouette_score`` (Euclidean, as the seed); exact up to
   SILHOUETTE_SAMPLE clips, beyond that on a seeded sample of that size (recorded).
+- silhouette_cosine: the same with ``metric="cosine"`` (the distance the neighbours use).
+- chance: the share of the most frequent value: the k-NN accuracy of always guessing it.
 - davies_bouldin: ``sklearn.metrics.davies_bouldin_score`` (exact).
 - knn_accuracy: leave-one-out k-NN label accuracy with k = KNN_ACCURACY_K: each clip's label
   is predicted by majority vote of its k nearest other clips (cosine in the full space, from
@@ -44,19 +46,23 @@ def euclidean_knn_index(points: np.ndarray, k: int) -> np.ndarray:
 
 def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.ndarray,
                     seed: int = 42) -> dict:
-    """Silhouette, Davies-Bouldin and k-NN accuracy of (n, dim) ``points`` under ``codes``.
+    """Silhouette (Euclidean and cosine), Davies-Bouldin, k-NN accuracy and its chance level of
+    (n, dim) ``points`` under ``codes`` ((n,) int64 from ``encode_labels``).
 
     Values are None where undefined (fewer than 2 labels, or a label per clip).
     """
     from sklearn.metrics import davies_bouldin_score, silhouette_score
 
     n, n_labels = len(codes), len(np.unique(codes))
-    row: dict = {"silhouette": None, "davies_bouldin": None, "knn_accuracy": None,
+    row: dict = {"silhouette": None, "silhouette_cosine": None, "davies_bouldin": None,
+                 "knn_accuracy": None, "chance": float(np.bincount(codes).max() / n) if n else None,
                  "silhouette_sample": None}
     if 2 <= n_labels <= n - 1:
         x = np.asarray(points, dtype=np.float64)
         sample = SILHOUETTE_SAMPLE if n > SILHOUETTE_SAMPLE else None
         row["silhouette"] = float(silhouette_score(x, codes, sample_size=sample, random_state=seed))
+        row["silhouette_cosine"] = float(silhouette_score(x, codes, metric="cosine",
+                                                          sample_size=sample, random_state=seed))
         row["silhouette_sample"] = sample
         row["davies_bouldin"] = float(davies_bouldin_score(x, codes))
     if n_labels >= 2 and neighbour_index.shape[1] >= 1:

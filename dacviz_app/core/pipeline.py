@@ -564,9 +564,9 @@ def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
 
 def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
                 paths: CachePaths) -> list[dict]:
-    """metrics.json's rows, written and returned: for the label, one row per (representation,
-    space); for every other categorical column (``metric_columns``), one row per representation
-    in its full space (the metrics-versus-depth chart reads them). Each row names its column."""
+    """metrics.json's rows, written and returned: for every categorical column
+    (``metric_columns``, the label first), one row per (representation, space). Each row names
+    its column."""
     k = min(KNN_ACCURACY_K, len(columns["label"]) - 1)
     scored = metric_columns(columns)
     rows = []
@@ -577,8 +577,6 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
             rows.append({"representation": rep, "space": FULL_SPACE, "column": column,
                          "dim": int(x.shape[1]),
                          **cluster_metrics(x, codes, np.asarray(full_index[:, :k]), config.seed)})
-            if column != "label":
-                continue
             for view in VIEWS:
                 coords = np.load(paths.array(rep, view.name))
                 rows.append({"representation": rep, "space": view.name, "column": column,
@@ -586,6 +584,8 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
                                                                 euclidean_knn_index(coords, k),
                                                                 config.seed)})
     cache_format.write_metrics(paths, rows=rows, params={"silhouette": "sklearn silhouette_score, euclidean",
+                   "silhouette_cosine": "sklearn silhouette_score, metric='cosine'",
+                   "chance": "share of the most frequent value: the accuracy of always guessing it",
                    "silhouette_sample_above": SILHOUETTE_SAMPLE, "seed": config.seed,
                    "davies_bouldin": "sklearn davies_bouldin_score",
                    "knn_accuracy_k": k,

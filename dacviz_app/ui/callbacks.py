@@ -168,12 +168,18 @@ def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden
                              hidden, presentation)
 
 
-def label_rows(cache: Cache, current: str) -> list[dict]:
-    """The metrics table's rows: the label's, for the dropdown's representations and the one
+def metrics_column(cache: Cache, colour) -> str:
+    """The column the metrics table scores: the one the maps are coloured by when precompute
+    scored it (``views.scored_columns``), else the label."""
+    return colour if colour in scored_columns(cache) else "label"
+
+
+def column_rows(cache: Cache, current: str, column: str = "label") -> list[dict]:
+    """The metrics table's rows: ``column``'s, for the dropdown's representations and the one
     on screen (a depth's rows appear while the slider shows it; the chart has them all)."""
     keep = set(representation_choices(cache)) | {current}
     return [r for r in cache.metrics_rows
-            if r.get("column", "label") == "label" and r["representation"] in keep]
+            if r.get("column", "label") == column and r["representation"] in keep]
 
 
 def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
@@ -343,10 +349,12 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     def on_lasso_list(lasso):
         return render_lasso(cache, clean_clip_list(cache, lasso))
 
-    @app.callback(Output("metrics-table", "children"), Input("rep", "value"), Input("depth", "value"))
-    def on_metrics(rep, depth):
-        current = shown_rep(cache, rep, depth)
-        return metrics_table(label_rows(cache, current), current, cache.metrics_params)
+    @app.callback(Output("metrics-table", "children"), Input("rep", "value"), Input("depth", "value"),
+                  Input("colour", "value"))
+    def on_metrics(rep, depth, colour):
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
+                             column, colour)
 
     if cache.depths():
         @app.callback(Output("depth-label", "children"), Input("depth", "value"))

@@ -229,23 +229,35 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)
 
 
-def metrics_table(rows: list[dict], current: str, params: dict) -> html.Div:
-    """The seed's comparison table for every representation; the current one marked."""
+def metrics_table(rows: list[dict], current: str, params: dict, column: str = "label",
+                  colour: str | None = None) -> html.Div:
+    """The seed's comparison table for every representation, scored by ``column`` (the
+    "Colour by" column when precompute scored it), with the chance level; the current
+    representation marked."""
     def cell(value, digits=3):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
+    k = params.get("knn_accuracy_k")
     head = html.Thead(html.Tr([html.Th(h) for h in (
-        "representation", "space", "dim", "silhouette ↑", "Davies-Bouldin ↓",
-        f"k-NN acc (k={params.get('knn_accuracy_k')}) ↑")]))
+        "representation", "space", "dim", "silhouette ↑", "silhouette cos ↑", "Davies-Bouldin ↓",
+        f"k-NN acc (k={k}) ↑", "chance")]))
     body = [html.Tr([html.Td(r["representation"]), html.Td(space_title(r["space"])),
                      html.Td(r["dim"]), html.Td(cell(r["silhouette"])),
-                     html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"]))],
+                     html.Td(cell(r.get("silhouette_cosine"))),
+                     html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"])),
+                     html.Td(cell(r.get("chance")))],
                     className="current" if r["representation"] == current else "")
             for r in rows]
     sample = params.get("silhouette_sample_above")
-    note = (f"Silhouette is Euclidean, exact up to {sample:,} clips, beyond that on a seeded "
-            f"sample of {sample:,} (seed {params.get('seed')}). k-NN accuracy: leave-one-out "
-            f"majority vote, cosine in the full space, Euclidean in projections. Recompute "
-            f"from the cache with scikit-learn: see README.")
-    return html.Div([dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
-                               className="metrics"), html.Small(note, className="text-muted")])
+    unscored = (f" ({colour!r} is not scored: only columns with 2 to 200 values are)"
+                if colour and colour != column else "")
+    title = html.Div([html.Strong(f"Scored by {column}"), unscored], className="metrics-column",
+                     id="metrics-column")
+    note = (f"Silhouette: Euclidean and cosine, in each space, exact up to {sample:,} clips, beyond "
+            f"that on a seeded sample of {sample:,} (seed {params.get('seed')}). k-NN accuracy: "
+            f"leave-one-out majority vote of the k={k} nearest other clips, cosine in the full "
+            f"space, Euclidean in projections; chance: the share of the most frequent {column} "
+            f"(the accuracy of always guessing it). Recompute from the cache with scikit-learn: "
+            f"see README.")
+    return html.Div([title, dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
+                                      className="metrics"), html.Small(note, className="text-muted")])
