@@ -249,7 +249,7 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
                     className="current" if r["representation"] == current else "")
             for r in rows]
     sample = params.get("silhouette_sample_above")
-    unscored = (f" ({colour!r} is not scored: only columns with 2 to 200 values are)"
+    unscored = (f" ({colour!r} is not scored: precompute scores category columns only)"
                 if colour and colour != column else "")
     title = html.Div([html.Strong(f"Scored by {column}"), unscored], className="metrics-column",
                      id="metrics-column")
