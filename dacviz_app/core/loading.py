@@ -21,6 +21,7 @@ import numpy as np
 
 from .audio import ClipRejected, load_clip, wav_bytes
 from .cache import CachePaths, atomic_write_bytes
+from .encode import frame_count
 from .representations import mfcc_stats
 
 LOADER_GROUP = 16  # clips a worker prepares per task (the loader's own "batch")
@@ -139,7 +140,7 @@ def padded_batches(lengths: Sequence[int], max_samples: int, max_clips: int,
     batches: list[list[int]] = []
     current: list[int] = []
     for row in order:
-        padded = math.ceil(lengths[row] / hop) * hop  # the longest so far: rows are ascending
+        padded = frame_count(lengths[row], hop) * hop  # the longest so far: rows are ascending
         if current and ((len(current) + 1) * padded > max_samples or len(current) >= max_clips):
             batches.append(current)
             current = []

@@ -27,7 +27,7 @@ import numpy as np
 from . import cache as cache_format
 from .audio import wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
-from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, load_dac
+from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac
 from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
                       euclidean_knn_index)
@@ -321,7 +321,7 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
         if encoded is None:  # out of memory: outside the except block, the batch's tensors are freed
             if config.device == "cuda":
                 torch.cuda.empty_cache()
-            padded = len(rows) * math.ceil(max(lengths[r] for r in rows) / hop) * hop
+            padded = len(rows) * frame_count(max(lengths[r] for r in rows), hop) * hop
             if len(rows) == 1:
                 failed[rows[0]] = (f"out of memory on {config.device} even alone "
                                    f"({lengths[rows[0]] / cfg['sample_rate']:.1f} s)")
