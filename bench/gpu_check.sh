@@ -19,6 +19,15 @@
 #      fp32 (they skip without CUDA; -rs says why).
 #   c. precompute.py --demo --untrained on cuda in bf16, into a fresh $OUT/gpu-demo; then prints
 #      the manifest's "encode" block.
+# The wheel folder, made on a machine with PyPI for the lent machine's Python (3.12 there, 2026-11;
+# its image already holds torch, numpy, scipy, scikit-learn, pytest, rich, tensorboard, einops):
+#   pip wheel --no-deps -w bench/wheels descript-audio-codec==1.0.0 descript-audiotools==0.7.2 \
+#       argbind julius ffmpy flatten-dict randomname fire termcolor importlib_resources \
+#       docstring_parser pycparser pyloudnorm future dill
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#       -d bench/wheels soundfile cffi openTSNE espeakng-loader
+# (16 MB in all; measured with it on an H200: every step passes in about 6 minutes.)
 # Everything it prints also goes to $OUT/gpu_check.log (OUT default /tmp). Exit status 0 when
 # every step passed, 1 otherwise (the failed steps are listed at the end).
 set -u
@@ -43,7 +52,8 @@ REQUIRED=(descript-audio-codec:dac descript-audiotools:audiotools argbind:argbin
 # Also imported by `import dac` (dac.nn, audiotools.ml) and by step b; installed only when missing,
 # from a wheel in $WHEELS if there is one (the import check below says what is still missing).
 ALSO=(einops:einops rich:rich markdown-it-py:markdown_it mdurl:mdurl pygments:pygments
-      tensorboard:tensorboard absl-py:absl pytest:pytest iniconfig:iniconfig pluggy:pluggy)
+      tensorboard:tensorboard absl-py:absl pytest:pytest iniconfig:iniconfig pluggy:pluggy
+      dill:dill espeakng-loader:espeakng_loader)  # the last: step b's demo clips are spoken by espeak-ng
 GPU_TEST_FILE=tests/test_gpu_pace.py
 # What the steps import; the check names any that is missing.
 MODULES=(torch torchaudio numpy scipy sklearn tqdm soundfile einops rich tensorboard dac openTSNE

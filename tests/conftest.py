@@ -114,6 +114,7 @@ def write_bad_files(folder: Path) -> dict[str, str]:
             "long.wav": "too long", "nan.wav": "non-finite"}
 
 
+@pytest.hookimpl(optionalhook=True)  # dash[testing]'s hook: absent where dash is not installed
 def pytest_setup_options():
     """Chromium options for dash[testing]'s browser: headless as root, no outside traffic."""
     from dacviz_app.testing import chromium_options
