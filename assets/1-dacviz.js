@@ -116,11 +116,10 @@ window.dacviz = (function () {
     return function (event) {
       var point = event && event.points && event.points[0];
       if (!point || point.curveNumber === undefined || point.pointNumber === undefined) { return; }
-      var colour = new URLSearchParams(window.location.search).get("colour") || "label";
       var token = {};
       pendingClick = token;
-      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber +
-            "?colour=" + encodeURIComponent(colour))
+      // the link holds what the drawn groups depend on (colour, compared representations, filter)
+      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber + window.location.search)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
           if (answer && pendingClick === token) { startPlayer(answer.clip); }
@@ -129,13 +128,16 @@ window.dacviz = (function () {
     };
   }
 
-  function syncUrl(sel, rep, colour, k, pres, depth) {
+  function syncUrl(sel, rep, colour, k, pres, depth, compare, filter, lassoLink) {
     var params = new URLSearchParams();
     if (rep) { params.set("rep", rep); }
     var handle = document.querySelector("#depth [role=slider]");  // the codebook slider
     var full = handle ? parseInt(handle.getAttribute("aria-valuemax"), 10) : null;
     if (rep === "z" && depth && full && depth < full) { params.set("q", depth); }
     if (colour && colour !== "label") { params.set("colour", colour); }
+    if (compare && colour === "@agreement") { params.set("cmp", compare); }
+    (filter || []).forEach(function (f) { params.append("filter", f); });
+    if (lassoLink) { params.set("sel", lassoLink); }
     if (k) { params.set("k", k); }
     if (sel && sel.clip !== null && sel.clip !== undefined) { params.set("clip", sel.clip); }
     var presenting = pres && pres.length > 0;
@@ -228,10 +230,12 @@ window.dacviz = (function () {
       ctx.clip();
       ctx.fillStyle = "rgba(255,255,255,0.82)";
       ctx.fillRect(r[0], r[1], r[2], r[3]);
-      data.lasso.xyz.forEach(function (p) {
+      data.lasso.xyz.forEach(function (p, i) {
+        // a selected clip keeps its group's colour, enlarged, with a thin dark ring
         var q = geo.toPixel(p);
-        ctx.beginPath(); ctx.arc(q[0], q[1], 4 * big, 0, 2 * Math.PI);
-        ctx.lineWidth = 1.2; ctx.strokeStyle = "#222"; ctx.stroke();
+        ctx.beginPath(); ctx.arc(q[0], q[1], 4.5 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = data.lasso.colours[i]; ctx.fill();
+        ctx.lineWidth = 1; ctx.strokeStyle = "#222"; ctx.stroke();
       });
       data.neighbours.xyz.forEach(function (p, i) {
         var q = geo.toPixel(p);
@@ -249,7 +253,8 @@ window.dacviz = (function () {
       });
       ctx.restore();
       record = {selected: data.selected.ids, neighbours: data.neighbours.ids,
-                lasso: data.lasso.ids.length, at: performance.now(), rect: r,
+                lasso: data.lasso.ids.length, lassoIds: data.lasso.ids, lassoColours: data.lasso.colours,
+                at: performance.now(), rect: r,
                 pixels: data.selected.xyz.concat(data.neighbours.xyz).map(geo.toPixel)};
     }
     drawn[view] = record;
@@ -344,6 +349,36 @@ window.dacviz = (function () {
     return out;
   }
 
+  /* ---------------------------------------------------------------- selections */
+  function clearOutlines() {
+    // the box/lasso outline Plotly keeps drawn on a 2D view, and its dimming of the other points
+    views().forEach(function (v) {
+      var gd = graphDiv(v.name);
+      if (v.dim !== 2 || !gd || !window.Plotly) { return; }
+      var L = plotly.layout(gd);
+      if (L && L.selections && L.selections.length) { window.Plotly.relayout(gd, {selections: []}); }
+      window.Plotly.restyle(gd, {selectedpoints: [null]});
+    });
+  }
+
+  function selectClip(clip) {
+    // what a click on the clip's point does: select it (its neighbours light up) and play it
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("selection", {data: {clip: clip, cursor: -1, play: clip,
+                                                            nonce: Date.now()}});
+    }
+  }
+
+  // rows of the selection list: a click plays the clip, a double-click selects it
+  document.addEventListener("click", function (event) {
+    var row = event.target.closest && event.target.closest(".lasso-row");
+    if (row) { lastStart = {clip: null, at: -1e9}; startPlayer(parseInt(row.getAttribute("data-clip"), 10)); }
+  });
+  document.addEventListener("dblclick", function (event) {
+    var row = event.target.closest && event.target.closest(".lasso-row");
+    if (row) { selectClip(parseInt(row.getAttribute("data-clip"), 10)); }
+  });
+
   /* ---------------------------------------------------------------- keyboard */
   function click(id) {
     var el = document.getElementById(id);
@@ -356,7 +391,7 @@ window.dacviz = (function () {
     var key = event.key;
     if (key === "ArrowRight" || key === "n") { click("key-next"); }
     else if (key === "ArrowLeft" || key === "p") { click("key-prev"); }
-    else if (key === "Escape") { click("clear"); }
+    else if (key === "Escape") { click("clear"); clearOutlines(); }
     else if (key === "r") {
       var player = document.getElementById("player");
       if (player && player.getAttribute("src")) { player.currentTime = 0; player.play(); }
@@ -367,5 +402,6 @@ window.dacviz = (function () {
     event.preventDefault();
   });
 
-  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn, plotlyMissing: plotlyMissing};
+  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn, plotlyMissing: plotlyMissing,
+          clearOutlines: clearOutlines};
 })();

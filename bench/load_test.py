@@ -49,7 +49,7 @@ def click_body(view: str, curve: int, point: int) -> dict:
                        {"id": "key-prev", "property": "n_clicks", "value": 0}, []],
             "changedPropIds": [f"view-{view}.clickData"],
             "state": [{"id": "selection", "property": "data", "value": None},
-                      {"id": "colour", "property": "value", "value": "label"},
+                      {"id": "groups-key", "property": "data", "value": "label"},
                       {"id": "rep", "property": "value", "value": "z"},
                       {"id": "k", "property": "value", "value": 10},
                       {"id": "depth", "property": "value", "value": None}]}
@@ -63,7 +63,8 @@ def details_body(clip: int, rep: str, k: int) -> dict:
                         "value": {"clip": clip, "cursor": -1, "play": clip, "nonce": 1}},
                        {"id": "rep", "property": "value", "value": rep},
                        {"id": "k", "property": "value", "value": k},
-                       {"id": "depth", "property": "value", "value": None}],
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "compare", "property": "value", "value": None}],
             "changedPropIds": ["selection.data"], "state": []}
 
 
@@ -71,7 +72,7 @@ def switch_body(rep: str) -> dict:
     return {"output": "..view-pca2.figure...view-pca3.figure...view-tsne2.figure...view-tsne3.figure..",
             "outputs": [{"id": f"view-{v}", "property": "figure"} for v in VIEWS],
             "inputs": [{"id": "rep", "property": "value", "value": rep},
-                       {"id": "colour", "property": "value", "value": "label"},
+                       {"id": "groups-key", "property": "data", "value": "label"},
                        {"id": "presentation", "property": "value", "value": []},
                        {"id": "legend", "property": "value", "value": None},
                        {"id": "depth", "property": "value", "value": None}],

@@ -77,10 +77,12 @@ def test_keys_step_through_neighbours_and_clear_ends_the_selection(cache, groups
 
 
 def test_url_round_trip_and_bad_values(cache):
-    assert cb.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1") == {
-        "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True, "depth": 12}
-    assert cb.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999") == {
-        "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False, "depth": 12}
+    assert cb.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1&cmp=z") == {
+        "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True, "depth": 12,
+        "compare": "z", "filter": [], "lasso": []}
+    assert cb.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999&cmp=x&sel=a") == {
+        "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False, "depth": 12,
+        "compare": "mfcc", "filter": [], "lasso": []}
     assert cb.parse_query(cache, "?k=1e9")["k"] == 10
 
 
@@ -226,6 +228,11 @@ def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(sampled_cache)
                 assert answer.get_json() == {"clip": drawn.clip_at(curve, point)}
     assert client.get("/clip-at/tsne2/0/0?colour=nonsense").get_json() == \
         {"clip": colour_groups(cache, "label").clip_at(0, 0)}  # unknown colour: label, as the page
+    speaker = str(cache.clips["speaker"][7])  # the link's filter: the drawn points are the kept ones
+    kept = ViewGroups(cache).drawn(f'{{"colour": "label", "filter": ["speaker={speaker}"]}}', "pca2")
+    curve = next(g for g, m in enumerate(kept.members) if len(m))
+    answer = client.get(f"/clip-at/pca2/{curve}/0?colour=label&filter=speaker%3D{speaker}").get_json()
+    assert answer == {"clip": kept.clip_at(curve, 0)} and cache.clips["speaker"][answer["clip"]] == speaker
     for bad in ("/clip-at/pca4/0/0", "/clip-at/tsne2/-1/0", "/clip-at/tsne2/0/-1",
                 f"/clip-at/tsne2/{len(full.names) + 5}/0", "/clip-at/tsne2/0/99999999999999999999",
                 "/clip-at/tsne2/0/1.5", "/clip-at/..%2f..%2fmanifest.json/0/0", "/clip-at/tsne2/0"):

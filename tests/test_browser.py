@@ -423,3 +423,110 @@ def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
         "const gd = document.querySelector('#depth-chart .js-plotly-plot');"
         "return gd && gd.data.length === 3 && gd.layout.shapes[0].x0 === 4;"), 10, "the depth chart")
     shot(page, "6-codec-lens")
+
+
+HEATMAP_CELL_JS = """
+const gd = document.querySelector('#confusion .js-plotly-plot');
+if (!gd || !gd._fullLayout || !gd._fullLayout.xaxis) { return null; }
+const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+const n = arguments[2];  // drawn for this column: n rows, and the axis spans them
+if (gd.data[0].y.length !== n || Math.abs(ya.range[0] - ya.range[1]) !== n ||
+    Math.abs(gd._fullLayout.height - arguments[3]) > 1) { return null; }
+const i = arguments[0], j = arguments[1];
+return [r.left + xa._offset + xa.c2p(j), r.top + ya._offset + ya.c2p(i), gd.data[0].y[i], gd.data[0].x[j]];
+"""
+
+
+def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, tmp_path):
+    """Colour by speaker: the metrics and the heatmap follow with the chance level; a heatmap
+    cell selects its clips in all views; a box selection keeps the clips' colours and exports a
+    CSV of exactly those clips; the HTML report opens offline with its four views."""
+    import csv
+
+    from dacviz_app.core import analysis
+    from dacviz_app.core.views import ViewGroups
+
+    driver = page.driver
+    cache = open_cache(demo_cache[0])
+    driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
+    page.select_dcc_dropdown("#colour", value="speaker")
+    wait_for(lambda: page.find_element("#metrics-column").text.startswith("Scored by speaker"), 15, "metrics")
+    assert "chance" in page.find_element("#metrics-table").text
+    wait_for(lambda: "k-NN vote by speaker" in page.find_element("#confusion").text, 15, "heatmap")
+    conf = analysis.confusion(cache, "z", "speaker")
+    assert f"chance {conf['chance']:.3f}" in page.find_element("#confusion-summary").text
+    driver.execute_script("document.getElementById('analysis-panel').scrollIntoView()")
+    time.sleep(0.3)
+    shot(page, "12-1-speaker-heatmap")
+
+    # a heatmap cell: its clips are selected in all four views
+    i = int(np.argmax(np.diag(conf["counts"])))
+    n = len(conf["names"])
+    wait_for(lambda: driver.execute_script(HEATMAP_CELL_JS, i, i, n, max(260, min(640, 60 + 22 * n))), 15,
+             "heatmap of the speakers")
+    time.sleep(0.5)
+    x, y, true_value, voted = driver.execute_script(HEATMAP_CELL_JS, i, i, n, max(260, min(640, 60 + 22 * n)))
+    click_at(driver, x, y)
+    cell = analysis.confusion_cell(cache, "z", "speaker", true_value, voted)
+    assert cell and true_value == voted == conf["names"][i]
+    selected_in = lambda: {v: sorted(driver.execute_script(f"return window.dacviz.drawn['{v}'].lassoIds || []"))
+                           for v in VIEWS}  # noqa: E731
+    try:
+        wait_for(lambda: all(ids == cell for ids in selected_in().values()), 15, "cell selected in all views")
+    except AssertionError:
+        raise AssertionError(f"cell {true_value}/{voted} {cell}: drawn {selected_in()}, "
+                             f"list {page.find_element('#lasso-list').text[:200]!r}")
+    assert f"{len(cell)} clips selected" in page.find_element("#lasso-count").text
+    assert "speaker: " in page.find_element("#lasso-list").text
+    driver.execute_script("window.scrollTo(0, 0)")
+    shot(page, "12-2-cell-selected")
+
+    # a box selection on the PCA 2D view keeps each clip's colour
+    gd = page.find_element("#view-pca2 .js-plotly-plot")
+    ActionChains(driver).move_to_element(gd).perform()
+    page.find_element("#view-pca2 .modebar-btn[data-val='select']").click()
+    r = driver.execute_script("const g = arguments[0], L = g._fullLayout, b = g.getBoundingClientRect();"
+                              "return [b.left + L._size.l, b.top + L._size.t, L._size.w, L._size.h];", gd)
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(r[0] + 0.05 * r[2]), int(r[1] + 0.05 * r[3]))
+    actions.w3c_actions.pointer_action.pointer_down()
+    actions.w3c_actions.pointer_action.move_to_location(int(r[0] + 0.6 * r[2]), int(r[1] + 0.95 * r[3]))
+    actions.w3c_actions.pointer_action.pointer_up()
+    actions.perform()
+    boxed = wait_for(lambda: (lambda ids: ids if ids and sorted(ids) != cell else None)(
+        driver.execute_script("return window.dacviz.drawn['pca2'].lassoIds || []")), 15, "box selection")
+    colours = driver.execute_script("return window.dacviz.drawn['pca2'].lassoColours")
+    groups = ViewGroups(cache).all("speaker")
+    group_of = groups.group_of()
+    assert colours == [groups.colours[group_of[c]] for c in boxed]  # class colours, not black
+    assert "sel=" in driver.current_url
+    shot(page, "12-3-box-keeps-colours")
+
+    # the CSV export holds exactly the selected clips
+    page.find_element("#export-csv").click()
+    path = wait_for(lambda: next(iter(tmp_path.glob("*.csv")), None), 20, "CSV download")
+    time.sleep(0.3)
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(int(r["id"]) for r in rows) == sorted(boxed)
+    assert all(r["speaker"] == cache.clips["speaker"][int(r["id"])] for r in rows)
+
+    # Esc clears the selection and the drawn box outline
+    driver.find_element(By.TAG_NAME, "body").send_keys("\ue00c")
+    wait_for(lambda: driver.execute_script(
+        "const L = document.querySelector('#view-pca2 .js-plotly-plot')._fullLayout;"
+        "return (!L.selections || L.selections.length === 0) && (window.dacviz.drawn['pca2'].lasso || 0) === 0;"),
+        15, "outline removed")
+
+    # the offline report: four views drawn from the file alone
+    page.find_element("#export-report").click()
+    report = wait_for(lambda: next(iter(tmp_path.glob("*.html")), None), 30, "report download")
+    time.sleep(0.5)
+    text = report.read_text()
+    assert "<script src" not in text and "<link" not in text
+    driver.get(report.as_uri())
+    wait_for(lambda: driver.execute_script(
+        "return document.querySelectorAll('.js-plotly-plot').length === 4 && "
+        "Array.from(document.querySelectorAll('.js-plotly-plot')).every(g => g.data && g.data.length > 1)"),
+        30, "report views")
+    shot(page, "12-4-report")

@@ -33,7 +33,8 @@ def details_body(selection, rep="z", k=10) -> dict:
             "inputs": [{"id": "selection", "property": "data", "value": selection},
                        {"id": "rep", "property": "value", "value": rep},
                        {"id": "k", "property": "value", "value": k},
-                       {"id": "depth", "property": "value", "value": None}],
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "compare", "property": "value", "value": None}],
             "changedPropIds": ["selection.data"], "state": []}
 
 
@@ -219,18 +220,27 @@ def highlight_body(lasso, selection=None) -> dict:
                        {"id": "lasso-store", "property": "data", "value": lasso},
                        {"id": "legend", "property": "value", "value": None},
                        {"id": "presentation", "property": "value", "value": []},
-                       {"id": "depth", "property": "value", "value": None}],
-            "changedPropIds": ["lasso-store.data"],
-            "state": [{"id": "colour", "property": "value", "value": "label"}]}
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "groups-key", "property": "data", "value": "label"}],
+            "changedPropIds": ["lasso-store.data"], "state": []}
 
 
 def lasso_body(points) -> dict:
-    return {"output": "lasso-store.data", "outputs": {"id": "lasso-store", "property": "data"},
-            "inputs": [{"id": "view-pca2", "property": "selectedData", "value": {"points": points}},
+    return {"output": "..lasso-store.data...find-note.children..",
+            "outputs": [{"id": "lasso-store", "property": "data"}, {"id": "find-note", "property": "children"}],
+            "inputs": [{"id": "url", "property": "search", "value": ""},
+                       {"id": "view-pca2", "property": "selectedData", "value": {"points": points}},
                        {"id": "view-tsne2", "property": "selectedData", "value": None},
-                       {"id": "clear", "property": "n_clicks", "value": None}],
+                       {"id": "clear", "property": "n_clicks", "value": None},
+                       {"id": "confusion", "property": "clickData", "value": None},
+                       {"id": "find-go", "property": "n_clicks", "value": 0},
+                       {"id": "find", "property": "n_submit", "value": None}],
             "changedPropIds": ["view-pca2.selectedData"],
-            "state": [{"id": "colour", "property": "value", "value": "label"}]}
+            "state": [{"id": "find", "property": "value", "value": None},
+                      {"id": "groups-key", "property": "data", "value": "label"},
+                      {"id": "rep", "property": "value", "value": "z"},
+                      {"id": "depth", "property": "value", "value": None},
+                      {"id": "colour", "property": "value", "value": "label"}]}
 
 
 def test_a_forged_lasso_of_a_million_ids_costs_what_the_cache_costs(client, demo_cache):

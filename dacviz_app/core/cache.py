@@ -206,9 +206,12 @@ def write_skipped(paths: "CachePaths", skipped: list[dict]) -> None:
     atomic_write_json(paths.skipped, skipped)
 
 
-def write_metrics(paths: "CachePaths", params: dict, rows: list[dict]) -> None:
-    """metrics.json: how the metrics were computed, and one row per representation and space."""
-    atomic_write_json(paths.metrics, {"params": params, "rows": rows})
+def write_metrics(paths: "CachePaths", params: dict, rows: list[dict],
+                  trust: list[dict] | None = None) -> None:
+    """metrics.json: how the metrics were computed, one row per representation, space and
+    column, and ``trust``: one row per representation and 2D/3D view, {"representation",
+    "view", "trustworthiness", "continuity", "k", "n"} (``analysis.trust_scores``)."""
+    atomic_write_json(paths.metrics, {"params": params, "rows": rows, "trust": trust or []})
 
 
 def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
@@ -683,6 +686,15 @@ class Cache:
     def metrics_rows(self) -> list[dict]:
         """metrics.json's rows: one per representation and space, as precompute wrote them."""
         return list(self.metrics["rows"])
+
+    def trust(self, representation: str, view: str) -> dict | None:
+        """metrics.json's trust row of ``view`` of ``representation`` (None: not computed, as
+        in caches made before it): {"trustworthiness", "continuity", "k", "n"}."""
+        for row in self.metrics.get("trust") or []:
+            if isinstance(row, dict) and row.get("representation") == representation \
+                    and row.get("view") == view:
+                return row
+        return None
 
     @property
     def metrics_params(self) -> dict:

@@ -24,13 +24,18 @@ def encode_labels(labels: list[str]) -> np.ndarray:
     return codes.astype(np.int64)
 
 
+def vote_predictions(neighbour_index: np.ndarray, codes: np.ndarray, k: int = KNN_ACCURACY_K) -> np.ndarray:
+    """(n, >=k) neighbour indices (closest first, self excluded), (n,) int codes -> (n,) the
+    code each clip's k nearest others vote for (most votes; a tie to the nearest tied one)."""
+    votes = codes[np.asarray(neighbour_index)[:, :k]]  # (n, k) codes of the k neighbours
+    counts = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)  # (n, k) votes for each one's code
+    score = counts * (k + 1) - np.arange(k)[None, :]  # more votes first, then the nearer
+    return votes[np.arange(len(codes)), score.argmax(axis=1)]
+
+
 def knn_vote_accuracy(neighbour_index: np.ndarray, codes: np.ndarray, k: int = KNN_ACCURACY_K) -> float:
     """(n, >=k) neighbour indices (closest first, self excluded), (n,) label codes -> accuracy."""
-    votes = codes[np.asarray(neighbour_index)[:, :k]]  # (n, k) labels of the k neighbours
-    counts = (votes[:, :, None] == votes[:, None, :]).sum(axis=2)  # (n, k) votes for each one's label
-    score = counts * (k + 1) - np.arange(k)[None, :]  # more votes first, then the nearer
-    predicted = votes[np.arange(len(codes)), score.argmax(axis=1)]
-    return float(np.mean(predicted == codes))
+    return float(np.mean(vote_predictions(neighbour_index, codes, k) == codes))
 
 
 def euclidean_knn_index(points: np.ndarray, k: int) -> np.ndarray:

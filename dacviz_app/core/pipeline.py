@@ -29,6 +29,7 @@ from .audio import wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
 from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac
 from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
+from .analysis import TRUST_K, TRUST_SAMPLE, trust_scores
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
                       euclidean_knn_index)
 from .neighbours import MAX_K, cosine_knn
@@ -583,7 +584,10 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
                              "dim": view.dim, **cluster_metrics(coords, codes,
                                                                 euclidean_knn_index(coords, k),
                                                                 config.seed)})
-    cache_format.write_metrics(paths, rows=rows, params={"silhouette": "sklearn silhouette_score, euclidean",
+    trust = [{"representation": rep, "view": view.name,
+              **trust_scores(x, np.load(paths.array(rep, view.name)), config.seed)}
+             for rep, x in embeddings.items() for view in VIEWS]
+    cache_format.write_metrics(paths, rows=rows, trust=trust, params={"silhouette": "sklearn silhouette_score, euclidean",
                    "silhouette_cosine": "sklearn silhouette_score, metric='cosine'",
                    "chance": "share of the most frequent value: the accuracy of always guessing it",
                    "silhouette_sample_above": SILHOUETTE_SAMPLE, "seed": config.seed,
@@ -592,7 +596,10 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
                    "knn_accuracy": "leave-one-out majority vote of the k nearest other clips; "
                                    "cosine in the full space, euclidean in projections; ties to "
                                    "the nearest tied label",
-                   "columns": scored})
+                   "columns": scored,
+                   "trust": "sklearn trustworthiness of each view against its full space "
+                            "(L2-normalised: cosine ranks), continuity the same with the roles "
+                            "swapped", "trust_k": TRUST_K, "trust_sample_above": TRUST_SAMPLE})
     return rows
 
 

@@ -6,11 +6,13 @@ trace), so these functions are the single place that knows which clip that is.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from . import analysis
 from .cache import Cache
 from .spaces import FULL_SPACE
 from .spaces import view as view_row
@@ -22,6 +24,8 @@ PALETTE = ("#636EFA", "#EF553B", "#00CC96", "#AB63FA", "#FFA15A", "#19D3F3", "#F
            "#BCBD22", "#17BECF", "#393B79", "#637939", "#8C6D31", "#843C39", "#7B4173",
            "#3182BD", "#E6550D", "#31A354")
 NOT_COLOUR_COLUMNS = ("id", "source", "audio", "duration_s")
+AGREEMENT = "@agreement"  # "Colour by" the k-NN agreement of two representations (not a column)
+AGREEMENT_COLOURS = ("#d7191c", "#f07c4a", "#e3b505", "#7fbf5a", "#1a9641")  # low (red) .. high
 
 
 @dataclass(frozen=True)
@@ -33,12 +37,14 @@ class ColourGroups:
         names: group names, most frequent first (at most MAX_GROUPS; the rest is OTHER).
         members: one (n_in_group,) int32 array of clip ids per group, ascending.
         colours: one CSS colour per group.
+        n_clips: the cache's clip count (``group_of``'s length).
     """
 
     column: str
     names: tuple[str, ...]
     members: tuple[np.ndarray, ...]
     colours: tuple[str, ...]
+    n_clips: int = 0
 
     def clip_at(self, group: int, position: int) -> int:
         """The clip id drawn at ``position`` in trace ``group``; raises IndexError."""
@@ -48,7 +54,7 @@ class ColourGroups:
 
     def group_of(self) -> np.ndarray:
         """(n_clips,) int32: the group number of every clip (-1 for clips not in any group)."""
-        size = max((int(m.max()) + 1 for m in self.members if len(m)), default=0)
+        size = max([int(m.max()) + 1 for m in self.members if len(m)] + [self.n_clips])
         out = np.full(size, -1, dtype=np.int32)
         for number, member in enumerate(self.members):
             out[member] = number
@@ -57,7 +63,7 @@ class ColourGroups:
     def subset(self, keep: np.ndarray) -> "ColourGroups":
         """The same groups restricted to the clips where ``keep`` ((n_clips,) bool) is True."""
         members = tuple(m[keep[m]] for m in self.members)
-        return ColourGroups(self.column, self.names, members, self.colours)
+        return ColourGroups(self.column, self.names, members, self.colours, len(keep))
 
 
 def colour_columns(cache: Cache) -> list[str]:
@@ -83,7 +89,76 @@ def colour_groups(cache: Cache, column: str) -> ColourGroups:
     group_names = display_names([str(names[g]) for g in keep], len(keep) < len(order),
                                 taken={str(v) for v in names})
     colours = [PALETTE[i % len(PALETTE)] for i in range(len(members))]
-    return ColourGroups(column, tuple(group_names), tuple(members), tuple(colours))
+    return ColourGroups(column, tuple(group_names), tuple(members), tuple(colours), cache.n_clips)
+
+
+def agreement_groups(cache: Cache, rep_a: str, rep_b: str) -> ColourGroups:
+    """The clips grouped by the Jaccard agreement of their k nearest neighbours in two
+    representations (``analysis.agreement``, k = ``analysis.AGREEMENT_K``), in bins low first."""
+    bins = analysis.agreement_bins(analysis.agreement(cache, rep_a, rep_b))
+    names = analysis.agreement_bin_names()
+    members = tuple(np.flatnonzero(bins == b).astype(np.int32) for b in range(len(names)))
+    return ColourGroups(AGREEMENT, tuple(names), members, AGREEMENT_COLOURS[:len(names)], cache.n_clips)
+
+
+@dataclass(frozen=True)
+class GroupsKey:
+    """Everything the drawn groups depend on: the colour (a column or AGREEMENT), the two
+    representations AGREEMENT compares (else None) and the filter ('column=value', sorted).
+    ``text`` is its canonical JSON: the value the page keeps and sends back."""
+
+    colour: str
+    compare: tuple[str, str] | None
+    filters: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return json.dumps({"colour": self.colour, "compare": list(self.compare or []) or None,
+                           "filter": list(self.filters)}, sort_keys=True)
+
+
+def groups_key(cache: Cache, colour, shown_rep=None, compare=None, filters=None) -> GroupsKey:
+    """A valid GroupsKey from untrusted parts: an unknown colour -> 'label'; AGREEMENT needs two
+    different stored representations (else 'label'); unknown filter values are dropped."""
+    pair = None
+    if colour == AGREEMENT and cache.has_representation(shown_rep) \
+            and cache.has_representation(compare) and shown_rep != compare:
+        pair = (shown_rep, compare)
+    colour = AGREEMENT if pair else valid_colour(cache, colour)
+    chosen = analysis.parse_filters(cache, filter_columns(cache), filters)
+    valid = set(analysis.filter_choices(cache, list(chosen)))
+    items = sorted(f"{c}{analysis.FILTER_SEPARATOR}{v}" for c, vs in chosen.items() for v in vs)
+    return GroupsKey(colour, pair, tuple(i for i in items if i in valid))
+
+
+def parse_groups_key(cache: Cache, key) -> GroupsKey:
+    """A GroupsKey, its JSON text (as the page sends it back, maybe forged) or a plain colour
+    column -> a valid GroupsKey."""
+    if isinstance(key, GroupsKey):
+        return key
+    if isinstance(key, str) and key.startswith("{"):
+        try:
+            data = json.loads(key)
+        except ValueError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        compare = data.get("compare") if isinstance(data.get("compare"), list) else [None, None]
+        compare = (compare + [None, None])[:2]
+        return groups_key(cache, data.get("colour"), compare[0], compare[1], data.get("filter"))
+    return groups_key(cache, key)
+
+
+def filter_columns(cache: Cache) -> list[str]:
+    """The columns the filter offers: the colour columns with 2 to MAX_FILTER_VALUES values."""
+    out = []
+    for column in colour_columns(cache):
+        distinct = len({str(v) for v in cache.clips[column]})
+        if 2 <= distinct <= MAX_FILTER_VALUES:
+            out.append(column)
+    return out
+
+
+MAX_FILTER_VALUES = 200
 
 
 def display_names(values: list[str], has_rest: bool, taken: set[str]) -> list[str]:
@@ -121,20 +196,31 @@ class ViewGroups:
 
     def __init__(self, cache: Cache):
         self.cache = cache
-        self._all = lru_cache(maxsize=64)(lambda column: colour_groups(cache, column))
+        self._all = lru_cache(maxsize=64)(self._all_groups)
         self._drawn = lru_cache(maxsize=256)(self._drawn_groups)
+        self.filter_columns = filter_columns(cache)
 
-    def all(self, column) -> ColourGroups:
-        """Every clip, grouped by ``column``."""
-        return self._all(valid_colour(self.cache, column))
+    def all(self, key) -> ColourGroups:
+        """Every clip the filter keeps, grouped as ``key`` says (a ``GroupsKey``, its text, or a
+        colour column)."""
+        return self._all(parse_groups_key(self.cache, key))
 
-    def drawn(self, column, view: str) -> ColourGroups:
-        """The clips ``view`` draws, grouped by ``column``; a point's (trace, index) in that
+    def drawn(self, key, view: str) -> ColourGroups:
+        """The clips ``view`` draws, grouped as ``key`` says; a point's (trace, index) in that
         view is ``drawn(...).clip_at(trace, index)``."""
-        return self._drawn(valid_colour(self.cache, column), view)
+        return self._drawn(parse_groups_key(self.cache, key), view)
 
-    def _drawn_groups(self, column: str, view: str) -> ColourGroups:
-        groups = self._all(column)
+    def _all_groups(self, key: GroupsKey) -> ColourGroups:
+        if key.colour == AGREEMENT:
+            groups = agreement_groups(self.cache, *key.compare)
+        else:
+            groups = colour_groups(self.cache, key.colour)
+        chosen = analysis.parse_filters(self.cache, self.filter_columns, list(key.filters))
+        keep = analysis.filter_mask(self.cache, chosen)
+        return groups if keep is None else groups.subset(keep)
+
+    def _drawn_groups(self, key: GroupsKey, view: str) -> ColourGroups:
+        groups = self._all(key)
         sample = self.cache.sample_3d()
         if view_row(view).dim == 3 and sample is not None:
             keep = np.zeros(self.cache.n_clips, dtype=bool)

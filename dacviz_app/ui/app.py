@@ -126,12 +126,14 @@ def serve_audio(cache: Cache, clip_id: int):
     return response
 
 
-def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, colour):
-    """``/clip-at/<view>/<trace>/<point>?colour=``: the clip drawn there, ``{"clip": id}``, or
-    404. Lets the browser start a clicked clip's audio before the Dash round trip."""
+def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, key):
+    """``/clip-at/<view>/<trace>/<point>?<the page's link>``: the clip drawn there,
+    ``{"clip": id}``, or 404; ``key``: the groups key the link describes
+    (``callbacks.query_groups_key``). Lets the browser start a clicked clip's audio before the
+    Dash round trip."""
     if not is_view(view):
         abort(404)
-    clip = callbacks.point_to_clip(view_groups.drawn(colour, view),
+    clip = callbacks.point_to_clip(view_groups.drawn(key, view),
                                    {"curveNumber": curve, "pointNumber": point})
     if clip is None:
         abort(404)
@@ -234,7 +236,8 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
     def clip_at(view: str, curve: int, point: int):
-        return clip_at_point(view_groups, view, curve, point, request.args.get("colour"))
+        return clip_at_point(view_groups, view, curve, point,
+                             callbacks.query_groups_key(cache, request.query_string.decode("latin-1")))
 
     @app.server.before_request
     def only_clip_ids_under_audio():

@@ -12,14 +12,19 @@ from urllib.parse import parse_qs
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
+from dash import dcc
+
+from ..core import analysis
 from ..core.cache import Cache
 from ..core.spaces import VIEW_NAMES, VIEWS
 from ..core.metrics import codebook_usage
-from ..core.views import (ViewGroups, active_representation, clip_details, depth_metrics,
-                          neighbour_rows, scored_columns, valid_clip_ids, valid_colour)
-from .figures import (MAX_LASSO_DRAWN, base_figure, depth_figure, highlight_payload, legend_patch,
-                      usage_figure, view_title)
-from .layout import DEFAULT_K, depth_label, metrics_table, representation_choices
+from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_details, depth_metrics,
+                          groups_key, neighbour_rows, parse_groups_key, scored_columns,
+                          valid_clip_ids, valid_colour)
+from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
+                      highlight_payload, legend_patch, usage_figure, view_title)
+from .layout import DEFAULT_K, analysis_note, depth_label, metrics_table, representation_choices
+from .report import report_html
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
 
@@ -33,11 +38,72 @@ def _int(value, default=None):
 
 
 def parse_query(cache: Cache, search: str | None) -> dict:
-    """'?rep=z&colour=label&k=10&clip=3' -> validated settings; bad values fall back."""
-    query = {k: v[-1] for k, v in parse_qs((search or "").lstrip("?")).items()}
-    return {"rep": valid_rep(cache, query.get("rep")), "colour": valid_colour(cache, query.get("colour")),
+    """'?rep=z&colour=label&k=10&clip=3&cmp=mfcc&filter=speaker%3Dx&sel=1-4,9' -> validated
+    settings; bad values fall back."""
+    lists = parse_qs((search or "").lstrip("?"))
+    query = {k: v[-1] for k, v in lists.items()}
+    colour = query.get("colour")
+    return {"rep": valid_rep(cache, query.get("rep")),
+            "colour": AGREEMENT if colour == AGREEMENT else valid_colour(cache, colour),
             "k": cache.clamp_k(query.get("k"), DEFAULT_K), "clip": cache.clip_or_none(query.get("clip")),
-            "presentation": query.get("present") == "1", "depth": valid_depth(cache, query.get("q"))}
+            "presentation": query.get("present") == "1", "depth": valid_depth(cache, query.get("q")),
+            "compare": valid_compare(cache, query.get("cmp"), valid_rep(cache, query.get("rep"))),
+            "filter": lists.get("filter", [])[:1000],
+            "lasso": decode_id_ranges(cache, query.get("sel"))}
+
+
+def query_groups_key(cache: Cache, search: str | None) -> str:
+    """The groups key (``views.GroupsKey.text``) the page's URL describes: what /clip-at reads."""
+    q = parse_query(cache, search)
+    return groups_key(cache, q["colour"], shown_rep(cache, q["rep"], q["depth"]), q["compare"],
+                      q["filter"]).text
+
+
+def valid_compare(cache: Cache, compare, rep) -> str:
+    """The representation to compare with: ``compare`` if it is a dropdown choice, else mfcc
+    (or the first choice that is not ``rep``)."""
+    choices = representation_choices(cache)
+    if isinstance(compare, str) and compare in choices:
+        return compare
+    others = [c for c in choices if c != rep] or choices
+    return "mfcc" if "mfcc" in others else others[0]
+
+
+MAX_LINK_CHARS = 1500  # a selection longer than this as id ranges is not put in the link
+
+
+def encode_id_ranges(ids: list[int]) -> str:
+    """Sorted unique ids -> '1-4,9,12-13' (what the link's sel= holds)."""
+    parts, start = [], None
+    for i, clip in enumerate(ids):
+        if start is None:
+            start = clip
+        if i + 1 == len(ids) or ids[i + 1] != clip + 1:
+            parts.append(str(start) if start == clip else f"{start}-{clip}")
+            start = None
+    return ",".join(parts)
+
+
+def decode_id_ranges(cache: Cache, text) -> list[int]:
+    """'1-4,9' from a link (untrusted) -> the valid clip ids, sorted and unique; at most
+    MAX_LINK_CHARS of text is read, and a range never reaches past the cache."""
+    if not isinstance(text, str) or not text:
+        return []
+    ids: list[int] = []
+    for part in text[:MAX_LINK_CHARS].split(","):
+        low, _, high = part.partition("-")
+        low_i, high_i = _int(low), _int(high) if high else _int(low)
+        if low_i is None or high_i is None:
+            continue
+        low_i, high_i = max(low_i, 0), min(high_i, cache.n_clips - 1)
+        ids.extend(range(low_i, high_i + 1))
+    return valid_clip_ids(cache.n_clips, ids)
+
+
+def link_selection(ids: list[int]) -> str | None:
+    """The link's sel= value for a box/lasso selection; None when it is too long to keep."""
+    text = encode_id_ranges(ids)
+    return text if len(text) <= MAX_LINK_CHARS else None
 
 
 def valid_depth(cache: Cache, depth) -> int | None:
@@ -143,7 +209,7 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
 
 
 def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
-                   hidden: set[str], legend_only: bool) -> list:
+                   hidden: set[str], legend_only: bool, uirevision: str | None = None) -> list:
     """One figure per view (``spaces.VIEWS`` order): full builds, or Patches of the groups'
     visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn}."""
     out = []
@@ -152,8 +218,9 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
         if legend_only:
             out.append(legend_patch(groups, hidden))
             continue
-        title = view_title(view, cache.projection_info[rep][view])
-        out.append(base_figure(view, cache.projection(rep, view), groups, title, uirevision=rep,
+        title = view_title(view, cache.projection_info[rep][view], cache.trust(rep, view))
+        out.append(base_figure(view, cache.projection(rep, view), groups, title,
+                               uirevision=uirevision or rep,
                                presentation=presentation, hidden=hidden))
     return out
 
@@ -217,44 +284,79 @@ def render_clip_info(cache: Cache, selection: dict) -> list:
                        className="table table-sm clip-table mb-0")]
 
 
-def render_neighbours(cache: Cache, selection: dict, rep: str, k) -> list:
+def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[str],
+                      compare: str | None = None) -> list:
+    """The clicked clip's k nearest clips (rows with a play button), how many share each of
+    ``columns`` with it, and how many of them ``compare``'s k nearest share."""
     clip = selection.get("clip")
     if clip is None:
         return []
     cursor = _int(selection.get("cursor"), -1)
-    rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
-    same = sum(r["label"] == cache.clips["label"][clip] for r in rows)
+    k = cache.clamp_k(k, DEFAULT_K)
+    rows = neighbour_rows(cache, rep, clip, k)
+    label = cache.clips["label"][clip]
     items = [html.Li([
         dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
                    color="primary" if i == cursor else "light", className="play-btn",
                    title=f"play clip {r['id']}"),
         html.Span(f"#{r['rank']}", className="rank"),
-        html.Span(r["label"], className="nb-label" + (" same" if r["label"] == cache.clips["label"][clip] else "")),
+        html.Span(r["label"], className="nb-label" + (" same" if r["label"] == label else "")),
         html.Span(r["speaker"], className="nb-speaker text-muted"),
         html.Span(f"{r['distance']:.4f}", className="nb-dist", title="cosine distance"),
     ], className="neighbour" + (" playing" if i == cursor else ""), **{"data-clip": r["id"]})
         for i, r in enumerate(rows)]
-    return [html.Small(f"{same} of {len(rows)} share the label · cosine distance in the "
-                       f"full {cache.dim(rep)}-D {rep} space",
-                       className="text-muted"),
-            html.Ol(items, className="list-unstyled mb-0", id="neighbour-items")]
+    ids = [r["id"] for r in rows]
+    shares = " · ".join(f"{sum(str(cache.clips[c][j]) == str(cache.clips[c][clip]) for j in ids)}/"
+                        f"{len(ids)} same {c}" for c in columns)
+    lines = [html.Small(shares, className="d-block", id="neighbour-shares"),
+             html.Small(f"cosine distance in the full {cache.dim(rep)}-D {rep} space, k={len(ids)}",
+                        className="text-muted d-block")]
+    if compare and compare != rep and cache.has_representation(compare):
+        other = {r["id"] for r in neighbour_rows(cache, compare, clip, k)}
+        shared = len(other & set(ids))
+        lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in "
+                                f"{compare} (Jaccard {shared / (2 * len(ids) - shared):.2f})",
+                                className="text-muted d-block", id="neighbour-compare"))
+    return lines + [html.Ol(items, className="list-unstyled mb-0", id="neighbour-items")]
 
 
-def render_lasso(cache: Cache, lasso: list[int]) -> list:
+def render_lasso(cache: Cache, lasso: list[int], columns: list[str], in_link: bool = True) -> list:
+    """The box/lasso (or heatmap cell, or search) selection: a readable summary per column and
+    the first 100 clips as rows (click: play; double-click: select)."""
     if not lasso:
-        return [html.P("Drag a box or lasso in a 2D view.", className="text-muted")]
+        return [html.P("Drag a box or lasso in a 2D view, click a cell of the confusion heatmap, "
+                       "or find clips above.", className="text-muted")]
     drawn = f" · rings drawn for {MAX_LASSO_DRAWN:,} of them, evenly spread" \
         if len(lasso) > MAX_LASSO_DRAWN else ""
-    counts: dict[str, int] = {}
-    for clip in lasso:
-        label = cache.clips["label"][clip]
-        counts[label] = counts.get(label, 0) + 1
-    summary = ", ".join(f"{label} {n}" for label, n in sorted(counts.items(), key=lambda x: -x[1]))
+    link = "" if in_link else " · too many to keep in the link"
+    summary = [html.Div([html.Span(f"{column}: ", className="text-muted"),
+                         ", ".join(f"{value} ×{n}" for value, n in counts)],
+                        className="lasso-summary")
+               for column, counts in analysis.selection_summary(cache, lasso, columns)]
     shown = lasso[:100]
-    return [html.Div(f"{len(lasso)} clips: {summary}{drawn}", id="lasso-count"),
-            html.Ul([html.Li(f"{c} · {cache.clips['label'][c]} · {cache.clips['speaker'][c]}")
-                     for c in shown], className="small mb-0"),
-            html.Small(f"… and {len(lasso) - len(shown)} more") if len(lasso) > len(shown) else None]
+    return [html.Div(f"{len(lasso):,} clips selected{drawn}{link}", id="lasso-count"),
+            *summary,
+            html.Ul([html.Li(f"{c} · {cache.clips['label'][c]} · {cache.clips['speaker'][c]}",
+                             className="lasso-row", title="click: play · double-click: select",
+                             **{"data-clip": c})
+                     for c in shown], className="small mb-0 lasso-rows"),
+            html.Small(f"… and {len(lasso) - len(shown):,} more") if len(lasso) > len(shown) else None]
+
+
+def exported_clips(cache: Cache, selection, lasso, rep: str, k, keep) -> tuple[list[int], str]:
+    """What the CSV export holds, and its name: the box/lasso selection if any, else the clicked
+    clip and its k neighbours, else the clips the filter keeps (``keep``: (n,) bool or None),
+    else every clip."""
+    lasso = clean_clip_list(cache, lasso)
+    clip = clean_selection(cache, selection)["clip"]
+    if lasso:
+        return lasso, "selection"
+    if clip is not None:
+        rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+        return [clip] + [r["id"] for r in rows], f"clip{clip}-neighbours"
+    if keep is not None:
+        return [int(i) for i in keep.nonzero()[0]], "filtered"
+    return list(range(cache.n_clips)), "all"
 
 
 def legend_options(groups) -> list[dict]:
@@ -266,19 +368,33 @@ def legend_options(groups) -> list[dict]:
 # ----------------------------------------------------------------------------- wiring
 def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     """Attach every callback of the page to ``app`` for ``cache``; ``view_groups``: the app's
-    memoised colour groups (the /clip-at route in ``app.py`` reads the same)."""
+    memoised colour groups (the /clip-at route in ``app.py`` reads the same). Every callback
+    that maps a point to a clip or draws groups reads the page's groups key (colour, compared
+    representations, filter: ``views.GroupsKey``)."""
     n_views = len(VIEW_NAMES)
+    columns = view_groups.filter_columns
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
-                  Output("presentation", "value"), Output("depth", "value"), Input("url", "search"))
+                  Output("presentation", "value"), Output("depth", "value"),
+                  Output("compare", "value"), Output("filter", "value"), Input("url", "search"))
     def url_to_controls(search):
         settings = parse_query(cache, search)
+        key = groups_key(cache, "label", None, None, settings["filter"])
         return (settings["rep"], settings["colour"], settings["k"],
-                ["on"] if settings["presentation"] else [], settings["depth"] or no_update)
+                ["on"] if settings["presentation"] else [], settings["depth"] or no_update,
+                settings["compare"], list(key.filters))
 
-    @app.callback(Output("legend", "options"), Output("legend", "value"), Input("colour", "value"))
-    def legend_for_colour(colour):
-        groups = view_groups.all(colour)
+    @app.callback(Output("groups-key", "data"), Input("colour", "value"), Input("rep", "value"),
+                  Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
+                  State("groups-key", "data"))
+    def on_groups_key(colour, rep, depth, compare, filters, current):
+        key = groups_key(cache, colour, shown_rep(cache, rep, depth),
+                         valid_compare(cache, compare, rep), filters).text
+        return no_update if key == current else key
+
+    @app.callback(Output("legend", "options"), Output("legend", "value"), Input("groups-key", "data"))
+    def legend_for_colour(key):
+        groups = view_groups.all(key)
         return legend_options(groups), list(groups.names)
 
     @app.callback(Output("selection", "data"),
@@ -286,11 +402,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Input("clear", "n_clicks"), Input("key-next", "n_clicks"),
                   Input("key-prev", "n_clicks"),
                   Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
-                  State("selection", "data"), State("colour", "value"), State("rep", "value"),
+                  State("selection", "data"), State("groups-key", "data"), State("rep", "value"),
                   State("k", "value"), State("depth", "value"))
     def on_event(search, *rest):
         # rest: one clickData per view, then clear, next, prev, the play buttons, then the states
-        clicks, (selection, colour, rep, k, depth) = rest[:n_views], rest[n_views + 4:]
+        clicks, (selection, key, rep, k, depth) = rest[:n_views], rest[n_views + 4:]
         trigger = ctx.triggered_id
         if trigger is None:
             trigger = "url"
@@ -298,56 +414,78 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
             return no_update  # buttons appearing in the list are not clicks
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
         click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
-        return next_selection(cache, view_groups.drawn(colour, view or VIEW_NAMES[0]), trigger,
+        return next_selection(cache, view_groups.drawn(key, view or VIEW_NAMES[0]), trigger,
                               selection, shown_rep(cache, rep, depth), k, click=click, search=search,
                               neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
 
-    @app.callback(Output("lasso-store", "data"),
-                  *[Input(f"view-{v.name}", "selectedData") for v in VIEWS if v.dim == 2],
-                  Input("clear", "n_clicks"), State("colour", "value"), prevent_initial_call=True)
-    def on_lasso(*args):
-        colour = args[-1]
-        if ctx.triggered_id == "clear":
-            return []
-        flat = [v.name for v in VIEWS if v.dim == 2]
-        view = ctx.triggered_id[5:] if isinstance(ctx.triggered_id, str) else None
+    flat = [v.name for v in VIEWS if v.dim == 2]
+
+    @app.callback(Output("lasso-store", "data"), Output("find-note", "children"),
+                  Input("url", "search"),
+                  *[Input(f"view-{name}", "selectedData") for name in flat],
+                  Input("clear", "n_clicks"), Input("confusion", "clickData"),
+                  Input("find-go", "n_clicks"), Input("find", "n_submit"),
+                  State("find", "value"), State("groups-key", "data"), State("rep", "value"),
+                  State("depth", "value"), State("colour", "value"))
+    def on_lasso(search, *args):
+        trigger = ctx.triggered_id
+        selected, (_clear, cell, _go, _enter, text, key, rep, depth, colour) = \
+            args[:len(flat)], args[len(flat):]
+        if trigger is None or trigger == "url":
+            return parse_query(cache, search)["lasso"], no_update
+        if trigger == "clear":
+            return [], ""
+        if trigger == "confusion":
+            return confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell), ""
+        if trigger in ("find-go", "find"):
+            found = analysis.find_clips(cache, text)
+            return found, (f"{len(found)} found" + (f" (the first {analysis.FIND_LIMIT})"
+                                                   if len(found) >= analysis.FIND_LIMIT else "")
+                           if text else "")
+        view = trigger[5:] if isinstance(trigger, str) else None
         if view not in flat:
-            return no_update
-        return points_to_clips(cache, view_groups.drawn(colour, view), args[flat.index(view)])
+            return no_update, no_update
+        return points_to_clips(cache, view_groups.drawn(key, view), selected[flat.index(view)]), ""
 
     def hidden_groups(groups, shown) -> set[str]:
         return set() if not isinstance(shown, list) else set(groups.names) - {str(x) for x in shown}
 
     @app.callback(*[Output(f"view-{v}", "figure") for v in VIEW_NAMES],
-                  Input("rep", "value"), Input("colour", "value"), Input("presentation", "value"),
+                  Input("rep", "value"), Input("groups-key", "data"), Input("presentation", "value"),
                   Input("legend", "value"), Input("depth", "value"))
-    def on_figures(rep, colour, presentation, shown, depth):
-        groups = view_groups.all(colour)
+    def on_figures(rep, key, presentation, shown, depth):
+        groups = view_groups.all(key)
         legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
-        return figures_update(cache, {v: view_groups.drawn(colour, v) for v in VIEW_NAMES},
-                              shown_rep(cache, rep, depth), bool(presentation),
-                              hidden_groups(groups, shown), legend_only)
+        current = shown_rep(cache, rep, depth)
+        return figures_update(cache, {v: view_groups.drawn(key, v) for v in VIEW_NAMES},
+                              current, bool(presentation), hidden_groups(groups, shown),
+                              legend_only, uirevision=current)
 
     @app.callback(Output("highlight", "data"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
                   Input("lasso-store", "data"), Input("legend", "value"),
-                  Input("presentation", "value"), Input("depth", "value"), State("colour", "value"))
-    def on_highlight(selection, rep, k, lasso, shown, presentation, depth, colour):
-        groups = view_groups.all(colour)
+                  Input("presentation", "value"), Input("depth", "value"),
+                  Input("groups-key", "data"))
+    def on_highlight(selection, rep, k, lasso, shown, presentation, depth, key):
+        groups = view_groups.all(key)
         return highlight_update(cache, groups, shown_rep(cache, rep, depth), selection, k, lasso,
                                 hidden_groups(groups, shown), bool(presentation))
 
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
-                  Input("depth", "value"))
-    def on_details(selection, rep, k, depth):
+                  Input("depth", "value"), Input("compare", "value"))
+    def on_details(selection, rep, k, depth, compare):
         selection = clean_selection(cache, selection)
-        return render_clip_info(cache, selection), render_neighbours(cache, selection,
-                                                                     shown_rep(cache, rep, depth), k)
+        return render_clip_info(cache, selection), render_neighbours(
+            cache, selection, shown_rep(cache, rep, depth), k, columns,
+            valid_compare(cache, compare, rep))
 
-    @app.callback(Output("lasso-list", "children"), Input("lasso-store", "data"))
+    @app.callback(Output("lasso-list", "children"), Output("lasso-link", "data"),
+                  Input("lasso-store", "data"))
     def on_lasso_list(lasso):
-        return render_lasso(cache, clean_clip_list(cache, lasso))
+        lasso = clean_clip_list(cache, lasso)
+        link = link_selection(lasso)
+        return render_lasso(cache, lasso, columns, link is not None), link
 
     @app.callback(Output("metrics-table", "children"), Input("rep", "value"), Input("depth", "value"),
                   Input("colour", "value"))
@@ -355,6 +493,43 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
                              column, colour)
+
+    @app.callback(Output("confusion", "figure"), Output("analysis-note", "children"),
+                  Input("rep", "value"), Input("depth", "value"), Input("colour", "value"),
+                  Input("compare", "value"), Input("presentation", "value"))
+    def on_analysis(rep, depth, colour, compare, presentation):
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        conf = analysis.confusion(cache, current, column)
+        compare = valid_compare(cache, compare, rep)
+        mean = float(analysis.agreement(cache, current, compare).mean()) if compare != current else None
+        return (confusion_figure(conf, bool(presentation)),
+                analysis_note(cache, conf, current, compare, mean, colour))
+
+    @app.callback(Output("download", "data"), Input("export-csv", "n_clicks"),
+                  Input("export-report", "n_clicks"),
+                  State("selection", "data"), State("lasso-store", "data"), State("rep", "value"),
+                  State("depth", "value"), State("k", "value"), State("groups-key", "data"),
+                  State("legend", "value"), State("colour", "value"), prevent_initial_call=True)
+    def on_export(_csv, _report, selection, lasso, rep, depth, k, key, shown, colour):
+        current = shown_rep(cache, rep, depth)
+        parsed = parse_groups_key(cache, key)
+        keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
+        if ctx.triggered_id == "export-csv":
+            clips, name = exported_clips(cache, selection, lasso, current, k, keep)
+            clicked = clean_selection(cache, selection)["clip"]
+            text = analysis.export_csv(cache, clips, current, clicked, VIEW_NAMES)
+            return dcc.send_string(text, f"dacviz-{cache.name}-{current}-{name}.csv", type="text/csv")
+        if ctx.triggered_id == "export-report":
+            groups = view_groups.all(key)
+            figures = figures_update(cache, {v: view_groups.drawn(key, v) for v in VIEW_NAMES},
+                                     current, False, hidden_groups(groups, shown), False)
+            highlight = highlight_update(cache, groups, current, selection, k, lasso,
+                                         hidden_groups(groups, shown), False)
+            column = metrics_column(cache, colour)
+            text = report_html(cache, current, figures, highlight,
+                               column_rows(cache, current, column), column, groups)
+            return dcc.send_string(text, f"dacviz-{cache.name}-{current}-report.html", type="text/html")
+        return no_update
 
     if cache.depths():
         @app.callback(Output("depth-label", "children"), Input("depth", "value"))
@@ -382,7 +557,21 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         "function(sel){return window.dacviz.play(sel);}",
         Output("audio-sync", "children"), Input("selection", "data"))
     app.clientside_callback(
-        "function(sel, rep, colour, k, pres, q){return window.dacviz.syncUrl(sel, rep, colour, k, pres, q);}",
+        "function(sel, rep, colour, k, pres, q, cmp, filter, lasso)"
+        "{return window.dacviz.syncUrl(sel, rep, colour, k, pres, q, cmp, filter, lasso);}",
         Output("url-sync", "children"), Input("selection", "data"), Input("rep", "value"),
         Input("colour", "value"), Input("k", "value"), Input("presentation", "value"),
-        Input("depth", "value"))
+        Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
+        Input("lasso-link", "data"))
+
+
+def confusion_cell_clips(cache: Cache, rep: str, colour, click) -> list[int]:
+    """A click on the confusion heatmap (clickData: x the voted value, y the true one) -> the
+    clips of that cell."""
+    points = (click or {}).get("points") if isinstance(click, dict) else None
+    if not isinstance(points, list) or not points or not isinstance(points[0], dict):
+        return []
+    true_value, voted = points[0].get("y"), points[0].get("x")
+    if not isinstance(true_value, str) or not isinstance(voted, str):
+        return []
+    return analysis.confusion_cell(cache, rep, metrics_column(cache, colour), true_value, voted)

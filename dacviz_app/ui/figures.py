@@ -33,12 +33,17 @@ def plotly_text(value: str) -> str:
     return html.escape(value, quote=False)
 
 
-def view_title(view: str, info: dict) -> str:
-    """'PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30', from the view's sidecar."""
+def view_title(view: str, info: dict, trust: dict | None = None) -> str:
+    """'PCA 2D · 42.4% variance · trust 0.91 / cont 0.93' or 't-SNE 3D · perplexity 30 · ...',
+    from the view's sidecar and its trust row (``Cache.trust``; left out when absent)."""
     row = view_row(view)
     if row.method == "pca":
-        return f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
-    return f"{row.title} · perplexity {info['perplexity']:g}"
+        title = f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
+    else:
+        title = f"{row.title} · perplexity {info['perplexity']:g}"
+    if trust and trust.get("trustworthiness") is not None:
+        title += f" · trust {trust['trustworthiness']:.2f} / cont {trust['continuity']:.2f}"
+    return title
 
 
 def sample_note(drawn: int, total: int) -> str:
@@ -139,7 +144,7 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
         selected one.
     """
     group_of = groups.group_of()
-    shown_group = np.asarray([name not in hidden for name in groups.names] + [True])  # -1: none
+    shown_group = np.asarray([name not in hidden for name in groups.names] + [False])  # -1: filtered out
     shown = lambda i: bool(shown_group[group_of[i]])  # noqa: E731
     lasso = np.asarray(lasso, dtype=np.int64)
     lasso = lasso[shown_group[group_of[lasso]]] if len(lasso) else lasso
@@ -222,4 +227,35 @@ def usage_figure(usage: dict | None, presentation: bool) -> dict:
     layout.update({"xaxis": {"title": {"text": "level"}, "tickvals": usage["level"]},
                    "yaxis": {"title": {"text": "entries"}, "range": [0, size * 1.05],
                              "gridcolor": "#eee"}, "bargap": 0.25})
+    return {"data": data, "layout": layout}
+
+
+def confusion_figure(conf: dict, presentation: bool) -> dict:
+    """The k-NN vote's confusion (``core.analysis.confusion``) as a heatmap: rows the true value
+    (with its accuracy), columns the voted one, colour the share of the row, the count on hover
+    (and written in each cell up to 15 values)."""
+    names = [str(n) for n in conf["names"]]
+    counts = np.asarray(conf["counts"], dtype=np.int64)
+    share = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    font = 15 if presentation else 11
+    shown = [plotly_text(n) for n in names]
+    ticks = [f"{plotly_text(n)} · {acc:.2f}" for n, acc in zip(names, conf["per_class"])]
+    data = [{"type": "heatmap", "x": names, "y": names, "z": np.round(share, 4).tolist(),
+             "zmin": 0, "zmax": 1, "colorscale": [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]], "customdata": counts.tolist(),
+             "text": counts.tolist() if len(names) <= 15 else None,
+             "texttemplate": "%{text}" if len(names) <= 15 else None,
+             "hovertemplate": "true %{y} · voted %{x}: %{customdata} clips (%{z:.0%} of the row)"
+                              "<extra></extra>",
+             "colorbar": {"title": {"text": "share"}, "thickness": 10}}]
+    height = max(260, min(640, 60 + 22 * len(names)))
+    layout = {"title": {"text": f"k-NN vote by {plotly_text(conf['column'])} · "
+                                f"{plotly_text(conf['representation'])} · k={conf['k']} · "
+                                f"accuracy {conf['accuracy']:.2f} (chance {conf['chance']:.2f})",
+                        "font": {"size": font + 1}, "x": 0.01, "y": 0.98},
+              "margin": {"l": 10, "r": 10, "t": 34, "b": 10}, "font": {"size": font},
+              "height": height, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "xaxis": {"type": "category", "title": {"text": "voted"}, "tickvals": names,
+                        "ticktext": shown, "automargin": True, "side": "bottom"},
+              "yaxis": {"type": "category", "title": {"text": "true · accuracy"}, "tickvals": names,
+                        "ticktext": ticks, "automargin": True, "autorange": "reversed"}}
     return {"data": data, "layout": layout}

@@ -10,7 +10,8 @@ from dash import dcc, html
 from ..core.cache import Cache
 from ..core.precision import describe_settings, short_settings
 from ..core.spaces import VIEWS, page_table, space_title
-from ..core.views import colour_columns
+from ..core import analysis
+from ..core.views import AGREEMENT, colour_columns, groups_key
 
 DEFAULT_K = 10
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
@@ -62,7 +63,7 @@ def encoder_badge(cache: Cache) -> list:
 
 
 def controls(cache: Cache) -> dbc.Card:
-    return dbc.Card(dbc.CardBody(dbc.Row([
+    return dbc.Card(dbc.CardBody([dbc.Row([
         dbc.Col([dbc.Label("Representation", html_for="rep"),
                  dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
                               options=[{"label": cache.title(r), "value": r}
@@ -70,7 +71,10 @@ def controls(cache: Cache) -> dbc.Card:
                  depth_control(cache)], md=3),
         dbc.Col([dbc.Label("Colour by", html_for="colour"),
                  dcc.Dropdown(id="colour", clearable=False, value="label",
-                              options=[{"label": c, "value": c} for c in colour_columns(cache)])],
+                              options=[{"label": c, "value": c} for c in colour_columns(cache)] +
+                                      [{"label": "k-NN agreement with…", "value": AGREEMENT,
+                                        "title": "Jaccard overlap of each clip's 10 nearest in this "
+                                                 "representation and in 'Compare with'"}])],
                 md=2),
         dbc.Col([dbc.Label("Neighbours k", html_for="k"),
                  dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
@@ -82,7 +86,39 @@ def controls(cache: Cache) -> dbc.Card:
                             outline=True, className="mt-2")], md=2),
         dbc.Col(html.Div([html.Div([html.Kbd(key), " ", what]) for key, what in SHORTCUTS],
                          className="shortcuts"), md=2),
-    ], className="g-3 align-items-end")), className="mb-2")
+    ], className="g-3 align-items-end"), analysis_controls(cache)]), className="mb-2")
+
+
+def analysis_controls(cache: Cache) -> dbc.Row:
+    """Filter by metadata values, find clips, the representation to compare with, exports."""
+    from ..core.views import filter_columns
+
+    choices = analysis.filter_choices(cache, filter_columns(cache))
+    return dbc.Row([
+        dbc.Col([dbc.Label("Filter (hide the others in every view)", html_for="filter"),
+                 dcc.Dropdown(id="filter", multi=True, value=[], placeholder="e.g. speaker=…",
+                              options=[{"label": c, "value": c} for c in choices])], md=4),
+        dbc.Col([dbc.Label("Find clips (id, file name, speaker or label)", html_for="find"),
+                 dbc.InputGroup([dbc.Input(id="find", type="text", debounce=False, maxLength=200,
+                                           placeholder="e.g. 12, seven, carib-f4"),
+                                 dbc.Button("Find", id="find-go", color="secondary", n_clicks=0)],
+                                size="sm"),
+                 html.Small(id="find-note", className="text-muted")], md=3),
+        dbc.Col([dbc.Label("Compare with", html_for="compare"),
+                 dcc.Dropdown(id="compare", clearable=False,
+                              options=[{"label": cache.title(r), "value": r}
+                                       for r in representation_choices(cache)])], md=2),
+        dbc.Col([dbc.Label("Export"),
+                 html.Div([dbc.Button("CSV", id="export-csv", size="sm", color="secondary",
+                                      outline=True, n_clicks=0,
+                                      title="the selection (or the clicked clip and its "
+                                            "neighbours, or the filtered clips) as CSV"),
+                           dbc.Button("HTML report", id="export-report", size="sm",
+                                      color="secondary", outline=True, n_clicks=0,
+                                      title="the four views and the metrics, one offline file")],
+                          className="d-flex gap-2"),
+                 dcc.Download(id="download")], md=3),
+    ], className="g-3 align-items-end mt-1")
 
 
 def representation_choices(cache: Cache) -> list[str]:
@@ -161,6 +197,44 @@ def metrics_panel() -> dbc.Card:
     ]), className="mt-2")
 
 
+def analysis_panel() -> dbc.Card:
+    """The k-NN vote's confusion heatmap (a cell click selects its clips) and the agreement of
+    the current representation with the compared one."""
+    return dbc.Card(dbc.CardBody([
+        html.H5("Analysis: where the neighbours vote right, and where representations disagree",
+                className="card-title"),
+        dbc.Row([
+            dbc.Col(dcc.Graph(id="confusion", className="confusion-chart",
+                              config={"displaylogo": False, "displayModeBar": False}), lg=7),
+            dbc.Col(html.Div(id="analysis-note", className="analysis-note small"), lg=5),
+        ], className="g-2"),
+    ]), className="mt-2", id="analysis-panel")
+
+
+def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
+                  colour) -> list:
+    """What the heatmap shows and the agreement's mean, with space, distance, k and sample."""
+    column = conf["column"]
+    unscored = (f" ({colour!r} is not a scored column: the label is shown)"
+                if colour not in (column, None) else "")
+    worst = sorted(zip(conf["per_class"], conf["names"], conf["support"]))[:3]
+    lines = [html.P([html.Strong(f"k-NN vote by {column}{unscored}: "),
+                     f"accuracy {conf['accuracy']:.3f} (chance {conf['chance']:.3f}), "
+                     f"{current}, full space, cosine, k={conf['k']}, leave-one-out, all "
+                     f"{cache.n_clips:,} clips. Rows: the true {column}; columns: what the k "
+                     f"nearest voted; colour: the share of the row. Click a cell to select "
+                     f"its clips."], id="confusion-summary"),
+             html.P("Hardest: " + ", ".join(f"{name} {acc:.2f} (n={n})" for acc, name, n in worst))]
+    if mean_agreement is not None:
+        lines.append(html.P([html.Strong(f"Agreement {current} vs {compare}: "),
+                             f"mean Jaccard of the {analysis.AGREEMENT_K} nearest (cosine, full "
+                             f"spaces) {mean_agreement:.3f} over all {cache.n_clips:,} clips "
+                             f"(1: the same neighbours, 0: none shared). Colour by "
+                             f"“k-NN agreement” to see where they disagree."],
+                            id="agreement-summary"))
+    return lines
+
+
 def reconstruction_control(cache: Cache) -> html.Div:
     """Original / decoded-at-q choice for the player (key 'a' toggles); hidden, with a note,
     for a cache without reconstructions."""
@@ -209,6 +283,8 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Location(id="url", refresh=False),
         dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
         dcc.Store(id="lasso-store", data=[]),
+        dcc.Store(id="lasso-link", data=""),
+        dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
         html.Div(id="highlight-sync", hidden=True),
         html.Div(id="url-sync", hidden=True),
@@ -223,6 +299,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
             dbc.Col(views_grid(), lg=9),
             dbc.Col(listening_panel(cache, templates), lg=3),
         ], className="g-2"),
+        analysis_panel(),
         codec_panel(cache),
         metrics_panel(),
     ], id="page", className="container-fluid py-2",

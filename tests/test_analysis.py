@@ -1,0 +1,183 @@
+"""Analysis by any column on the demo cache, recomputed independently with numpy/scikit-learn:
+the k-NN vote's confusion, the agreement of two representations, trust in each view, filters,
+search, selections in the link, the CSV export and the offline report."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+from sklearn.manifold import trustworthiness
+
+from dacviz_app.core import analysis
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.spaces import FULL_SPACE, VIEW_NAMES
+from dacviz_app.core.views import AGREEMENT, ViewGroups, groups_key
+from dacviz_app.ui import callbacks as cb
+from dacviz_app.ui.app import create_app
+
+
+@pytest.fixture(scope="module")
+def cache(demo_cache):
+    return open_cache(demo_cache[0])
+
+
+def test_the_confusion_is_the_metrics_vote_cell_by_cell(cache):
+    """Its trace is the metrics table's k-NN accuracy; each cell recounted with a plain loop."""
+    for column in ("label", "speaker"):
+        for rep in ("z", "mfcc"):
+            conf = analysis.confusion(cache, rep, column)
+            row = next(r for r in cache.metrics_rows if r["representation"] == rep
+                       and r["space"] == FULL_SPACE and r["column"] == column)
+            assert conf["accuracy"] == pytest.approx(row["knn_accuracy"])
+            assert conf["chance"] == pytest.approx(row["chance"])
+            index = cache.neighbours(rep)[0][:, :conf["k"]]
+            values = [str(v) for v in cache.clips[column]]
+            counts = np.zeros_like(conf["counts"])
+            for clip in range(cache.n_clips):  # the vote, written out: most votes, then the nearest
+                votes = [values[j] for j in index[clip]]
+                best = max(votes, key=lambda v: (votes.count(v), -votes.index(v)))
+                counts[conf["names"].index(values[clip]), conf["names"].index(best)] += 1
+            np.testing.assert_array_equal(conf["counts"], counts)
+            true_value, voted = conf["names"][0], conf["names"][int(np.argmax(counts[0]))]
+            cell = analysis.confusion_cell(cache, rep, column, true_value, voted)
+            assert len(cell) == counts[0].max() and all(values[c] == true_value for c in cell)
+    assert analysis.confusion_cell(cache, "z", "label", "no such word", "zero") == []
+
+
+def test_agreement_is_the_jaccard_of_the_two_neighbour_sets(cache):
+    k = analysis.AGREEMENT_K
+    values = analysis.agreement(cache, "z", "mfcc")
+    a, b = cache.neighbours("z")[0], cache.neighbours("mfcc")[0]
+    for clip in range(cache.n_clips):
+        sa, sb = set(a[clip, :k].tolist()), set(b[clip, :k].tolist())
+        assert values[clip] == pytest.approx(len(sa & sb) / len(sa | sb))
+    assert np.all(analysis.agreement(cache, "mfcc", "mfcc") == 1.0)
+    bins = analysis.agreement_bins(np.array([0.0, 0.19, 0.2, 0.5, 0.81, 1.0]))
+    assert bins.tolist() == [0, 0, 1, 2, 4, 4]
+    groups = ViewGroups(cache).all(groups_key(cache, AGREEMENT, "z", "mfcc").text)
+    assert groups.names == tuple(analysis.agreement_bin_names())
+    assert sum(len(m) for m in groups.members) == cache.n_clips
+
+
+def test_trust_of_every_view_is_sklearns(cache):
+    """Stored for every representation and view; recomputed with sklearn's trustworthiness on
+    cosine ranks (unit rows); continuity with the roles swapped."""
+    assert cache.metrics_params["trust_k"] == analysis.TRUST_K
+    for rep in cache.representations:
+        x = np.asarray(cache.embedding(rep), dtype=np.float64)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        for view in VIEW_NAMES:
+            row = cache.trust(rep, view)
+            y = np.asarray(cache.projection(rep, view), dtype=np.float64)
+            assert row["n"] == cache.n_clips and row["k"] == analysis.TRUST_K
+            assert row["trustworthiness"] == pytest.approx(trustworthiness(x, y, n_neighbors=10))
+            assert row["continuity"] == pytest.approx(trustworthiness(y, x, n_neighbors=10))
+            assert 0.0 <= row["continuity"] <= 1.0
+    title = cb.figures_update(cache, {v: ViewGroups(cache).drawn("label", v) for v in VIEW_NAMES},
+                              "mfcc", False, set(), False)[0]["layout"]["title"]["text"]
+    assert f"trust {cache.trust('mfcc', 'pca2')['trustworthiness']:.2f}" in title
+    assert analysis.trust_sample(20_000, 42).size == analysis.TRUST_SAMPLE  # stated sample above 5,000
+
+
+def test_a_filter_hides_the_other_clips_in_every_view_and_clicks_still_map(cache):
+    speaker = str(cache.clips["speaker"][0])
+    key = groups_key(cache, "label", filters=[f"speaker={speaker}", "speaker=nobody", "x=1", 5])
+    assert key.filters == (f"speaker={speaker}",)
+    groups = ViewGroups(cache)
+    kept = [i for i in range(cache.n_clips) if str(cache.clips["speaker"][i]) == speaker]
+    for view in VIEW_NAMES:
+        drawn = groups.drawn(key.text, view)
+        ids = sorted(int(i) for m in drawn.members for i in m)
+        assert ids == kept
+        assert all(cache.clips["speaker"][drawn.clip_at(g, 0)] == speaker
+                   for g, m in enumerate(drawn.members) if len(m))
+    other = next(i for i in range(cache.n_clips) if i not in kept)
+    payload = cb.highlight_update(cache, groups.all(key.text), "z",
+                                  {"clip": 0, "cursor": -1, "play": 0, "nonce": 1}, 10, [other], set(), False)
+    assert payload["views"]["pca2"]["lasso"]["ids"] == []  # a filtered-out clip is not drawn
+    assert set(payload["views"]["pca2"]["neighbours"]["ids"]) <= set(kept)
+
+
+def test_find_by_id_file_speaker_or_label(cache):
+    assert analysis.find_clips(cache, "7") == [7]
+    speaker = str(cache.clips["speaker"][3])
+    assert analysis.find_clips(cache, speaker.upper()) == \
+        [i for i in range(cache.n_clips) if cache.clips["speaker"][i] == speaker]
+    name = str(cache.clips["source"][5])
+    assert 5 in analysis.find_clips(cache, name[-12:])
+    assert analysis.find_clips(cache, "") == [] and analysis.find_clips(cache, "zzz-no-such") == []
+    assert analysis.find_clips(cache, "99999999") == []
+
+
+def test_a_selection_goes_into_the_link_and_back(cache):
+    ids = [0, 1, 2, 3, 7, 9, 10, 11]
+    assert cb.encode_id_ranges(ids) == "0-3,7,9-11"
+    assert cb.decode_id_ranges(cache, "0-3,7,9-11") == ids
+    assert cb.decode_id_ranges(cache, "5-999999999999,-3,x,2-1") == list(range(5, cache.n_clips))
+    assert cb.parse_query(cache, "?sel=1-2,5")["lasso"] == [1, 2, 5]
+    assert cb.link_selection(list(range(0, 4000, 2))) is None  # too long: said in the panel
+    summary = dict(analysis.selection_summary(cache, ids, ["label", "speaker"]))
+    assert sum(n for _v, n in summary["label"]) <= len(ids)
+    panel = str(cb.render_lasso(cache, ids, ["label", "speaker"]))
+    assert "label: " in panel and "speaker: " in panel and "×" in panel and "8 clips selected" in panel
+
+
+def test_the_csv_export_matches_the_selection_and_defuses_formulas(cache, tmp_path):
+    clips = [3, 4, 40]
+    text = analysis.export_csv(cache, clips, "mfcc", 3, VIEW_NAMES)
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(r["id"]) for r in rows] == clips
+    assert [r["source"] for r in rows] == [cache.clips["source"][c] for c in clips]
+    x = cache.embedding("mfcc")
+    for r, c in zip(rows, clips):
+        assert float(r["mfcc_tsne3_z"]) == pytest.approx(float(cache.projection("mfcc", "tsne3")[c, 2]), rel=1e-5)
+        cos = 1 - x[c] @ x[3] / (np.linalg.norm(x[c]) * np.linalg.norm(x[3]))
+        assert float(r["cosine_distance_to_clip_3"]) == pytest.approx(cos, abs=1e-5)
+    assert float(rows[0]["cosine_distance_to_clip_3"]) == pytest.approx(0, abs=1e-6)
+    assert analysis._cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")" and analysis._cell("-3") == "'-3"
+    clips, name = cb.exported_clips(cache, {"clip": 5}, [], "z", 4, None)
+    assert clips[0] == 5 and len(clips) == 5 and name == "clip5-neighbours"
+
+
+def test_the_report_is_one_offline_file_of_the_four_views(cache):
+    groups = ViewGroups(cache)
+    figures = cb.figures_update(cache, {v: groups.drawn("speaker", v) for v in VIEW_NAMES}, "z",
+                                False, set(), False)
+    highlight = cb.highlight_update(cache, groups.all("speaker"), "z",
+                                    {"clip": 2, "cursor": -1, "play": 2, "nonce": 1}, 5, [7, 8], set(), False)
+    from dacviz_app.ui.report import report_html
+
+    text = report_html(cache, "z", figures, highlight, cb.column_rows(cache, "z", "speaker"),
+                       "speaker", groups.all("speaker"))
+    assert "<script src" not in text and "<link" not in text and 'src="http' not in text
+    assert text.count('class="view"') == 4 and "UNTRAINED" in text and "Scored" not in text
+    assert "Cluster quality, scored by speaker" in text and "clicked clip 2" in text
+    data = json.loads(text.split("var figures = ")[1].split(";\nvar names")[0].replace("<\\/", "</"))
+    assert len(data) == 4 and any(t.get("name") == "clicked clip" for t in data[0]["data"])
+
+
+def test_export_and_analysis_callbacks_over_http(demo_cache):
+    """The Dash callbacks answer the page's requests: the confusion figure, a heatmap cell
+    click that selects, and the CSV download."""
+    client = create_app(demo_cache[0]).server.test_client()
+    cache = open_cache(demo_cache[0])
+    body = {"output": "..confusion.figure...analysis-note.children..",
+            "outputs": [{"id": "confusion", "property": "figure"}, {"id": "analysis-note", "property": "children"}],
+            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "colour", "property": "value", "value": "speaker"},
+                       {"id": "compare", "property": "value", "value": "z"},
+                       {"id": "presentation", "property": "value", "value": []}],
+            "changedPropIds": ["colour.value"], "state": []}
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200
+    text = answer.get_data(as_text=True)
+    assert "k-NN vote by speaker" in text and "Agreement mfcc vs z" in text
+    conf = analysis.confusion(cache, "mfcc", "speaker")
+    name = conf["names"][0]
+    clips = cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": name, "y": name}]})
+    assert clips == analysis.confusion_cell(cache, "mfcc", "speaker", name, name) and clips
+    assert cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": 1, "y": None}]}) == []
