@@ -181,3 +181,22 @@ def test_export_and_analysis_callbacks_over_http(demo_cache):
     clips = cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": name, "y": name}]})
     assert clips == analysis.confusion_cell(cache, "mfcc", "speaker", name, name) and clips
     assert cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": 1, "y": None}]}) == []
+
+
+def test_the_filtered_clips_are_scored_among_themselves(cache):
+    """On request: the kept clips' own metrics, recomputed with scikit-learn on those clips."""
+    from sklearn.metrics import silhouette_score
+
+    speakers = sorted(set(cache.clips["speaker"]))[:3]
+    keep = np.asarray([s in speakers for s in cache.clips["speaker"]])
+    result = analysis.subset_metrics(cache, "mfcc", "speaker", keep, VIEW_NAMES)
+    ids = np.flatnonzero(keep)
+    codes = np.unique([cache.clips["speaker"][i] for i in ids], return_inverse=True)[1]
+    full = result["rows"][0]
+    assert result["n"] == len(ids) and not result["sampled"] and full["space"] == "full"
+    x = np.asarray(cache.embedding("mfcc")[ids], dtype=np.float64)
+    assert full["silhouette_cosine"] == pytest.approx(silhouette_score(x, codes, metric="cosine"), abs=1e-5)
+    assert full["chance"] == pytest.approx(1 / 3)
+    assert [r["space"] for r in result["rows"][1:]] == list(VIEW_NAMES)
+    y = np.asarray(cache.projection("mfcc", "pca2")[ids], dtype=np.float64)
+    assert result["rows"][1]["silhouette"] == pytest.approx(silhouette_score(y, codes), abs=1e-6)

@@ -31,6 +31,7 @@ AGREEMENT_BINS = (0.0, 0.2, 0.4, 0.6, 0.8)  # lower edges; the last bin holds 0.
 TRUST_K = 10
 TRUST_SAMPLE = 5_000
 FIND_LIMIT = 500
+SUBSET_SAMPLE = 5_000  # the filtered clips scored on request: at most this many (seeded sample)
 FILTER_SEPARATOR = "="
 
 
@@ -134,6 +135,39 @@ def trust_sample(n_clips: int, seed: int, sample: int = TRUST_SAMPLE) -> np.ndar
     if n_clips <= sample:
         return np.arange(n_clips)
     return np.sort(np.random.default_rng(seed).choice(n_clips, size=sample, replace=False))
+
+
+# ----------------------------------------------------------------------------- a subset's metrics
+def subset_metrics(cache: Cache, rep: str, column: str, keep: np.ndarray, views: tuple[str, ...]) -> dict:
+    """The metrics of the clips ``keep`` ((n_clips,) bool) alone, scored by ``column``, in
+    ``rep``'s full space and each of ``views``: the k nearest are searched among those clips
+    only (full space: cosine, ``sklearn.neighbors.NearestNeighbors`` brute force; views:
+    Euclidean), at most SUBSET_SAMPLE clips (a seeded sample beyond). Returns {"n", "sampled",
+    "k", "rows": [{"space", "dim", **metrics.cluster_metrics}]}."""
+    from sklearn.neighbors import NearestNeighbors
+
+    from .metrics import cluster_metrics, euclidean_knn_index
+
+    ids = np.flatnonzero(keep)
+    sampled = len(ids) > SUBSET_SAMPLE
+    if sampled:
+        ids = np.sort(np.random.default_rng(cache.seed).choice(ids, SUBSET_SAMPLE, replace=False))
+    codes = encode_labels([str(cache.clips[column][i]) for i in ids])
+    k = min(confusion_k(cache), len(ids) - 1)
+    out = {"n": int(keep.sum()), "sampled": sampled, "k": k, "rows": []}
+    if k < 1:
+        return out
+    x = np.asarray(cache.embedding(rep)[ids], dtype=np.float32)
+    _, index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(x).kneighbors(x)
+    is_self = index == np.arange(len(ids))[:, None]
+    index = np.take_along_axis(index, np.argsort(is_self, axis=1, kind="stable")[:, :k], axis=1)
+    out["rows"].append({"space": "full", "dim": int(x.shape[1]),
+                        **cluster_metrics(x, codes, index, cache.seed)})
+    for view in views:
+        coords = np.asarray(cache.projection(rep, view)[ids])
+        out["rows"].append({"space": view, "dim": int(coords.shape[1]),
+                            **cluster_metrics(coords, codes, euclidean_knn_index(coords, k), cache.seed)})
+    return out
 
 
 # ----------------------------------------------------------------------------- filter, search

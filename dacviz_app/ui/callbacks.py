@@ -23,7 +23,8 @@ from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_det
                           valid_clip_ids, valid_colour)
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
                       highlight_payload, legend_patch, usage_figure, view_title)
-from .layout import DEFAULT_K, analysis_note, depth_label, metrics_table, representation_choices
+from .layout import (DEFAULT_K, analysis_note, depth_label, metrics_table, representation_choices,
+                     subset_table)
 from .report import report_html
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
@@ -504,6 +505,20 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         mean = float(analysis.agreement(cache, current, compare).mean()) if compare != current else None
         return (confusion_figure(conf, bool(presentation)),
                 analysis_note(cache, conf, current, compare, mean, colour))
+
+    @app.callback(Output("filter-metrics", "children"), Input("score-filter", "n_clicks"),
+                  Input("groups-key", "data"), Input("rep", "value"), Input("depth", "value"),
+                  State("colour", "value"), prevent_initial_call=True)
+    def on_score_filter(clicks, key, rep, depth, colour):
+        if ctx.triggered_id != "score-filter":
+            return []  # a new filter or representation: the old scores no longer apply
+        parsed = parse_groups_key(cache, key)
+        keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
+        if keep is None:
+            return html.Div("Choose a filter first (e.g. speaker=…).", className="text-muted")
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        result = analysis.subset_metrics(cache, current, column, keep, VIEW_NAMES)
+        return subset_table(result, current, column, parsed.filters)
 
     @app.callback(Output("download", "data"), Input("export-csv", "n_clicks"),
                   Input("export-report", "n_clicks"),

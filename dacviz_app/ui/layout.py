@@ -206,9 +206,37 @@ def analysis_panel() -> dbc.Card:
         dbc.Row([
             dbc.Col(dcc.Graph(id="confusion", className="confusion-chart",
                               config={"displaylogo": False, "displayModeBar": False}), lg=7),
-            dbc.Col(html.Div(id="analysis-note", className="analysis-note small"), lg=5),
+            dbc.Col([html.Div(id="analysis-note", className="analysis-note small"),
+                     dbc.Button("Score the filtered clips", id="score-filter", size="sm",
+                                color="secondary", outline=True, n_clicks=0,
+                                title="silhouette, Davies-Bouldin and k-NN accuracy of the clips "
+                                      "the filter keeps, among themselves"),
+                     html.Div(id="filter-metrics", className="small mt-1")], lg=5),
         ], className="g-2"),
     ]), className="mt-2", id="analysis-panel")
+
+
+def subset_table(result: dict, rep: str, column: str, filters: tuple[str, ...]) -> html.Div:
+    """``analysis.subset_metrics``' answer as a small table, with what it was computed on."""
+    def cell(value):
+        return "n/a" if value is None else f"{value:.3f}"
+
+    if not result["rows"]:
+        return html.Div("Too few clips in the filter to score.", className="text-muted")
+    head = html.Thead(html.Tr([html.Th(h) for h in ("space", "silhouette", "silhouette cos",
+                                                     "Davies-Bouldin", f"k-NN acc (k={result['k']})",
+                                                     "chance")]))
+    body = html.Tbody([html.Tr([html.Td(space_title(r["space"])), html.Td(cell(r["silhouette"])),
+                                html.Td(cell(r["silhouette_cosine"])), html.Td(cell(r["davies_bouldin"])),
+                                html.Td(cell(r["knn_accuracy"])), html.Td(cell(r["chance"]))])
+                       for r in result["rows"]])
+    sample = (f"a seeded sample of {analysis.SUBSET_SAMPLE:,} of them" if result["sampled"]
+              else "all of them")
+    return html.Div([html.Div(f"{rep}, {result['n']:,} clips kept by {', '.join(filters)}, scored by "
+                              f"{column} among themselves ({sample}; neighbours searched among "
+                              f"them: cosine in the full space, Euclidean in views)",
+                              className="text-muted"),
+                     dbc.Table([head, body], size="sm", className="metrics mb-0", id="filter-metrics-table")])
 
 
 def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
