@@ -191,7 +191,7 @@ def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
     assert {r.children[7].children for r in rows} == {f"{chance:.3f}"}  # the same in every space
     other = cb.metrics_table(cb.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
                              "duration_s")
-    assert "'duration_s' is not scored" in json.dumps(other.to_plotly_json(), default=str)
+    assert "'duration_s' is not a scored column" in json.dumps(other.to_plotly_json(), default=str)
 
 
 def test_audio_route_serves_only_the_cache_clips(demo_cache, tmp_path):

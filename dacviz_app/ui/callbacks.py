@@ -24,7 +24,7 @@ from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_det
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
                       highlight_payload, legend_patch, usage_figure, view_title)
 from .layout import (DEFAULT_K, analysis_note, depth_label, metrics_table, representation_choices,
-                     subset_table)
+                     subset_table, unscored_reason)
 from .report import report_html
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
@@ -260,7 +260,7 @@ def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
     usage = None if counts is None else codebook_usage(counts)
     note = (f"Full space of z, cosine k-NN (k={cache.metrics_params.get('knn_accuracy_k')}), "
             f"Euclidean silhouette; scored by {column!r}"
-            + ("" if column == colour else f" ({colour!r} is not scored: 2 to 200 values needed)")
+            + ("" if column == colour else f" ({unscored_reason(colour)}: 2 to 200 values needed)")
             + f". Usage over all {cache.n_clips:,} clips' frames."
             + (" UNTRAINED weights: the codebooks are random." if cache.untrained else ""))
     return (depth_figure(rows, column, valid_depth(cache, depth), presentation),

@@ -239,11 +239,18 @@ def subset_table(result: dict, rep: str, column: str, filters: tuple[str, ...]) 
                      dbc.Table([head, body], size="sm", className="metrics mb-0", id="filter-metrics-table")])
 
 
+def unscored_reason(colour) -> str:
+    """Why the metrics are not scored by the "Colour by" choice."""
+    if colour == AGREEMENT:
+        return "the maps are coloured by k-NN agreement, not a column"
+    return f"{colour!r} is not a scored column"
+
+
 def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
                   colour) -> list:
     """What the heatmap shows and the agreement's mean, with space, distance, k and sample."""
     column = conf["column"]
-    unscored = (f" ({colour!r} is not a scored column: the label is shown)"
+    unscored = (f" ({unscored_reason(colour)}: the label is shown)"
                 if colour not in (column, None) else "")
     worst = sorted(zip(conf["per_class"], conf["names"], conf["support"]))[:3]
     lines = [html.P([html.Strong(f"k-NN vote by {column}{unscored}: "),
@@ -354,7 +361,7 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
                     className="current" if r["representation"] == current else "")
             for r in rows]
     sample = params.get("silhouette_sample_above")
-    unscored = (f" ({colour!r} is not scored: precompute scores category columns only)"
+    unscored = (f" ({unscored_reason(colour)}: precompute scores category columns only)"
                 if colour and colour != column else "")
     title = html.Div([html.Strong(f"Scored by {column}"), unscored], className="metrics-column",
                      id="metrics-column")
