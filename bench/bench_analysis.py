@@ -15,8 +15,6 @@ import argparse
 import statistics
 import time
 
-import numpy as np
-
 
 def timed(run, repeats: int) -> tuple[float, object]:
     times, result = [], None
@@ -39,7 +37,7 @@ def main(argv=None) -> None:
     from dacviz_app.core import analysis
     from dacviz_app.core.cache import open_cache
     from dacviz_app.core.spaces import VIEW_NAMES
-    from dacviz_app.core.views import AGREEMENT, agreement_groups, filter_columns, groups_key
+    from dacviz_app.core.views import agreement_groups, filter_columns, groups_key
     from dacviz_app.ui import callbacks
     from dacviz_app.core.views import ViewGroups
     from dacviz_app.ui.report import report_html
@@ -86,7 +84,6 @@ def main(argv=None) -> None:
         cache, args.rep, figures, highlight, callbacks.column_rows(cache, args.rep, "label"), "label",
         groups.all("label")), repeats=1)
     print(f"  report size {len(text.encode()) / 1e6:.1f} MB")
-    del AGREEMENT
 
 
 if __name__ == "__main__":

@@ -430,8 +430,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   State("depth", "value"), State("colour", "value"))
     def on_lasso(search, *args):
         trigger = ctx.triggered_id
-        selected, (_clear, cell, _go, _enter, text, key, rep, depth, colour) = \
-            args[:len(flat)], args[len(flat):]
+        selected, rest = args[:len(flat)], args[len(flat):]
+        cell, (text, key, rep, depth, colour) = rest[1], rest[4:]  # rest: clear, cell, go, enter, states
         if trigger is None or trigger == "url":
             return parse_query(cache, search)["lasso"], no_update
         if trigger == "clear":
