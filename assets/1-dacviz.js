@@ -118,8 +118,11 @@ window.dacviz = (function () {
       if (!point || point.curveNumber === undefined || point.pointNumber === undefined) { return; }
       var token = {};
       pendingClick = token;
-      // the link holds what the drawn groups depend on (colour, compared representations, filter)
-      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber + window.location.search)
+      // the figure says the groups it draws (colour, compared representations, filter): a click
+      // maps through them even while a newer figure is on its way; else the link says them
+      var gd = graphDiv(view), meta = gd && gd.layout && gd.layout.meta;
+      var query = meta && meta.groups ? "?key=" + encodeURIComponent(meta.groups) : window.location.search;
+      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber + query)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
           if (answer && pendingClick === token) { startPlayer(answer.clip); }
@@ -135,7 +138,7 @@ window.dacviz = (function () {
     var full = handle ? parseInt(handle.getAttribute("aria-valuemax"), 10) : null;
     if (rep === "z" && depth && full && depth < full) { params.set("q", depth); }
     if (colour && colour !== "label") { params.set("colour", colour); }
-    if (compare && colour === "@agreement") { params.set("cmp", compare); }
+    if (compare) { params.set("cmp", compare); }
     (filter || []).forEach(function (f) { params.append("filter", f); });
     if (lassoLink) { params.set("sel", lassoLink); }
     if (k) { params.set("k", k); }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import numpy as np
 import pytest
@@ -138,6 +139,7 @@ def test_the_csv_export_matches_the_selection_and_defuses_formulas(cache, tmp_pa
         assert float(r["cosine_distance_to_clip_3"]) == pytest.approx(cos, abs=1e-5)
     assert float(rows[0]["cosine_distance_to_clip_3"]) == pytest.approx(0, abs=1e-6)
     assert analysis._cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")" and analysis._cell("-3") == "'-3"
+    assert analysis._cell(-3.5) == "-3.5"  # a number stays a number
     clips, name = cb.exported_clips(cache, {"clip": 5}, [], "z", 4, None)
     assert clips[0] == 5 and len(clips) == 5 and name == "clip5-neighbours"
 
@@ -200,3 +202,28 @@ def test_the_filtered_clips_are_scored_among_themselves(cache):
     assert [r["space"] for r in result["rows"][1:]] == list(VIEW_NAMES)
     y = np.asarray(cache.projection("mfcc", "pca2")[ids], dtype=np.float64)
     assert result["rows"][1]["silhouette"] == pytest.approx(silhouette_score(y, codes), abs=1e-6)
+
+
+def test_forged_keys_links_and_filters_cost_what_the_cache_costs(cache, demo_cache):
+    """A groups key nested 100,000 deep, a link of huge ranges, '=' in names: valid answers."""
+    groups = ViewGroups(cache)
+    deep = '{"colour": ' + "[" * 100_000
+    assert groups.key(deep).colour == "label" and groups.key("{" * 30).colour == "label"
+    assert groups.key('{"colour": "speaker", "filter": [5, {"a": 1}, "speaker=nobody"]}').filters == ()
+    started = time.perf_counter()
+    ids = cb.decode_id_ranges(cache, ",".join(["0-999999999999"] * 500))
+    assert ids == list(range(cache.n_clips)) and time.perf_counter() - started < 1
+    assert cb.parse_query(cache, ["not", "a", "string"])["rep"] == "z"
+    assert analysis.parse_filters(cache, ["a", "a=b"], ["a=b=c", "a=x", "b=1"]) == {"a=b": {"c"}, "a": {"x"}}
+    # a filter also holds for what find, a heatmap cell or a link select; /clip-at reads the figure's key
+    speaker = str(cache.clips["speaker"][0])
+    key = groups_key(cache, "label", filters=[f"speaker={speaker}"])
+    client = create_app(demo_cache[0]).server.test_client()
+    drawn = groups.drawn(key.text, "tsne2")
+    curve = next(g for g, m in enumerate(drawn.members) if len(m))
+    answer = client.get(f"/clip-at/tsne2/{curve}/0", query_string={"key": key.text}).get_json()
+    assert answer == {"clip": drawn.clip_at(curve, 0)}
+    figure = cb.figures_update(cache, {v: groups.drawn(key.text, v) for v in VIEW_NAMES}, "z", False,
+                               set(), False, key=key.text, filtered=True)[0]["layout"]
+    assert figure["meta"] == {"groups": key.text}
+    assert "(the filter)" in figure["annotations"][0]["text"]

@@ -502,7 +502,21 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     assert "sel=" in driver.current_url
     shot(page, "12-3-box-keeps-colours")
 
+    # a row of the selection list plays on click and selects on double-click
+    row = page.find_element("#lasso-list .lasso-row")
+    first = int(row.get_attribute("data-clip"))
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    time.sleep(0.3)
+    row.click()
+    wait_for(lambda: f"/audio/{first}" in (driver.execute_script(
+        "return document.getElementById('player').getAttribute('src')") or ""), 10, "row plays")
+    ActionChains(driver).double_click(page.find_element("#lasso-list .lasso-row")).perform()
+    wait_for(lambda: page.find_element("#selected-clip").text == f"clip {first}", 10, "row selects")
+    assert sorted(driver.execute_script("return window.dacviz.drawn['pca2'].lassoIds")) == sorted(boxed)
+
     # the CSV export holds exactly the selected clips
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(0.3)
     page.find_element("#export-csv").click()
     path = wait_for(lambda: next(iter(tmp_path.glob("*.csv")), None), 20, "CSV download")
     time.sleep(0.3)
@@ -519,6 +533,8 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
         15, "outline removed")
 
     # the offline report: four views drawn from the file alone
+    driver.execute_script("window.scrollTo(0, 0)")
+    time.sleep(0.3)
     page.find_element("#export-report").click()
     report = wait_for(lambda: next(iter(tmp_path.glob("*.html")), None), 30, "report download")
     time.sleep(0.5)

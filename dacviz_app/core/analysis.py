@@ -111,14 +111,17 @@ def agreement_bins(values: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- trust
 def trust_scores(full: np.ndarray, coords: np.ndarray, seed: int, k: int = TRUST_K,
-                 sample: int = TRUST_SAMPLE) -> dict:
+                 sample: int = TRUST_SAMPLE, among: np.ndarray | None = None) -> dict:
     """Trustworthiness and continuity of ``coords`` ((n, 2|3)) against ``full`` ((n, dim)), on a
-    seeded sample of at most ``sample`` clips (the same rows of both).
+    seeded sample of at most ``sample`` clips (the same rows of both), drawn from ``among``
+    (clip ids: the clips a view draws, e.g. a 3D view's fitted sample) or from all clips.
 
-    Returns {"trustworthiness", "continuity", "k", "n"} (None where n <= 2k: undefined)."""
+    Returns {"trustworthiness", "continuity", "k", "n"}; k is lowered to (n - 1) // 2 for a tiny
+    collection (sklearn needs k < n / 2), and both scores are None below 3 clips."""
     from sklearn.manifold import trustworthiness
 
-    rows = trust_sample(len(full), seed, sample)
+    pool = np.arange(len(full)) if among is None else np.sort(np.asarray(among, dtype=np.int64))
+    rows = pool[trust_sample(len(pool), seed, sample)]
     n = len(rows)
     k = min(k, (n - 1) // 2)
     if k < 1:
@@ -181,17 +184,19 @@ def filter_choices(cache: Cache, columns: list[str]) -> list[str]:
 
 
 def parse_filters(cache: Cache, columns: list[str], chosen) -> dict[str, set[str]]:
-    """Untrusted 'column=value' strings -> {column: {values}}, only real columns and values."""
+    """Untrusted 'column=value' strings -> {column: {values}} for the given ``columns`` (the
+    longest column name that prefixes the item wins, so a '=' in a name or a value is read
+    right); values are not checked here (``views.groups_key`` keeps only real choices)."""
     out: dict[str, set[str]] = {}
     if not isinstance(chosen, list):
         return out
-    allowed = set(columns)
+    by_length = sorted(columns, key=len, reverse=True)
     for item in chosen[:1000]:
-        if not isinstance(item, str) or FILTER_SEPARATOR not in item:
+        if not isinstance(item, str):
             continue
-        column, value = item.split(FILTER_SEPARATOR, 1)
-        if column in allowed:
-            out.setdefault(column, set()).add(value)
+        column = next((c for c in by_length if item.startswith(c + FILTER_SEPARATOR)), None)
+        if column is not None:
+            out.setdefault(column, set()).add(item[len(column) + 1:])
     return out
 
 
@@ -241,9 +246,11 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _cell(value) -> str:
-    """A metadata value for a CSV cell; one a spreadsheet would run as a formula gets a quote."""
-    text = str(value)
-    return "'" + text if text.startswith(FORMULA_START) else text
+    """A metadata value (or a column name) for a CSV cell: a text that a spreadsheet would run
+    as a formula gets a leading quote; numbers are written as they are."""
+    if not isinstance(value, str):
+        return str(value)
+    return "'" + value if value.startswith(FORMULA_START) else value
 
 
 def export_csv(cache: Cache, clips: list[int], rep: str, clicked: int | None,
@@ -252,12 +259,12 @@ def export_csv(cache: Cache, clips: list[int], rep: str, clicked: int | None,
     of ``views``, and the cosine distance to ``clicked`` in ``rep``'s full space (empty without
     a clicked clip). Text values that start like a spreadsheet formula get a leading quote."""
     columns = [c for c in cache.clips if c not in ("id", "audio")]
-    header = ["id"] + columns
+    header = ["id"] + [_cell(c) for c in columns]
     coords = {}
     for view in views:
         xyz = np.asarray(cache.projection(rep, view)[clips])
         coords[view] = xyz
-        header += [f"{rep}_{view}_{axis}" for axis in "xyz"[:xyz.shape[1] if len(xyz) else 3]]
+        header += [f"{rep}_{view}_{axis}" for axis in "xyz"[:cache.projection(rep, view).shape[1]]]
     header.append(f"cosine_distance_to_clip_{clicked}" if clicked is not None else "cosine_distance")
     distances = cosine_distances_to(cache, rep, clicked, clips)
     out = io.StringIO()

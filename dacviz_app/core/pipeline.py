@@ -564,10 +564,11 @@ def neighbours_all(embeddings: dict[str, np.ndarray], k: int, paths: CachePaths,
 
 
 def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
-                paths: CachePaths) -> list[dict]:
+                paths: CachePaths, sample_3d: np.ndarray | None = None) -> list[dict]:
     """metrics.json's rows, written and returned: for every categorical column
     (``metric_columns``, the label first), one row per (representation, space). Each row names
-    its column."""
+    its column. Also the trust of every view (``analysis.trust_scores``; a 3D view with a
+    ``sample_3d`` on the clips it draws)."""
     k = min(KNN_ACCURACY_K, len(columns["label"]) - 1)
     scored = metric_columns(columns)
     rows = []
@@ -585,7 +586,8 @@ def metrics_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], con
                                                                 euclidean_knn_index(coords, k),
                                                                 config.seed)})
     trust = [{"representation": rep, "view": view.name,
-              **trust_scores(x, np.load(paths.array(rep, view.name)), config.seed)}
+              **trust_scores(x, np.load(paths.array(rep, view.name)), config.seed,
+                             among=sample_3d if view.dim == 3 else None)}
              for rep, x in embeddings.items() for view in VIEWS]
     cache_format.write_metrics(paths, rows=rows, trust=trust, params={"silhouette": "sklearn silhouette_score, euclidean",
                    "silhouette_cosine": "sklearn silhouette_score, metric='cosine'",
@@ -642,7 +644,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
 
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, config.device))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
-    step("metrics", lambda: metrics_all(embeddings, columns, config, paths))
+    step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
     cache_format.finish(paths, cache_format.make_manifest(
         name=config.name, command=config.command, source=config.source,

@@ -117,35 +117,42 @@ class GroupsKey:
                            "filter": list(self.filters)}, sort_keys=True)
 
 
-def groups_key(cache: Cache, colour, shown_rep=None, compare=None, filters=None) -> GroupsKey:
+MAX_KEY_CHARS = 20_000  # a groups key text longer than this (forged) is read as 'label'
+
+
+def groups_key(cache: Cache, colour, shown_rep=None, compare=None, filters=None,
+               choices: frozenset[str] | None = None) -> GroupsKey:
     """A valid GroupsKey from untrusted parts: an unknown colour -> 'label'; AGREEMENT needs two
-    different stored representations (else 'label'); unknown filter values are dropped."""
+    different stored representations (else 'label'); filter items that are not one of the
+    filter's 'column=value' choices (``choices``, computed when not given) are dropped."""
     pair = None
     if colour == AGREEMENT and cache.has_representation(shown_rep) \
             and cache.has_representation(compare) and shown_rep != compare:
         pair = (shown_rep, compare)
     colour = AGREEMENT if pair else valid_colour(cache, colour)
-    chosen = analysis.parse_filters(cache, filter_columns(cache), filters)
-    valid = set(analysis.filter_choices(cache, list(chosen)))
-    items = sorted(f"{c}{analysis.FILTER_SEPARATOR}{v}" for c, vs in chosen.items() for v in vs)
-    return GroupsKey(colour, pair, tuple(i for i in items if i in valid))
+    if choices is None:
+        choices = frozenset(analysis.filter_choices(cache, filter_columns(cache)))
+    items = sorted({f for f in (filters if isinstance(filters, list) else [])[:1000]
+                    if isinstance(f, str) and f in choices})
+    return GroupsKey(colour, pair, tuple(items))
 
 
-def parse_groups_key(cache: Cache, key) -> GroupsKey:
+def parse_groups_key(cache: Cache, key, choices: frozenset[str] | None = None) -> GroupsKey:
     """A GroupsKey, its JSON text (as the page sends it back, maybe forged) or a plain colour
-    column -> a valid GroupsKey."""
+    column -> a valid GroupsKey (``choices`` as in ``groups_key``)."""
     if isinstance(key, GroupsKey):
         return key
     if isinstance(key, str) and key.startswith("{"):
         try:
-            data = json.loads(key)
-        except ValueError:
+            data = json.loads(key) if len(key) <= MAX_KEY_CHARS else {}
+        except (ValueError, RecursionError):
             data = {}
         data = data if isinstance(data, dict) else {}
         compare = data.get("compare") if isinstance(data.get("compare"), list) else [None, None]
         compare = (compare + [None, None])[:2]
-        return groups_key(cache, data.get("colour"), compare[0], compare[1], data.get("filter"))
-    return groups_key(cache, key)
+        return groups_key(cache, data.get("colour"), compare[0], compare[1], data.get("filter"),
+                          choices)
+    return groups_key(cache, key, choices=choices)
 
 
 def filter_columns(cache: Cache) -> list[str]:
@@ -199,16 +206,25 @@ class ViewGroups:
         self._all = lru_cache(maxsize=64)(self._all_groups)
         self._drawn = lru_cache(maxsize=256)(self._drawn_groups)
         self.filter_columns = filter_columns(cache)
+        self.filter_choices = frozenset(analysis.filter_choices(cache, self.filter_columns))
+        self._parsed = lru_cache(maxsize=256)(
+            lambda text: parse_groups_key(cache, text, self.filter_choices))
+
+    def key(self, key) -> GroupsKey:
+        """``key`` (a GroupsKey, its text from the page, or a colour column) as a valid GroupsKey."""
+        if isinstance(key, GroupsKey):
+            return key
+        return self._parsed(key) if isinstance(key, str) else parse_groups_key(self.cache, key, self.filter_choices)
 
     def all(self, key) -> ColourGroups:
         """Every clip the filter keeps, grouped as ``key`` says (a ``GroupsKey``, its text, or a
         colour column)."""
-        return self._all(parse_groups_key(self.cache, key))
+        return self._all(self.key(key))
 
     def drawn(self, key, view: str) -> ColourGroups:
         """The clips ``view`` draws, grouped as ``key`` says; a point's (trace, index) in that
         view is ``drawn(...).clip_at(trace, index)``."""
-        return self._drawn(parse_groups_key(self.cache, key), view)
+        return self._drawn(self.key(key), view)
 
     def _all_groups(self, key: GroupsKey) -> ColourGroups:
         if key.colour == AGREEMENT:

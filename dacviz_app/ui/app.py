@@ -127,9 +127,9 @@ def serve_audio(cache: Cache, clip_id: int):
 
 
 def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, key):
-    """``/clip-at/<view>/<trace>/<point>?<the page's link>``: the clip drawn there,
-    ``{"clip": id}``, or 404; ``key``: the groups key the link describes
-    (``callbacks.query_groups_key``). Lets the browser start a clicked clip's audio before the
+    """``/clip-at/<view>/<trace>/<point>?key=<groups key>`` (or ``?<the page's link>``): the clip
+    drawn there, ``{"clip": id}``, or 404; ``key``: the groups key the figure was drawn for (its
+    ``layout.meta.groups``) or the one the link describes (``callbacks.query_groups_key``). Lets the browser start a clicked clip's audio before the
     Dash round trip."""
     if not is_view(view):
         abort(404)
@@ -236,7 +236,8 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
     def clip_at(view: str, curve: int, point: int):
-        return clip_at_point(view_groups, view, curve, point,
+        key = request.args.get("key")  # the figure's own groups key; else the page's link says it
+        return clip_at_point(view_groups, view, curve, point, key if key is not None else
                              callbacks.query_groups_key(cache, request.query_string.decode("latin-1")))
 
     @app.server.before_request

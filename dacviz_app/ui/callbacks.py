@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
+import numpy as np
+
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, html, no_update
 
@@ -17,9 +19,10 @@ from dash import dcc
 from ..core import analysis
 from ..core.cache import Cache
 from ..core.spaces import VIEW_NAMES, VIEWS
+from ..core.spaces import view as view_row
 from ..core.metrics import codebook_usage
 from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_details, depth_metrics,
-                          groups_key, neighbour_rows, parse_groups_key, scored_columns,
+                          groups_key, neighbour_rows, scored_columns,
                           valid_clip_ids, valid_colour)
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
                       highlight_payload, legend_patch, usage_figure, view_title)
@@ -41,7 +44,7 @@ def _int(value, default=None):
 def parse_query(cache: Cache, search: str | None) -> dict:
     """'?rep=z&colour=label&k=10&clip=3&cmp=mfcc&filter=speaker%3Dx&sel=1-4,9' -> validated
     settings; bad values fall back."""
-    lists = parse_qs((search or "").lstrip("?"))
+    lists = parse_qs((search if isinstance(search, str) else "").lstrip("?"))
     query = {k: v[-1] for k, v in lists.items()}
     colour = query.get("colour")
     return {"rep": valid_rep(cache, query.get("rep")),
@@ -54,19 +57,20 @@ def parse_query(cache: Cache, search: str | None) -> dict:
 
 
 def query_groups_key(cache: Cache, search: str | None) -> str:
-    """The groups key (``views.GroupsKey.text``) the page's URL describes: what /clip-at reads."""
+    """The groups key (``views.GroupsKey.text``) the page's URL describes: what /clip-at reads
+    when the figure does not say its own key."""
     q = parse_query(cache, search)
     return groups_key(cache, q["colour"], shown_rep(cache, q["rep"], q["depth"]), q["compare"],
                       q["filter"]).text
 
 
 def valid_compare(cache: Cache, compare, rep) -> str:
-    """The representation to compare with: ``compare`` if it is a dropdown choice, else mfcc
-    (or the first choice that is not ``rep``)."""
+    """The representation to compare with: ``compare`` if it is a dropdown choice other than
+    ``rep``, else mfcc (or the first choice that is not ``rep``)."""
     choices = representation_choices(cache)
-    if isinstance(compare, str) and compare in choices:
-        return compare
     others = [c for c in choices if c != rep] or choices
+    if isinstance(compare, str) and compare in others:
+        return compare
     return "mfcc" if "mfcc" in others else others[0]
 
 
@@ -90,15 +94,14 @@ def decode_id_ranges(cache: Cache, text) -> list[int]:
     MAX_LINK_CHARS of text is read, and a range never reaches past the cache."""
     if not isinstance(text, str) or not text:
         return []
-    ids: list[int] = []
+    keep = np.zeros(cache.n_clips, dtype=bool)  # O(parts + n_clips), whatever the ranges say
     for part in text[:MAX_LINK_CHARS].split(","):
         low, _, high = part.partition("-")
         low_i, high_i = _int(low), _int(high) if high else _int(low)
         if low_i is None or high_i is None:
             continue
-        low_i, high_i = max(low_i, 0), min(high_i, cache.n_clips - 1)
-        ids.extend(range(low_i, high_i + 1))
-    return valid_clip_ids(cache.n_clips, ids)
+        keep[max(low_i, 0):max(min(high_i, cache.n_clips - 1) + 1, 0)] = True
+    return np.flatnonzero(keep).tolist()
 
 
 def link_selection(ids: list[int]) -> str | None:
@@ -210,7 +213,8 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
 
 
 def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
-                   hidden: set[str], legend_only: bool, uirevision: str | None = None) -> list:
+                   hidden: set[str], legend_only: bool, uirevision: str | None = None,
+                   key: str | None = None, filtered: bool = False) -> list:
     """One figure per view (``spaces.VIEWS`` order): full builds, or Patches of the groups'
     visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn}."""
     out = []
@@ -221,7 +225,8 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
             continue
         title = view_title(view, cache.projection_info[rep][view], cache.trust(rep, view))
         out.append(base_figure(view, cache.projection(rep, view), groups, title,
-                               uirevision=uirevision or rep,
+                               uirevision=uirevision or rep, key=key, filtered=filtered,
+                               sampled=view_row(view).dim == 3 and cache.sample_3d() is not None,
                                presentation=presentation, hidden=hidden))
     return out
 
@@ -260,7 +265,7 @@ def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
     usage = None if counts is None else codebook_usage(counts)
     note = (f"Full space of z, cosine k-NN (k={cache.metrics_params.get('knn_accuracy_k')}), "
             f"Euclidean silhouette; scored by {column!r}"
-            + ("" if column == colour else f" ({unscored_reason(colour)}: 2 to 200 values needed)")
+            + ("" if column == colour else f" ({unscored_reason(colour)})")
             + f". Usage over all {cache.n_clips:,} clips' frames."
             + (" UNTRAINED weights: the codebooks are random." if cache.untrained else ""))
     return (depth_figure(rows, column, valid_depth(cache, depth), presentation),
@@ -432,17 +437,24 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         trigger = ctx.triggered_id
         selected, rest = args[:len(flat)], args[len(flat):]
         cell, (text, key, rep, depth, colour) = rest[1], rest[4:]  # rest: clear, cell, go, enter, states
+        kept = view_groups.all(key).group_of() >= 0  # the clips the filter keeps
+        shown = lambda ids: [i for i in ids if kept[i]]  # noqa: E731
         if trigger is None or trigger == "url":
-            return parse_query(cache, search)["lasso"], no_update
+            return shown(parse_query(cache, search)["lasso"]), no_update
         if trigger == "clear":
             return [], ""
         if trigger == "confusion":
-            return confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell), ""
+            return shown(confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell)), ""
         if trigger in ("find-go", "find"):
-            found = analysis.find_clips(cache, text)
-            return found, (f"{len(found)} found" + (f" (the first {analysis.FIND_LIMIT})"
-                                                   if len(found) >= analysis.FIND_LIMIT else "")
-                           if text else "")
+            if not isinstance(text, str) or not text.strip():
+                return no_update, ""
+            found = analysis.find_clips(cache, text, analysis.FIND_LIMIT + 1)
+            hidden = len(found) - len(shown(found))
+            found = shown(found)
+            more = len(found) > analysis.FIND_LIMIT
+            return found[:analysis.FIND_LIMIT], (
+                f"{min(len(found), analysis.FIND_LIMIT)} found" + (" (the first ones)" if more else "")
+                + (f", {hidden} hidden by the filter" if hidden else ""))
         view = trigger[5:] if isinstance(trigger, str) else None
         if view not in flat:
             return no_update, no_update
@@ -458,9 +470,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         groups = view_groups.all(key)
         legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
         current = shown_rep(cache, rep, depth)
-        return figures_update(cache, {v: view_groups.drawn(key, v) for v in VIEW_NAMES},
+        parsed = view_groups.key(key)
+        return figures_update(cache, {v: view_groups.drawn(parsed, v) for v in VIEW_NAMES},
                               current, bool(presentation), hidden_groups(groups, shown),
-                              legend_only, uirevision=current)
+                              legend_only, uirevision=current, key=parsed.text,
+                              filtered=bool(parsed.filters))
 
     @app.callback(Output("highlight", "data"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
@@ -512,7 +526,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     def on_score_filter(clicks, key, rep, depth, colour):
         if ctx.triggered_id != "score-filter":
             return []  # a new filter or representation: the old scores no longer apply
-        parsed = parse_groups_key(cache, key)
+        parsed = view_groups.key(key)
         keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
         if keep is None:
             return html.Div("Choose a filter first (e.g. speaker=…).", className="text-muted")
@@ -527,7 +541,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   State("legend", "value"), State("colour", "value"), prevent_initial_call=True)
     def on_export(_csv, _report, selection, lasso, rep, depth, k, key, shown, colour):
         current = shown_rep(cache, rep, depth)
-        parsed = parse_groups_key(cache, key)
+        parsed = view_groups.key(key)
         keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
         if ctx.triggered_id == "export-csv":
             clips, name = exported_clips(cache, selection, lasso, current, k, keep)
@@ -542,7 +556,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                                          hidden_groups(groups, shown), False)
             column = metrics_column(cache, colour)
             text = report_html(cache, current, figures, highlight,
-                               column_rows(cache, current, column), column, groups)
+                               column_rows(cache, current, column), column, groups,
+                               hidden_groups(groups, shown))
             return dcc.send_string(text, f"dacviz-{cache.name}-{current}-report.html", type="text/html")
         return no_update
 

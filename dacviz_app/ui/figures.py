@@ -17,6 +17,7 @@ from dash import Patch
 
 from ..core.spaces import view as view_row
 
+HIDDEN_COLOUR = "#9e9e9e"  # a clicked clip the filter hides is drawn grey
 MAX_LASSO_DRAWN = 10_000  # rings drawn for a box/lasso selection (evenly spread over it)
 OPACITY = 0.75
 
@@ -46,9 +47,13 @@ def view_title(view: str, info: dict, trust: dict | None = None) -> str:
     return title
 
 
-def sample_note(drawn: int, total: int) -> str:
-    """'' when every clip is drawn, else '20,000 of 100,000 drawn (seeded sample)'."""
-    return "" if drawn >= total else f"{drawn:,} of {total:,} drawn (seeded sample)"
+def sample_note(drawn: int, total: int, filtered: bool = False, sampled: bool = True) -> str:
+    """'' when every clip is drawn, else '20,000 of 100,000 drawn (seeded sample)', or
+    '(the filter)' / '(seeded sample, the filter)' when a filter keeps fewer."""
+    if drawn >= total:
+        return ""
+    why = ", ".join(w for w, on in (("seeded sample", sampled), ("the filter", filtered)) if on)
+    return f"{drawn:,} of {total:,} drawn ({why})"
 
 
 def marker_size(dim: int, presentation: bool, n_clips: int) -> float:
@@ -66,18 +71,26 @@ def _trace(dim: int, coords: np.ndarray, **style) -> dict:
 
 
 def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: str,
-                presentation: bool, hidden: set[str]) -> dict:
+                presentation: bool, hidden: set[str], key: str | None = None,
+                filtered: bool = False, sampled: bool | None = None) -> dict:
     """The full figure of one view.
 
     Args:
         coords: (n_clips, 2|3) float32 projection (all clips; ``groups`` says which are drawn).
         groups: a ``core.views.ColourGroups`` of the clips this view draws.
         hidden: group names toggled off in the shared legend.
+        key: the groups key (``core.views.GroupsKey.text``) the figure is drawn for, kept in
+            ``layout.meta.groups``: the page's script asks /clip-at with it, so a click maps
+            through the groups this figure shows, even while a newer one is on its way.
+        filtered: a filter keeps fewer clips; sampled: a 3D sample (default: any 3D view that
+            draws fewer clips than it has, without a filter).
     """
     row = view_row(view)
     dim = row.dim
     size = marker_size(dim, presentation, len(coords))
-    note = sample_note(sum(len(m) for m in groups.members), len(coords))
+    drawn = sum(len(m) for m in groups.members)
+    note = sample_note(drawn, len(coords), filtered, dim == 3 and (sampled if sampled is not None
+                                                                    else not filtered))
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
                    marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
@@ -88,6 +101,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
               "margin": {"l": 26 if dim == 2 else 8, "r": 8, "t": 34, "b": 26 if dim == 2 else 8},
               "showlegend": False,  # 2D: room for the axis titles (PC 1, t-SNE 2, ...)
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
+              "meta": {"groups": key} if key else None,
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
               "dragmode": "pan" if dim == 3 else "zoom",
               "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
@@ -135,7 +149,9 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
 
     Args:
         projections: {view: (n_clips, 2|3) float32}.
-        groups: the full ``ColourGroups`` (every clip), for colours and hidden labels.
+        groups: the ``ColourGroups`` of every clip the filter keeps, for colours and hidden
+            labels; a clip in none of them (filtered out) is left out, except the selected one,
+            drawn grey.
         lasso: valid, unique clip ids; at most MAX_LASSO_DRAWN of them are drawn, evenly spread.
     Returns:
         {"active": bool, "presentation": bool, "views": {view: {"dim": 2|3,
@@ -161,7 +177,8 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
             index = np.asarray(ids, dtype=np.int64)
             entry[name] = {"ids": [int(i) for i in ids],
                            "xyz": np.round(coords[index].astype(np.float64), 5).tolist() if ids else [],
-                           "colours": [groups.colours[group_of[i]] for i in ids],
+                           "colours": [groups.colours[group_of[i]] if group_of[i] >= 0 else HIDDEN_COLOUR
+                                       for i in ids],
                            "text": [f"#{rank[i]['rank']}" if name == "neighbours" else ""
                                     for i in ids]}
         views[view] = entry
@@ -241,11 +258,13 @@ def confusion_figure(conf: dict, presentation: bool) -> dict:
     shown = [plotly_text(n) for n in names]
     ticks = [f"{plotly_text(n)} · {acc:.2f}" for n, acc in zip(names, conf["per_class"])]
     data = [{"type": "heatmap", "x": names, "y": names, "z": np.round(share, 4).tolist(),
-             "zmin": 0, "zmax": 1, "colorscale": [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]], "customdata": counts.tolist(),
+             "zmin": 0, "zmax": 1, "colorscale": [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]],
+             "customdata": [[[int(c), shown[i], shown[j]] for j, c in enumerate(row)]
+                            for i, row in enumerate(counts)],
              "text": counts.tolist() if len(names) <= 15 else None,
              "texttemplate": "%{text}" if len(names) <= 15 else None,
-             "hovertemplate": "true %{y} · voted %{x}: %{customdata} clips (%{z:.0%} of the row)"
-                              "<extra></extra>",
+             "hovertemplate": "true %{customdata[1]} · voted %{customdata[2]}: %{customdata[0]} "
+                              "clips (%{z:.0%} of the row)<extra></extra>",
              "colorbar": {"title": {"text": "share"}, "thickness": 10}}]
     height = max(260, min(640, 60 + 22 * len(names)))
     layout = {"title": {"text": f"k-NN vote by {plotly_text(conf['column'])} · "

@@ -73,8 +73,8 @@ def controls(cache: Cache) -> dbc.Card:
                  dcc.Dropdown(id="colour", clearable=False, value="label",
                               options=[{"label": c, "value": c} for c in colour_columns(cache)] +
                                       [{"label": "k-NN agreement with…", "value": AGREEMENT,
-                                        "title": "Jaccard overlap of each clip's 10 nearest in this "
-                                                 "representation and in 'Compare with'"}])],
+                                        "title": f"Jaccard overlap of each clip's {analysis.AGREEMENT_K} "
+                                                 "nearest in this representation and in 'Compare with'"}])],
                 md=2),
         dbc.Col([dbc.Label("Neighbours k", html_for="k"),
                  dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
@@ -243,7 +243,7 @@ def unscored_reason(colour) -> str:
     """Why the metrics are not scored by the "Colour by" choice."""
     if colour == AGREEMENT:
         return "the maps are coloured by k-NN agreement, not a column"
-    return f"{colour!r} is not a scored column"
+    return f"{colour!r} is not a scored column: precompute scores columns of 2 to 200 values"
 
 
 def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
@@ -361,8 +361,7 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
                     className="current" if r["representation"] == current else "")
             for r in rows]
     sample = params.get("silhouette_sample_above")
-    unscored = (f" ({unscored_reason(colour)}: precompute scores category columns only)"
-                if colour and colour != column else "")
+    unscored = (f" ({unscored_reason(colour)})" if colour and colour != column else "")
     title = html.Div([html.Strong(f"Scored by {column}"), unscored], className="metrics-column",
                      id="metrics-column")
     note = (f"Silhouette: Euclidean and cosine, in each space, exact up to {sample:,} clips, beyond "

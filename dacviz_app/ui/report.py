@@ -74,19 +74,20 @@ def metrics_html(rows: list[dict], current: str, column: str, k) -> str:
 
 
 def report_html(cache: Cache, current: str, figures: list[dict], highlight: dict,
-                rows: list[dict], column: str, groups) -> str:
+                rows: list[dict], column: str, groups, hidden: set[str] = frozenset()) -> str:
     """The report's HTML text. ``figures``: the four views' figures (``VIEW_NAMES`` order) as
     ``callbacks.figures_update`` builds them; ``highlight``: ``figures.highlight_payload``;
-    ``rows``: the metrics rows shown; ``groups``: the colour groups drawn (for the legend)."""
+    ``rows``: the metrics rows shown; ``groups``: the colour groups drawn (for the legend);
+    ``hidden``: the groups switched off in the page's legend."""
     plots = []
     for view, figure in zip(VIEW_NAMES, figures):
         layout = dict(figure["layout"], height=REPORT_HEIGHT, uirevision=None)
         data = list(figure["data"]) + highlight_traces((highlight.get("views") or {}).get(view, {"dim": view_row(view).dim}))
         plots.append({"data": data, "layout": layout})
-    drawn = sum(len(m) for m in groups.members)
+    drawn = sum(len(m) for n, m in zip(groups.names, groups.members) if n not in hidden)
     legend = "".join(f"<span class=\"swatch\" style=\"background:{html.escape(c)}\"></span>"
-                     f"{html.escape(n)} ({len(m):,}) &nbsp; "
-                     for n, c, m in zip(groups.names, groups.colours, groups.members))
+                     f"{html.escape(n)} ({len(m):,}{', hidden' if n in hidden else ''}) &nbsp; "
+                     for n, c, m in zip(groups.names, groups.colours, groups.members) if len(m))
     warning = ("<p class=\"banner\">UNTRAINED CODEC WEIGHTS: this cache was encoded with a randomly "
                "initialised DAC. The maps and metrics say nothing about the trained codec.</p>"
                if cache.untrained else "")
