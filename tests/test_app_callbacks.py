@@ -141,6 +141,7 @@ def test_3d_views_draw_exactly_the_sample_the_3d_tsne_was_fitted_on(sampled_cach
                                 False, set(), legend_only=False)
     notes = [" ".join(a["text"] for a in f["layout"]["annotations"]) for f in figures]
     assert notes == ["", "50 of 200 drawn (seeded sample)", "", "50 of 200 drawn (seeded sample)"]
+    assert cache.trust("z", "tsne3")["n"] == 50 and cache.trust("z", "tsne2")["n"] == 200  # what each draws
     group = next(g for g, m in enumerate(drawn3.members) if len(m))
     click = {"points": [{"curveNumber": group, "pointNumber": 0}]}
     sel = cb.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)
