@@ -103,7 +103,20 @@ window.dacviz = (function () {
     return true;
   }
 
+  function arm(clip) {
+    // a clip restored from a link: its audio is loaded, ready for `r` or the player's button
+    // (browsers refuse to start audio before the user's first gesture)
+    var player = document.getElementById("player");
+    if (!player) { return; }
+    var src = (player.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", clip);
+    if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
+  }
+
   function play(sel) {
+    if (sel && (sel.play === null || sel.play === undefined) && sel.clip !== null && sel.clip !== undefined) {
+      arm(sel.clip);
+      return "armed " + sel.clip;
+    }
     if (!sel || sel.play === null || sel.play === undefined || sel.nonce === lastNonce) {
       return window.dash_clientside.no_update;
     }
@@ -131,7 +144,7 @@ window.dacviz = (function () {
     };
   }
 
-  function syncUrl(sel, rep, colour, k, pres, depth, compare, filter, lassoLink) {
+  function syncUrl(sel, rep, colour, k, pres, depth, compare, filter, lassoLink, shown, options) {
     var params = new URLSearchParams();
     if (rep) { params.set("rep", rep); }
     var handle = document.querySelector("#depth [role=slider]");  // the codebook slider
@@ -141,6 +154,9 @@ window.dacviz = (function () {
     if (compare) { params.set("cmp", compare); }
     (filter || []).forEach(function (f) { params.append("filter", f); });
     if (lassoLink) { params.set("sel", lassoLink); }
+    if (shown && options) {  // the groups switched off in the legend
+      options.forEach(function (o) { if (shown.indexOf(o.value) < 0) { params.append("hide", o.value); } });
+    }
     if (k) { params.set("k", k); }
     if (sel && sel.clip !== null && sel.clip !== undefined) { params.set("clip", sel.clip); }
     var presenting = pres && pres.length > 0;
@@ -390,6 +406,10 @@ window.dacviz = (function () {
 
   document.addEventListener("keydown", function (event) {
     var tag = (event.target && event.target.tagName) || "";
+    if (event.key === "Enter" && tag === "INPUT" && event.target.closest && event.target.closest("#k")) {
+      event.target.blur();  // the k box applies its value now, not only when it loses focus
+      return;
+    }
     if (/INPUT|TEXTAREA|SELECT/.test(tag) || event.ctrlKey || event.metaKey || event.altKey) { return; }
     var key = event.key;
     if (key === "ArrowRight" || key === "n") { click("key-next"); }

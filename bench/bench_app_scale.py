@@ -156,7 +156,9 @@ def click_point(driver) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
 
     x, y = driver.execute_script("""
-      const gd = document.querySelector('#view-tsne2 .js-plotly-plot'), r = gd.getBoundingClientRect();
+      const gd = document.querySelector('#view-tsne2 .js-plotly-plot');
+      gd.scrollIntoView({block: 'center', behavior: 'instant'});  // the views grow with the window: it may start below
+      const r = gd.getBoundingClientRect();
       const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, t = gd._fullData[0];
       const i = Math.floor(t.x.length / 2);
       return [r.left + xa._offset + xa.c2p(t.x[i]), r.top + ya._offset + ya.c2p(t.y[i])];""")

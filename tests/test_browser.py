@@ -71,6 +71,23 @@ def click_at(driver, x: float, y: float) -> None:
     actions.perform()
 
 
+def visible_points(driver, view: str):
+    """POINTS_JS of ``view`` after scrolling it into the middle of the window (the views grow
+    with the window, so the second row may start below it)."""
+    driver.execute_script("document.getElementById('view-' + arguments[0]).scrollIntoView({block: 'center', behavior: 'instant'})", view)
+    time.sleep(0.3)
+    return driver.execute_script(POINTS_JS, view)
+
+
+def choose(dash_duo, selector: str, value: str) -> None:
+    """Pick ``value`` in a dcc.Dropdown, scrolled into view first (the page may be scrolled
+    down to a view of the second row)."""
+    dash_duo.driver.execute_script(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'center', behavior: 'instant'})", selector)
+    time.sleep(0.2)
+    dash_duo.select_dcc_dropdown(selector, value=value)
+
+
 def isolated_point(points) -> tuple[int, int, float, float]:
     """The drawn point farthest (in pixels) from every other one: a click lands on it."""
     xy = np.array([[p[2], p[3]] for p in points])
@@ -100,7 +117,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     shot(page, "1-loaded")
 
     # 2. a real click on a point of the t-SNE 2D view
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    curve, index, x, y = isolated_point(visible_points(driver, "tsne2"))
     clip = int(groups.members[curve][index])
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
@@ -120,7 +137,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     shot(page, "2-clicked")
 
     # 3. switching the representation changes the neighbours, in every view
-    page.select_dcc_dropdown("#rep", value="mfcc (80-D baseline)")
+    choose(page, "#rep", "mfcc (80-D baseline)")
     index_mfcc, _ = cache.neighbours("mfcc")
     expected_mfcc = [int(i) for i in index_mfcc[clip, :10]]
     assert expected_mfcc != expected
@@ -153,7 +170,7 @@ def test_views_keep_zoom_and_camera_through_highlights(page, demo_cache):
     before = driver.execute_script("""
       const gd = document.querySelector('#view-pca2 .js-plotly-plot');
       return [gd._fullLayout.xaxis.range.slice(), document.querySelector('#view-pca3 .js-plotly-plot')._fullLayout.scene.camera.eye.x];""")
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    curve, index, x, y = isolated_point(visible_points(driver, "tsne2"))
     click_at(driver, x, y)
     wait_for(lambda: all(v["selected"] for v in views(page)), 15, "highlight")
     page.driver.find_element(By.TAG_NAME, "body").send_keys("n")  # next neighbour
@@ -167,12 +184,25 @@ def test_views_keep_zoom_and_camera_through_highlights(page, demo_cache):
 
 def test_a_link_opens_the_same_clip_and_representation(dash_duo, demo_cache):
     dash_duo.start_server(create_app(demo_cache[0]))
-    dash_duo.driver.get(dash_duo.server_url + "/?rep=codes_concat&k=5&clip=42")
     cache = open_cache(demo_cache[0])
+    hidden = colour_groups(cache, "speaker").names[1]
+    dash_duo.driver.get(dash_duo.server_url + f"/?rep=codes_concat&k=5&clip=42&colour=speaker&hide={hidden}")
     expected = [int(i) for i in cache.neighbours("codes_concat")[0][42, :5]]
-    wait_for(lambda: (lambda s: s and all(v and v["selected"] == [42] and v["neighbours"] == expected
+    speaker_of = {i: cache.clips["speaker"][i] for i in expected}
+    wait_for(lambda: (lambda s: s and all(v and v["selected"] == [42] and v["neighbours"] ==
+                                          [i for i in expected if speaker_of[i] != hidden]
                                           for v in s))(views(dash_duo)), 30, "linked state")
     assert dash_duo.find_element("#selected-clip").text == "clip 42"
+    # the link's hidden group stays hidden; the restored clip's audio is armed: `r` plays it
+    assert all(v["visible"][1] is False and v["names"][1] == hidden for v in views(dash_duo))
+    assert "press r" in dash_duo.find_element("#clip-info").text
+    assert f"hide={hidden}" in dash_duo.driver.current_url
+    player = "return document.getElementById('player')"
+    wait_for(lambda: "/audio/42" in (dash_duo.driver.execute_script(player + ".getAttribute('src')") or ""),
+             10, "armed")
+    dash_duo.driver.find_element(By.TAG_NAME, "body").send_keys("r")
+    wait_for(lambda: dash_duo.driver.execute_script(player + ".played.length > 0 || !" + player[7:] + ".paused"),
+             10, "r plays the restored clip")
     shot(dash_duo, "6-linked")
 
 
@@ -299,7 +329,7 @@ def test_the_layer_follows_zoom_pan_and_the_camera_on_events_and_idles(page):
     asks for no frame and no timeout (no polling) and redraws nothing."""
     driver = page.driver
     driver.execute_script(SCRIPT_TIMERS_JS)
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    curve, index, x, y = isolated_point(visible_points(driver, "tsne2"))
     click_at(driver, x, y)
     wait_for(lambda: all(v and v["selected"] for v in driver.execute_script(LAYER_JS)), 15, "highlight")
     time.sleep(1.0)  # the click's callbacks settle
@@ -322,6 +352,8 @@ def test_the_layer_follows_zoom_pan_and_the_camera_on_events_and_idles(page):
     # 3D: camera A, camera B, a real mouse drag, camera A again
     camera_a = {"eye": {"x": 1.6, "y": 1.2, "z": 0.8}, "up": {"x": 0, "y": 0, "z": 1}, "center": {"x": 0, "y": 0, "z": 0}}
     camera_b = {"eye": {"x": -0.4, "y": 2.0, "z": 0.6}, "up": {"x": 0, "y": 0, "z": 1}, "center": {"x": 0, "y": 0, "z": 0}}
+    driver.execute_script("document.getElementById('view-pca3').scrollIntoView({block: 'center', behavior: 'instant'})")
+    time.sleep(0.5)
     at_a = relayout(driver, "pca3", {"scene.camera": camera_a})
     at_b = relayout(driver, "pca3", {"scene.camera": camera_b})
     assert not close(at_b["pixels"], at_a["pixels"], tol=5)
@@ -373,7 +405,7 @@ def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
     driver = page.driver
     cache = open_cache(demo_cache[0])
     groups = colour_groups(cache, "label")
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    curve, index, x, y = isolated_point(visible_points(driver, "tsne2"))
     clip = int(groups.members[curve][index])
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
@@ -383,6 +415,8 @@ def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
     assert drawn["captions"][1] == "decoded from 12 codebooks" and min(drawn["frames"]) > 5
 
     # the slider to 4 codebooks: all four views, the neighbour list and the URL follow
+    driver.execute_script("document.getElementById('depth').scrollIntoView({block: 'center', behavior: 'instant'})")
+    time.sleep(0.3)
     marks = {m.text: m for m in driver.find_elements(By.CSS_SELECTOR, "#depth .dash-slider-mark")}
     assert sorted(marks, key=int) == [str(q) for q in range(1, 13)]
     mark, thumb = (driver.execute_script("return arguments[0].getBoundingClientRect().toJSON()", e)
@@ -418,7 +452,7 @@ def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
     hover = wait_for(lambda: driver.execute_script(SOUND_JS, "hover-canvas"), 10, "the neighbour's sound")
     assert hover["captions"] == [f"neighbour #2 · clip {expected[1]}"]
     # the chart of metrics against q marks the slider's depth
-    driver.execute_script("document.getElementById('codec-panel').scrollIntoView()")
+    driver.execute_script("document.getElementById('codec-panel').scrollIntoView({behavior: 'instant'})")
     wait_for(lambda: driver.execute_script(
         "const gd = document.querySelector('#depth-chart .js-plotly-plot');"
         "return gd && gd.data.length === 3 && gd.layout.shapes[0].x0 === 4;"), 10, "the depth chart")
@@ -449,13 +483,13 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     driver = page.driver
     cache = open_cache(demo_cache[0])
     driver.execute_cdp_cmd("Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(tmp_path)})
-    page.select_dcc_dropdown("#colour", value="speaker")
+    choose(page, "#colour", "speaker")
     wait_for(lambda: page.find_element("#metrics-column").text.startswith("Scored by speaker"), 15, "metrics")
     assert "chance" in page.find_element("#metrics-table").text
     wait_for(lambda: "k-NN vote by speaker" in page.find_element("#confusion").text, 15, "heatmap")
     conf = analysis.confusion(cache, "z", "speaker")
     assert f"chance {conf['chance']:.3f}" in page.find_element("#confusion-summary").text
-    driver.execute_script("document.getElementById('analysis-panel').scrollIntoView()")
+    driver.execute_script("document.getElementById('analysis-panel').scrollIntoView({behavior: 'instant'})")
     time.sleep(0.3)
     shot(page, "12-1-speaker-heatmap")
 
@@ -478,7 +512,7 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
                              f"list {page.find_element('#lasso-list').text[:200]!r}")
     assert f"{len(cell)} clips selected" in page.find_element("#lasso-count").text
     assert "speaker: " in page.find_element("#lasso-list").text
-    driver.execute_script("window.scrollTo(0, 0)")
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     shot(page, "12-2-cell-selected")
 
     # a box selection on the PCA 2D view keeps each clip's colour
@@ -505,7 +539,7 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     # a row of the selection list plays on click and selects on double-click
     row = page.find_element("#lasso-list .lasso-row")
     first = int(row.get_attribute("data-clip"))
-    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center', behavior: 'instant'})", row)
     time.sleep(0.3)
     row.click()
     wait_for(lambda: f"/audio/{first}" in (driver.execute_script(
@@ -515,7 +549,7 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     assert sorted(driver.execute_script("return window.dacviz.drawn['pca2'].lassoIds")) == sorted(boxed)
 
     # the CSV export holds exactly the selected clips
-    driver.execute_script("window.scrollTo(0, 0)")
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     time.sleep(0.3)
     page.find_element("#export-csv").click()
     path = wait_for(lambda: next(iter(tmp_path.glob("*.csv")), None), 20, "CSV download")
@@ -533,7 +567,7 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
         15, "outline removed")
 
     # the offline report: four views drawn from the file alone
-    driver.execute_script("window.scrollTo(0, 0)")
+    driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     time.sleep(0.3)
     page.find_element("#export-report").click()
     report = wait_for(lambda: next(iter(tmp_path.glob("*.html")), None), 30, "report download")
@@ -546,3 +580,32 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
         "Array.from(document.querySelectorAll('.js-plotly-plot')).every(g => g.data && g.data.length > 1)"),
         30, "report views")
     shot(page, "12-4-report")
+
+
+def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page, demo_cache):
+    """Each view's height follows the window; no modebar button or link leaves the machine; a
+    hover names the clip; a 3D drag rotates (orbit)."""
+    driver = page.driver
+    heights = {}
+    for width, height in ((1000, 700), (1920, 1080)):
+        driver.set_window_size(width, height)
+        time.sleep(1.0)
+        heights[height] = driver.execute_script(
+            "return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => document.getElementById('view-' + v)"
+            ".getBoundingClientRect().height)")
+        inner = driver.execute_script("return window.innerHeight")
+        assert all(h >= 0.4 * inner - 45 for h in heights[height]), (height, heights[height], inner)
+    assert all(b > a + 100 for a, b in zip(heights[700], heights[1080])), heights
+    titles = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.modebar-btn')).map(b => (b.getAttribute('data-title') || '') +"
+        " ' ' + (b.getAttribute('href') || ''))")
+    assert titles and not [t for t in titles if "http" in t or "Cloud" in t or "Chart Studio" in t or "Share" in t]
+    links = driver.execute_script("return Array.from(document.querySelectorAll('a[href]')).map(a => a.href)")
+    assert all(h.startswith(page.server_url) or h.startswith("javascript") for h in links), links
+    cache = open_cache(demo_cache[0])
+    text = driver.execute_script("return document.querySelector('#view-tsne2 .js-plotly-plot').data[0].text[0]")
+    first = colour_groups(cache, "label").members[0][0]
+    assert text.startswith(f"clip {first} · ") and cache.clips["speaker"][first] in text
+    assert driver.execute_script(
+        "return document.querySelector('#view-tsne3 .js-plotly-plot')._fullLayout.scene.dragmode") == "orbit"
+    shot(page, "13-1-1920")

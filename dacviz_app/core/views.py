@@ -67,8 +67,10 @@ class ColourGroups:
 
 
 def colour_columns(cache: Cache) -> list[str]:
-    """Metadata columns that can colour the maps: label first, then speaker, then the rest."""
-    rest = [c for c in cache.clips if c not in NOT_COLOUR_COLUMNS + ("label", "speaker")]
+    """Metadata columns that can colour the maps: label first, then speaker, then the rest that
+    have at least two values (a constant column such as ``channels`` colours nothing)."""
+    rest = [c for c in cache.clips if c not in NOT_COLOUR_COLUMNS + ("label", "speaker")
+            and len({str(v) for v in cache.clips[c]}) >= 2]
     return ["label", "speaker"] + rest
 
 
@@ -79,10 +81,8 @@ def colour_groups(cache: Cache, column: str) -> ColourGroups:
     values = np.asarray([str(v) for v in cache.clips[column]], dtype=object)
     names, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
     order = sorted(range(len(names)), key=lambda g: (-counts[g], str(names[g])))
-    if column == "label":  # labels read best in their natural order
-        order = sorted(range(len(names)), key=lambda g: str(names[g]))
-        order = _label_order(names, order)
     keep = order[:MAX_GROUPS] if len(order) <= MAX_GROUPS else order[:MAX_GROUPS - 1]
+    keep = sorted(keep, key=lambda g: natural_key(str(names[g])))  # the most frequent, in reading order
     members = [np.flatnonzero(inverse == g).astype(np.int32) for g in keep]
     if len(keep) < len(order):
         members.append(np.flatnonzero(~np.isin(inverse, keep)).astype(np.int32))
@@ -245,11 +245,18 @@ class ViewGroups:
         return groups
 
 
-def _label_order(names: np.ndarray, order: list[int]) -> list[int]:
-    """Spoken digits in counting order, other labels alphabetically after them."""
-    digits = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
-    rank = {w: i for i, w in enumerate(digits)}
-    return sorted(order, key=lambda g: (rank.get(str(names[g]), len(digits)), str(names[g])))
+SPOKEN_DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def natural_key(name: str) -> tuple:
+    """How a legend orders values: spoken digits in counting order, then numbers by value
+    ('2' before '10'), then text case-insensitively."""
+    if name in SPOKEN_DIGITS:
+        return (0, SPOKEN_DIGITS.index(name), "")
+    try:
+        return (1, float(name), name)
+    except ValueError:
+        return (2, 0.0, name.casefold())
 
 
 def neighbour_rows(cache: Cache, representation: str, clip: int, k: int) -> list[dict]:
@@ -274,6 +281,18 @@ def valid_clip_ids(n_clips: int, values: list) -> list[int]:
     keep = np.zeros(n_clips, dtype=bool)
     keep[ints[(ints >= 0) & (ints < n_clips)]] = True
     return np.flatnonzero(keep).tolist()
+
+
+HOVER_TEXT_MAX_CLIPS = 20_000  # above this the hover names the group only (the figures stay small)
+
+
+def hover_texts(cache: Cache) -> list[str] | None:
+    """What hovering a point says, per clip: 'clip 12 · five · rp-f1 · five/rp-f1_0.wav' (raw
+    text: the figure escapes it); None above HOVER_TEXT_MAX_CLIPS clips."""
+    if cache.n_clips > HOVER_TEXT_MAX_CLIPS:
+        return None
+    return [f"clip {i} · {label} · {speaker} · {source}" for i, (label, speaker, source) in
+            enumerate(zip(cache.clips["label"], cache.clips["speaker"], cache.clips["source"]))]
 
 
 def clip_details(cache: Cache, clip: int) -> dict:

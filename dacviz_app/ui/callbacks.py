@@ -22,7 +22,7 @@ from ..core.spaces import VIEW_NAMES, VIEWS
 from ..core.spaces import view as view_row
 from ..core.metrics import codebook_usage
 from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_details, depth_metrics,
-                          groups_key, neighbour_rows, scored_columns,
+                          groups_key, hover_texts, neighbour_rows, scored_columns,
                           valid_clip_ids, valid_colour)
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
                       highlight_payload, legend_patch, usage_figure, view_title)
@@ -53,6 +53,7 @@ def parse_query(cache: Cache, search: str | None) -> dict:
             "presentation": query.get("present") == "1", "depth": valid_depth(cache, query.get("q")),
             "compare": valid_compare(cache, query.get("cmp"), valid_rep(cache, query.get("rep"))),
             "filter": lists.get("filter", [])[:1000],
+            "hide": [h[:500] for h in lists.get("hide", [])[:200]],
             "lasso": decode_id_ranges(cache, query.get("sel"))}
 
 
@@ -218,6 +219,7 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
     """One figure per view (``spaces.VIEWS`` order): full builds, or Patches of the groups'
     visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn}."""
     out = []
+    hover = None if legend_only else hover_texts(cache)
     for view in VIEW_NAMES:
         groups = groups_by_view[view]
         if legend_only:
@@ -227,7 +229,7 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
         out.append(base_figure(view, cache.projection(rep, view), groups, title,
                                uirevision=uirevision or rep, key=key, filtered=filtered,
                                sampled=view_row(view).dim == 3 and cache.sample_3d() is not None,
-                               presentation=presentation, hidden=hidden))
+                               presentation=presentation, hidden=hidden, hover=hover))
     return out
 
 
@@ -284,6 +286,8 @@ def render_clip_info(cache: Cache, selection: dict) -> list:
     rows += [(k, v) for k, v in details.items()
              if k not in ("id", "label", "speaker", "source", "duration_s")]
     playing = "" if play in (None, clip) else f" · playing neighbour #{selection['cursor'] + 1}"
+    if play is None:  # restored from a link: browsers start no audio without a gesture
+        playing = " · from the link: press r or ▶ to listen"
     return [html.Div([html.Span(f"clip {clip}", className="fw-bold", id="selected-clip"),
                       html.Span(playing, className="text-muted")]),
             html.Table([html.Tr([html.Th(name), html.Td(str(value))]) for name, value in rows],
@@ -382,13 +386,14 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
                   Output("presentation", "value"), Output("depth", "value"),
-                  Output("compare", "value"), Output("filter", "value"), Input("url", "search"))
+                  Output("compare", "value"), Output("filter", "value"),
+                  Output("restored-hide", "data"), Input("url", "search"))
     def url_to_controls(search):
         settings = parse_query(cache, search)
         key = groups_key(cache, "label", None, None, settings["filter"])
         return (settings["rep"], settings["colour"], settings["k"],
                 ["on"] if settings["presentation"] else [], settings["depth"] or no_update,
-                settings["compare"], list(key.filters))
+                settings["compare"], list(key.filters), settings["hide"])
 
     @app.callback(Output("groups-key", "data"), Input("colour", "value"), Input("rep", "value"),
                   Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
@@ -398,10 +403,16 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                          valid_compare(cache, compare, rep), filters).text
         return no_update if key == current else key
 
-    @app.callback(Output("legend", "options"), Output("legend", "value"), Input("groups-key", "data"))
-    def legend_for_colour(key):
+    @app.callback(Output("legend", "options"), Output("legend", "value"),
+                  Output("restored-hide", "data", allow_duplicate=True),
+                  Input("groups-key", "data"), State("restored-hide", "data"), prevent_initial_call="initial_duplicate")
+    def legend_for_colour(key, restored):
+        """Every group shown; a link's hidden groups (``hide=``) once, when its colouring is on."""
         groups = view_groups.all(key)
-        return legend_options(groups), list(groups.names)
+        hide = {h for h in restored if isinstance(h, str)} if isinstance(restored, list) else set()
+        if hide & set(groups.names):
+            return legend_options(groups), [n for n in groups.names if n not in hide], []
+        return legend_options(groups), list(groups.names), no_update
 
     @app.callback(Output("selection", "data"),
                   Input("url", "search"), *[Input(f"view-{v}", "clickData") for v in VIEW_NAMES],
@@ -587,12 +598,12 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         "function(sel){return window.dacviz.play(sel);}",
         Output("audio-sync", "children"), Input("selection", "data"))
     app.clientside_callback(
-        "function(sel, rep, colour, k, pres, q, cmp, filter, lasso)"
-        "{return window.dacviz.syncUrl(sel, rep, colour, k, pres, q, cmp, filter, lasso);}",
+        "function(sel, rep, colour, k, pres, q, cmp, filter, lasso, shown, options)"
+        "{return window.dacviz.syncUrl(sel, rep, colour, k, pres, q, cmp, filter, lasso, shown, options);}",
         Output("url-sync", "children"), Input("selection", "data"), Input("rep", "value"),
         Input("colour", "value"), Input("k", "value"), Input("presentation", "value"),
         Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
-        Input("lasso-link", "data"))
+        Input("lasso-link", "data"), Input("legend", "value"), State("legend", "options"))
 
 
 def confusion_cell_clips(cache: Cache, rep: str, colour, click) -> list[int]:

@@ -17,6 +17,9 @@ from dash import Patch
 
 from ..core.spaces import view as view_row
 
+# A 3D drag rotates in Plotly's "orbit" mode. Its "turntable" mode (which keeps the up axis) applies
+# a camera set by relayout (a link, a test, an undo) several frames late, which the highlight layer
+# could follow only by polling; "orbit" applies it on the next frame.
 HIDDEN_COLOUR = "#9e9e9e"  # a clicked clip the filter hides is drawn grey
 MAX_LASSO_DRAWN = 10_000  # rings drawn for a box/lasso selection (evenly spread over it)
 OPACITY = 0.75
@@ -41,7 +44,7 @@ def view_title(view: str, info: dict, trust: dict | None = None) -> str:
     if row.method == "pca":
         title = f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
     else:
-        title = f"{row.title} · perplexity {info['perplexity']:g}"
+        title = f"{row.title} · perplexity {round(float(info['perplexity']), 1):g}"
     if trust and trust.get("trustworthiness") is not None:
         title += f" · trust {trust['trustworthiness']:.2f} / cont {trust['continuity']:.2f}"
     return title
@@ -72,7 +75,8 @@ def _trace(dim: int, coords: np.ndarray, **style) -> dict:
 
 def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: str,
                 presentation: bool, hidden: set[str], key: str | None = None,
-                filtered: bool = False, sampled: bool | None = None) -> dict:
+                filtered: bool = False, sampled: bool | None = None,
+                hover: list[str] | None = None) -> dict:
     """The full figure of one view.
 
     Args:
@@ -84,6 +88,8 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
             through the groups this figure shows, even while a newer one is on its way.
         filtered: a filter keeps fewer clips; sampled: a 3D sample (default: any 3D view that
             draws fewer clips than it has, without a filter).
+        hover: per clip, what hovering its point says (``core.views.hover_texts``, escaped
+            here); None: the group's name only.
     """
     row = view_row(view)
     dim = row.dim
@@ -94,7 +100,10 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
                    marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
-                   meta=plotly_text(name), hovertemplate="%{meta}<extra></extra>")
+                   meta=plotly_text(name),
+                   **({"text": [plotly_text(hover[i]) for i in member],
+                       "hovertemplate": "%{text}<extra>%{meta}</extra>"} if hover is not None
+                      else {"hovertemplate": "%{meta}<extra></extra>"}))
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]
     font = 18 if presentation else 12
     layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "y": 0.97},
@@ -103,7 +112,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
               "meta": {"groups": key} if key else None,
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
-              "dragmode": "pan" if dim == 3 else "zoom",
+              "dragmode": "orbit" if dim == 3 else "zoom",  # 3D: a drag rotates (ORBIT below)
               "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
                                "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
                                "font": {"size": font - 1, "color": "#666"}}] if note else []}
@@ -118,7 +127,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
         layout["scene"] = {"xaxis": {**axis, "title": {"text": titles[0]}, "range": ranges[0]},
                            "yaxis": {**axis, "title": {"text": titles[1]}, "range": ranges[1]},
                            "zaxis": {**axis, "title": {"text": titles[2]}, "range": ranges[2]},
-                           "aspectmode": "cube", "uirevision": uirevision,
+                           "aspectmode": "cube", "uirevision": uirevision, "dragmode": "orbit",
                            "camera": {"eye": {"x": 1.25, "y": 1.25, "z": 0.95}}}
     return {"data": data, "layout": layout}
 

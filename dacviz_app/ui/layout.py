@@ -14,6 +14,10 @@ from ..core import analysis
 from ..core.views import AGREEMENT, colour_columns, groups_key
 
 DEFAULT_K = 10
+# every graph: no Plotly logo link and no "send to Plotly Cloud" button (it uploads the chart):
+# nothing on the page reaches off this machine
+GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showLink": False,
+                "showEditInChartStudio": False}
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
              ("← / p", "previous neighbour"), ("r", "replay"), ("Esc", "clear selection"),
              ("t", "presentation mode"), ("a", "original ↔ decoded"))
@@ -156,7 +160,7 @@ def depth_control(cache: Cache) -> html.Div:
 
 def views_grid() -> html.Div:
     graphs = [dcc.Graph(id=f"view-{view.name}", className="view", config={
-        "displaylogo": False, "scrollZoom": True, "responsive": True,
+        **GRAPH_CONFIG, "scrollZoom": True, "responsive": True,
         "modeBarButtonsToRemove": ["toImage"] if view.dim == 3 else []})
         for view in VIEWS]
     return html.Div([
@@ -205,7 +209,7 @@ def analysis_panel() -> dbc.Card:
                 className="card-title"),
         dbc.Row([
             dbc.Col(dcc.Graph(id="confusion", className="confusion-chart",
-                              config={"displaylogo": False, "displayModeBar": False}), lg=7),
+                              config={**GRAPH_CONFIG, "displayModeBar": False}), lg=7),
             dbc.Col([html.Div(id="analysis-note", className="analysis-note small"),
                      dbc.Button("Score the filtered clips", id="score-filter", size="sm",
                                 color="secondary", outline=True, n_clicks=0,
@@ -304,9 +308,9 @@ def codec_panel(cache: Cache) -> dbc.Card:
         html.H5("The codec lens: what each codebook adds", className="card-title"),
         dbc.Row([
             dbc.Col(dcc.Graph(id="depth-chart", className="small-chart",
-                              config={"displaylogo": False, "displayModeBar": False}), md=7),
+                              config={**GRAPH_CONFIG, "displayModeBar": False}), md=7),
             dbc.Col(dcc.Graph(id="usage-chart", className="small-chart",
-                              config={"displaylogo": False, "displayModeBar": False}), md=5),
+                              config={**GRAPH_CONFIG, "displayModeBar": False}), md=5),
         ], className="g-2"),
         html.Small(id="codec-note", className="text-muted"),
     ]), className="mt-2", id="codec-panel")
@@ -319,6 +323,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Store(id="selection", data={"clip": None, "cursor": -1, "play": None, "nonce": 0}),
         dcc.Store(id="lasso-store", data=[]),
         dcc.Store(id="lasso-link", data=""),
+        dcc.Store(id="restored-hide", data=[]),
         dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
         html.Div(id="highlight-sync", hidden=True),

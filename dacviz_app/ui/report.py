@@ -12,6 +12,7 @@ import json
 from ..core.cache import Cache
 from ..core.spaces import VIEW_NAMES, space_title
 from ..core.spaces import view as view_row
+from .layout import GRAPH_CONFIG
 
 REPORT_HEIGHT = 460
 HIGHLIGHT_STYLES = (("lasso", "selection", 7, "circle-open"), ("neighbours", "neighbours", 11, "circle"),
@@ -125,8 +126,7 @@ var figures = {_json_for_script(plots)};
 var names = {_json_for_script(list(VIEW_NAMES))};
 figures.forEach(function (f, i) {{
   Plotly.newPlot("view-" + names[i], f.data, f.layout,
-                 {{displaylogo: false, responsive: true, showLink: false, showSendToCloud: false,
-                   showEditInChartStudio: false}});
+                 {_json_for_script({**GRAPH_CONFIG, "responsive": True})});
 }});
 </script>
 </body></html>
