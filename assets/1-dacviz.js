@@ -390,6 +390,11 @@ window.dacviz = (function () {
 
   // rows of the selection list: a click plays the clip, a double-click selects it
   document.addEventListener("click", function (event) {
+    if (event.target.id === "exit-presentation") {  // the controls are folded away in presentation
+      var toggle = document.querySelector("#presentation input");
+      if (toggle) { toggle.click(); }
+      return;
+    }
     var row = event.target.closest && event.target.closest(".lasso-row");
     if (row) { lastStart = {clip: null, at: -1e9}; startPlayer(parseInt(row.getAttribute("data-clip"), 10)); }
   });

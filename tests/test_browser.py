@@ -548,9 +548,12 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {first}", 10, "row selects")
     assert sorted(driver.execute_script("return window.dacviz.drawn['pca2'].lassoIds")) == sorted(boxed)
 
-    # the CSV export holds exactly the selected clips
+    # the CSV export holds exactly the selected clips (the export row unfolds first)
     driver.execute_script("window.scrollTo({top: 0, behavior: 'instant'})")
     time.sleep(0.3)
+    page.find_element("#more-toggle").click()
+    wait_for(lambda: page.find_element("#export-csv").is_displayed(), 10, "the export row")
+    time.sleep(0.5)  # the fold's transition
     page.find_element("#export-csv").click()
     path = wait_for(lambda: next(iter(tmp_path.glob("*.csv")), None), 20, "CSV download")
     time.sleep(0.3)

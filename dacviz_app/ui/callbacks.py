@@ -395,6 +395,16 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                 ["on"] if settings["presentation"] else [], settings["depth"] or no_update,
                 settings["compare"], list(key.filters), settings["hide"])
 
+    @app.callback(Output("more-controls", "is_open"), Input("more-toggle", "n_clicks"),
+                  Input("url", "search"), State("more-controls", "is_open"))
+    def on_more_controls(_clicks, search, is_open):
+        """The filter, find, compare and export row: folded, open on a click, and open for a
+        link that filters or compares (so what shapes the maps is in sight)."""
+        if ctx.triggered_id == "more-toggle":
+            return not is_open
+        settings = parse_query(cache, search)
+        return bool(settings["filter"]) or settings["colour"] == AGREEMENT
+
     @app.callback(Output("groups-key", "data"), Input("colour", "value"), Input("rep", "value"),
                   Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
                   State("groups-key", "data"))

@@ -49,6 +49,8 @@ def header(cache: Cache) -> html.Div:
                 html.Span(f"{len(set(cache.clips['label']))} labels",
                           className="badge bg-light text-dark ms-2"),
                 *encoder_badge(cache),
+                html.Button("exit presentation (t)", id="exit-presentation", n_clicks=0,
+                            className="exit-presentation btn btn-sm btn-outline-secondary ms-2"),
             ], className="header-meta"),
         ], className="d-flex align-items-baseline gap-3 header-row"),
         *banners,
@@ -85,12 +87,23 @@ def controls(cache: Cache) -> dbc.Card:
                             marks={1: "1", **{v: str(v) for v in (10, 20, 30, 40, 50) if v <= cache.knn_k}},
                             tooltip={"placement": "bottom"})], md=3),
         dbc.Col([dbc.Checklist(id="presentation", switch=True, value=[],
-                               options=[{"label": "Presentation mode", "value": "on"}]),
+                               options=[{"label": "Presentation (t)", "value": "on"}]),
                  dbc.Button("Clear selection (Esc)", id="clear", size="sm", color="secondary",
-                            outline=True, className="mt-2")], md=2),
-        dbc.Col(html.Div([html.Div([html.Kbd(key), " ", what]) for key, what in SHORTCUTS],
-                         className="shortcuts"), md=2),
-    ], className="g-3 align-items-end"), analysis_controls(cache)]), className="mb-2")
+                            outline=True, className="mt-1")], md=2),
+        dbc.Col([dbc.Button("Filter · find · compare · export ▾", id="more-toggle", size="sm",
+                            color="secondary", outline=True, n_clicks=0, className="more-toggle"),
+                 keys_line()], md=2),
+    ], className="g-2 align-items-end"),
+        dbc.Collapse(analysis_controls(cache), id="more-controls", is_open=False)]),
+        className="mb-2", id="controls-card")
+
+
+def keys_line() -> html.Div:
+    """The keyboard shortcuts, one line of keys (what each does on hover)."""
+    return html.Div([html.Span("keys ", className="text-muted")] +
+                    [html.Kbd(key.split(" ")[0], title=what, className="me-1") for key, what in SHORTCUTS],
+                    className="shortcuts mt-1",
+                    title=" · ".join(f"{key}: {what}" for key, what in SHORTCUTS))
 
 
 def analysis_controls(cache: Cache) -> dbc.Row:
@@ -198,7 +211,7 @@ def metrics_panel() -> dbc.Card:
     return dbc.Card(dbc.CardBody([
         html.H5("Cluster quality by representation", className="card-title"),
         html.Div(id="metrics-table"),
-    ]), className="mt-2")
+    ]), className="mt-2", id="metrics-panel")
 
 
 def analysis_panel() -> dbc.Card:
