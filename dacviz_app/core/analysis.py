@@ -50,9 +50,7 @@ def confusion(cache: Cache, rep: str, column: str) -> dict:
     the true value, column: the voted one), "per_class": [accuracy of each true value],
     "support": [clips of each value], "accuracy", "chance"}."""
     k = confusion_k(cache)
-    names, codes = column_codes(cache, column)
-    index, _distance = cache.neighbours(rep)
-    predicted = vote_predictions(np.asarray(index[:, :k]), codes, k)
+    names, codes, predicted = votes(cache, rep, column)
     c = len(names)
     counts = np.bincount(codes * c + predicted, minlength=c * c).reshape(c, c)
     support = counts.sum(axis=1)
@@ -63,6 +61,15 @@ def confusion(cache: Cache, rep: str, column: str) -> dict:
             "chance": float(support.max() / max(len(codes), 1))}
 
 
+def votes(cache: Cache, rep: str, column: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(the column's values, (n_clips,) true codes, (n_clips,) codes the k nearest vote for) in
+    ``rep``'s full space, k = ``confusion_k``."""
+    k = confusion_k(cache)
+    names, codes = column_codes(cache, column)
+    index, _distance = cache.neighbours(rep)
+    return names, codes, vote_predictions(np.asarray(index[:, :k]), codes, k)
+
+
 def confusion_k(cache: Cache) -> int:
     """The k of the votes: the metrics' k (the same accuracy as the metrics table)."""
     return int(cache.metrics_params.get("knn_accuracy_k") or min(KNN_ACCURACY_K, cache.knn_k))
@@ -71,12 +78,9 @@ def confusion_k(cache: Cache) -> int:
 def confusion_cell(cache: Cache, rep: str, column: str, true_value: str, voted_value: str) -> list[int]:
     """The clips whose ``column`` is ``true_value`` and whose k nearest voted ``voted_value``
     (``confusion``'s cell), ascending; [] for a value the column does not have."""
-    names, codes = column_codes(cache, column)
+    names, codes, predicted = votes(cache, rep, column)
     if true_value not in names or voted_value not in names:
         return []
-    k = confusion_k(cache)
-    index, _distance = cache.neighbours(rep)
-    predicted = vote_predictions(np.asarray(index[:, :k]), codes, k)
     hit = (codes == names.index(true_value)) & (predicted == names.index(voted_value))
     return np.flatnonzero(hit).tolist()
 
@@ -147,9 +151,7 @@ def subset_metrics(cache: Cache, rep: str, column: str, keep: np.ndarray, views:
     only (full space: cosine, ``sklearn.neighbors.NearestNeighbors`` brute force; views:
     Euclidean), at most SUBSET_SAMPLE clips (a seeded sample beyond). Returns {"n", "sampled",
     "k", "rows": [{"space", "dim", **metrics.cluster_metrics}]}."""
-    from sklearn.neighbors import NearestNeighbors
-
-    from .metrics import cluster_metrics, euclidean_knn_index
+    from .metrics import cluster_metrics, euclidean_knn_index, nearest_others
 
     ids = np.flatnonzero(keep)
     sampled = len(ids) > SUBSET_SAMPLE
@@ -161,11 +163,8 @@ def subset_metrics(cache: Cache, rep: str, column: str, keep: np.ndarray, views:
     if k < 1:
         return out
     x = np.asarray(cache.embedding(rep)[ids], dtype=np.float32)
-    _, index = NearestNeighbors(n_neighbors=k + 1, metric="cosine", algorithm="brute").fit(x).kneighbors(x)
-    is_self = index == np.arange(len(ids))[:, None]
-    index = np.take_along_axis(index, np.argsort(is_self, axis=1, kind="stable")[:, :k], axis=1)
     out["rows"].append({"space": "full", "dim": int(x.shape[1]),
-                        **cluster_metrics(x, codes, index, cache.seed)})
+                        **cluster_metrics(x, codes, nearest_others(x, k, "cosine"), cache.seed)})
     for view in views:
         coords = np.asarray(cache.projection(rep, view)[ids])
         out["rows"].append({"space": view, "dim": int(coords.shape[1]),

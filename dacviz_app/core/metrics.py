@@ -40,9 +40,16 @@ def knn_vote_accuracy(neighbour_index: np.ndarray, codes: np.ndarray, k: int = K
 
 def euclidean_knn_index(points: np.ndarray, k: int) -> np.ndarray:
     """(n, 2|3) points -> (n, k) indices of the k nearest other points (Euclidean)."""
+    return nearest_others(points, k)
+
+
+def nearest_others(points: np.ndarray, k: int, metric: str = "minkowski") -> np.ndarray:
+    """(n, dim) points -> (n, k) int64 indices of the k nearest *other* points, closest first,
+    by ``sklearn.neighbors.NearestNeighbors`` with ``metric`` (default: Euclidean; "cosine"
+    searches by brute force)."""
     from sklearn.neighbors import NearestNeighbors
 
-    tree = NearestNeighbors(n_neighbors=k + 1).fit(points)
+    tree = NearestNeighbors(n_neighbors=k + 1, metric=metric).fit(points)
     _, index = tree.kneighbors(points)
     is_self = index == np.arange(len(points))[:, None]  # wherever duplicates put the point itself
     others_first = np.argsort(is_self, axis=1, kind="stable")[:, :k]

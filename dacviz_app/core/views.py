@@ -7,6 +7,7 @@ trace), so these functions are the single place that knows which clip that is.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -216,6 +217,15 @@ class ViewGroups:
             return key
         return self._parsed(key) if isinstance(key, str) else parse_groups_key(self.cache, key, self.filter_choices)
 
+    def make_key(self, colour, shown_rep=None, compare=None, filters=None) -> GroupsKey:
+        """``groups_key`` with this cache's filter choices (computed once, here)."""
+        return groups_key(self.cache, colour, shown_rep, compare, filters, self.filter_choices)
+
+    def kept(self, key) -> np.ndarray | None:
+        """(n_clips,) bool: the clips ``key``'s filter keeps; None without a filter."""
+        chosen = analysis.parse_filters(self.cache, self.filter_columns, list(self.key(key).filters))
+        return analysis.filter_mask(self.cache, chosen)
+
     def all(self, key) -> ColourGroups:
         """Every clip the filter keeps, grouped as ``key`` says (a ``GroupsKey``, its text, or a
         colour column)."""
@@ -231,8 +241,7 @@ class ViewGroups:
             groups = agreement_groups(self.cache, *key.compare)
         else:
             groups = colour_groups(self.cache, key.colour)
-        chosen = analysis.parse_filters(self.cache, self.filter_columns, list(key.filters))
-        keep = analysis.filter_mask(self.cache, chosen)
+        keep = self.kept(key)
         return groups if keep is None else groups.subset(keep)
 
     def _drawn_groups(self, key: GroupsKey, view: str) -> ColourGroups:
@@ -254,9 +263,12 @@ def natural_key(name: str) -> tuple:
     if name in SPOKEN_DIGITS:
         return (0, SPOKEN_DIGITS.index(name), "")
     try:
-        return (1, float(name), name)
+        number = float(name)
     except ValueError:
-        return (2, 0.0, name.casefold())
+        number = math.nan
+    if math.isfinite(number):
+        return (1, number, name)
+    return (2, 0.0, name.casefold())
 
 
 def neighbour_rows(cache: Cache, representation: str, clip: int, k: int) -> list[dict]:

@@ -238,7 +238,7 @@ def create_app(cache_dir: str | Path) -> Dash:
     def clip_at(view: str, curve: int, point: int):
         key = request.args.get("key")  # the figure's own groups key; else the page's link says it
         return clip_at_point(view_groups, view, curve, point, key if key is not None else
-                             callbacks.query_groups_key(cache, request.query_string.decode("latin-1")))
+                             callbacks.query_groups_key(view_groups, request.query_string.decode("latin-1")))
 
     @app.server.before_request
     def only_clip_ids_under_audio():

@@ -22,7 +22,7 @@ from ..core.spaces import VIEW_NAMES, VIEWS
 from ..core.spaces import view as view_row
 from ..core.metrics import codebook_usage
 from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_details, depth_metrics,
-                          groups_key, hover_texts, neighbour_rows, scored_columns,
+                          hover_texts, neighbour_rows, scored_columns,
                           valid_clip_ids, valid_colour)
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
                       highlight_payload, legend_patch, usage_figure, view_title)
@@ -57,12 +57,13 @@ def parse_query(cache: Cache, search: str | None) -> dict:
             "lasso": decode_id_ranges(cache, query.get("sel"))}
 
 
-def query_groups_key(cache: Cache, search: str | None) -> str:
+def query_groups_key(view_groups: ViewGroups, search: str | None) -> str:
     """The groups key (``views.GroupsKey.text``) the page's URL describes: what /clip-at reads
     when the figure does not say its own key."""
+    cache = view_groups.cache
     q = parse_query(cache, search)
-    return groups_key(cache, q["colour"], shown_rep(cache, q["rep"], q["depth"]), q["compare"],
-                      q["filter"]).text
+    return view_groups.make_key(q["colour"], shown_rep(cache, q["rep"], q["depth"]), q["compare"],
+                                q["filter"]).text
 
 
 def valid_compare(cache: Cache, compare, rep) -> str:
@@ -390,7 +391,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Output("restored-hide", "data"), Input("url", "search"))
     def url_to_controls(search):
         settings = parse_query(cache, search)
-        key = groups_key(cache, "label", None, None, settings["filter"])
+        key = view_groups.make_key("label", filters=settings["filter"])
         return (settings["rep"], settings["colour"], settings["k"],
                 ["on"] if settings["presentation"] else [], settings["depth"] or no_update,
                 settings["compare"], list(key.filters), settings["hide"])
@@ -409,8 +410,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
                   State("groups-key", "data"))
     def on_groups_key(colour, rep, depth, compare, filters, current):
-        key = groups_key(cache, colour, shown_rep(cache, rep, depth),
-                         valid_compare(cache, compare, rep), filters).text
+        key = view_groups.make_key(colour, shown_rep(cache, rep, depth),
+                                   valid_compare(cache, compare, rep), filters).text
         return no_update if key == current else key
 
     @app.callback(Output("legend", "options"), Output("legend", "value"),
@@ -548,7 +549,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         if ctx.triggered_id != "score-filter":
             return []  # a new filter or representation: the old scores no longer apply
         parsed = view_groups.key(key)
-        keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
+        keep = view_groups.kept(parsed)
         if keep is None:
             return html.Div("Choose a filter first (e.g. speaker=…).", className="text-muted")
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
@@ -562,8 +563,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   State("legend", "value"), State("colour", "value"), prevent_initial_call=True)
     def on_export(_csv, _report, selection, lasso, rep, depth, k, key, shown, colour):
         current = shown_rep(cache, rep, depth)
-        parsed = view_groups.key(key)
-        keep = analysis.filter_mask(cache, analysis.parse_filters(cache, columns, list(parsed.filters)))
+        keep = view_groups.kept(key)
         if ctx.triggered_id == "export-csv":
             clips, name = exported_clips(cache, selection, lasso, current, k, keep)
             clicked = clean_selection(cache, selection)["clip"]
