@@ -88,6 +88,7 @@ window.dacviz = (function () {
   var SAME_START_MS = 700;
   var lastStart = {clip: null, at: -1e9};
   var pendingClick = null;
+  var pendingHighlight = null;    // the click whose early highlight may still be drawn
 
   function startPlayer(clip) {
     var now = performance.now();
@@ -135,12 +136,23 @@ window.dacviz = (function () {
       // maps through them even while a newer figure is on its way; else the link says them
       var gd = graphDiv(view), meta = gd && gd.layout && gd.layout.meta;
       var query = meta && meta.groups ? "?key=" + encodeURIComponent(meta.groups) : window.location.search;
+      if (meta && meta.groups && meta.rep) {
+        // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
+        // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
+        var link = new URLSearchParams(window.location.search), ask = new URLSearchParams();
+        ask.set("key", meta.groups); ask.set("rep", meta.rep); ask.set("highlight", "1");
+        if (link.get("k")) { ask.set("k", link.get("k")); }
+        link.getAll("hide").forEach(function (h) { ask.append("hide", h); });
+        query = "?" + ask.toString();
+      }
+      pendingHighlight = token;
       fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber + query)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
           if (answer && pendingClick === token) { startPlayer(answer.clip); }
+          if (answer && answer.highlight && pendingHighlight === token) { drawEarly(answer.highlight); }
         })
-        .catch(function () { /* the Dash path still plays it */ });
+        .catch(function () { /* the Dash path still plays and draws it */ });
     };
   }
 
@@ -161,7 +173,10 @@ window.dacviz = (function () {
     if (sel && sel.clip !== null && sel.clip !== undefined) { params.set("clip", sel.clip); }
     var presenting = pres && pres.length > 0;
     if (presenting) { params.set("present", "1"); }
+    var max = maxRestored ? maximised() : new URLSearchParams(window.location.search).get("max");
+    if (max) { params.set("max", max); }
     document.body.classList.toggle("presentation", !!presenting);
+    fitMapsSoon();
     var url = window.location.pathname + "?" + params.toString();
     if (url !== window.location.pathname + window.location.search) {
       window.history.replaceState(null, "", url);
@@ -341,15 +356,48 @@ window.dacviz = (function () {
     refreshNextFrame(view);
   }
 
-  function bindAll() { views().forEach(function (v) { bind(v.name); }); }
+  function bindAll() { views().forEach(function (v) { bind(v.name); }); restoreMaximised(); fitMapsSoon(); }
+
+  /* The views share the window's height under the header: --maps-top is where the legend starts
+   * (the CSS adds one legend row). Set only when it moves by more than 2 px: a new height makes
+   * Plotly redraw, which at 100k clips costs a second. */
+  var fitAsked = false;
+  function fitMaps() {
+    fitAsked = false;
+    var legend = document.getElementById("legend");
+    if (!legend) { return; }
+    var top = Math.round(legend.getBoundingClientRect().top + window.scrollY);
+    var root = document.documentElement, now = parseInt(root.style.getPropertyValue("--maps-top"), 10);
+    if (isNaN(now) || Math.abs(now - top) > 2) { root.style.setProperty("--maps-top", top + "px"); }
+  }
+  function fitMapsSoon() {
+    if (!fitAsked) { fitAsked = true; window.requestAnimationFrame(fitMaps); }
+  }
 
   new MutationObserver(bindAll).observe(document.documentElement, {childList: true, subtree: true});
   window.addEventListener("resize", function () {
     views().forEach(function (v) { refreshNextFrame(v.name); });
+    fitMapsSoon();
   });
   bindAll();
 
+  function drawEarly(payload) {
+    // a click's own neighbours from /clip-at: the box/lasso set and presentation size of the
+    // page's current highlight are kept; the Dash payload replaces it when it arrives
+    var current = highlight && highlight.views ? highlight : null;
+    Object.keys(payload.views || {}).forEach(function (v) {
+      if (current && current.views[v]) { payload.views[v].lasso = current.views[v].lasso; }
+    });
+    payload.presentation = document.body.classList.contains("presentation");
+    paint(payload);
+  }
+
   function drawHighlight(payload) {
+    pendingHighlight = null;  // the Dash answer for the latest state: an early one is outdated
+    return paint(payload);
+  }
+
+  function paint(payload) {
     highlight = payload;
     signatures = {};
     bindAll();
@@ -364,6 +412,36 @@ window.dacviz = (function () {
     views().forEach(function (v) {
       var gd = graphDiv(v.name);
       out[v.name] = gd ? plotly.missing(gd, v.dim) : ["no graph"];
+    });
+    return out;
+  }
+
+  /* ---------------------------------------------------------------- zoom and camera
+   * A view's zoom (2D ranges) or camera (3D), as the user left it, for the representation it was
+   * drawn from: the server draws the next figure of the same representation with it (a new
+   * colouring, filter or comparison), where Plotly's uirevision would not (dcc.Graph replots
+   * after each zoom with the figure Plotly mutated, which clears Plotly's record of the edit). */
+  function keepView() {
+    // arguments: each view's relayoutData, then each view's figure, then the kept state
+    var args = Array.prototype.slice.call(arguments), table = views(), n = table.length;
+    var out = Object.assign({}, args[2 * n] || {});
+    var context = window.dash_clientside && window.dash_clientside.callback_context;
+    var fired = (context && context.triggered || []).map(function (t) { return t.prop_id; });
+    table.forEach(function (v, i) {
+      if (fired.indexOf("view-" + v.name + ".relayoutData") < 0) { return; }
+      var e = args[i], figure = args[n + i];
+      var rep = figure && figure.layout && figure.layout.meta && figure.layout.meta.rep;
+      if (!e || !rep) { return; }
+      var entry = Object.assign({}, out[v.name] && out[v.name].rep === rep ? out[v.name] : {rep: rep});
+      ["x", "y"].forEach(function (a) {
+        var name = a + "axis";
+        if (e[name + ".range[0]"] !== undefined && e[name + ".range[1]"] !== undefined) {
+          entry[a] = [e[name + ".range[0]"], e[name + ".range[1]"]];
+        } else if (Array.isArray(e[name + ".range"])) { entry[a] = e[name + ".range"]; }
+        if (e[name + ".autorange"]) { delete entry[a]; }
+      });
+      if (e["scene.camera"]) { entry.camera = e["scene.camera"]; }
+      out[v.name] = entry;
     });
     return out;
   }
@@ -388,8 +466,49 @@ window.dacviz = (function () {
     }
   }
 
+  /* ---------------------------------------------------------------- one view maximised */
+  function maximised() {
+    var box = document.querySelector(".view-box.max");
+    return box ? box.id.replace(/^box-/, "") : null;
+  }
+
+  function maximise(view) {
+    // view: a view's name (it fills the window, the others fold), or null (all four again)
+    var known = views().some(function (v) { return v.name === view; }) ? view : null;
+    document.querySelectorAll(".view-box").forEach(function (box) {
+      var on = known !== null && box.id === "box-" + known;
+      box.classList.toggle("max", on);
+      var button = box.querySelector(".maximise");
+      if (button) { button.textContent = on ? "⤡" : "⤢"; button.setAttribute("aria-pressed", on ? "true" : "false"); }
+    });
+    document.body.classList.toggle("maximised", known !== null);
+    var params = new URLSearchParams(window.location.search);
+    if (known) { params.set("max", known); } else { params.delete("max"); }
+    var url = window.location.pathname + "?" + params.toString();
+    if (url !== window.location.pathname + window.location.search) { window.history.replaceState(null, "", url); }
+    var box = known && document.getElementById("box-" + known);
+    if (box) { box.scrollIntoView({block: "start", behavior: "instant"}); }
+    window.dispatchEvent(new Event("resize"));  // Plotly fits the new size; the layer follows
+    return known;
+  }
+
+  var maxRestored = false;
+  function restoreMaximised() {
+    // a link's max=: once, when the views are there
+    if (maxRestored || !document.querySelector(".view-box") || !views().length) { return; }
+    maxRestored = true;
+    var wanted = new URLSearchParams(window.location.search).get("max");
+    if (wanted) { maximise(wanted); }
+  }
+
   // rows of the selection list: a click plays the clip, a double-click selects it
   document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest(".maximise");
+    if (button) {
+      var view = button.getAttribute("data-view");
+      maximise(maximised() === view ? null : view);
+      return;
+    }
     if (event.target.id === "exit-presentation") {  // the controls are folded away in presentation
       var toggle = document.querySelector("#presentation input");
       if (toggle) { toggle.click(); }
@@ -430,6 +549,6 @@ window.dacviz = (function () {
     event.preventDefault();
   });
 
-  return {play: play, syncUrl: syncUrl, drawHighlight: drawHighlight, drawn: drawn, plotlyMissing: plotlyMissing,
+  return {play: play, syncUrl: syncUrl, keepView: keepView, maximise: maximise, drawHighlight: drawHighlight, drawn: drawn, plotlyMissing: plotlyMissing,
           clearOutlines: clearOutlines};
 })();

@@ -221,6 +221,7 @@ def slide(driver) -> float:
     from selenium.webdriver.common.action_chains import ActionChains
 
     x, y = driver.execute_script("""
+      document.getElementById('depth').scrollIntoView({block: 'center', behavior: 'instant'});
       const marks = [...document.querySelectorAll('#depth .dash-slider-mark')];
       const mark = marks[Math.floor((marks.length - 1) / 2)].getBoundingClientRect();
       const thumb = document.querySelector('#depth [role=slider]').getBoundingClientRect();

@@ -18,6 +18,11 @@ Examples:
   # codebook depths 1, 2, 4 only; no decoded audio
   python precompute.py my_clips/ --out cache/mine --depths 1 2 4 --reconstruct
 
+  # a trained reference beside DAC: the speaker encoder (the default when installed), and a
+  # Hugging Face model you have on disk (never downloaded), pooled at its 6th hidden layer
+  python precompute.py my_clips/ --out cache/mine --encoders resemblyzer wav2vec2 \\
+      --encoder-path wav2vec2=models/wav2vec2-base --layer 6
+
 Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
 """
 from __future__ import annotations
@@ -118,6 +123,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconstruct-max-clips", type=int, default=RECONSTRUCT_MAX_CLIPS,
                         help="decode at most this many clips, evenly spread over the collection "
                              f"(default {RECONSTRUCT_MAX_CLIPS:,})")
+    parser.add_argument("--encoders", nargs="+", metavar="NAME",
+                        help="encoders beside DAC and MFCC (always there), one representation "
+                             "each: resemblyzer (a trained speaker encoder, shipped in its wheel) "
+                             "and the names given --encoder-path (default: every built-in one "
+                             "installed, and every --encoder-path)")
+    parser.add_argument("--encoder-path", action="append", default=[], metavar="NAME=PATH",
+                        help="a Hugging Face transformers audio model (Wav2Vec2, HuBERT, WavLM, "
+                             "Whisper) from a local folder, as representation NAME (repeatable)")
+    parser.add_argument("--layer", type=int, metavar="N",
+                        help="pool hidden layer N of the --encoder-path models (default: the last "
+                             "hidden state)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a cache in --out that was made from other inputs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -141,6 +157,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if values and not all(1 <= q <= n_codebooks for q in values):
             parser.error(f"{option}: each q must be between 1 and {n_codebooks} (the "
                          f"{args.model_type} model has {n_codebooks} codebooks)")
+    if args.layer is not None and args.layer < 0:
+        parser.error("--layer must be >= 0")
     if args.reconstruct_max_clips < 0:
         parser.error("--reconstruct-max-clips must be >= 0")
     if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
@@ -168,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, interrupt_once())
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
+    from dacviz_app.core.encoders import EncoderError, describe_all, parse_specs
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
     from dacviz_app.core.loading import default_workers
     from dacviz_app.core.precision import check_precision
@@ -186,19 +205,24 @@ def main(argv: list[str] | None = None) -> int:
         else:
             source = Path(args.source)
         clips = select_clips(source, args.words, args.per_word, args.seed, exclude=(Path(args.out),))
-    except (WeightsNotFound, SourceError, RuntimeError, ValueError) as err:
+        others = parse_specs(args.encoders, args.encoder_path, args.layer)
+        beside = describe_all(others)  # loads each once: a bad folder fails here, not mid-run
+    except (WeightsNotFound, SourceError, EncoderError, RuntimeError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     if weights.untrained:
         say(untrained_banner())
     say(f"{len(clips)} clips selected from {source} · model DAC {args.model_type} · device {device} "
         f"· weights {weights.describe()}")
+    say("encoders: " + ", ".join([f"dac ({'UNTRAINED' if weights.untrained else 'trained'})", "mfcc (no weights)"]
+                                 + [f"{name} ({entry['dim']}-D, trained)" for name, entry in beside.items()]))
     depths = default_depths(args.model_type, len(clips)) if args.depths is None else \
         tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
     reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
         tuple(sorted(set(args.reconstruct)))
     config = PrecomputeConfig(
         depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
+        encoders=others,
         out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
         batch_size=args.batch_size or (256 if device == "cuda" else 8),
         batch_seconds=args.batch_seconds or (256.0 if device == "cuda" else 16.0),

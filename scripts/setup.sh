@@ -6,11 +6,14 @@ cd "$(dirname "$0")/.."
 mode=run; [ "${1:-}" = "--test" ] && mode=test
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 stamp=.venv/.dacviz-installed
-hash=$(cat requirements.txt requirements-test.txt pyproject.toml | sha256sum | cut -c1-16)
+hash=$(cat requirements.txt requirements-test.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
   echo "installing Python packages into .venv (first time: a few minutes, torch is large)"
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements.txt
+  # Resemblyzer's trained speaker encoder: its wheel holds the weights (pretrained.pt, 17 MB);
+  # dacviz runs its network itself (core/encoders.py), so not its librosa/webrtcvad dependencies
+  .venv/bin/pip install -q --no-deps resemblyzer==0.1.4
   # dacviz itself, editable: console scripts dacviz-precompute and dacviz-serve, no sys.path edits
   .venv/bin/pip install -q --no-deps -e .
   if [ "$mode" = test ]; then

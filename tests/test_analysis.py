@@ -77,9 +77,11 @@ def test_trust_of_every_view_is_sklearns(cache):
             assert row["trustworthiness"] == pytest.approx(trustworthiness(x, y, n_neighbors=10))
             assert row["continuity"] == pytest.approx(trustworthiness(y, x, n_neighbors=10))
             assert 0.0 <= row["continuity"] <= 1.0
-    title = cb.figures_update(cache, {v: ViewGroups(cache).drawn("label", v) for v in VIEW_NAMES},
-                              "mfcc", False, set(), False)[0]["layout"]["title"]["text"]
-    assert f"trust {cache.trust('mfcc', 'pca2')['trustworthiness']:.2f}" in title
+    layout = cb.figures_update(cache, {v: ViewGroups(cache).drawn("label", v) for v in VIEW_NAMES},
+                               "mfcc", False, set(), False)[0]["layout"]
+    under = [a["text"] for a in layout["annotations"] if a["y"] == 1]  # the line under the title
+    assert f"trust {cache.trust('mfcc', 'pca2')['trustworthiness']:.2f}" in under[0]
+    assert layout["title"]["text"].startswith("PCA 2D · ")
     assert analysis.trust_sample(20_000, 42).size == analysis.TRUST_SAMPLE  # stated sample above 5,000
 
 
@@ -225,5 +227,5 @@ def test_forged_keys_links_and_filters_cost_what_the_cache_costs(cache, demo_cac
     assert answer == {"clip": drawn.clip_at(curve, 0)}
     figure = cb.figures_update(cache, {v: groups.drawn(key.text, v) for v in VIEW_NAMES}, "z", False,
                                set(), False, key=key.text, filtered=True)[0]["layout"]
-    assert figure["meta"] == {"groups": key.text}
+    assert figure["meta"] == {"groups": key.text, "rep": "z"}
     assert "(the filter)" in figure["annotations"][0]["text"]

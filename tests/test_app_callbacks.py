@@ -139,7 +139,7 @@ def test_3d_views_draw_exactly_the_sample_the_3d_tsne_was_fitted_on(sampled_cach
     assert view_groups.drawn("label", "tsne2") is view_groups.all("label")
     figures = cb.figures_update(cache, {v: view_groups.drawn("label", v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
-    notes = [" ".join(a["text"] for a in f["layout"]["annotations"]) for f in figures]
+    notes = [" ".join(a["text"] for a in f["layout"]["annotations"] if a["y"] == 0) for f in figures]
     assert notes == ["", "50 of 200 drawn (seeded sample)", "", "50 of 200 drawn (seeded sample)"]
     assert cache.trust("z", "tsne3")["n"] == 50 and cache.trust("z", "tsne2")["n"] == 200  # what each draws
     group = next(g for g, m in enumerate(drawn3.members) if len(m))
@@ -172,11 +172,20 @@ def test_lasso_points_map_to_clips(cache, groups):
 def test_metrics_table_marks_the_current_representation(cache):
     table = cb.metrics_table(cb.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
     rows = table.children[1].children[1].children
-    assert len(rows) == 20  # the four representations x five spaces, scored by the label
+    # the four representations and the speaker encoder x five spaces, scored by the label
+    assert len(rows) == 25
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
     table = cb.metrics_table(cb.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
     rows = table.children[1].children[1].children  # the slider's depth joins the table
-    assert len(rows) == 25 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
+    assert len(rows) == 30 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
+    # with the weights notes: each representation says whether its encoder is trained
+    notes = cb.weights_notes(cache)
+    assert notes["z"] == "untrained" and notes["mfcc"] == "no weights" and notes["resemblyzer"] == "trained"
+    table = cb.metrics_table(cb.column_rows(cache, "z"), "z", cache.metrics_params, notes=notes)
+    names = {r.children[0].children[0]: r.children[0].children[1].children
+             for r in table.children[1].children[1].children}
+    assert names == {"z": " untrained", "codes_concat": " untrained", "codes_mean": " untrained",
+                     "mfcc": " no weights", "resemblyzer": " trained"}
 
 
 def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
@@ -186,7 +195,7 @@ def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
     table = cb.metrics_table(cb.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
     assert "Scored by speaker" in json.dumps(table.to_plotly_json(), default=str)
     rows = table.children[1].children[1].children
-    assert len(rows) == 20
+    assert len(rows) == 25
     speakers = np.asarray(cache.clips["speaker"])
     chance = max(np.mean(speakers == s) for s in set(speakers))
     assert {r.children[7].children for r in rows} == {f"{chance:.3f}"}  # the same in every space
@@ -239,6 +248,34 @@ def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(sampled_cache)
                 "/clip-at/tsne2/0/1.5", "/clip-at/..%2f..%2fmanifest.json/0/0", "/clip-at/tsne2/0"):
         answer = client.get(bad)
         assert answer.status_code == 404 and b"Traceback" not in answer.data, bad
+
+
+def test_clip_at_draws_the_clicked_clips_neighbours_as_the_dash_path_will(sampled_cache):
+    """The early highlight a click gets from /clip-at is the payload the Dash round trip sends
+    after it (same neighbours, k, hidden groups, coordinates in every view)."""
+    from dacviz_app.ui.callbacks import highlight_update
+
+    client = create_app(sampled_cache).server.test_client()
+    cache = open_cache(sampled_cache)
+    groups = ViewGroups(cache)
+    key = groups.make_key("speaker", "mfcc")
+    drawn = groups.drawn(key, "tsne2")
+    hidden = groups.all(key).names[1]
+    answer = client.get("/clip-at/tsne2/0/1", query_string={
+        "key": key.text, "rep": "mfcc", "k": "7", "hide": hidden, "highlight": "1"}).get_json()
+    clip = drawn.clip_at(0, 1)
+    expected = highlight_update(cache, groups.all(key), "mfcc", {"clip": clip, "play": clip}, 7, [],
+                                {hidden}, False)
+    assert answer["clip"] == clip and answer["highlight"] == expected
+    neighbours = answer["highlight"]["views"]["pca3"]["neighbours"]["ids"]
+    assert 0 < len(neighbours) <= 7 and not any(cache.clips["speaker"][i] == hidden for i in neighbours)
+    # a representation it does not hold, a huge k, hostile hides: the clip, and no error
+    assert client.get("/clip-at/tsne2/0/1", query_string={"key": key.text, "rep": "../x", "highlight": "1"}
+                      ).get_json() == {"clip": clip}
+    big = client.get("/clip-at/tsne2/0/1", query_string={
+        "key": key.text, "rep": "z", "k": "10" * 30, "hide": ["<x>"] * 500, "highlight": "1"})
+    assert big.status_code == 200
+    assert len(big.get_json()["highlight"]["views"]["pca2"]["neighbours"]["ids"]) <= cache.knn_k
 
 
 def test_a_symlink_out_of_the_cache_is_not_served(demo_cache, tmp_path):

@@ -4,6 +4,7 @@ Screenshots of each state are saved under artifacts/screenshots/.
 """
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
@@ -593,12 +594,16 @@ def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page,
     for width, height in ((1000, 700), (1920, 1080)):
         driver.set_window_size(width, height)
         time.sleep(1.0)
-        heights[height] = driver.execute_script(
-            "return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => document.getElementById('view-' + v)"
-            ".getBoundingClientRect().height)")
-        inner = driver.execute_script("return window.innerHeight")
-        assert all(h >= 0.4 * inner - 45 for h in heights[height]), (height, heights[height], inner)
-    assert all(b > a + 100 for a, b in zip(heights[700], heights[1080])), heights
+        driver.execute_script("window.scrollTo(0, 0)")
+        heights[height], bottom, inner = driver.execute_script(
+            "return [['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => document.getElementById('view-' + v)"
+            ".getBoundingClientRect().height), document.querySelector('.views-grid').getBoundingClientRect().bottom,"
+            " window.innerHeight]")
+        # the two rows share the height under the header (the grid ends at the window's bottom),
+        # or, in a window too short for that, keep 260 px each and the page scrolls to them
+        assert all(h >= 259 for h in heights[height]), (height, heights[height])
+        assert all(h <= 261 for h in heights[height]) or abs(bottom - inner) < 60, (height, bottom, inner)
+    assert all(b > a + 40 for a, b in zip(heights[700], heights[1080])), heights
     titles = driver.execute_script(
         "return Array.from(document.querySelectorAll('.modebar-btn')).map(b => (b.getAttribute('data-title') || '') +"
         " ' ' + (b.getAttribute('href') || ''))")
@@ -612,3 +617,56 @@ def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page,
     assert driver.execute_script(
         "return document.querySelector('#view-tsne3 .js-plotly-plot')._fullLayout.scene.dragmode") == "orbit"
     shot(page, "13-1-1920")
+
+    # a view's button fills the window with it, and back; the link keeps it
+    inner = driver.execute_script("return window.innerHeight")
+    driver.execute_script("document.querySelector('#box-tsne2 .maximise').click()")
+    wait_for(lambda: driver.execute_script(
+        "return document.getElementById('view-tsne2').getBoundingClientRect().height") > 0.9 * inner, 10, "maximised")
+    assert driver.execute_script("return ['pca2', 'pca3', 'tsne3'].every(v => "
+                                 "document.getElementById('view-' + v).offsetParent === null)")
+    assert "max=tsne2" in driver.current_url
+    wait_for(lambda: driver.execute_script(
+        "const gd = document.querySelector('#view-tsne2 .js-plotly-plot');"
+        "return gd._fullLayout.height > 0.85 * window.innerHeight"), 10, "the figure fits its new size")
+    shot(page, "13-2-maximised")
+    driver.execute_script("document.querySelector('#box-tsne2 .maximise').click()")
+    wait_for(lambda: driver.execute_script(
+        "return ['pca2', 'pca3', 'tsne3'].every(v => document.getElementById('view-' + v).offsetParent !== null)"),
+        10, "all four again")
+    assert "max=" not in driver.current_url
+
+    # a zoom (2D) and a camera (3D) stay when the colouring changes
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    def drag(view, dx, dy):
+        x, y = driver.execute_script("""
+          const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot');
+          gd.scrollIntoView({block: 'center', behavior: 'instant'});
+          const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
+          return [r.left + s.l + s.w * 0.3, r.top + s.t + s.h * 0.35];""", view)
+        actions = ActionChains(driver)
+        pointer = actions.w3c_actions.pointer_action
+        pointer.move_to_location(int(x), int(y))
+        pointer.pointer_down()
+        for step in (0.3, 0.7, 1.0):
+            pointer.move_to_location(int(x + dx * step), int(y + dy * step))
+        pointer.pointer_up()
+        actions.perform()
+
+    state = ("const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot'), L = gd._fullLayout;"
+             "return [L.meta && L.meta.groups, L.xaxis ? L.xaxis.range.slice() : JSON.stringify(L.scene.camera.eye)];")
+    full = driver.execute_script(state, "pca2")[1]
+    drag("pca2", 130, 100)
+    zoomed = wait_for(lambda: (r := driver.execute_script(state, "pca2")[1]) != full and r, 10, "zoomed")
+    eye = driver.execute_script(state, "tsne3")[1]
+    drag("tsne3", 120, 0)
+    turned = wait_for(lambda: (e := driver.execute_script(state, "tsne3")[1]) != eye and e, 10, "turned")
+    time.sleep(0.5)
+    before = driver.execute_script(state, "pca2")[0]
+    choose(page, "#colour", "speaker")
+    wait_for(lambda: driver.execute_script(state, "pca2")[0] != before, 15, "recoloured")
+    time.sleep(0.5)
+    assert driver.execute_script(state, "pca2")[1] == pytest.approx(zoomed, rel=1e-6), "the zoom stays"
+    assert json.loads(driver.execute_script(state, "tsne3")[1]) == pytest.approx(json.loads(turned), rel=1e-6), \
+        "the camera stays"

@@ -326,3 +326,27 @@ def test_labels_are_text_in_hover_and_legend(client):
     assert figure["data"][0]["meta"] == "%{x}&lt;b&gt;b&lt;/b&gt;"
     assert display_names(["", "(none)"], False, {"", "(none)"}) == ["(none) 2", "(none)"]
     assert display_names(["a", "(other)"], True, {"a", "(other)", "b"}) == ["a", "(other)", "(other) 2"]
+
+
+def test_a_kept_zoom_or_camera_is_validated_and_only_for_its_representation():
+    """The page's view-state store is the browser's to write: only finite numbers of the right
+    shape, for the representation drawn, reach a figure."""
+    from dacviz_app.core.views import ColourGroups
+    from dacviz_app.ui.figures import DEFAULT_CAMERA, base_figure, user_view
+
+    camera = {"eye": {"x": 1, "y": 2, "z": 3}, "center": {"x": 0, "y": 0, "z": 0}, "up": {"x": 0, "y": 0, "z": 1}}
+    state = {"pca2": {"rep": "z", "x": [-1, 2], "y": [0, "nan"]}, "tsne3": {"rep": "z", "camera": camera},
+             "pca3": {"rep": "z", "camera": {"eye": {"x": "inf", "y": 0, "z": 0}}}, "tsne2": "junk"}
+    assert user_view(state, "pca2", "z") == {"x": [-1.0, 2.0]}
+    assert user_view(state, "pca2", "mfcc") == {}  # another representation's zoom is not this one's
+    assert user_view(state, "tsne3", "z") == {"camera": camera}
+    assert user_view(state, "pca3", "z") == {} and user_view(state, "tsne2", "z") == {}
+    assert user_view(None, "pca2", "z") == {} and user_view({"pca2": {"rep": "z", "x": [1, 1]}}, "pca2", "z") == {}
+    groups = ColourGroups("label", ("a",), (np.array([0, 1]),), ("#000",))
+    coords2, coords3 = np.zeros((2, 2), np.float32), np.zeros((2, 3), np.float32)
+    flat = base_figure("pca2", coords2, groups, "t", "z", False, set(), kept=user_view(state, "pca2", "z"))
+    assert flat["layout"]["xaxis"]["range"] == [-1.0, 2.0] and flat["layout"]["xaxis"]["autorange"] is False
+    assert "range" not in flat["layout"]["yaxis"]
+    deep = base_figure("tsne3", coords3, groups, "t", "z", False, set(), kept=user_view(state, "tsne3", "z"))
+    assert deep["layout"]["scene"]["camera"] == camera
+    assert base_figure("pca3", coords3, groups, "t", "z", False, set())["layout"]["scene"]["camera"] == DEFAULT_CAMERA

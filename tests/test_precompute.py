@@ -73,7 +73,10 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
     cache = open_cache(demo_cache[0])
     k = cache.metrics["params"]["knn_accuracy_k"]
     n_reps = len(cache.representations)
-    assert n_reps == 4 + 11 and cache.metrics["params"]["columns"] == ["label", "speaker"]
+    # DAC's 3 and its 11 depths, MFCC, and the trained speaker encoder installed beside them
+    assert n_reps == 4 + 11 + 1 and cache.metrics["params"]["columns"] == ["label", "speaker"]
+    assert cache.representations[-1] == "resemblyzer" and cache.trained("resemblyzer")
+    assert cache.encoders() == [("dac", False), ("mfcc", False), ("resemblyzer", True)]
     assert len(cache.metrics["rows"]) == n_reps * 5 * 2  # label and speaker: every space
 
     def loo_knn_accuracy(points, metric, labels):

@@ -217,11 +217,14 @@ def write_metrics(paths: "CachePaths", params: dict, rows: list[dict],
 def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
                   model_type: str, weights: dict, n_clips: int, n_skipped: int, knn_k: int,
                   seed: int, sample_3d: int | None, depths: tuple[int, ...] = (),
-                  reconstructions: dict | None = None, encode: dict | None = None) -> dict:
+                  reconstructions: dict | None = None, encode: dict | None = None,
+                  representations: dict | None = None) -> dict:
     """The manifest of a finished cache (see the module docstring for the keys).
     ``sample_3d``: the size of the 3D sample, None when every clip is drawn in 3D.
     ``reconstructions``: {"depths": [q...], "n_clips": int, "max_clips": int} or None.
-    ``encode``: how the encoder ran (device, precision, ...; see the module docstring) or None."""
+    ``encode``: how the encoder ran (device, precision, ...; see the module docstring) or None.
+    ``representations``: {name: {"dim", "title", "description", ...}}, the run's own (DAC's,
+    MFCC's and those of the encoders beside them); None: DAC's and MFCC's (``describe``)."""
     cfg = MODEL_CONFIGS[model_type]
     return {
         "format_version": FORMAT_VERSION,
@@ -242,7 +245,7 @@ def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan
         "n_skipped": n_skipped,
         "knn_k": knn_k,
         "seed": seed,
-        "representations": describe(model_type, tuple(depths)),
+        "representations": representations or describe(model_type, tuple(depths), weights.get("untrained")),
         "projections": list(VIEW_NAMES),
         "sample_3d": None if sample_3d is None else {"n": int(sample_3d), "seed": seed},
         "depths": sorted(int(q) for q in depths),
@@ -610,6 +613,28 @@ class Cache:
     def title(self, representation: str) -> str:
         """'z (1024-D latent)': how the page names ``representation``."""
         return str(self.manifest["representations"][representation]["title"])
+
+    def encoder(self, representation: str) -> str:
+        """The encoder that made ``representation``: 'dac', 'mfcc', or the name of one beside
+        them ('resemblyzer', a Hugging Face model's name); caches made before encoders were
+        recorded: 'mfcc' for mfcc, else 'dac'."""
+        entry = self.manifest["representations"][representation]
+        return str(entry.get("encoder") or ("mfcc" if representation == "mfcc" else "dac"))
+
+    def trained(self, representation: str) -> bool:
+        """Whether ``representation`` comes from trained weights (MFCC has none: False; DAC's
+        follow the manifest's weights when the entry does not say)."""
+        entry = self.manifest["representations"][representation]
+        if "trained" in entry:
+            return bool(entry["trained"])
+        return False if self.encoder(representation) == "mfcc" else not self.untrained
+
+    def encoders(self) -> list[tuple[str, bool]]:
+        """[(encoder, trained)] in the order the representations come, each once."""
+        seen: dict[str, bool] = {}
+        for rep in self.representations:
+            seen.setdefault(self.encoder(rep), self.trained(rep))
+        return list(seen.items())
 
     def has_representation(self, representation) -> bool:
         return isinstance(representation, str) and representation in self.manifest["representations"]

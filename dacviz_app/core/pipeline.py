@@ -20,12 +20,12 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from . import cache as cache_format
-from .audio import wav_bytes
+from .audio import resample, wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
 from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac
 from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
@@ -36,6 +36,7 @@ from .neighbours import MAX_K, cosine_knn
 from .precision import agreement, agreement_sample, describe_settings, device_name, precision_mode
 from .projections import pca, sample_3d, tsne, tsne_neighbour_count
 from .representations import describe
+from .encoders import Encoder, EncoderSpec, describe_all, make_encoder
 from .sources import ClipSource
 from .spaces import FULL_SPACE, VIEWS, View
 
@@ -70,6 +71,7 @@ class PrecomputeConfig:
     depths: tuple[int, ...] = ()  # z_q<q> representations (1..n_codebooks-1)
     reconstruct: tuple[int, ...] = ()  # codebook counts decoded back to audio
     reconstruct_max_clips: int = 0  # at most this many clips (evenly spread over the plan)
+    encoders: tuple[EncoderSpec, ...] = ()  # beside DAC and MFCC (core.encoders)
 
 
 @dataclass
@@ -122,6 +124,10 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
         "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
         "format_version": cache_format.FORMAT_VERSION, "depths": list(config.depths),
         "reconstruct": list(config.reconstruct), "reconstruct_max_clips": config.reconstruct_max_clips,
+        # each encoder beside DAC with the hash of its weights: other weights make another plan
+        "encoders": {name: {"spec": spec.as_dict(), "sha256": described["weights"]["sha256"]}
+                     for spec in config.encoders
+                     for name, described in describe_all((spec,)).items()},
     }
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"plan_id": digest, **body}
@@ -240,9 +246,10 @@ class BatchLimit:
 
 
 def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: PrecomputeConfig,
-                  paths: CachePaths, limit: BatchLimit,
-                  say: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """Encode one chunk's prepared clips (``loading.prepare_clip`` wrote their playable copies);
+                  paths: CachePaths, limit: BatchLimit, say: Callable[[str], None],
+                  others: Sequence[Encoder] = ()) -> dict[str, np.ndarray]:
+    """Encode one chunk's prepared clips (``loading.prepare_clip`` wrote their playable copies)
+    with DAC and with ``others`` (each at its own rate, resampled from the prepared audio);
     writes their reconstructions; returns the chunk arrays. A clip the device cannot hold even
     alone is skipped with that reason."""
     sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
@@ -262,14 +269,24 @@ def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: P
                      + [(ok[row].plan_index, reason) for row, reason in failed.items()])
     chosen = [ok[row] for row in kept]
     mfcc_dim = _representation_dims(config)["mfcc"]
+    beside = {enc.name: encode_with(enc, [p.audio for p in chosen], sample_rate) for enc in others}
     return {"plan_index": np.asarray([p.plan_index for p in chosen], np.int64),
-            **{rep: values[kept] for rep, values in pooled.items()}, "code_counts": counts,
+            **{rep: values[kept] for rep, values in pooled.items()}, **beside, "code_counts": counts,
             "mfcc": np.asarray([p.mfcc for p in chosen], np.float32).reshape(len(chosen), mfcc_dim),
             "duration_s": np.asarray([p.duration_s for p in chosen], np.float64),
             "original_rate": np.asarray([p.original_rate for p in chosen], np.int64),
             "channels": np.asarray([p.channels for p in chosen], np.int64),
             "skipped_index": np.asarray([i for i, _ in skipped], np.int64),
             "skipped_reason": np.asarray([r for _, r in skipped], dtype=str)}
+
+
+def encode_with(encoder: Encoder, audios: list[np.ndarray], sample_rate: int) -> np.ndarray:
+    """``(n, encoder.dim) float32``: ``audios`` (mono at ``sample_rate``) through ``encoder``,
+    resampled to its rate first (``audio.resample``, as every clip was)."""
+    if not audios:
+        return np.zeros((0, encoder.dim), np.float32)
+    clips = [resample(a, sample_rate, encoder.sample_rate) for a in audios]
+    return np.asarray(encoder.encode(clips), np.float32).reshape(len(clips), encoder.dim)
 
 
 def _is_out_of_memory(err: BaseException) -> bool:
@@ -294,7 +311,8 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
     cfg = MODEL_CONFIGS[config.model_type]
     hop = int(model.hop_length)
     lengths = [len(a) for a in audios]
-    dims = {name: dim for name, dim in _representation_dims(config).items() if name != "mfcc"}
+    dims = {name: int(d["dim"]) for name, d in describe(config.model_type, config.depths).items()
+            if d["encoder"] == "dac"}
     out = {name: np.zeros((len(audios), dim), np.float32) for name, dim in dims.items()}
     counts = np.zeros((cfg["n_codebooks"], cfg["codebook_size"]), np.int64)
     decoded: dict[int, dict[int, np.ndarray]] = {depth: {} for depth in config.reconstruct}
@@ -343,7 +361,14 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
 
 def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
     """{representation: dimension} of this run, as the manifest will state them."""
-    return {name: int(d["dim"]) for name, d in describe(config.model_type, config.depths).items()}
+    return {name: int(d["dim"]) for name, d in representations_of(config).items()}
+
+
+def representations_of(config: PrecomputeConfig) -> dict[str, dict]:
+    """The manifest's "representations" of this run: DAC's and MFCC's (``describe``), then
+    those of the encoders beside them (``encoders.describe_all``)."""
+    return {**describe(config.model_type, config.depths, config.weights.untrained),
+            **describe_all(config.encoders)}
 
 
 def load_encoder(config: PrecomputeConfig):
@@ -375,6 +400,7 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
     sizes = {c: min(config.chunk_size, len(clips) - c * config.chunk_size) for c in todo}
     done_clips = len(clips) - sum(sizes.values())
     model = load_encoder(config)
+    others = [make_encoder(spec, config.device) for spec in config.encoders]
     cfg = MODEL_CONFIGS[config.model_type]
     limit = BatchLimit(samples=int(config.batch_seconds * cfg["sample_rate"]), clips=config.batch_size)
     indices = [i for c in todo for i in range(c * config.chunk_size, c * config.chunk_size + sizes[c])]
@@ -387,7 +413,7 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
         tell = bar.write if progress else say
         for chunk in todo:
             prepared = list(itertools.islice(stream, sizes[chunk]))
-            arrays = _encode_chunk(model, prepared, len(clips), config, paths, limit, tell)
+            arrays = _encode_chunk(model, prepared, len(clips), config, paths, limit, tell, others)
             atomic_save_npz(paths.chunk(chunk), **arrays)
             encoded_now += sizes[chunk]
             bar.update(sizes[chunk])
@@ -651,6 +677,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,
         weights=config.weights.as_dict(), n_clips=n_clips, n_skipped=n_skipped, knn_k=k,
         seed=config.seed, sample_3d=None if sample is None else len(sample), depths=config.depths,
+        representations=representations_of(config),
         reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
                          "max_clips": config.reconstruct_max_clips}, encode=encode))
     return timings

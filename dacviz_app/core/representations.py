@@ -34,10 +34,13 @@ def depth_name(depth: int) -> str:
     return f"{DEPTH_PREFIX}{depth}"
 
 
-def describe(model_type: str, depths: tuple[int, ...] = ()) -> dict[str, dict]:
-    """{name: {"dim", "title", "description"(, "depth", "kbps")}} for the manifest and the app:
-    the four base representations, then ``z_q<q>`` for each q in ``depths`` (z has depth
-    n_codebooks)."""
+def describe(model_type: str, depths: tuple[int, ...] = (), untrained: bool | None = None
+             ) -> dict[str, dict]:
+    """{name: {"dim", "title", "description", "encoder"(, "trained", "depth", "kbps")}} for the
+    manifest and the app: the four base representations, then ``z_q<q>`` for each q in
+    ``depths`` (z has depth n_codebooks). "encoder" is "dac" or "mfcc"; "trained" says whether
+    the encoder's weights were trained (DAC's: not ``untrained``; left out when unknown; MFCC
+    has none: False)."""
     from .models import MODEL_CONFIGS, bitrate_kbps
 
     cfg = MODEL_CONFIGS[model_type]
@@ -64,6 +67,12 @@ def describe(model_type: str, depths: tuple[int, ...] = ()) -> dict[str, dict]:
             "title": f"z at {q} codebook{'s' if q > 1 else ''} ({kbps:g} kbps)",
             "description": f"quantized latent of the first {q} of {n_codebooks} residual "
                            f"codebooks, mean over time"}
+    for name, entry in described.items():
+        entry["encoder"] = "mfcc" if name == "mfcc" else "dac"
+        if name == "mfcc":
+            entry["trained"] = False
+        elif untrained is not None:
+            entry["trained"] = not untrained
     return described
 
 

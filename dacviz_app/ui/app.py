@@ -126,18 +126,33 @@ def serve_audio(cache: Cache, clip_id: int):
     return response
 
 
-def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, key):
+def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, key,
+                  highlight_for: dict | None = None):
     """``/clip-at/<view>/<trace>/<point>?key=<groups key>`` (or ``?<the page's link>``): the clip
     drawn there, ``{"clip": id}``, or 404; ``key``: the groups key the figure was drawn for (its
-    ``layout.meta.groups``) or the one the link describes (``callbacks.query_groups_key``). Lets the browser start a clicked clip's audio before the
-    Dash round trip."""
+    ``layout.meta.groups``) or the one the link describes (``callbacks.query_groups_key``). Lets
+    the browser start a clicked clip's audio, and draw its neighbours, before the Dash round trip.
+
+    ``highlight_for``: {"rep", "k", "hide"} (the figure's representation, the page's k and hidden
+    groups): the answer also holds ``"highlight"``, the payload the Dash path will send for this
+    click (``callbacks.highlight_update`` without a box/lasso set, which the page keeps)."""
     if not is_view(view):
         abort(404)
     clip = callbacks.point_to_clip(view_groups.drawn(key, view),
                                    {"curveNumber": curve, "pointNumber": point})
     if clip is None:
         abort(404)
-    return {"clip": clip}
+    if highlight_for is None:
+        return {"clip": clip}
+    cache = view_groups.cache
+    rep = highlight_for["rep"] if highlight_for["rep"] in cache.representations else None
+    if rep is None:
+        return {"clip": clip}
+    groups = view_groups.all(key)
+    hidden = {h for h in highlight_for["hide"] if isinstance(h, str)} & set(groups.names)
+    selection = {"clip": clip, "cursor": -1, "play": clip, "nonce": 0}
+    return {"clip": clip, "highlight": callbacks.highlight_update(
+        cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
 
 
 def sound_memo(cache: Cache):
@@ -237,8 +252,13 @@ def create_app(cache_dir: str | Path) -> Dash:
     @app.server.route("/clip-at/<view>/<int:curve>/<int:point>")
     def clip_at(view: str, curve: int, point: int):
         key = request.args.get("key")  # the figure's own groups key; else the page's link says it
-        return clip_at_point(view_groups, view, curve, point, key if key is not None else
-                             callbacks.query_groups_key(view_groups, request.query_string.decode("latin-1")))
+        if key is None:
+            key = callbacks.query_groups_key(view_groups, request.query_string.decode("latin-1"))
+        wanted = None
+        if request.args.get("highlight") == "1":
+            wanted = {"rep": request.args.get("rep"), "k": request.args.get("k"),
+                      "hide": [h[:500] for h in request.args.getlist("hide")[:200]]}
+        return clip_at_point(view_groups, view, curve, point, key, wanted)
 
     @app.server.before_request
     def only_clip_ids_under_audio():

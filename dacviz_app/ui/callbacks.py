@@ -25,9 +25,9 @@ from ..core.views import (AGREEMENT, ViewGroups, active_representation, clip_det
                           hover_texts, neighbour_rows, scored_columns,
                           valid_clip_ids, valid_colour)
 from .figures import (MAX_LASSO_DRAWN, base_figure, confusion_figure, depth_figure,
-                      highlight_payload, legend_patch, usage_figure, view_title)
+                      highlight_payload, legend_patch, usage_figure, user_view, view_title)
 from .layout import (DEFAULT_K, analysis_note, depth_label, metrics_table, representation_choices,
-                     subset_table, unscored_reason)
+                     subset_table, unscored_reason, weights_notes)
 from .report import report_html
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}
@@ -216,9 +216,10 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
 
 def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
                    hidden: set[str], legend_only: bool, uirevision: str | None = None,
-                   key: str | None = None, filtered: bool = False) -> list:
+                   key: str | None = None, filtered: bool = False, view_state=None) -> list:
     """One figure per view (``spaces.VIEWS`` order): full builds, or Patches of the groups'
-    visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn}."""
+    visibility when only the legend changed. ``groups_by_view``: {view: ColourGroups drawn};
+    ``view_state``: the page's zooms and cameras (``figures.user_view``), kept for ``rep``."""
     out = []
     hover = None if legend_only else hover_texts(cache)
     for view in VIEW_NAMES:
@@ -230,7 +231,8 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
         out.append(base_figure(view, cache.projection(rep, view), groups, title,
                                uirevision=uirevision or rep, key=key, filtered=filtered,
                                sampled=view_row(view).dim == 3 and cache.sample_3d() is not None,
-                               presentation=presentation, hidden=hidden, hover=hover))
+                               presentation=presentation, hidden=hidden, hover=hover, rep=rep,
+                               kept=user_view(view_state, view, rep)))
     return out
 
 
@@ -289,7 +291,9 @@ def render_clip_info(cache: Cache, selection: dict) -> list:
     playing = "" if play in (None, clip) else f" · playing neighbour #{selection['cursor'] + 1}"
     if play is None:  # restored from a link: browsers start no audio without a gesture
         playing = " · from the link: press r or ▶ to listen"
+    # the player's own clock reads 0:00 / 0:00 for a clip under a second: its length is said here
     return [html.Div([html.Span(f"clip {clip}", className="fw-bold", id="selected-clip"),
+                      html.Span(f" · {details['duration_s']:.2f} s", id="selected-duration"),
                       html.Span(playing, className="text-muted")]),
             html.Table([html.Tr([html.Th(name), html.Td(str(value))]) for name, value in rows],
                        className="table table-sm clip-table mb-0")]
@@ -384,6 +388,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     representations, filter: ``views.GroupsKey``)."""
     n_views = len(VIEW_NAMES)
     columns = view_groups.filter_columns
+    notes = weights_notes(cache)
 
     @app.callback(Output("rep", "value"), Output("colour", "value"), Output("k", "value"),
                   Output("presentation", "value"), Output("depth", "value"),
@@ -413,17 +418,6 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         key = view_groups.make_key(colour, shown_rep(cache, rep, depth),
                                    valid_compare(cache, compare, rep), filters).text
         return no_update if key == current else key
-
-    @app.callback(Output("legend", "options"), Output("legend", "value"),
-                  Output("restored-hide", "data", allow_duplicate=True),
-                  Input("groups-key", "data"), State("restored-hide", "data"), prevent_initial_call="initial_duplicate")
-    def legend_for_colour(key, restored):
-        """Every group shown; a link's hidden groups (``hide=``) once, when its colouring is on."""
-        groups = view_groups.all(key)
-        hide = {h for h in restored if isinstance(h, str)} if isinstance(restored, list) else set()
-        if hide & set(groups.names):
-            return legend_options(groups), [n for n in groups.names if n not in hide], []
-        return legend_options(groups), list(groups.names), no_update
 
     @app.callback(Output("selection", "data"),
                   Input("url", "search"), *[Input(f"view-{v}", "clickData") for v in VIEW_NAMES],
@@ -486,17 +480,41 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         return set() if not isinstance(shown, list) else set(groups.names) - {str(x) for x in shown}
 
     @app.callback(*[Output(f"view-{v}", "figure") for v in VIEW_NAMES],
-                  Input("rep", "value"), Input("groups-key", "data"), Input("presentation", "value"),
-                  Input("legend", "value"), Input("depth", "value"))
-    def on_figures(rep, key, presentation, shown, depth):
-        groups = view_groups.all(key)
-        legend_only = ctx.triggered_id == "legend" and len(ctx.triggered) == 1
+                  Output("legend", "options"), Output("legend", "value"),
+                  Output("restored-hide", "data", allow_duplicate=True),
+                  Input("rep", "value"), Input("colour", "value"), Input("depth", "value"),
+                  Input("compare", "value"), Input("filter", "value"), Input("presentation", "value"),
+                  Input("legend", "value"), State("legend", "options"), State("restored-hide", "data"),
+                  State("view-state", "data"), prevent_initial_call="initial_duplicate")
+    def on_figures(rep, colour, depth, compare, filters, presentation, shown, options, restored,
+                   view_state):
+        """The four figures and the shared legend, in one answer straight from the controls
+        (not through the groups-key store and the legend: each link in that chain was a round
+        trip before a 100k page could start drawing). A legend click patches visibility only;
+        new groups show every group, but a link's hidden ones (``hide=``) once."""
         current = shown_rep(cache, rep, depth)
-        parsed = view_groups.key(key)
-        return figures_update(cache, {v: view_groups.drawn(parsed, v) for v in VIEW_NAMES},
-                              current, bool(presentation), hidden_groups(groups, shown),
-                              legend_only, uirevision=current, key=parsed.text,
-                              filtered=bool(parsed.filters))
+        key = view_groups.make_key(colour, current, valid_compare(cache, compare, rep), filters)
+        groups = view_groups.all(key)
+        drawn = {v: view_groups.drawn(key, v) for v in VIEW_NAMES}
+        if ctx.triggered_id == "legend" and len(ctx.triggered) == 1:
+            return *figures_update(cache, drawn, current, bool(presentation),
+                                   hidden_groups(groups, shown), True), no_update, no_update, no_update
+        names = list(groups.names)
+        same = isinstance(options, list) and [o.get("value") for o in options if isinstance(o, dict)] == names
+        hide = {h for h in restored if isinstance(h, str)} if isinstance(restored, list) else set()
+        if same:
+            legend, value, restored_out = no_update, no_update, no_update
+            hidden = hidden_groups(groups, shown)
+        elif hide & set(names):
+            legend, value, restored_out = legend_options(groups), [n for n in names if n not in hide], []
+            hidden = hide & set(names)
+        else:
+            legend, value, restored_out = legend_options(groups), names, no_update
+            hidden = set()
+        return (*figures_update(cache, drawn, current, bool(presentation), hidden, False,
+                                uirevision=current, key=key.text, filtered=bool(key.filters),
+                                view_state=view_state),
+                legend, value, restored_out)
 
     @app.callback(Output("highlight", "data"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
@@ -529,7 +547,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     def on_metrics(rep, depth, colour):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
-                             column, colour)
+                             column, colour, notes)
 
     @app.callback(Output("confusion", "figure"), Output("analysis-note", "children"),
                   Input("rep", "value"), Input("depth", "value"), Input("colour", "value"),
@@ -594,6 +612,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         def on_codec_charts(colour, depth, presentation):
             return codec_charts(cache, colour, depth, bool(presentation))
 
+    app.clientside_callback(
+        "function(){return window.dacviz.keepView.apply(null, arguments);}",
+        Output("view-state", "data"), *[Input(f"view-{v}", "relayoutData") for v in VIEW_NAMES],
+        *[State(f"view-{v}", "figure") for v in VIEW_NAMES], State("view-state", "data"),
+        prevent_initial_call=True)
     app.clientside_callback(
         "function(payload){return window.dacviz.drawHighlight(payload);}",
         Output("highlight-sync", "children"), Input("highlight", "data"))

@@ -23,6 +23,12 @@ from ..core.spaces import view as view_row
 HIDDEN_COLOUR = "#9e9e9e"  # a clicked clip the filter hides is drawn grey
 MAX_LASSO_DRAWN = 10_000  # rings drawn for a box/lasso selection (evenly spread over it)
 OPACITY = 0.75
+# plotly.js draws each 3D marker as a triangulated glyph: a square is 2 triangles, a circle many.
+# At 2 x 20,000 points in software WebGL the square drew the two 3D views ~0.35 s sooner (1.03-1.14
+# s -> 0.69-0.79 s, Plotly.newPlot, 100k cache); at 2-3.5 px it looks the same.
+SYMBOL_3D = "square"
+# far enough that the axis titles stay inside a narrow view (1.25, 1.25, 0.95 clipped "PC 3")
+DEFAULT_CAMERA = {"eye": {"x": 1.45, "y": 1.45, "z": 1.1}}
 
 
 def typed(values: np.ndarray) -> dict:
@@ -37,17 +43,20 @@ def plotly_text(value: str) -> str:
     return html.escape(value, quote=False)
 
 
-def view_title(view: str, info: dict, trust: dict | None = None) -> str:
-    """'PCA 2D · 42.4% variance · trust 0.91 / cont 0.93' or 't-SNE 3D · perplexity 30 · ...',
-    from the view's sidecar and its trust row (``Cache.trust``; left out when absent)."""
+def view_title(view: str, info: dict, trust: dict | None = None) -> tuple[str, str]:
+    """('PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30', from the view's sidecar;
+    'trust 0.91 · continuity 0.93 (k=10)' from its trust row (``Cache.trust``), or '' when
+    absent). The figure draws the second line, smaller, under the first."""
     row = view_row(view)
     if row.method == "pca":
         title = f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
     else:
         title = f"{row.title} · perplexity {round(float(info['perplexity']), 1):g}"
+    note = ""
     if trust and trust.get("trustworthiness") is not None:
-        title += f" · trust {trust['trustworthiness']:.2f} / cont {trust['continuity']:.2f}"
-    return title
+        k = f" (k={int(trust['k'])})" if trust.get("k") else ""
+        note = f"trust {trust['trustworthiness']:.2f} · continuity {trust['continuity']:.2f}{k}"
+    return title, note
 
 
 def sample_note(drawn: int, total: int, filtered: bool = False, sampled: bool = True) -> str:
@@ -73,19 +82,24 @@ def _trace(dim: int, coords: np.ndarray, **style) -> dict:
     return trace
 
 
-def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: str,
+def base_figure(view: str, coords: np.ndarray, groups, title: str | tuple[str, str], uirevision: str,
                 presentation: bool, hidden: set[str], key: str | None = None,
                 filtered: bool = False, sampled: bool | None = None,
-                hover: list[str] | None = None) -> dict:
+                hover: list[str] | None = None, rep: str | None = None,
+                kept: dict | None = None) -> dict:
     """The full figure of one view.
 
     Args:
         coords: (n_clips, 2|3) float32 projection (all clips; ``groups`` says which are drawn).
         groups: a ``core.views.ColourGroups`` of the clips this view draws.
+        title: the title, or (title, a smaller line under it) as ``view_title`` gives.
         hidden: group names toggled off in the shared legend.
         key: the groups key (``core.views.GroupsKey.text``) the figure is drawn for, kept in
             ``layout.meta.groups``: the page's script asks /clip-at with it, so a click maps
-            through the groups this figure shows, even while a newer one is on its way.
+            through the groups this figure shows, even while a newer one is on its way; and
+            ``layout.meta.rep``, the representation drawn (``rep``), with which it asks for the
+            clicked clip's neighbours.
+        kept: the zoom or camera to draw it with (``user_view``); {} or None: the whole cloud.
         filtered: a filter keeps fewer clips; sampled: a 3D sample (default: any 3D view that
             draws fewer clips than it has, without a filter).
         hover: per clip, what hovering its point says (``core.views.hover_texts``, escaped
@@ -99,28 +113,40 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
                                                                     else not filtered))
     data = [_trace(dim, coords[member], name=name, legendgroup=name, showlegend=False,
                    visible=name not in hidden,
-                   marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0}},
+                   marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0},
+                           **({"symbol": SYMBOL_3D} if dim == 3 else {})},
                    meta=plotly_text(name),
                    **({"text": [plotly_text(hover[i]) for i in member],
                        "hovertemplate": "%{text}<extra>%{meta}</extra>"} if hover is not None
                       else {"hovertemplate": "%{meta}<extra></extra>"}))
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]
     font = 18 if presentation else 12
-    layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "y": 0.97},
-              "margin": {"l": 26 if dim == 2 else 8, "r": 8, "t": 34, "b": 26 if dim == 2 else 8},
+    title, under = title if isinstance(title, tuple) else (title, "")
+    layout = {"title": {"text": title, "font": {"size": font + 2}, "x": 0.02, "xanchor": "left",
+                        "yref": "container", "y": 1, "yanchor": "top", "pad": {"t": 6}},
+              "margin": {"l": 26 if dim == 2 else 8, "r": 30, "t": 34 + (font + 4 if under else 0),
+                         "b": 26 if dim == 2 else 8},
+              # the modebar stands on the right edge, clear of the title
+              "modebar": {"orientation": "v", "bgcolor": "rgba(255,255,255,0.7)"},
               "showlegend": False,  # 2D: room for the axis titles (PC 1, t-SNE 2, ...)
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
-              "meta": {"groups": key} if key else None,
+              "meta": {"groups": key, "rep": rep} if key else None,
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
               "dragmode": "orbit" if dim == 3 else "zoom",  # 3D: a drag rotates (ORBIT below)
-              "annotations": [{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
-                               "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
-                               "font": {"size": font - 1, "color": "#666"}}] if note else []}
+              "annotations": ([{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
+                                "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
+                                "font": {"size": font - 1, "color": "#666"}}] if note else [])
+              + ([{"text": under, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0,
+                   "y": 1, "xanchor": "left", "yanchor": "bottom", "yshift": 2,
+                   "font": {"size": font - 1, "color": "#666"}}] if under else [])}
     titles = row.axis_titles
     if dim == 2:
         axis = {"showgrid": True, "gridcolor": "#eee", "zeroline": False, "showticklabels": False}
         layout["xaxis"] = {**axis, "title": {"text": titles[0]}, "scaleanchor": "y", "scaleratio": 1}
         layout["yaxis"] = {**axis, "title": {"text": titles[1]}}
+        for a in ("x", "y"):
+            if (kept or {}).get(a):
+                layout[a + "axis"].update(range=kept[a], autorange=False)
     else:
         axis = {"showticklabels": False, "backgroundcolor": "white", "gridcolor": "#ddd"}
         ranges = cube_ranges(coords)
@@ -128,8 +154,43 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str, uirevision: s
                            "yaxis": {**axis, "title": {"text": titles[1]}, "range": ranges[1]},
                            "zaxis": {**axis, "title": {"text": titles[2]}, "range": ranges[2]},
                            "aspectmode": "cube", "uirevision": uirevision, "dragmode": "orbit",
-                           "camera": {"eye": {"x": 1.25, "y": 1.25, "z": 0.95}}}
+                           "camera": (kept or {}).get("camera") or DEFAULT_CAMERA}
     return {"data": data, "layout": layout}
+
+
+def _finite_pair(value) -> list[float] | None:
+    if not (isinstance(value, list) and len(value) == 2):
+        return None
+    try:
+        pair = [float(value[0]), float(value[1])]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return pair if all(np.isfinite(pair)) and pair[0] != pair[1] else None
+
+
+def _xyz(value) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        point = {a: float(value[a]) for a in ("x", "y", "z")}
+    except (KeyError, TypeError, ValueError, OverflowError):
+        return None
+    return point if all(np.isfinite(list(point.values()))) else None
+
+
+def user_view(state, view: str, rep: str) -> dict:
+    """The zoom (2D) or camera (3D) the user left ``view`` at, from the page's view-state store
+    (``dacviz.keepView``: {view: {"rep", "x": [lo, hi], "y": [lo, hi], "camera": {...}}}), if it
+    was for ``rep``: {"x": [..], "y": [..]} or {"camera": {"eye", "center", "up"}}; anything
+    malformed is dropped."""
+    entry = state.get(view) if isinstance(state, dict) else None
+    if not isinstance(entry, dict) or entry.get("rep") != rep:
+        return {}
+    if view_row(view).dim == 2:
+        return {a: pair for a in ("x", "y") if (pair := _finite_pair(entry.get(a))) is not None}
+    camera = entry.get("camera")
+    parts = {p: _xyz(camera.get(p)) for p in ("eye", "center", "up")} if isinstance(camera, dict) else {}
+    return {"camera": parts} if parts and all(parts.values()) else {}
 
 
 def cube_ranges(coords: np.ndarray) -> list[list[float]]:

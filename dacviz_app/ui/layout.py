@@ -49,12 +49,39 @@ def header(cache: Cache) -> html.Div:
                 html.Span(f"{len(set(cache.clips['label']))} labels",
                           className="badge bg-light text-dark ms-2"),
                 *encoder_badge(cache),
+                *encoder_names(cache),
                 html.Button("exit presentation (t)", id="exit-presentation", n_clicks=0,
                             className="exit-presentation btn btn-sm btn-outline-secondary ms-2"),
             ], className="header-meta"),
         ], className="d-flex align-items-baseline gap-3 header-row"),
         *banners,
     ])
+
+
+ENCODER_NAMES = {"dac": "DAC", "mfcc": "MFCC"}
+
+
+def encoder_names(cache: Cache) -> list:
+    """One badge per encoder in the cache, saying whether its weights are trained: 'DAC ·
+    untrained' red, 'MFCC · no weights' grey, 'resemblyzer · trained' green."""
+    out = []
+    for name, trained in cache.encoders():
+        if name == "mfcc":
+            state, colour = "no weights", "bg-light text-dark"
+        elif trained:
+            state, colour = "trained", "bg-success"
+        else:
+            state, colour = "untrained", "bg-danger"
+        out.append(html.Span(f"{ENCODER_NAMES.get(name, name)} · {state}", className=f"badge {colour} ms-1",
+                             title=f"encoder {name}: {state}", **{"data-encoder": name}))
+    return out
+
+
+def representation_label(cache: Cache, rep: str) -> str:
+    """The dropdown's name of ``rep``: its title, and ' · untrained' when its encoder is a
+    learned one with random weights."""
+    untrained = cache.encoder(rep) != "mfcc" and not cache.trained(rep)
+    return cache.title(rep) + (" · untrained" if untrained else "")
 
 
 def encoder_badge(cache: Cache) -> list:
@@ -72,9 +99,9 @@ def controls(cache: Cache) -> dbc.Card:
     return dbc.Card(dbc.CardBody([dbc.Row([
         dbc.Col([dbc.Label("Representation", html_for="rep"),
                  dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
-                              options=[{"label": cache.title(r), "value": r}
+                              options=[{"label": representation_label(cache, r), "value": r}
                                        for r in representation_choices(cache)]),
-                 depth_control(cache)], md=3),
+                 depth_control(cache)], md=4),
         dbc.Col([dbc.Label("Colour by", html_for="colour"),
                  dcc.Dropdown(id="colour", clearable=False, value="label",
                               options=[{"label": c, "value": c} for c in colour_columns(cache)] +
@@ -85,7 +112,7 @@ def controls(cache: Cache) -> dbc.Card:
         dbc.Col([dbc.Label("Neighbours k", html_for="k"),
                  dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
                             marks={1: "1", **{v: str(v) for v in (10, 20, 30, 40, 50) if v <= cache.knn_k}},
-                            tooltip={"placement": "bottom"})], md=3),
+                            tooltip={"placement": "bottom"})], md=2),
         dbc.Col([dbc.Checklist(id="presentation", switch=True, value=[],
                                options=[{"label": "Presentation (t)", "value": "on"}]),
                  dbc.Button("Clear selection (Esc)", id="clear", size="sm", color="secondary",
@@ -172,10 +199,14 @@ def depth_control(cache: Cache) -> html.Div:
 
 
 def views_grid() -> html.Div:
-    graphs = [dcc.Graph(id=f"view-{view.name}", className="view", config={
-        **GRAPH_CONFIG, "scrollZoom": True, "responsive": True,
-        "modeBarButtonsToRemove": ["toImage"] if view.dim == 3 else []})
-        for view in VIEWS]
+    graphs = [html.Div([
+        dcc.Graph(id=f"view-{view.name}", className="view", config={
+            **GRAPH_CONFIG, "scrollZoom": True, "responsive": True,
+            "modeBarButtonsToRemove": ["toImage"] if view.dim == 3 else []}),
+        # one view fills the page, and back (assets/1-dacviz.js; the link keeps it as max=)
+        html.Button("⤢", className="maximise", title=f"{view.title}: fill the page (and back)",
+                    **{"data-view": view.name, "aria-label": f"maximise {view.title}"}),
+    ], className="view-box", id=f"box-{view.name}") for view in VIEWS]
     return html.Div([
         dbc.Checklist(id="legend", inline=True, value=[], options=[], className="legend mb-1"),
         html.Div(graphs, className="views-grid"),
@@ -337,6 +368,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Store(id="lasso-store", data=[]),
         dcc.Store(id="lasso-link", data=""),
         dcc.Store(id="restored-hide", data=[]),
+        dcc.Store(id="view-state", data={}),  # zoom and camera per view (dacviz.keepView)
         dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
         html.Div(id="highlight-sync", hidden=True),
@@ -359,11 +391,25 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)
 
 
+def weights_notes(cache: Cache) -> dict[str, str]:
+    """{representation: 'trained' | 'untrained' | 'no weights'}: what the metrics table says of
+    each representation's encoder."""
+    return {rep: "no weights" if cache.encoder(rep) == "mfcc" else
+            "trained" if cache.trained(rep) else "untrained" for rep in cache.representations}
+
+
 def metrics_table(rows: list[dict], current: str, params: dict, column: str = "label",
-                  colour: str | None = None) -> html.Div:
+                  colour: str | None = None, notes: dict[str, str] | None = None) -> html.Div:
     """The seed's comparison table for every representation, scored by ``column`` (the
     "Colour by" column when precompute scored it), with the chance level; the current
-    representation marked."""
+    representation marked; ``notes`` (``weights_notes``): whether each one's encoder is trained."""
+    notes = notes or {}
+
+    def name(rep):
+        note = notes.get(rep)
+        return [rep, html.Small(f" {note}", className="text-danger" if note == "untrained" else
+                                "text-success" if note == "trained" else "text-muted")] if note else rep
+
     def cell(value, digits=3):
         return "n/a" if value is None else f"{value:.{digits}f}"
 
@@ -371,7 +417,7 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "representation", "space", "dim", "silhouette ↑", "silhouette cos ↑", "Davies-Bouldin ↓",
         f"k-NN acc (k={k}) ↑", "chance")]))
-    body = [html.Tr([html.Td(r["representation"]), html.Td(space_title(r["space"])),
+    body = [html.Tr([html.Td(name(r["representation"])), html.Td(space_title(r["space"])),
                      html.Td(r["dim"]), html.Td(cell(r["silhouette"])),
                      html.Td(cell(r.get("silhouette_cosine"))),
                      html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"])),
