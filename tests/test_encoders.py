@@ -95,6 +95,9 @@ def test_encoder_choices_say_what_is_wrong(tmp_path):
             (["x"], ["x"], "write NAME=PATH"),
             (["Bad"], ["Bad=/tmp"], "write NAME=PATH"),
             (["mfcc"], ["mfcc=/tmp"], "the name 'mfcc' is taken"),
+            (["z"], ["z=/tmp"], "the name 'z' is taken"),  # DAC's own arrays keep their names
+            (["z_q3"], ["z_q3=/tmp"], "the name 'z_q3' is taken"),
+            (["plan_index"], ["plan_index=/tmp"], "the name 'plan_index' is taken"),
             (["dac"], ["w=/tmp"], "add w to --encoders too")):
         with pytest.raises(EncoderError, match=message):
             encoders.parse_specs(names, paths)
@@ -138,3 +141,65 @@ def test_precompute_stores_a_hugging_face_model_as_one_more_representation(demo_
                           "--encoders", "w2v", "--encoder-path", f"w2v={tmp_path / 'none'}")
     assert proc.returncode == 2 and "bring your own weights" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "other").exists()
+
+
+def test_a_half_precision_checkpoint_runs_in_float32(tmp_path):
+    """transformers loads a float16 checkpoint as float16; dacviz's encoders run in float32."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path / "half"
+    tiny_wav2vec2(folder)
+    transformers.Wav2Vec2Model.from_pretrained(folder).half().save_pretrained(folder)
+    enc = encoders.make_encoder(EncoderSpec("half", str(folder)))
+    vectors = enc.encode([tone(0.6, 300)])
+    assert vectors.dtype == np.float32 and np.isfinite(vectors).all()
+
+
+class Picky(encoders.Encoder):
+    """An encoder that cannot take clips longer than a second (as a model out of memory)."""
+
+    name, sample_rate, dim, trained, title, description = "picky", 16000, 3, True, "picky", "test"
+
+    def weights_record(self) -> dict:
+        return {"source": "test", "sha256": None}
+
+    def encode(self, clips):
+        if any(len(c) > self.sample_rate for c in clips):
+            raise RuntimeError("out of memory")
+        return np.asarray([[len(c), c.mean(), 1.0] for c in clips], np.float32)
+
+
+def test_a_clip_an_encoder_beside_dac_cannot_take_costs_only_itself():
+    from dacviz_app.core.pipeline import encode_beside
+
+    audios = [tone(0.5, 200), tone(2.0, 200), tone(0.8, 300)]
+    vectors, refused = encode_beside([Picky()], audios, 16000)
+    assert list(refused) == [1] and "picky could not encode it: RuntimeError: out of memory" in refused[1]
+    assert vectors["picky"][0, 0] == 8000 and vectors["picky"][2, 0] == 12800  # the others, in order
+    vectors, refused = encode_beside([Picky()], [audios[0], audios[2]], 16000)
+    assert refused == {} and vectors["picky"].shape == (2, 3)
+
+
+def test_an_encoders_weights_are_part_of_the_plan(tmp_path):
+    """Other weights in the same folder name make another plan (so no chunk of the old ones is
+    reused); without encoders beside DAC the plan has no "encoders" entry, as before them."""
+    import torch
+
+    from dacviz_app.core.encode import WeightsChoice
+    from dacviz_app.core.pipeline import PrecomputeConfig, make_plan
+
+    def plan(specs):
+        config = PrecomputeConfig(out=tmp_path / "out", model_type="16khz",
+                                  weights=WeightsChoice(untrained=True, seed=0), encoders=specs)
+        return make_plan([], config)
+
+    assert "encoders" not in plan(())
+    folder = tmp_path / "w2v"
+    torch.manual_seed(0)
+    tiny_wav2vec2(folder)
+    first = plan((EncoderSpec("w2v", str(folder)),))
+    torch.manual_seed(1)
+    tiny_wav2vec2(folder)
+    encoders._described.cache_clear()  # a new run would load it afresh
+    second = plan((EncoderSpec("w2v", str(folder)),))
+    assert first["encoders"]["w2v"]["sha256"] != second["encoders"]["w2v"]["sha256"]
+    assert first["plan_id"] != second["plan_id"]

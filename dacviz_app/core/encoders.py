@@ -43,6 +43,16 @@ import numpy as np
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 CORE = ("dac", "mfcc")  # in every cache
 BUILT_IN = ("resemblyzer",)
+# names an encoder beside DAC may not take: DAC's representations (z_q<q> any q included) and
+# the other arrays of an encode chunk (pipeline._encode_chunk)
+RESERVED = {"z", "codes_concat", "codes_mean", "mfcc", "plan_index", "code_counts", "duration_s",
+            "original_rate", "channels", "skipped_index", "skipped_reason"}
+RESERVED_PATTERN = re.compile(r"^z_q\d+$")
+
+
+def reserved(name: str) -> bool:
+    """Whether ``name`` is DAC's, MFCC's or an encode chunk's own."""
+    return name in CORE or name in BUILT_IN or name in RESERVED or bool(RESERVED_PATTERN.match(name))
 PARTIAL_BATCH = 256  # Resemblyzer windows per LSTM call
 
 
@@ -239,7 +249,7 @@ def sha256_file(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- Hugging Face
-WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")
+WEIGHT_FILES = ("*.safetensors", "*.bin", "*.pt", "*.pth")  # hashed with the folder's *.json
 
 
 class HuggingFaceEncoder(Encoder):
@@ -268,25 +278,33 @@ class HuggingFaceEncoder(Encoder):
             model = AutoModel.from_pretrained(str(folder), local_files_only=True)
         except (OSError, ValueError) as err:
             raise EncoderError(f"--encoder-path {name}={path}: cannot load it: {err}") from None
-        self.whisper = bool(getattr(model.config, "is_encoder_decoder", False))
-        if self.whisper:
+        # transformers loads a checkpoint in the precision it was saved in (float16 for some):
+        # dacviz runs every encoder in float32, its inputs included
+        model = model.float()
+        self.whisper = getattr(model.config, "model_type", "") == "whisper"
+        if getattr(model.config, "is_encoder_decoder", False):
             model = model.get_encoder()
         self.model = model.to(device).eval()
-        n_layers = int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "encoder_layers", 0))
-        if layer is not None and not 0 <= layer <= n_layers:
+        n_layers = int(getattr(model.config, "num_hidden_layers", 0) or getattr(model.config, "encoder_layers", 0) or 0)
+        if layer is not None and n_layers and not 0 <= layer <= n_layers:
             raise EncoderError(f"--layer {layer}: {name} has hidden layers 0..{n_layers}.")
         self.sample_rate = int(self.extractor.sampling_rate)
         self.dim = int(getattr(model.config, "hidden_size", 0) or getattr(model.config, "d_model"))
+        try:  # one short clip now: a model that cannot encode fails here, before any work
+            self.encode([np.zeros(self.sample_rate // 2, np.float32)])
+        except Exception as err:  # noqa: BLE001 - any failure of a user's model is reported as one line
+            raise EncoderError(f"--encoder-path {name}={path}: it loads but cannot encode a clip: "
+                               f"{type(err).__name__}: {err}") from None
         kind = model.config.model_type
         where = "last hidden state" if layer is None else f"hidden layer {layer}"
         self.title = f"{name} ({self.dim}-D {kind}, {where}, trained)"
         self.description = f"{kind} from {folder.name}: mean over frames of its {where}"
 
     def weights_record(self) -> dict:
-        files = [p for pattern in WEIGHT_FILES for p in self.folder.glob(pattern)]
+        files = [p for pattern in (*WEIGHT_FILES, "*.json") for p in self.folder.glob(pattern)]
         return {"source": f"local folder {self.folder.name} ({self.model.config.model_type})"
                           + ("" if self.layer is None else f", layer {self.layer}"),
-                "sha256": sha256_of(files + [self.folder / "config.json"])}
+                "sha256": sha256_of(files)}
 
     def encode(self, clips: Sequence[np.ndarray]) -> np.ndarray:
         import torch
@@ -299,6 +317,9 @@ class HuggingFaceEncoder(Encoder):
                 inputs = {k: v.to(self.device) for k, v in inputs.items()
                           if k in ("input_values", "input_features", "attention_mask")}
                 result = self.model(**inputs, output_hidden_states=self.layer is not None)
+                if self.layer is not None and self.layer >= len(result.hidden_states):
+                    raise EncoderError(f"--layer {self.layer}: {self.name} has hidden layers "
+                                       f"0..{len(result.hidden_states) - 1}.")
                 hidden = (result.last_hidden_state if self.layer is None
                           else result.hidden_states[self.layer])[0]  # (frames, dim)
                 if self.whisper:  # the clip's own frames: 2 feature frames per encoder frame
@@ -327,8 +348,9 @@ def parse_specs(names: Sequence[str] | None, paths: Sequence[str] = (), layer: i
         if not sep or not path or not NAME_PATTERN.match(name):
             raise EncoderError(f"--encoder-path {item!r}: write NAME=PATH, NAME in lower case "
                                f"letters, digits and _ (e.g. wav2vec2=models/wav2vec2-base).")
-        if name in CORE or name in BUILT_IN or name in folders:
-            raise EncoderError(f"--encoder-path {item!r}: the name {name!r} is taken.")
+        if reserved(name) or name in folders:
+            raise EncoderError(f"--encoder-path {item!r}: the name {name!r} is taken (DAC's, "
+                               f"MFCC's or a built-in encoder's); choose another.")
         folders[name] = path
     wanted = list(available_built_in()) + list(folders) if names is None else list(dict.fromkeys(names))
     specs = []

@@ -124,11 +124,12 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
         "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
         "format_version": cache_format.FORMAT_VERSION, "depths": list(config.depths),
         "reconstruct": list(config.reconstruct), "reconstruct_max_clips": config.reconstruct_max_clips,
-        # each encoder beside DAC with the hash of its weights: other weights make another plan
-        "encoders": {name: {"spec": spec.as_dict(), "sha256": described["weights"]["sha256"]}
-                     for spec in config.encoders
-                     for name, described in describe_all((spec,)).items()},
     }
+    if config.encoders:  # each one beside DAC, with the hash of its weights (absent: none, as
+        # in the plans of caches made before encoders existed, which stay resumable)
+        body["encoders"] = {name: {"spec": spec.as_dict(), "sha256": described["weights"]["sha256"]}
+                            for spec in config.encoders
+                            for name, described in describe_all((spec,)).items()}
     digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     return {"plan_id": digest, **body}
 
@@ -253,7 +254,14 @@ def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: P
     writes their reconstructions; returns the chunk arrays. A clip the device cannot hold even
     alone is skipped with that reason."""
     sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
-    ok = [p for p in prepared if p.audio is not None]
+    ready = [p for p in prepared if p.audio is not None]
+    # the encoders beside DAC first: a clip one of them cannot take is skipped before DAC counts
+    # its codes or decodes it, so every array of the cache holds the same clips
+    beside, refused = encode_beside(others, [p.audio for p in ready], sample_rate)
+    for i in refused:
+        paths.audio(paths.audio_name(ready[i].plan_index)).unlink(missing_ok=True)
+    taken = [i for i in range(len(ready)) if i not in refused]
+    ok = [ready[i] for i in taken]
     wanted = set(reconstructed_plan_indices(n_planned, config.reconstruct_max_clips).tolist())
     decode = [row for row, p in enumerate(ok) if p.plan_index in wanted]
     pooled, counts, decoded, failed = _encode_batches(model, [p.audio for p in ok], config, decode,
@@ -266,10 +274,11 @@ def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: P
     for row in failed:
         paths.audio(paths.audio_name(ok[row].plan_index)).unlink(missing_ok=True)
     skipped = sorted([(p.plan_index, p.reason) for p in prepared if p.audio is None]
+                     + [(ready[i].plan_index, reason) for i, reason in refused.items()]
                      + [(ok[row].plan_index, reason) for row, reason in failed.items()])
+    beside = {name: values[[taken[row] for row in kept]] for name, values in beside.items()}
     chosen = [ok[row] for row in kept]
     mfcc_dim = _representation_dims(config)["mfcc"]
-    beside = {enc.name: encode_with(enc, [p.audio for p in chosen], sample_rate) for enc in others}
     return {"plan_index": np.asarray([p.plan_index for p in chosen], np.int64),
             **{rep: values[kept] for rep, values in pooled.items()}, **beside, "code_counts": counts,
             "mfcc": np.asarray([p.mfcc for p in chosen], np.float32).reshape(len(chosen), mfcc_dim),
@@ -278,6 +287,30 @@ def _encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: P
             "channels": np.asarray([p.channels for p in chosen], np.int64),
             "skipped_index": np.asarray([i for i, _ in skipped], np.int64),
             "skipped_reason": np.asarray([r for _, r in skipped], dtype=str)}
+
+
+def encode_beside(encoders: Sequence[Encoder], audios: list[np.ndarray], sample_rate: int
+                  ) -> tuple[dict[str, np.ndarray], dict[int, str]]:
+    """Each of ``encoders`` over ``audios`` -> ({name: (n, dim) float32}, {row: reason} of the
+    clips one of them could not take). A batch that fails is tried again clip by clip, so one
+    bad clip (a model error, out of memory) costs only itself."""
+    vectors: dict[str, np.ndarray] = {}
+    refused: dict[int, str] = {}
+    for encoder in encoders:
+        try:
+            vectors[encoder.name] = encode_with(encoder, audios, sample_rate)
+            continue
+        except Exception:  # noqa: BLE001 - find the clip(s) at fault, one at a time
+            pass
+        rows = np.zeros((len(audios), encoder.dim), np.float32)
+        for i, audio in enumerate(audios):
+            try:
+                rows[i] = encode_with(encoder, [audio], sample_rate)[0]
+            except Exception as err:  # noqa: BLE001 - recorded as the clip's skip reason
+                refused.setdefault(i, f"{encoder.name} could not encode it: {type(err).__name__}: "
+                                      f"{str(err)[:200]}")
+        vectors[encoder.name] = rows
+    return vectors, refused
 
 
 def encode_with(encoder: Encoder, audios: list[np.ndarray], sample_rate: int) -> np.ndarray:

@@ -20,6 +20,7 @@ import numpy as np
 from . import cache as cache_format
 from .cache import CachePaths
 from .encode import WeightsChoice
+from .encoders import BUILT_IN, CORE, EncoderSpec
 from .pipeline import PrecomputeConfig, finish_cache, locked, prepare_out_dir
 
 
@@ -52,6 +53,11 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         raise ValueError(f"{source_dir} has no depth(s) {sorted(set(depths) - set(stored))}; "
                          f"it has {list(stored)}")
     dropped = {rep for q, rep in real.depths() if rep != "z" and q not in depths}
+    # encoders beside DAC: the built-in ones carry over (their entries are rebuilt from their
+    # weights); a Hugging Face model's folder is not recorded, so its representation is left out
+    beside = tuple(EncoderSpec(name) for name, _ in real.encoders() if name in BUILT_IN)
+    dropped |= {rep for rep in real.representations
+                if real.encoder(rep) not in (*CORE, *BUILT_IN)}
     kept = [rep for rep in real.representations if rep not in dropped]
     rng = np.random.default_rng(seed)
     labels = np.asarray(real.clips["label"])
@@ -64,7 +70,7 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
         donors[where] = rng.choice(members, size=len(where))
     model = real.model
     config = PrecomputeConfig(out=Path(out_dir), model_type=model["type"],
-                              depths=tuple(sorted(depths)),
+                              depths=tuple(sorted(depths)), encoders=beside,
                               weights=WeightsChoice(**model["weights"]), seed=42,
                               name=f"synthetic {n_clips:,} (fitted to {real.name})",
                               source=str(Path(source_dir).resolve()), synthetic=True,
