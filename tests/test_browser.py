@@ -680,3 +680,11 @@ def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page,
     assert driver.execute_script(state, "pca2")[1] == pytest.approx(zoomed, rel=1e-6), "the zoom stays"
     assert json.loads(driver.execute_script(state, "tsne3")[1]) == pytest.approx(json.loads(turned), rel=1e-6), \
         "the camera stays"
+
+    # a link with max= opens with that view filling the window; another control keeps it in the link
+    driver.get(page.server_url + "/?max=pca3&colour=speaker")
+    wait_for(lambda: driver.execute_script(
+        "const b = document.getElementById('box-pca3'); return b && b.classList.contains('max') &&"
+        " document.getElementById('view-pca3').getBoundingClientRect().height > 0.9 * window.innerHeight"),
+        20, "max= restored")
+    wait_for(lambda: "colour=speaker" in driver.current_url and "max=pca3" in driver.current_url, 10, "link keeps max")
