@@ -73,6 +73,13 @@ class EncoderSpec:
         return {"name": self.name, "path": self.path, "layer": self.layer}
 
 
+def sha256_file(path: Path) -> str:
+    """The sha256 of one weights file, as the manifest records DAC's (``encode.sha256_file``)."""
+    from .encode import sha256_file as of_file
+
+    return of_file(Path(path))
+
+
 def sha256_of(paths: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(paths):
@@ -242,10 +249,6 @@ def torch_mel(sample_rate: int):
         sample_rate=sample_rate, n_fft=n_fft, win_length=n_fft, hop_length=sample_rate * STEP_MS // 1000,
         n_mels=MEL_CHANNELS, power=2.0, norm="slaney", mel_scale="slaney", center=True,
         pad_mode="constant")
-
-
-def sha256_file(path: Path) -> str:
-    return sha256_of([Path(path)])
 
 
 # ----------------------------------------------------------------------------- Hugging Face
