@@ -145,8 +145,8 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     if highlight_for is None:
         return {"clip": clip}
     cache = view_groups.cache
-    rep = highlight_for["rep"] if highlight_for["rep"] in cache.representations else None
-    if rep is None:
+    rep = highlight_for["rep"]
+    if not cache.has_representation(rep):
         return {"clip": clip}
     groups = view_groups.all(key)
     hidden = {h for h in highlight_for["hide"] if isinstance(h, str)} & set(groups.names)
