@@ -285,8 +285,24 @@ window.dacviz = (function () {
         ctx.fillStyle = data.selected.colours[i]; ctx.fill();
         ctx.lineWidth = 3; ctx.strokeStyle = "#000"; ctx.stroke();
       });
+      (data.query ? data.query.xyz : []).forEach(function (p) {
+        // a query by voice: a black five-pointed star with a white rim and the word "query"
+        var q = geo.toPixel(p), outer = 13 * big, inner = 5.5 * big;
+        ctx.beginPath();
+        for (var i = 0; i < 10; i++) {
+          var radius = i % 2 ? inner : outer, angle = -Math.PI / 2 + i * Math.PI / 5;
+          ctx.lineTo(q[0] + radius * Math.cos(angle), q[1] + radius * Math.sin(angle));
+        }
+        ctx.closePath();
+        ctx.lineWidth = 4; ctx.strokeStyle = "#fff"; ctx.stroke();
+        ctx.fillStyle = data.query.colours[0] || "#000"; ctx.fill();
+        ctx.font = "bold " + Math.round(12 * big) + "px sans-serif";
+        ctx.lineWidth = 3; ctx.strokeText("query", q[0] + outer + 2, q[1] + 4);
+        ctx.fillText("query", q[0] + outer + 2, q[1] + 4);
+      });
       ctx.restore();
       record = {selected: data.selected.ids, neighbours: data.neighbours.ids,
+                query: data.query && data.query.xyz.length ? geo.toPixel(data.query.xyz[0]) : null,
                 lasso: data.lasso.ids.length, lassoIds: data.lasso.ids, lassoColours: data.lasso.colours,
                 at: performance.now(), rect: r,
                 pixels: data.selected.xyz.concat(data.neighbours.xyz).map(geo.toPixel)};

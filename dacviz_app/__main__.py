@@ -1,6 +1,8 @@
 """Serve a dacviz cache on this machine: python -m dacviz_app --cache DIR (installed as
-dacviz-serve). It runs the production server the Procfile runs (gunicorn with gevent workers),
-quietly: one line when it is ready, errors only. --dev runs Flask's development server instead.
+dacviz-serve). It runs the production server the Procfile runs (gunicorn with gevent workers)
+and, beside it, the encoder service that answers query by voice (one process, the only one that
+loads torch), quietly: one line when it is ready, errors only. --dev runs Flask's development
+server instead (with the encoder service too).
 
 examples:
   python -m dacviz_app --cache cache/demo                  # http://localhost:8050/
@@ -37,14 +39,17 @@ def serve_with_gunicorn(cache_dir: str, host: str, port: int, workers: int) -> N
 
     class Server(BaseApplication):
         def load_config(self):
+            from . import gunicorn_conf
+
             settings = {"bind": f"{host}:{port}", "workers": max(1, workers),
                         "worker_class": "gevent", "worker_connections": 1000, "timeout": 120,
-                        "loglevel": "warning", "accesslog": None}
+                        "loglevel": "warning", "accesslog": None,
+                        "on_starting": gunicorn_conf.on_starting, "on_exit": gunicorn_conf.on_exit}
+            os.environ["DACVIZ_CACHE"] = cache_dir
             for name, value in settings.items():
                 self.cfg.set(name, value)
 
         def load(self):  # in each worker: the cache opened read-only there (nothing shared)
-            os.environ["DACVIZ_CACHE"] = cache_dir
             from .wsgi import server
             return server
 
@@ -63,8 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     shown = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
     print(f"dacviz is serving {args.cache} at http://{shown}:{args.port}/  (Ctrl-C to stop)", flush=True)
     if args.dev:
+        from .core import encoder_service
         from .ui.app import create_app
-        create_app(args.cache).run(host=args.host, port=args.port, debug=False)
+
+        encoder = encoder_service.start(os.path.abspath(args.cache))
+        try:
+            create_app(args.cache).run(host=args.host, port=args.port, debug=False)
+        finally:
+            encoder_service.stop(encoder)
     else:
         serve_with_gunicorn(os.path.abspath(args.cache), args.host, args.port, args.workers)
     return 0

@@ -87,7 +87,19 @@ def _require_regular(st: os.stat_result) -> None:
 def _load_open_clip(handle, st: os.stat_result, sample_rate: int, max_seconds: float) -> LoadedClip:
     """load_clip on an open file whose ``os.fstat`` is ``st``."""
     _require_regular(st)
-    if st.st_size == 0:
+    return _decode(handle, st.st_size, sample_rate, max_seconds)
+
+
+def load_clip_bytes(data: bytes, sample_rate: int, max_seconds: float) -> LoadedClip:
+    """``load_clip`` on a file's bytes (an upload): the same checks and conversion, so a cached
+    clip's own file gives the samples precompute encoded; raises ClipRejected with a reason."""
+    return _decode(io.BytesIO(data), len(data), sample_rate, max_seconds, "the limit")
+
+
+def _decode(handle, size: int, sample_rate: int, max_seconds: float,
+            limit_name: str = "--max-seconds") -> LoadedClip:
+    """Read, mix to mono, validate and resample the ``size``-byte audio file open as ``handle``."""
+    if size == 0:
         raise ClipRejected("empty file (0 bytes)")
     try:  # soundfile reads the header only; the samples are read below, bounded
         with sf.SoundFile(handle) as sound:
@@ -95,7 +107,7 @@ def _load_open_clip(handle, st: os.stat_result, sample_rate: int, max_seconds: f
             if rate <= 0 or channels <= 0:
                 raise ClipRejected(f"invalid header: {rate} Hz, {channels} channels")
             if frames > 0 and frames / rate > max_seconds:
-                raise ClipRejected(f"too long: {frames / rate:.1f} s > --max-seconds {max_seconds:g}")
+                raise ClipRejected(f"too long: {frames / rate:.1f} s > {limit_name} {max_seconds:g} s")
             if 0 < frames and frames / rate < MIN_SECONDS:
                 raise ClipRejected(f"too short: {frames / rate:.3f} s < {MIN_SECONDS} s")
             limit = int(min(max_seconds * rate, 2**62)) + 1  # a header may understate the length
@@ -118,7 +130,7 @@ def _load_open_clip(handle, st: os.stat_result, sample_rate: int, max_seconds: f
     if duration < MIN_SECONDS:
         raise ClipRejected(f"too short: {duration:.3f} s < {MIN_SECONDS} s")
     if duration > max_seconds:
-        raise ClipRejected(f"too long: {duration:.1f} s > --max-seconds {max_seconds:g}")
+        raise ClipRejected(f"too long: {duration:.1f} s > {limit_name} {max_seconds:g} s")
     if not np.all(np.isfinite(mono)):
         raise ClipRejected("non-finite samples (NaN or Inf)")
     peak = float(np.max(np.abs(mono)))

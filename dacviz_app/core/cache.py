@@ -27,6 +27,9 @@ directory::
     arrays/<rep>/<view>.npy         (n_clips, 2|3) float32, one per row of ``spaces.VIEWS``
     arrays/<rep>/<view>.json        how it was made: {"method": "pca", "explained_variance_ratio":
                                     [..]} or {"method": "tsne", "perplexity": .., "seed": ..}
+    arrays/<rep>/<view>_basis.npz   PCA views only: "mean" (dim,) and "components" (axes, dim)
+                                    float64, the fitted PCA, so that a query is placed exactly
+                                    (``projections.pca_place``); caches made before it lack it
     arrays/<rep>/knn_index.npy      (n_clips, k) int32, nearest other clips, closest first
     arrays/<rep>/knn_distance.npy   (n_clips, k) float32, cosine distance 1 - cos
     arrays/sample_3d.npy            (n_sample,) int64 sorted clip ids, only above
@@ -160,6 +163,14 @@ def write_projection(paths: "CachePaths", representation: str, view: str, coords
     made (the sidecar first: the array's presence means the view is done)."""
     atomic_write_json(paths.projection_info(representation, view), info)
     atomic_save_npy(paths.array(representation, view), np.asarray(coords, np.float32))
+
+
+def write_pca_basis(paths: "CachePaths", representation: str, view: str,
+                    basis: dict[str, np.ndarray]) -> None:
+    """The fitted PCA of a PCA view: "mean" (dim,) and "components" (axes, dim) float64."""
+    atomic_save_npz(paths.pca_basis(representation, view),
+                    mean=np.asarray(basis["mean"], np.float64),
+                    components=np.asarray(basis["components"], np.float64))
 
 
 def write_neighbours(paths: "CachePaths", representation: str, index: np.ndarray,
@@ -459,6 +470,10 @@ class CachePaths:
         """The JSON sidecar saying how ``view`` of ``representation`` was made."""
         return self.root / "arrays" / representation / f"{view}.json"
 
+    def pca_basis(self, representation: str, view: str) -> Path:
+        """The fitted PCA of a PCA ``view`` of ``representation`` (``write_pca_basis``)."""
+        return self.root / "arrays" / representation / f"{view}_basis.npz"
+
 
 # ----------------------------------------------------------------------------- reading
 def _load_array(path: Path, root: Path) -> np.ndarray:
@@ -574,6 +589,22 @@ class Cache:
     def projection(self, representation: str, view: str) -> np.ndarray:
         """(n_clips, 2 or 3) float32 coordinates of ``view`` (``spaces.VIEW_NAMES``)."""
         return self._arrays[(representation, view)]
+
+    def pca_basis(self, representation: str, view: str) -> dict[str, np.ndarray] | None:
+        """{"mean": (dim,), "components": (axes, dim)} float64 of a PCA view, None when the
+        cache has none (made before it was stored) or it does not fit the representation."""
+        path = self.paths.pca_basis(representation, view)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                mean, components = np.asarray(data["mean"]), np.asarray(data["components"])
+        except (ValueError, OSError, KeyError, EOFError):
+            return None
+        dim = self.dim(representation)
+        if mean.shape != (dim,) or components.ndim != 2 or components.shape[1] != dim:
+            return None
+        return {"mean": mean, "components": components}
 
     def neighbours(self, representation: str) -> tuple[np.ndarray, np.ndarray]:
         """((n_clips, k) int32 indices, (n_clips, k) float32 cosine distances), closest first."""

@@ -100,3 +100,29 @@ def cosine_knn_among(x: np.ndarray, queries: np.ndarray, reference: np.ndarray, 
         index[start:start + len(rows)], distance[start:start + len(rows)] = _nearest_in_block(
             normalise_rows(x[rows]), reference_unit, k)
     return index, distance
+
+
+def nearest_to(x: np.ndarray, norms: np.ndarray, vector: np.ndarray, k: int
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The k clips nearest one new vector (a query), by cosine distance, in numpy alone (the
+    web workers hold no torch).
+
+    Args:
+        x: (n_clips, dim) float32 vectors (memory-mapped is fine: read once per call).
+        norms: (n_clips,) float32 their L2 norms (``np.linalg.norm(x, axis=1)``, kept by the
+            caller between calls).
+        vector: (dim,) the query.
+        k: 1 <= k <= n_clips.
+    Returns:
+        (k,) int64 clip ids and (k,) float32 distances 1 - cos, closest first, ties to the lower id.
+    """
+    vector = np.asarray(vector, np.float32)
+    length = float(np.linalg.norm(vector))
+    similarity = (np.asarray(x) @ vector) / (np.where(norms > 0, norms, 1.0) * (length or 1.0))
+    distance = np.maximum(1.0 - similarity.astype(np.float32), 0.0)
+    take = min(k + 1, len(distance))
+    candidates = np.argpartition(distance, take - 1)[:take] if take < len(distance) \
+        else np.arange(len(distance))
+    order = np.lexsort((candidates, distance[candidates]))[:k]
+    chosen = candidates[order].astype(np.int64)
+    return chosen, distance[chosen].astype(np.float32)

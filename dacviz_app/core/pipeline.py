@@ -557,17 +557,18 @@ def _display_path(path: str, source: str) -> str:
 
 # ----------------------------------------------------------------------------- downstream
 def project(x: np.ndarray, view: View, seed: int, table: tuple | None,
-            sample: np.ndarray | None) -> tuple[np.ndarray, dict]:
-    """One view of one representation: ((n_clips, view.dim) float32, how it was made).
+            sample: np.ndarray | None) -> tuple[np.ndarray, dict, dict | None]:
+    """One view of one representation: ((n_clips, view.dim) float32, how it was made, the
+    fitted PCA basis (``projections.pca``) or None for t-SNE).
     ``table``: the wider neighbour table for t-SNE (or None); ``sample``: the 3D sample."""
     if view.method == "pca":
-        coords, ratio = pca(x, view.dim, seed)
+        coords, ratio, basis = pca(x, view.dim, seed)
         return coords, {"method": "pca", "explained_variance_ratio": ratio,
-                        "explained_variance": float(sum(ratio)), "seed": seed}
+                        "explained_variance": float(sum(ratio)), "seed": seed}, basis
     if view.method == "tsne":
         coords, info = tsne(x, view.dim, seed, neighbours=table,
                             sample=sample if view.dim == 3 else None)
-        return coords, {"method": "tsne", **info}
+        return coords, {"method": "tsne", **info}, None
     raise ValueError(f"no projector for method {view.method!r}")
 
 
@@ -586,7 +587,9 @@ def project_all(embeddings: dict[str, np.ndarray], config: PrecomputeConfig, pat
             if paths.array(rep, view.name).is_file() and paths.projection_info(rep, view.name).is_file():
                 continue
             started = time.perf_counter()
-            coords, info = project(x, view, config.seed, table, sample)
+            coords, info, basis = project(x, view, config.seed, table, sample)
+            if basis is not None:  # before the view: the view's presence means it is done
+                cache_format.write_pca_basis(paths, rep, view.name, basis)
             cache_format.write_projection(paths, rep, view.name, coords, info)
             say(f"  {rep:13s} {view.name:6s} {time.perf_counter() - started:7.2f} s")
     return sample

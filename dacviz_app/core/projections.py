@@ -24,14 +24,44 @@ MAX_3D_POINTS = 20_000  # above this, 3D t-SNE is fitted on a seeded sample (``s
 PLACE_K = 10  # sample clips that place each other clip of a large 3D t-SNE
 
 
-def pca(x: np.ndarray, n_components: int, seed: int = 42) -> tuple[np.ndarray, list[float]]:
-    """(n_clips, dim) -> ((n_clips, n_components) float32, explained variance ratio per axis)."""
+def pca(x: np.ndarray, n_components: int, seed: int = 42
+        ) -> tuple[np.ndarray, list[float], dict[str, np.ndarray]]:
+    """(n_clips, dim) -> ((n_clips, n_components) float32, explained variance ratio per axis,
+    the basis {"mean": (dim,) float64, "components": (axes, dim) float64}: ``pca_place`` puts
+    any new vector exactly where this PCA puts it)."""
     from sklearn.decomposition import PCA
 
+    want = n_components
     n_components = min(n_components, x.shape[1], x.shape[0])
     model = PCA(n_components=n_components, svd_solver="covariance_eigh", random_state=seed)
     coords = model.fit_transform(np.asarray(x, dtype=np.float64)).astype(np.float32)
-    return _pad_columns(coords, n_components), [float(v) for v in model.explained_variance_ratio_]
+    basis = {"mean": np.asarray(model.mean_, np.float64),
+             "components": np.asarray(model.components_, np.float64)}
+    return _pad_columns(coords, want), [float(v) for v in model.explained_variance_ratio_], basis
+
+
+def pca_place(vector: np.ndarray, basis: dict[str, np.ndarray], n_components: int) -> np.ndarray:
+    """(dim,) -> (n_components,) float32: where the PCA of ``basis`` puts ``vector`` (its
+    ``transform``: centred, projected on the axes; missing axes zero, as ``pca`` pads them)."""
+    coords = (np.asarray(vector, np.float64) - basis["mean"]) @ basis["components"].T
+    out = np.zeros(n_components, np.float32)
+    out[:min(n_components, len(coords))] = coords[:n_components]
+    return out
+
+
+def place_among(coords: np.ndarray, distance: np.ndarray) -> np.ndarray:
+    """The inverse-distance-weighted mean of neighbours' map coordinates: how a clip that was
+    not fitted (a large 3D t-SNE's rest, a query) is put on a t-SNE map.
+
+    Args:
+        coords: (..., k, d) the map coordinates of each point's k nearest fitted clips.
+        distance: (..., k) their cosine distances (a distance of 0 puts the point on that clip).
+    Returns:
+        (..., d) float32.
+    """
+    weights = 1.0 / np.maximum(np.asarray(distance, np.float64), 1e-6)
+    placed = np.einsum("...k,...kd->...d", weights, np.asarray(coords, np.float64))
+    return (placed / weights.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def _pad_columns(coords: np.ndarray, want: int) -> np.ndarray:
@@ -122,9 +152,7 @@ def _tsne_sample_then_place(x: np.ndarray, sample: np.ndarray, index: np.ndarray
     coords = np.empty((len(x), 3), dtype=np.float32)
     coords[sample] = _fit(x[sample], *sample_table, 3, fit_perplexity, seed, "bh", n_jobs)
     near, near_distance = nearest_sample_clips(x, rest, sample, index[rest], distance[rest])
-    weights = 1.0 / np.maximum(near_distance.astype(np.float64), 1e-6)
-    placed = np.einsum("rk,rkd->rd", weights, coords[sample][near].astype(np.float64))
-    coords[rest] = (placed / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+    coords[rest] = place_among(coords[sample][near], near_distance)
     return coords, {**info, "perplexity": fit_perplexity, "fit_sample": int(len(sample)),
                     "fit_sample_seed": seed,
                     "placed": f"other clips at the inverse-distance-weighted mean of their "

@@ -19,12 +19,15 @@ from dash.exceptions import DependencyException
 from flask import abort, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
+from ..core import encoder_service
 from ..core.cache import Cache, open_cache
+from ..core.query import (MAX_SECONDS, MAX_UPLOAD_BYTES, QueryRefused, answer, clean_vectors,
+                          weights_problem)
 from ..core.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from ..core.spaces import is_view
 from ..core.views import ViewGroups
 from . import callbacks
-from .layout import build_layout
+from .layout import DEFAULT_K, build_layout
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 AUDIO_MAX_AGE_S = 24 * 3600
@@ -155,6 +158,68 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
         cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
 
 
+FORM_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the small fields beside the audio
+
+
+def serve_query(cache: Cache):
+    """``POST /query``: a multipart form with the field ``audio`` (a WAV/FLAC/OGG/MP3 file) and
+    optionally ``rep`` (a representation; default the first), ``k`` (default DEFAULT_K) and
+    ``vectors=1`` (the page: send the query's vectors too). The encoder service encodes it
+    into every representation; the answer says, for ``rep``, its k nearest clips and its place
+    in every view (``core.query.answer``). Nothing is written. Refusals are JSON
+    {"error": one line} with a 4xx (bad upload, too many at once) or 503 (no encoder).
+    ``GET /query``: {"state", "reason", "unavailable"}, whether queries can be answered."""
+    problem = weights_problem(cache)
+    if request.method == "GET":
+        state = {"state": "off", "reason": problem, "unavailable": {}} if problem \
+            else encoder_service.status()
+        return jsonify({**state, "max_seconds": MAX_SECONDS, "max_bytes": MAX_UPLOAD_BYTES})
+    try:
+        if problem:
+            raise QueryRefused(503, problem)
+        request.max_content_length = MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
+        data, rep, k, want_vectors = query_form(cache)
+        encoded = encoder_service.encode(data, request.remote_addr or "?")
+    except QueryRefused as err:
+        return {"error": err.message}, err.status
+    except HTTPException as err:  # 413 from the length limit, 400 from a broken form
+        return {"error": query_http_error(err)}, err.code or 400
+    vectors = clean_vectors(cache, encoded.get("vectors"))
+    if rep not in vectors:
+        reason = (encoded.get("unavailable") or {}).get(rep) or f"{rep} was not encoded"
+        return {"error": reason}, 409
+    body = {**answer(cache, vectors, rep, k),
+            **{key: encoded.get(key) for key in ("duration_s", "encode_ms", "waited_ms")},
+            "encoded_into": sorted(vectors), "not_encoded": encoded.get("unavailable") or {},
+            "untrained": cache.untrained}
+    if want_vectors:
+        body["vectors"] = {name: [float(x) for x in v] for name, v in vectors.items()}
+    return jsonify(body)
+
+
+def query_form(cache: Cache) -> tuple[bytes, str, int, bool]:
+    """The query's fields, checked: (audio bytes, representation, k, vectors wanted)."""
+    upload = request.files.get("audio")
+    if upload is None:
+        raise QueryRefused(400, "send the clip as the multipart form field 'audio'")
+    data = upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise QueryRefused(413, f"the upload is larger than {MAX_UPLOAD_BYTES // 2**20} MB")
+    if not data:
+        raise QueryRefused(400, "the upload is empty (0 bytes)")
+    rep = request.form.get("rep") or cache.representations[0]
+    if not cache.has_representation(rep):
+        raise QueryRefused(400, f"unknown representation {rep[:60]!r}; this cache has "
+                                f"{', '.join(cache.representations)}")
+    return data, rep, cache.clamp_k(request.form.get("k"), DEFAULT_K), request.form.get("vectors") == "1"
+
+
+def query_http_error(err: HTTPException) -> str:
+    if err.code == 413:
+        return f"the upload is larger than {MAX_UPLOAD_BYTES // 2**20} MB"
+    return "not a multipart form with an 'audio' file"
+
+
 def sound_memo(cache: Cache):
     """flask-caching over the filesystem, shared by every gunicorn worker of this machine: a
     clip's sound summary is computed once (FFTs of the whole clip), then read back."""
@@ -260,10 +325,15 @@ def create_app(cache_dir: str | Path) -> Dash:
                       "hide": [h[:500] for h in request.args.getlist("hide")[:200]]}
         return clip_at_point(view_groups, view, curve, point, key, wanted)
 
+    @app.server.route("/query", methods=["GET", "POST"])
+    def query():
+        return serve_query(cache)
+
     @app.server.before_request
     def only_clip_ids_under_audio():
         # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
-        for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at")):
+        for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at"),
+                                 ("/query", "query")):
             if request.path.startswith(prefix) and request.endpoint != endpoint:
                 abort(404)
 

@@ -18,6 +18,7 @@ from dash import dcc
 
 from ..core import analysis
 from ..core.cache import Cache
+from ..core.query import clean_vectors, nearest, place
 from ..core.spaces import VIEW_NAMES, VIEWS
 from ..core.spaces import view as view_row
 from ..core.metrics import codebook_usage
@@ -124,9 +125,27 @@ def valid_depth(cache: Cache, depth) -> int | None:
 def clean_selection(cache: Cache, selection) -> dict:
     """A selection store value as sent by a client (maybe forged) -> a valid one."""
     selection = selection if isinstance(selection, dict) else {}
-    return {"clip": cache.clip_or_none(selection.get("clip")),
+    clip = cache.clip_or_none(selection.get("clip"))
+    return {"clip": clip,
             "cursor": min(max(_int(selection.get("cursor"), -1), -1), cache.knn_k - 1),
-            "play": cache.clip_or_none(selection.get("play")), "nonce": _int(selection.get("nonce"), 0)}
+            "play": cache.clip_or_none(selection.get("play")), "nonce": _int(selection.get("nonce"), 0),
+            "query": None if clip is not None else _int(selection.get("query"))}
+
+
+def query_vectors(cache: Cache, selection: dict, query) -> dict | None:
+    """The query the selection shows (``selection["query"]``: its nonce), as {rep: (dim,)
+    float32}, or None (no query selected, or the store holds another one)."""
+    if selection.get("query") is None or not isinstance(query, dict) \
+            or _int(query.get("nonce")) != selection["query"]:
+        return None
+    return clean_vectors(cache, query.get("vectors")) or None
+
+
+def query_rows(cache: Cache, vectors: dict | None, rep: str, k) -> list[dict]:
+    """The query's k nearest clips in ``rep`` (rows as ``neighbour_rows``), [] without it."""
+    if not vectors or rep not in vectors:
+        return []
+    return nearest(cache, rep, vectors[rep], cache.clamp_k(k, DEFAULT_K))
 
 
 def clean_clip_list(cache: Cache, clips) -> list[int]:
@@ -174,18 +193,25 @@ def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
 
 def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: dict | None,
                    rep: str, k, click: dict | None = None, search: str | None = None,
-                   neighbour: int | None = None) -> dict:
+                   neighbour: int | None = None, query: dict | None = None) -> dict:
     """The selection after one event.
 
     trigger: 'url' (page load), a view id (a click, ``click`` its clickData), 'clear',
-    'key-next'/'key-prev' (step through the neighbours), or {'type': 'play-neighbour'}
-    (``neighbour`` = that clip). Returns {"clip", "cursor", "play", "nonce"}: the selected clip,
-    which neighbour is playing (-1: the clip itself), the clip to play now (None: don't), and
-    a counter that changes whenever something should (re)play.
+    'key-next'/'key-prev' (step through the neighbours), {'type': 'play-neighbour'}
+    (``neighbour`` = that clip), or 'query' (a query by voice landed: ``query`` is the store's
+    value). Returns {"clip", "cursor", "play", "nonce", "query"}: the selected clip, which
+    neighbour is playing (-1: the clip itself), the clip to play now (None: don't), a counter
+    that changes whenever something should (re)play, and the nonce of the query shown instead
+    of a clip (None: none).
     """
     selection = clean_selection(cache, selection)
     nonce = selection["nonce"] + 1
     clip = selection.get("clip")
+    if trigger == "query":
+        chosen = _int(query.get("nonce")) if isinstance(query, dict) else None
+        if chosen is None:
+            return selection
+        return {"clip": None, "cursor": -1, "play": None, "nonce": nonce, "query": chosen}
     if trigger == "url":
         chosen = parse_query(cache, search)["clip"]
         return {"clip": chosen, "cursor": -1, "play": None, "nonce": nonce}
@@ -197,9 +223,11 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
         if chosen is None:
             return selection
         return {"clip": chosen, "cursor": -1, "play": chosen, "nonce": nonce}
-    if clip is None:
+    vectors = query_vectors(cache, selection, query)
+    if clip is None and vectors is None:
         return selection
-    rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+    rows = query_rows(cache, vectors, rep, k) if clip is None else \
+        neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
     if trigger in ("key-next", "key-prev"):
         step = 1 if trigger == "key-next" else -1
         cursor = min(max(_int(selection.get("cursor"), -1) + step, -1), len(rows) - 1)
@@ -211,7 +239,7 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
     else:
         return selection
     play = clip if cursor < 0 else rows[cursor]["id"]
-    return {"clip": clip, "cursor": cursor, "play": play, "nonce": nonce}
+    return {**selection, "cursor": cursor, "play": play, "nonce": nonce}
 
 
 def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: bool,
@@ -237,13 +265,22 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
 
 
 def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden: set[str],
-                     presentation: bool) -> dict:
-    """The highlight payload (figures.highlight_payload) for the current selection."""
-    clip = clean_selection(cache, selection)["clip"]
-    rows = [] if clip is None else neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+                     presentation: bool, query=None) -> dict:
+    """The highlight payload (figures.highlight_payload) for the current selection: a clip and
+    its neighbours, or the query by voice it shows (``query``: the store's value) and its."""
+    selection = clean_selection(cache, selection)
+    clip = selection["clip"]
+    vectors = query_vectors(cache, selection, query)
+    placed = None
+    if clip is not None:
+        rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+    else:
+        rows = query_rows(cache, vectors, rep, k)
+        if rows:
+            placed = {view: entry["xyz"] for view, entry in place(cache, rep, vectors[rep]).items()}
     projections = {view: cache.projection(rep, view) for view in VIEW_NAMES}
     return highlight_payload(projections, groups, clip, rows, clean_clip_list(cache, lasso),
-                             hidden, presentation)
+                             hidden, presentation, query=placed)
 
 
 def metrics_column(cache: Cache, colour) -> str:
@@ -278,8 +315,28 @@ def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
 
 
 # ----------------------------------------------------------------------------- rendering
-def render_clip_info(cache: Cache, selection: dict) -> list:
+def render_query_info(cache: Cache, query: dict) -> list:
+    """The side panel's head while a query by voice is shown."""
+    duration = query.get("duration_s")
+    seconds = f"{duration:.2f} s" if isinstance(duration, (int, float)) else ""
+    name = str(query.get("name") or "your recording")[:80]
+    return [html.Div([html.Span("query", className="fw-bold", id="selected-clip"),
+                      html.Span(f" · {name} · {seconds}", id="selected-duration")]),
+            html.Small(f"encoded by the server with this cache's models ({cache_models(cache)}), "
+                       f"placed among its {cache.n_clips:,} clips; not added to the cache. "
+                       f"▶ on the query card plays it.", className="text-muted d-block")]
+
+
+def cache_models(cache: Cache) -> str:
+    """'dac UNTRAINED, mfcc, resemblyzer': the encoders a query goes through."""
+    return ", ".join(name + (" UNTRAINED" if name == "dac" and not trained else "")
+                     for name, trained in cache.encoders())
+
+
+def render_clip_info(cache: Cache, selection: dict, query=None) -> list:
     clip, play = selection.get("clip"), selection.get("play")
+    if clip is None and query_vectors(cache, selection, query) is not None:
+        return render_query_info(cache, query)
     if clip is None:
         return [html.P("Click a point in any view to play it and light up its nearest "
                        "neighbours.", className="text-muted")]
@@ -300,26 +357,22 @@ def render_clip_info(cache: Cache, selection: dict) -> list:
 
 
 def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[str],
-                      compare: str | None = None) -> list:
-    """The clicked clip's k nearest clips (rows with a play button), how many share each of
-    ``columns`` with it, and how many of them ``compare``'s k nearest share."""
+                      compare: str | None = None, query=None) -> list:
+    """The clicked clip's (or the query's) k nearest clips (rows with a play button), how many
+    share each of ``columns`` with it (the query: the most common value among them), and how
+    many of them ``compare``'s k nearest share."""
     clip = selection.get("clip")
-    if clip is None:
+    vectors = query_vectors(cache, selection, query) if clip is None else None
+    if clip is None and vectors is None:
         return []
     cursor = _int(selection.get("cursor"), -1)
     k = cache.clamp_k(k, DEFAULT_K)
+    if vectors is not None:
+        return render_query_neighbours(cache, query_rows(cache, vectors, rep, k), rep, cursor,
+                                       columns, query_rows(cache, vectors, compare, k)
+                                       if compare and compare != rep else None, compare)
     rows = neighbour_rows(cache, rep, clip, k)
     label = cache.clips["label"][clip]
-    items = [html.Li([
-        dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
-                   color="primary" if i == cursor else "light", className="play-btn",
-                   title=f"play clip {r['id']}"),
-        html.Span(f"#{r['rank']}", className="rank"),
-        html.Span(r["label"], className="nb-label" + (" same" if r["label"] == label else "")),
-        html.Span(r["speaker"], className="nb-speaker text-muted"),
-        html.Span(f"{r['distance']:.4f}", className="nb-dist", title="cosine distance"),
-    ], className="neighbour" + (" playing" if i == cursor else ""), **{"data-clip": r["id"]})
-        for i, r in enumerate(rows)]
     ids = [r["id"] for r in rows]
     shares = " · ".join(f"{sum(str(cache.clips[c][j]) == str(cache.clips[c][clip]) for j in ids)}/"
                         f"{len(ids)} same {c}" for c in columns)
@@ -332,7 +385,44 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[
         lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in "
                                 f"{compare} (Jaccard {shared / (2 * len(ids) - shared):.2f})",
                                 className="text-muted d-block", id="neighbour-compare"))
-    return lines + [html.Ol(items, className="list-unstyled mb-0", id="neighbour-items")]
+    return lines + [neighbour_items(rows, cursor, label)]
+
+
+def neighbour_items(rows: list[dict], cursor: int, same_label: str | None) -> html.Ol:
+    """The neighbour rows: ▶ (plays it), rank, label (marked when it is ``same_label``),
+    speaker, cosine distance."""
+    return html.Ol([html.Li([
+        dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
+                   color="primary" if i == cursor else "light", className="play-btn",
+                   title=f"play clip {r['id']}"),
+        html.Span(f"#{r['rank']}", className="rank"),
+        html.Span(r["label"], className="nb-label" + (" same" if r["label"] == same_label else "")),
+        html.Span(r["speaker"], className="nb-speaker text-muted"),
+        html.Span(f"{r['distance']:.4f}", className="nb-dist", title="cosine distance"),
+    ], className="neighbour" + (" playing" if i == cursor else ""), **{"data-clip": r["id"]})
+        for i, r in enumerate(rows)], className="list-unstyled mb-0", id="neighbour-items")
+
+
+def render_query_neighbours(cache: Cache, rows: list[dict], rep: str, cursor: int,
+                            columns: list[str], compared: list[dict] | None, compare) -> list:
+    """A query's nearest clips: the most common value of each of ``columns`` among them, the
+    space, the overlap with ``compare``'s nearest (``compared``), and the rows."""
+    ids = [r["id"] for r in rows]
+    shares = []
+    for column in columns:
+        values = [str(cache.clips[column][j]) for j in ids]
+        if values:
+            top = max(sorted(set(values)), key=values.count)
+            shares.append(f"{values.count(top)}/{len(ids)} {column} {top!r}")
+    lines = [html.Small(" · ".join(shares), className="d-block", id="neighbour-shares"),
+             html.Small(f"cosine distance in the full {cache.dim(rep)}-D {rep} space, k={len(ids)}, "
+                        f"all {cache.n_clips:,} clips", className="text-muted d-block")]
+    if compared:
+        shared = len({r["id"] for r in compared} & set(ids))
+        lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in {compare}",
+                                className="text-muted d-block", id="neighbour-compare"))
+    top_label = max(sorted({r["label"] for r in rows}), key=[r["label"] for r in rows].count) if rows else None
+    return lines + [neighbour_items(rows, cursor, top_label)]
 
 
 def render_lasso(cache: Cache, lasso: list[int], columns: list[str], in_link: bool = True) -> list:
@@ -424,11 +514,14 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Input("clear", "n_clicks"), Input("key-next", "n_clicks"),
                   Input("key-prev", "n_clicks"),
                   Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
+                  Input("query", "data"),
                   State("selection", "data"), State("groups-key", "data"), State("rep", "value"),
                   State("k", "value"), State("depth", "value"))
     def on_event(search, *rest):
-        # rest: one clickData per view, then clear, next, prev, the play buttons, then the states
-        clicks, (selection, key, rep, k, depth) = rest[:n_views], rest[n_views + 4:]
+        # rest: one clickData per view, then clear, next, prev, the play buttons, the query
+        # by voice (set by assets/3-dacviz-query.js), then the states
+        clicks, query = rest[:n_views], rest[n_views + 4]
+        selection, key, rep, k, depth = rest[n_views + 5:]
         trigger = ctx.triggered_id
         if trigger is None:
             trigger = "url"
@@ -438,7 +531,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
         return next_selection(cache, view_groups.drawn(key, view or VIEW_NAMES[0]), trigger,
                               selection, shown_rep(cache, rep, depth), k, click=click, search=search,
-                              neighbour=trigger.get("index") if isinstance(trigger, dict) else None)
+                              neighbour=trigger.get("index") if isinstance(trigger, dict) else None,
+                              query=query)
 
     flat = [v.name for v in VIEWS if v.dim == 2]
 
@@ -520,20 +614,20 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
                   Input("lasso-store", "data"), Input("legend", "value"),
                   Input("presentation", "value"), Input("depth", "value"),
-                  Input("groups-key", "data"))
-    def on_highlight(selection, rep, k, lasso, shown, presentation, depth, key):
+                  Input("groups-key", "data"), State("query", "data"))
+    def on_highlight(selection, rep, k, lasso, shown, presentation, depth, key, query):
         groups = view_groups.all(key)
         return highlight_update(cache, groups, shown_rep(cache, rep, depth), selection, k, lasso,
-                                hidden_groups(groups, shown), bool(presentation))
+                                hidden_groups(groups, shown), bool(presentation), query)
 
     @app.callback(Output("clip-info", "children"), Output("neighbour-list", "children"),
                   Input("selection", "data"), Input("rep", "value"), Input("k", "value"),
-                  Input("depth", "value"), Input("compare", "value"))
-    def on_details(selection, rep, k, depth, compare):
+                  Input("depth", "value"), Input("compare", "value"), State("query", "data"))
+    def on_details(selection, rep, k, depth, compare, query):
         selection = clean_selection(cache, selection)
-        return render_clip_info(cache, selection), render_neighbours(
+        return render_clip_info(cache, selection, query), render_neighbours(
             cache, selection, shown_rep(cache, rep, depth), k, columns,
-            valid_compare(cache, compare, rep))
+            valid_compare(cache, compare, rep), query)
 
     @app.callback(Output("lasso-list", "children"), Output("lasso-link", "data"),
                   Input("lasso-store", "data"))

@@ -212,9 +212,12 @@ def legend_patch(groups, hidden: set[str]) -> Patch:
     return patch
 
 
+QUERY_COLOUR = "#000000"  # the query by voice: a black star, whatever the colouring
+
+
 def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int | None,
                       neighbours: list[dict], lasso: list[int], hidden: set[str],
-                      presentation: bool) -> dict:
+                      presentation: bool, query: dict[str, list[float]] | None = None) -> dict:
     """What the overlay canvases draw, for every view.
 
     Args:
@@ -223,9 +226,11 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
             labels; a clip in none of them (filtered out) is left out, except the selected one,
             drawn grey.
         lasso: valid, unique clip ids; at most MAX_LASSO_DRAWN of them are drawn, evenly spread.
+        query: {view: [x, y(, z)]}, where a query by voice is placed (``core.query.place``),
+            drawn instead of a selected clip; None: no query.
     Returns:
         {"active": bool, "presentation": bool, "views": {view: {"dim": 2|3,
-         "selected"|"neighbours"|"lasso": {"ids": [..], "xyz": [[x, y(, z)], ..],
+         "selected"|"neighbours"|"lasso"|"query": {"ids": [..], "xyz": [[x, y(, z)], ..],
          "colours": [..], "text": [..]}}}}. Clips of hidden labels are left out, except the
         selected one.
     """
@@ -251,9 +256,12 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
                                        for i in ids],
                            "text": [f"#{rank[i]['rank']}" if name == "neighbours" else ""
                                     for i in ids]}
+        xyz = [] if query is None or view not in query else [query[view]]
+        entry["query"] = {"ids": [], "xyz": xyz, "colours": [QUERY_COLOUR] * len(xyz),
+                          "text": ["query"] * len(xyz)}
         views[view] = entry
-    return {"active": selected is not None or bool(members["lasso"]), "presentation": presentation,
-            "views": views}
+    return {"active": selected is not None or bool(members["lasso"]) or bool(query),
+            "presentation": presentation, "views": views}
 
 
 METRIC_LINES = (("knn_accuracy", "k-NN accuracy ↑", "#1f77b4"), ("silhouette", "silhouette ↑", "#2ca02c"),

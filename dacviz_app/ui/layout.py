@@ -9,6 +9,7 @@ from dash import dcc, html
 
 from ..core.cache import Cache
 from ..core.precision import describe_settings, short_settings
+from ..core.query import MAX_SECONDS, MAX_UPLOAD_BYTES, weights_problem
 from ..core.spaces import VIEWS, page_table, space_title
 from ..core import analysis
 from ..core.views import AGREEMENT, colour_columns, groups_key
@@ -213,11 +214,36 @@ def views_grid() -> html.Div:
     ])
 
 
+def query_panel(cache: Cache) -> html.Div:
+    """Query by voice: record (the microphone, a level meter, up to MAX_SECONDS) or drop an
+    audio file; assets/3-dacviz-query.js sends it to /query and shows the answer. Disabled with
+    its one-line reason when this server cannot encode for this cache."""
+    off = weights_problem(cache)
+    return html.Div([
+        html.Div([
+            html.H6("Query by voice", className="mb-0 me-auto"),
+            html.Button("● Record", id="query-record", className="btn btn-sm btn-danger",
+                        disabled=bool(off), title=off or f"say something (up to {MAX_SECONDS:g} s); "
+                                                         f"press again to stop"),
+            html.Canvas(id="query-level", className="query-level", width=90, height=12,
+                        title="input level"),
+        ], className="d-flex align-items-center gap-2"),
+        html.Div(f"or drop an audio file here (WAV, FLAC, OGG, MP3; up to {MAX_SECONDS:g} s), or "
+                 f"click to choose one", id="query-drop", className="query-drop" + (" off" if off else ""),
+                 tabIndex="0", role="button"),
+        html.Small(off or "", id="query-status", className="query-status d-block"),
+        html.Audio(id="query-player", controls=True, className="w-100 query-player", hidden=True),
+    ], className="query-panel", id="query-panel",
+        **{"data-max-seconds": str(MAX_SECONDS), "data-max-bytes": str(MAX_UPLOAD_BYTES),
+           "data-off": off or ""})
+
+
 def listening_panel(cache: Cache, templates: dict[str, str]) -> dbc.Card:
     """``templates``: the player's URL templates, ``{clip}`` for the clip id and ``{q}`` for a
     reconstruction's depth (0: the original): data-src-template (what a click plays; the A/B
     choice rewrites it), data-audio-template, data-sound-template."""
     return dbc.Card(dbc.CardBody([
+        query_panel(cache),
         html.H5("Listen", className="card-title"),
         html.Audio(id="player", controls=True, preload="auto", className="w-100", **templates),
         reconstruction_control(cache),
@@ -371,6 +397,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Store(id="view-state", data={}),  # zoom and camera per view (dacviz.keepView)
         dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
+        dcc.Store(id="query", data=None),  # the query by voice: {"nonce", "vectors", ...} (3-dacviz-query.js)
         html.Div(id="highlight-sync", hidden=True),
         html.Div(id="url-sync", hidden=True),
         html.Div(id="audio-sync", hidden=True),
