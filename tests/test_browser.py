@@ -47,8 +47,13 @@ return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => {
 
 
 def shot(dash_duo, name: str) -> None:
+    shot_driver(dash_duo.driver, name)
+
+
+def shot_driver(driver, name: str) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    dash_duo.driver.save_screenshot(str(SHOTS / f"{name}.png"))
+    driver.save_screenshot(str(SHOTS / f"{name}.png"))
+
 
 
 def wait_for(predicate, timeout=20, what="condition"):
@@ -688,3 +693,72 @@ def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page,
         " document.getElementById('view-pca3').getBoundingClientRect().height > 0.9 * window.innerHeight"),
         20, "max= restored")
     wait_for(lambda: "colour=speaker" in driver.current_url and "max=pca3" in driver.current_url, 10, "link keeps max")
+
+
+def test_query_by_voice_with_the_fake_microphone_lands_among_its_own_recording(demo_cache, tmp_path):
+    """Chromium's fake microphone says one of the demo clips (looped) into the record button of
+    the real server (python -m dacviz_app: gunicorn and the encoder service): with MFCC, its
+    nearest clip is that same recording; the query is drawn in all four views, its neighbours
+    are listed, and another representation places it again."""
+    import subprocess
+    import sys
+
+    from selenium import webdriver
+
+    from dacviz_app.testing import chromium_options, free_port
+
+    cache = open_cache(demo_cache[0])
+    clip = 31
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "dacviz_app", "--cache", str(demo_cache[0]),
+                               "--port", str(port), "--workers", "1"], cwd=ROOT)
+    options = chromium_options(1600, 1100, tmp_path / "profile")
+    for flag in ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={cache.audio_path(clip)}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: _answers(base + "/query") in ("ready",), 90, "the encoder service")
+        driver.get(base + "/?rep=mfcc")
+        wait_for(lambda: driver.execute_script(
+            "return ['pca2','pca3','tsne2','tsne3'].every(v => document.querySelector("
+            "'#view-' + v + ' .js-plotly-plot canvas'))"), 30, "four views")
+        record = driver.find_element(By.ID, "query-record")
+        record.click()
+        wait_for(lambda: "Stop" in record.text, 10, "recording")
+        time.sleep(2 * float(cache.clips["duration_s"][clip]))  # the file twice (it loops)
+        level = float(driver.find_element(By.ID, "query-level").get_attribute("data-level") or 0)
+        record.click()
+        wait_for(lambda: driver.execute_script(
+            "const d = window.dacviz.drawn; return ['pca2','pca3','tsne2','tsne3'].every(v => d[v] && d[v].query)"),
+            30, "the query drawn in all four views")
+        status = driver.find_element(By.ID, "query-status").text
+        rows = driver.find_elements(By.CSS_SELECTOR, "#neighbour-items .neighbour")
+        assert int(rows[0].get_attribute("data-clip")) == clip, status
+        assert f"nearest in mfcc is clip {clip} " in status, status
+        assert float(rows[0].find_element(By.CLASS_NAME, "nb-dist").text) < 0.02, status
+        assert len(rows) == 10 and level > 0.05  # k rows; the meter moved
+        assert driver.find_element(By.ID, "selected-clip").text == "query"
+        shot_driver(driver, "query_by_voice")
+        # another representation: the same query placed again, from the vectors the page holds
+        driver.execute_script("window.dash_clientside.set_props('rep', {value: 'z'})")
+        wait_for(lambda: "1024-D z" in driver.find_element(By.ID, "neighbour-list").text, 20, "z's neighbours")
+        assert driver.find_element(By.ID, "selected-clip").text == "query"
+        timings = driver.execute_script("return window.dacvizQuery.timings")
+        assert len(timings) == 1 and timings[0] > 0
+    finally:
+        driver.quit()
+        server.terminate()
+        server.wait(30)
+
+
+def _answers(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.loads(response.read())["state"]
+    except OSError:
+        return None
+

@@ -1,15 +1,19 @@
 """The app under a real gunicorn, started exactly as the Procfile says, with two workers."""
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from conftest import ROOT
 from dacviz_app.core.cache import open_cache
@@ -67,8 +71,56 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     status, headers, data = fetch(base + "/audio/5", headers={"Range": "bytes=0-43"})
     assert status == 206 and data == cache.audio_path(5).read_bytes()[:44] and data[:4] == b"RIFF"
     assert headers["Content-Type"] == "audio/wav"
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    assert len(workers) == 2
+    children = subprocess.run(["pgrep", "-a", "-P", str(proc.pid)], capture_output=True,
+                              text=True).stdout.splitlines()
+    encoders = [c for c in children if "dacviz_app.core.encoder_service" in c]
+    assert len(children) - len(encoders) == 2 and len(encoders) == 1, children  # 2 workers, 1 encoder
+
+
+def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
+    """A multipart/form-data body (as a browser's FormData sends it) and its Content-Type."""
+    boundary = "dacvizboundary7MA4YWxkTrZu0gW"
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+             for k, v in fields.items()]
+    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{k}.wav"\r\n'
+              f'Content-Type: audio/wav\r\n\r\n'.encode() + data + b"\r\n" for k, data in files.items()]
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicorn, demo_cache):
+    """The Procfile's gunicorn starts the encoder service: a clip of the cache posted to /query
+    comes back first; while a long query encodes, a click (/clip-at) and a callback are
+    answered before the query is."""
+    base, _ = gunicorn
+    cache = open_cache(demo_cache[0])
+    deadline = time.time() + 90
+    while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
+        time.sleep(0.3)
+    body, kind = multipart({"rep": "mfcc", "k": "3"}, {"audio": cache.audio_path(9).read_bytes()})
+    status, _, answer = fetch(base + "/query", body, {"Content-Type": kind})
+    answer = json.loads(answer)
+    assert status == 200 and answer["neighbours"][0]["id"] == 9 and answer["neighbours"][0]["distance"] < 1e-4
+    t = np.arange(int(9.5 * 16000)) / 16000
+    buffer = io.BytesIO()
+    sf.write(buffer, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000, format="WAV")
+    body, kind = multipart({"rep": "z"}, {"audio": buffer.getvalue()})
+    finished = {}
+
+    def long_query():
+        finished["status"] = fetch(base + "/query", body, {"Content-Type": kind})[0]
+        finished["at"] = time.perf_counter()
+
+    thread = threading.Thread(target=long_query)
+    thread.start()
+    time.sleep(0.2)  # the query is in the encoder now
+    answered = []
+    for _ in range(5):
+        status, _, data = fetch(base + "/clip-at/pca2/0/0?colour=label")
+        answered.append((status, time.perf_counter()))
+    thread.join(60)
+    assert finished.get("status") == 200
+    assert all(status == 200 for status, _ in answered)
+    assert max(at for _, at in answered) < finished["at"], "clicks waited for the query"
 
 
 def slow_clients(base: str, n: int) -> list[socket.socket]:

@@ -1,0 +1,181 @@
+"""Query by voice: POST /query through the real encoder service process, hostile uploads, a
+server without its weights, and the placement against what the cache holds."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dacviz_app.core import encoder_service
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.neighbours import nearest_to
+from dacviz_app.core.projections import pca_place
+from dacviz_app.core.query import MAX_SECONDS, MAX_UPLOAD_BYTES, PER_CLIENT, QUEUE_SIZE
+from dacviz_app.core.spaces import VIEWS
+from dacviz_app.ui.app import create_app
+
+
+def wav(audio: np.ndarray, rate: int = 16000, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, rate, format=fmt, subtype=subtype)
+    return buffer.getvalue()
+
+
+def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    noise = np.random.default_rng(seed).normal(0, 0.02, len(t))
+    return (0.3 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2 + noise).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def served(demo_cache):
+    """The demo cache's app and its encoder service (a real separate process), ready."""
+    before = os.environ.get(encoder_service.SOCKET_ENV)
+    process = encoder_service.start(str(demo_cache[0]))
+    try:
+        state = encoder_service.wait_ready()
+        assert state["state"] == "ready", state
+        yield create_app(demo_cache[0]).server, open_cache(demo_cache[0])
+    finally:
+        encoder_service.stop(process)
+        if before is None:
+            os.environ.pop(encoder_service.SOCKET_ENV, None)
+        else:
+            os.environ[encoder_service.SOCKET_ENV] = before
+
+
+def post(server, data: bytes | None, address: str = "127.0.0.1", **fields):
+    form = {key: str(value) for key, value in fields.items()}
+    if data is not None:
+        form["audio"] = (io.BytesIO(data), "clip.wav")
+    return server.test_client().post("/query", data=form, content_type="multipart/form-data",
+                                     environ_base={"REMOTE_ADDR": address})
+
+
+def find_component(tree, wanted: str):
+    """The props of the component with id ``wanted`` in a /_dash-layout tree, or None."""
+    if isinstance(tree, dict):
+        props = tree.get("props", {})
+        if props.get("id") == wanted:
+            return props
+        for value in props.values() if "props" in tree else tree.values():
+            found = find_component(value, wanted)
+            if found is not None:
+                return found
+    elif isinstance(tree, list):
+        for item in tree:
+            found = find_component(item, wanted)
+            if found is not None:
+                return found
+    return None
+
+
+def test_a_cached_clip_comes_back_first_at_distance_zero_in_every_representation(served):
+    server, cache = served
+    for clip in (3, 58):
+        data = cache.audio_path(clip).read_bytes()  # what /audio serves: 16-bit WAV of the clip
+        for rep in cache.representations:
+            answer = post(server, data, rep=rep, k=5)
+            assert answer.status_code == 200, answer.json
+            body = answer.json
+            first = body["neighbours"][0]
+            assert (first["id"], body["representation"], body["k"]) == (clip, rep, 5), (rep, body)
+            assert first["distance"] < 1e-4, (rep, first)
+            assert first["file"] == cache.clips["source"][clip]
+            for view in VIEWS:  # placed where the clip itself is, in every view
+                placed = np.asarray(body["views"][view.name]["xyz"])
+                spread = np.ptp(np.asarray(cache.projection(rep, view.name)), axis=0).max()
+                assert np.abs(placed - cache.projection(rep, view.name)[clip]).max() < 1e-3 * spread, \
+                    (rep, view.name)
+            assert body["views"]["pca2"]["placed"].startswith("exact")
+    other = cache.audio_path(3).read_bytes()
+    body = post(server, other, rep="mfcc", vectors=1).json
+    assert set(body["vectors"]) == set(cache.representations) and len(body["vectors"]["mfcc"]) == 80
+
+
+def test_pca_placement_and_the_neighbour_search_agree_with_the_cache(demo_cache):
+    cache = open_cache(demo_cache[0])
+    for rep in ("z", "mfcc"):
+        x = np.asarray(cache.embedding(rep))
+        for view in (v for v in VIEWS if v.method == "pca"):
+            basis = cache.pca_basis(rep, view.name)
+            placed = np.stack([pca_place(v, basis, view.dim) for v in x])
+            assert np.allclose(placed, cache.projection(rep, view.name), atol=1e-4)
+        norms = np.linalg.norm(x, axis=1)
+        index, distance = cache.neighbours(rep)
+        for clip in (0, 17, 99):  # the cache's table lists other clips; the query finds itself first
+            ids, dist = nearest_to(x, norms, x[clip], cache.knn_k + 1)
+            assert ids[0] == clip and dist[0] < 1e-6
+            assert list(ids[1:]) == list(index[clip]) or np.allclose(dist[1:], distance[clip], atol=1e-6)
+
+
+def test_hostile_uploads_get_a_clear_4xx_and_nothing_breaks(served):
+    server, cache = served
+    rate = 16000
+    cases = [
+        (None, 400, "field 'audio'"),
+        (b"", 400, "empty"),
+        (b"this is not audio at all" * 10, 422, "not readable as audio"),
+        (wav(np.zeros(rate, np.float32)), 422, "silent"),
+        (wav(speech_like(MAX_SECONDS + 1)), 422, "too long"),
+        (wav(speech_like(0.05)), 422, "too short"),
+        (wav(np.full(rate, np.nan, np.float32), subtype="FLOAT"), 422, "non-finite"),
+        (b"RIFF" + os.urandom(MAX_UPLOAD_BYTES), 413, "larger than"),
+    ]
+    for data, status, words in cases:
+        answer = post(server, data)
+        assert answer.status_code == status and words in answer.json["error"], (status, answer.json)
+    assert post(server, wav(speech_like(1)), rep="../../etc/passwd").status_code == 400
+    plain = server.test_client().post("/query", data=b"x" * 100, content_type="text/plain")
+    assert plain.status_code == 400 and "error" in plain.json
+    ok = post(server, wav(speech_like(1.5)), rep="z", k="junk")  # a junk k is the default
+    assert ok.status_code == 200 and ok.json["k"] == 10
+    flac = post(server, wav(speech_like(1.5, 44100), 44100, fmt="FLAC"))  # FLAC at another rate
+    assert flac.status_code == 200 and flac.json["duration_s"] == pytest.approx(1.5, abs=0.01)
+    assert server.test_client().get("/query").json["state"] == "ready"
+
+
+def test_too_many_queries_at_once_are_refused_per_client_and_when_the_queue_is_full(served):
+    server, _cache = served
+    long_clip = wav(speech_like(MAX_SECONDS - 0.5))
+    answers: list = []
+
+    def send(address):
+        answer = post(server, long_clip, address=address)
+        answers.append((address, answer.status_code, answer.json.get("error", "")))
+
+    threads = [threading.Thread(target=send, args=("10.0.0.1",)) for _ in range(PER_CLIENT + 2)]
+    threads += [threading.Thread(target=send, args=(f"10.0.1.{i}",)) for i in range(QUEUE_SIZE + 3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    same = [a for a in answers if a[0] == "10.0.0.1"]
+    assert sum(s == 200 for _, s, _ in same) <= PER_CLIENT
+    assert any(s == 429 and "one query at a time" in e for _, s, e in same), same
+    assert any(s == 503 and "busy" in e for _, s, e in answers), answers
+    assert all(s in (200, 429, 503) for _, s, _ in answers), answers
+    assert post(server, long_clip, address="10.0.0.1").status_code == 200  # the share is given back
+
+
+def test_a_server_without_the_weights_says_why_on_the_button_and_the_api(demo_cache, tmp_path):
+    copy = tmp_path / "cache"
+    shutil.copytree(demo_cache[0], copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["model"]["weights"] = {"untrained": False, "path": str(tmp_path / "gone.pth"),
+                                    "sha256": "0" * 64, "seed": None}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    server = create_app(copy).server
+    answer = post(server, wav(speech_like(1)))
+    assert answer.status_code == 503 and "gone.pth" in answer.json["error"]
+    assert "not on this server" in answer.json["error"]
+    button = find_component(server.test_client().get("/_dash-layout").json, "query-record")
+    assert button["disabled"] is True and "not on this server" in button["title"]
+    state = server.test_client().get("/query").json
+    assert state["state"] == "off" and "gone.pth" in state["reason"]
