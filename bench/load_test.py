@@ -12,6 +12,8 @@ each worker count.
   # the same load while 50 slow clients dribble half-sent requests (a slowloris), against the
   # Procfile's worker class and against gunicorn's default sync workers, in one run:
   python bench/load_test.py --workers 2 --slow-clients 50 --worker-class gevent sync
+  # clicks without and with a client posting queries by voice back to back (p99 of clicks):
+  python bench/load_test.py --workers 2 --queries 0 1 --seconds 30
 """
 from __future__ import annotations
 
@@ -32,51 +34,49 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.views import ViewGroups  # noqa: E402
+from dacviz_app.ui.layout import representation_choices  # noqa: E402
 from dacviz_app.testing import free_port  # noqa: E402
 from dacviz_app.core.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
 
 
-def click_body(view: str, curve: int, point: int) -> dict:
-    clicks = [{"id": f"view-{v}", "property": "clickData",
-               "value": {"points": [{"curveNumber": curve, "pointNumber": point}]} if v == view else None}
-              for v in VIEWS]
-    return {"output": "selection.data", "outputs": {"id": "selection", "property": "data"},
-            "inputs": [{"id": "url", "property": "search", "value": ""}, *clicks,
-                       {"id": "clear", "property": "n_clicks", "value": None},
-                       {"id": "key-next", "property": "n_clicks", "value": 0},
-                       {"id": "key-prev", "property": "n_clicks", "value": 0}, []],
-            "changedPropIds": [f"view-{view}.clickData"],
-            "state": [{"id": "selection", "property": "data", "value": None},
-                      {"id": "groups-key", "property": "data", "value": "label"},
-                      {"id": "rep", "property": "value", "value": "z"},
-                      {"id": "k", "property": "value", "value": 10},
-                      {"id": "depth", "property": "value", "value": None}]}
+def callback_body(deps: list[dict], first_output: str, values: dict, changed: str) -> dict:
+    """A callback request as the page sends it, built from /_dash-dependencies (so it follows
+    the callbacks' signatures): the callback whose outputs start with ``first_output``, each
+    input and state valued from ``values`` ({(id, property): value}, None when absent;
+    pattern-matching inputs get no components)."""
+    spec = next(d for d in deps if d["output"].strip(".").startswith(first_output))
+    names = [o for o in spec["output"].strip(".").split("...")]
+    outputs = [{"id": o.split(".")[0], "property": o.split(".", 1)[1]} for o in names]
+
+    def item(x):
+        if x["id"].startswith("{"):
+            return []
+        return {"id": x["id"], "property": x["property"], "value": values.get((x["id"], x["property"]))}
+
+    return {"output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": [item(x) for x in spec["inputs"]], "state": [item(x) for x in spec["state"]],
+            "changedPropIds": [changed]}
 
 
-def details_body(clip: int, rep: str, k: int) -> dict:
-    return {"output": "..clip-info.children...neighbour-list.children..",
-            "outputs": [{"id": "clip-info", "property": "children"},
-                        {"id": "neighbour-list", "property": "children"}],
-            "inputs": [{"id": "selection", "property": "data",
-                        "value": {"clip": clip, "cursor": -1, "play": clip, "nonce": 1}},
-                       {"id": "rep", "property": "value", "value": rep},
-                       {"id": "k", "property": "value", "value": k},
-                       {"id": "depth", "property": "value", "value": None},
-                       {"id": "compare", "property": "value", "value": None}],
-            "changedPropIds": ["selection.data"], "state": []}
+def click_body(deps: list[dict], view: str, curve: int, point: int) -> dict:
+    return callback_body(deps, "selection.data", {
+        (f"view-{view}", "clickData"): {"points": [{"curveNumber": curve, "pointNumber": point}]},
+        ("groups-key", "data"): "label", ("rep", "value"): "z", ("k", "value"): 10},
+        f"view-{view}.clickData")
 
 
-def switch_body(rep: str) -> dict:
-    return {"output": "..view-pca2.figure...view-pca3.figure...view-tsne2.figure...view-tsne3.figure..",
-            "outputs": [{"id": f"view-{v}", "property": "figure"} for v in VIEWS],
-            "inputs": [{"id": "rep", "property": "value", "value": rep},
-                       {"id": "groups-key", "property": "data", "value": "label"},
-                       {"id": "presentation", "property": "value", "value": []},
-                       {"id": "legend", "property": "value", "value": None},
-                       {"id": "depth", "property": "value", "value": None}],
-            "changedPropIds": ["rep.value"], "state": []}
+def details_body(deps: list[dict], clip: int, rep: str, k: int) -> dict:
+    return callback_body(deps, "clip-info.children", {
+        ("selection", "data"): {"clip": clip, "cursor": -1, "play": clip, "nonce": 1},
+        ("rep", "value"): rep, ("k", "value"): k}, "selection.data")
+
+
+def switch_body(deps: list[dict], rep: str) -> dict:
+    return callback_body(deps, "view-pca2.figure", {
+        ("rep", "value"): rep, ("colour", "value"): "label", ("presentation", "value"): [],
+        ("restored-hide", "data"): [], ("view-state", "data"): {}}, "rep.value")
 
 
 def figure_traces(answer: dict) -> list[int]:
@@ -87,14 +87,15 @@ def figure_traces(answer: dict) -> list[int]:
 def neighbour_ids(answer: dict) -> list[int]:
     """The data-clip ids of the neighbour list in a details callback answer."""
     panel = answer["response"]["neighbour-list"]["children"]
-    items = panel[1]["props"]["children"]
+    items = next(p for p in panel if p["props"].get("id") == "neighbour-items")["props"]["children"]
     return [item["props"]["data-clip"] for item in items]
 
 
 class Client(threading.Thread):
-    def __init__(self, port, cache, groups, budget, deadline, seed, results):
+    def __init__(self, port, cache, groups, budget, deadline, seed, results, deps):
         super().__init__(daemon=True)
-        self.port, self.cache, self.groups = port, cache, groups
+        self.port, self.cache, self.groups, self.deps = port, cache, groups, deps
+        self.choices = representation_choices(cache)  # the menu's (a depth is the slider's)
         self.budget, self.deadline, self.rng, self.results = budget, deadline, random.Random(seed), results
 
     def request(self, method, path, body=None, headers=None):
@@ -122,17 +123,17 @@ class Client(threading.Thread):
             drawn = self.groups[view]  # a 3D view of a large cache draws a sample
             curve = rng.randrange(len(drawn.names))
             point = rng.randrange(len(drawn.members[curve]))
-            status, data, seconds = self.post(click_body(view, curve, point))
+            status, data, seconds = self.post(click_body(self.deps, view, curve, point))
             if status == 200:
                 got = json.loads(data)["response"]["selection"]["data"]["clip"]
                 wrong = got != drawn.clip_at(curve, point)
         elif kind == "details":
-            clip, rep, k = rng.randrange(cache.n_clips), rng.choice(cache.representations), rng.randint(1, cache.knn_k)
-            status, data, seconds = self.post(details_body(clip, rep, k))
+            clip, rep, k = rng.randrange(cache.n_clips), rng.choice(self.choices), rng.randint(1, cache.knn_k)
+            status, data, seconds = self.post(details_body(self.deps, clip, rep, k))
             if status == 200:
                 wrong = neighbour_ids(json.loads(data)) != [int(i) for i in cache.neighbours(rep)[0][clip, :k]]
         elif kind == "switch":
-            status, data, seconds = self.post(switch_body(rng.choice(cache.representations)))
+            status, data, seconds = self.post(switch_body(self.deps, rng.choice(self.choices)))
             if status == 200:
                 wrong = figure_traces(json.loads(data)) != [len(self.groups[v].names) for v in VIEWS]
         else:
@@ -152,6 +153,39 @@ class Client(threading.Thread):
                 print(f"  client error: {err}", file=sys.stderr)
 
 
+class QueryClient(threading.Thread):
+    """Queries by voice back to back (POST /query with clips of the cache, as a presenter
+    would, one at a time): their answers must name the posted clip first."""
+
+    def __init__(self, port, cache, deadline, stop, results):
+        super().__init__(daemon=True)
+        self.port, self.cache, self.deadline, self.stop, self.results = port, cache, deadline, stop, results
+
+    def run(self):
+        rng = random.Random(7)
+        boundary = "dacvizloadtest"
+        while time.time() < self.deadline and not self.stop.is_set():
+            clip = rng.randrange(self.cache.n_clips)
+            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"rep\"\r\n\r\nz\r\n"
+                    f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"q.wav\"\r\n"
+                    f"Content-Type: audio/wav\r\n\r\n").encode() + self.cache.audio_path(clip).read_bytes() \
+                + f"\r\n--{boundary}--\r\n".encode()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+            start = time.perf_counter()
+            try:
+                conn.request("POST", "/query", body=body,
+                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                response = conn.getresponse()
+                data = response.read()
+                seconds = time.perf_counter() - start
+                wrong = response.status == 200 and json.loads(data)["neighbours"][0]["id"] != clip
+                self.results.append(("query", response.status, seconds, wrong))
+            except OSError:
+                self.results.append(("query", 0, 0.0, False))
+            finally:
+                conn.close()
+
+
 def worker_rss(master_pid: int) -> list[str]:
     """Each worker's RSS in MB as 'total/private': private = RSS less the file-backed pages it
     shares (the memory-mapped cache arrays, served from the page cache to every worker)."""
@@ -159,6 +193,8 @@ def worker_rss(master_pid: int) -> list[str]:
 
     out = []
     for child in psutil.Process(master_pid).children():
+        if "encoder_service" in " ".join(child.cmdline()):
+            continue  # the query encoder: not a web worker (its RSS is said apart)
         info = child.memory_info()
         out.append(f"{info.rss / 2**20:.0f}/{(info.rss - info.shared) / 2**20:.0f}")
     return out
@@ -210,7 +246,7 @@ def procfile_command(worker_class: str | None) -> str:
 
 
 def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds: float,
-             slow_clients: int = 0, worker_class: str | None = None) -> dict:
+             slow_clients: int = 0, worker_class: str | None = None, queries: int = 0) -> dict:
     cache = open_cache(cache_dir)
     view_groups = ViewGroups(cache)
     groups = {view: view_groups.drawn("label", view) for view in VIEWS}
@@ -227,7 +263,19 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
                 break
             except OSError:
                 time.sleep(0.2)
-        warm = Client(port, cache, groups, 20, time.time() + 60, 0, [])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        conn.request("GET", "/_dash-dependencies")
+        deps = json.loads(conn.getresponse().read())
+        conn.close()
+        for _ in range(600 if queries else 0):  # the encoder service loads its models
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            conn.request("GET", "/query")
+            state = json.loads(conn.getresponse().read())["state"]
+            conn.close()
+            if state != "starting":
+                break
+            time.sleep(0.2)
+        warm = Client(port, cache, groups, 20, time.time() + 60, 0, [], deps)
         warm.run()  # every worker imports and maps the cache before the clock starts
         slow = SlowClients(port, slow_clients)
         slow.open()
@@ -236,26 +284,38 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
         results: list = []
         per_client = max(1, requests // clients)
         deadline = time.time() + seconds
-        threads = [Client(port, cache, groups, per_client, deadline, seed + 1, results) for seed in range(clients)]
+        threads = [Client(port, cache, groups, per_client, deadline, seed + 1, results, deps)
+                   for seed in range(clients)]
+        query_results: list = []
+        stop = threading.Event()
+        askers = [QueryClient(port, cache, deadline, stop, query_results) for _ in range(queries)]
         started = time.perf_counter()
-        for t in threads:
+        for t in threads + askers:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        stop.set()
+        for t in askers:
+            t.join()
         rss_end = worker_rss(server.pid)
         slow.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    latencies = sorted(r[2] for r in results if r[1])
-    def pct(p):
+    def pct(p, kinds=None, rows=results):
+        latencies = sorted(r[2] for r in rows if r[1] and (kinds is None or r[0] in kinds))
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
     return {"workers": workers, "requests": len(results), "rps": len(results) / elapsed,
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99),
+            "p50_ms": pct(0.50), "p99_ms": pct(0.99), "click_p99_ms": pct(0.99, ("click", "details")),
+            "queries": sum(1 for r in query_results if r[1] == 200),
+            "query_p50_ms": pct(0.50, ("query",), query_results),
+            "query_refused": sum(1 for r in query_results if r[1] != 200),
+            "query_wrong": sum(1 for r in query_results if r[3]),
             "5xx": sum(1 for r in results if r[1] >= 500),
             "errors": sum(1 for r in results if r[1] == 0 or 400 <= r[1] < 500),
-            "wrong": sum(1 for r in results if r[3]), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "wrong": sum(1 for r in results if r[3]),
+            "wrong_kinds": sorted({r[0] for r in results if r[3]}), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
             "by_kind": {k: round(statistics.median([r[2] for r in results if r[0] == k]) * 1000, 1)
                         for k in {r[0] for r in results if r[1]}}}
 
@@ -270,21 +330,30 @@ def main() -> None:
     parser.add_argument("--slow-clients", type=int, default=0,
                         help="half-sent requests kept open during the run, one header line every "
                              "8 s (a slowloris; default 0)")
+    parser.add_argument("--queries", type=int, nargs="+", default=[0],
+                        help="clients posting queries by voice back to back during the run, one "
+                             "figure per value (default 0; '0 1' compares clicks without and with)")
     parser.add_argument("--worker-class", nargs="+", default=[None],
                         help="gunicorn worker classes to compare (default: the Procfile's)")
     args = parser.parse_args()
     print(f"cache {args.cache}: {open_cache(args.cache).n_clips} clips · {args.clients} concurrent clients · "
           f"{args.slow_clients} slow clients · mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · "
           f"{os.cpu_count()} cores")
-    print(f"{'class':>7} {'workers':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'5xx':>4} "
-          f"{'errors':>6} {'wrong':>5}  worker RSS MB total/private, start -> end   median ms by kind")
+    print(f"{'class':>7} {'workers':>7} {'queries':>7} {'requests':>8} {'req/s':>7} {'p50 ms':>7} "
+          f"{'p99 ms':>7} {'click p99':>9} {'5xx':>4} {'errors':>6} {'wrong':>5}  "
+          f"{'answered queries (p50 ms, refused, wrong)':>42}  worker RSS MB total/private, start -> end   "
+          f"median ms by kind")
     for worker_class in args.worker_class:
         for workers in args.workers:
-            r = run_once(args.cache, workers, args.clients, args.requests, args.seconds,
-                         args.slow_clients, worker_class)
-            print(f"{worker_class or 'Procfile':>7} {r['workers']:>7} {r['requests']:>8} {r['rps']:>7.1f} "
-                  f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}  "
-                  f"{r['rss_start_mb']} -> {r['rss_end_mb']}   {r['by_kind']}", flush=True)
+            for queries in args.queries:
+                r = run_once(args.cache, workers, args.clients, args.requests, args.seconds,
+                             args.slow_clients, worker_class, queries)
+                asked = (f"{r['queries']} ({r['query_p50_ms']:.0f} ms, {r['query_refused']}, "
+                         f"{r['query_wrong']})" if queries else "-")
+                print(f"{worker_class or 'Procfile':>7} {r['workers']:>7} {queries:>7} {r['requests']:>8} "
+                      f"{r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['click_p99_ms']:>9.1f} "
+                      f"{r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}{' ' + ','.join(r['wrong_kinds']) if r['wrong'] else ''}  {asked:>42}  "
+                      f"{r['rss_start_mb']} -> {r['rss_end_mb']}   {r['by_kind']}", flush=True)
 
 
 if __name__ == "__main__":
