@@ -92,6 +92,8 @@ window.dacvizQuery = (function () {
     done.stream.getTracks().forEach(function (t) { t.stop(); });
     button().textContent = "● Record";
     button().classList.remove("recording");
+    var canvas = document.getElementById("query-level");
+    if (canvas) { canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height); }
     var blob = new Blob(done.chunks, {type: done.recorder.mimeType || "audio/webm"});
     say("decoding the recording…", "busy");
     blob.arrayBuffer().then(function (bytes) { return done.context.decodeAudioData(bytes); })
@@ -164,7 +166,7 @@ window.dacvizQuery = (function () {
         say(name + " (" + body.duration_s.toFixed(2) + " s): nearest in " + body.representation +
             " is clip " + first.id + " (" + first.label + ", " + first.speaker + ") at " +
             first.distance.toFixed(4) + "; encoded in " + Math.round(body.encode_ms) + " ms" +
-            (body.untrained ? " by the UNTRAINED codec" : ""));
+            (body.untrained ? " (DAC UNTRAINED)" : ""));
         if (player) { var p = player.play(); if (p && p.catch) { p.catch(function () {}); } }
         watchDrawn();
       })

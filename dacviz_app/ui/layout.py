@@ -227,7 +227,7 @@ def query_panel(cache: Cache) -> html.Div:
                                                          f"press again to stop"),
             html.Canvas(id="query-level", className="query-level", width=90, height=12,
                         title="input level"),
-        ], className="d-flex align-items-center gap-2"),
+        ], className="d-flex flex-wrap align-items-center gap-2 query-head"),
         html.Div(f"or drop an audio file here (WAV, FLAC, OGG, MP3; up to {MAX_SECONDS:g} s), or "
                  f"click to choose one", id="query-drop", className="query-drop" + (" off" if off else ""),
                  tabIndex="0", role="button"),
