@@ -12,6 +12,8 @@ window.dacvizQuery = (function () {
   "use strict";
 
   var recording = null;   // {recorder, stream, context, chunks, started, timer, meter}
+  var opening = false;    // the microphone was asked for and has not answered yet
+  var sent = 0;           // sequence number of the latest query sent: an older answer is dropped
   var timings = [];       // ms from "stop" (or drop) to the query drawn in the views: for benchmarks
   var pending = null;     // {nonce, since} of the query whose drawing is awaited
   var lastUrl = null;
@@ -38,12 +40,22 @@ window.dacvizQuery = (function () {
     }
     var constraints = {audio: {echoCancellation: false, noiseSuppression: false, autoGainControl: false,
                                channelCount: 1}};
+    opening = true;
     navigator.mediaDevices.getUserMedia(constraints).then(function (stream) {
-      var recorder = new MediaRecorder(stream);
-      var context = new (window.AudioContext || window.webkitAudioContext)();
-      var analyser = context.createAnalyser();
-      analyser.fftSize = 1024;
-      context.createMediaStreamSource(stream).connect(analyser);
+      opening = false;
+      var recorder, context, analyser;
+      try {
+        recorder = new MediaRecorder(stream);
+        context = new (window.AudioContext || window.webkitAudioContext)();
+        analyser = context.createAnalyser();
+        analyser.fftSize = 1024;
+        context.createMediaStreamSource(stream).connect(analyser);
+      } catch (err) {
+        stream.getTracks().forEach(function (t) { t.stop(); });
+        if (context) { context.close(); }
+        say("cannot record: " + (err && err.message ? err.message : err), "error");
+        return;
+      }
       recording = {recorder: recorder, stream: stream, context: context, analyser: analyser,
                    chunks: [], started: performance.now()};
       recorder.ondataavailable = function (e) { if (e.data && e.data.size) { recording.chunks.push(e.data); } };
@@ -55,6 +67,7 @@ window.dacvizQuery = (function () {
       say("recording… press ■ Stop (at most " + limitSeconds() + " s)", "busy");
       meter();
     }).catch(function (err) {
+      opening = false;
       say("no microphone: " + (err && err.message ? err.message : err), "error");
     });
   }
@@ -154,9 +167,11 @@ window.dacvizQuery = (function () {
     }
     say("encoding " + name + " with this cache's models…", "busy");
     since = since || performance.now();
+    var mine = ++sent;
     fetch("/query", {method: "POST", body: form})
       .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
       .then(function (answer) {
+        if (mine !== sent) { return; }  // a newer query was sent meanwhile: its answer counts
         if (!answer.ok) { say(answer.body.error || "the query failed", "error"); return; }
         var body = answer.body, nonce = Date.now();
         pending = {nonce: nonce, since: since};
@@ -170,7 +185,7 @@ window.dacvizQuery = (function () {
         if (player) { var p = player.play(); if (p && p.catch) { p.catch(function () {}); } }
         watchDrawn();
       })
-      .catch(function (err) { say("the server did not answer: " + err, "error"); });
+      .catch(function (err) { if (mine === sent) { say("the server did not answer: " + err, "error"); } });
   }
 
   function watchDrawn() {
@@ -198,7 +213,7 @@ window.dacvizQuery = (function () {
     var target = event.target;
     if (target.id === "query-record") {
       if (off()) { say(off(), "error"); return; }
-      if (recording) { stopRecording(); } else { startRecording(); }
+      if (recording) { stopRecording(); } else if (!opening) { startRecording(); }
     } else if (target.id === "query-drop") {
       if (off()) { say(off(), "error"); return; }
       chooseFile();

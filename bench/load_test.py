@@ -13,7 +13,7 @@ each worker count.
   # Procfile's worker class and against gunicorn's default sync workers, in one run:
   python bench/load_test.py --workers 2 --slow-clients 50 --worker-class gevent sync
   # clicks without and with a client posting queries by voice back to back (p99 of clicks):
-  python bench/load_test.py --workers 2 --queries 0 1 --seconds 30
+  python bench/load_test.py --workers 2 --queries 0 1 --seconds 30 --requests 100000
 """
 from __future__ import annotations
 

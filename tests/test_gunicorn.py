@@ -27,10 +27,12 @@ def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
 
 
 @pytest.fixture
-def gunicorn(demo_cache):
+def gunicorn(demo_cache, request):
+    """The Procfile's server on the demo cache: 2 workers, or ``request.param`` (indirect)."""
     web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(demo_cache[0]), "WEB_CONCURRENCY": "2",
+    workers = str(getattr(request, "param", 2))
+    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": str(demo_cache[0]), "WEB_CONCURRENCY": workers,
            "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
     proc = subprocess.Popen(["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -87,10 +89,11 @@ def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
+@pytest.mark.parametrize("gunicorn", [1], indirect=True)
 def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicorn, demo_cache):
     """The Procfile's gunicorn starts the encoder service: a clip of the cache posted to /query
-    comes back first; while a long query encodes, a click (/clip-at) and a callback are
-    answered before the query is."""
+    comes back first; while a long query encodes, clicks (/clip-at) are answered by the one
+    web worker that waits for the query (gevent) before the query is."""
     base, _ = gunicorn
     cache = open_cache(demo_cache[0])
     deadline = time.time() + 90
@@ -112,7 +115,10 @@ def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicor
 
     thread = threading.Thread(target=long_query)
     thread.start()
-    time.sleep(0.2)  # the query is in the encoder now
+    deadline = time.time() + 30
+    while not json.loads(fetch(base + "/query")[2]).get("encoding") and time.time() < deadline:
+        time.sleep(0.02)  # until the encoder works on it
+    assert "at" not in finished, "the query was answered before the clicks were sent: too short"
     answered = []
     for _ in range(5):
         status, _, data = fetch(base + "/clip-at/pca2/0/0?colour=label")

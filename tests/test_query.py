@@ -6,7 +6,9 @@ import io
 import json
 import os
 import shutil
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -35,13 +37,13 @@ def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def served(demo_cache):
-    """The demo cache's app and its encoder service (a real separate process), ready."""
+    """The demo cache's app, the cache and its encoder service (a real separate process), ready."""
     before = os.environ.get(encoder_service.SOCKET_ENV)
     process = encoder_service.start(str(demo_cache[0]))
     try:
         state = encoder_service.wait_ready()
         assert state["state"] == "ready", state
-        yield create_app(demo_cache[0]).server, open_cache(demo_cache[0])
+        yield create_app(demo_cache[0]).server, open_cache(demo_cache[0]), process
     finally:
         encoder_service.stop(process)
         if before is None:
@@ -77,7 +79,7 @@ def find_component(tree, wanted: str):
 
 
 def test_a_cached_clip_comes_back_first_at_distance_zero_in_every_representation(served):
-    server, cache = served
+    server, cache, _ = served
     for clip in (3, 58):
         data = cache.audio_path(clip).read_bytes()  # what /audio serves: 16-bit WAV of the clip
         for rep in cache.representations:
@@ -116,7 +118,7 @@ def test_pca_placement_and_the_neighbour_search_agree_with_the_cache(demo_cache)
 
 
 def test_hostile_uploads_get_a_clear_4xx_and_nothing_breaks(served):
-    server, cache = served
+    server, cache, _ = served
     rate = 16000
     cases = [
         (None, 400, "field 'audio'"),
@@ -142,7 +144,7 @@ def test_hostile_uploads_get_a_clear_4xx_and_nothing_breaks(served):
 
 
 def test_too_many_queries_at_once_are_refused_per_client_and_when_the_queue_is_full(served):
-    server, _cache = served
+    server, _cache, _ = served
     long_clip = wav(speech_like(MAX_SECONDS - 0.5))
     answers: list = []
 
@@ -162,6 +164,25 @@ def test_too_many_queries_at_once_are_refused_per_client_and_when_the_queue_is_f
     assert any(s == 503 and "busy" in e for _, s, e in answers), answers
     assert all(s in (200, 429, 503) for _, s, _ in answers), answers
     assert post(server, long_clip, address="10.0.0.1").status_code == 200  # the share is given back
+
+
+def test_the_encoder_comes_back_after_it_is_killed(served):
+    server, cache, service = served
+    old = service.process.pid
+    os.kill(old, signal.SIGKILL)
+    deadline = time.time() + 60
+    while (service.process.pid == old or encoder_service.status().get("state") != "ready") \
+            and time.time() < deadline:
+        time.sleep(0.2)
+    answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
+    assert answer.status_code == 200 and answer.json["neighbours"][0]["id"] == 4
+    assert service.restarts == 1
+
+
+def test_an_unusual_sample_rate_is_refused_before_any_work(served):
+    server, _, _ = served  # a 0.2 s file at 16001 Hz: exact resampling would need a 2 GB filter
+    answer = post(server, wav(speech_like(0.2, 16001), 16001))
+    assert answer.status_code == 422 and "unusual sample rate 16001 Hz" in answer.json["error"]
 
 
 def test_a_server_without_the_weights_says_why_on_the_button_and_the_api(demo_cache, tmp_path):

@@ -6,6 +6,7 @@ MP3). Resampling uses ``torchaudio.functional.resample`` (windowed sinc, exact r
 from __future__ import annotations
 
 import io
+import math
 import os
 import stat
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import soundfile as sf
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-4
 MAX_READ_SAMPLES = 64 * 2**20  # 256 MB of float32: ~30 s of 8-channel 192 kHz audio
+MAX_RESAMPLING_STEPS = 2000  # every common rate to every model rate is under 1000 (``resampling_steps``)
 
 
 @dataclass
@@ -44,6 +46,14 @@ class ClipRejected(Exception):
     """A clip that cannot be encoded; ``str(err)`` is the reason shown to the user."""
 
 
+def resampling_steps(from_rate: int, to_rate: int) -> int:
+    """The larger side of the reduced ratio from_rate : to_rate. torchaudio's exact resampling
+    builds a float64 kernel of about (to/g) x (from/g) taps (g their gcd): 441 for 44.1 -> 16 kHz,
+    16001 for a 16001 Hz file (about 2 GB)."""
+    common = math.gcd(int(from_rate), int(to_rate))
+    return max(int(from_rate), int(to_rate)) // common
+
+
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """(n,) float32 at ``from_rate`` -> (m,) float32 at ``to_rate``."""
     if from_rate == to_rate:
@@ -62,7 +72,8 @@ def load_clip(path: Path | str, sample_rate: int, max_seconds: float) -> LoadedC
     sample format soundfile reads (8-bit included), any sample rate (resampled).
     Rejected: anything but a regular file (pipes and devices are never opened or read),
     unreadable/non-audio/empty files, clips shorter than MIN_SECONDS or longer than
-    ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK). Only the header is
+    ``max_seconds``, non-finite samples, silence (peak below SILENCE_PEAK), a sample rate whose
+    exact conversion would need a huge filter (``resampling_steps``). Only the header is
     read before the length is checked, and at most ``max_seconds`` of samples are ever read,
     whatever the header says, so a huge stray file costs neither time nor memory.
     """
@@ -106,6 +117,9 @@ def _decode(handle, size: int, sample_rate: int, max_seconds: float,
             rate, channels, frames = sound.samplerate, sound.channels, sound.frames
             if rate <= 0 or channels <= 0:
                 raise ClipRejected(f"invalid header: {rate} Hz, {channels} channels")
+            if resampling_steps(rate, sample_rate) > MAX_RESAMPLING_STEPS:
+                raise ClipRejected(f"unusual sample rate {rate} Hz: resampling it to {sample_rate} Hz "
+                                   f"exactly would need a filter of gigabytes")
             if frames > 0 and frames / rate > max_seconds:
                 raise ClipRejected(f"too long: {frames / rate:.1f} s > {limit_name} {max_seconds:g} s")
             if 0 < frames and frames / rate < MIN_SECONDS:

@@ -6,16 +6,19 @@ and gunicorn's ``dacviz_app.gunicorn_conf``, which the Procfile names) and names
 the workers in $DACVIZ_ENCODER_SOCKET. It listens on a Unix socket in a private folder (0700),
 so only this user's processes on this machine reach it.
 
-One model thread encodes, one query at a time, from a bounded queue (``query.QUEUE_SIZE``);
-each client address may have ``query.PER_CLIENT`` queries in it. A full queue is a 503, a
-client over its share a 429, both at once, never a wait. The model loads in the background:
-until it has, queries get 503 "starting".
+One model thread encodes, one query at a time; ``query.QUEUE_SIZE`` more may wait, and each
+client address may have ``query.PER_CLIENT`` queries in the service. A query is admitted
+before its upload is sent: a full queue is a 503, a client over its share a 429, both at once,
+never a wait, and neither side has read the upload. At most MAX_CONNECTIONS connections are
+served at once. The model loads in the background: until it has, queries get 503 "starting".
+The server that started it starts it again if it dies (``EncoderProcess``).
 
-Messages, both ways: a 4-byte big-endian length and a JSON header, then (requests only) a
-4-byte length and the audio file's bytes. No pickle: the answer's vectors are JSON numbers.
-Requests: {"op": "status"} -> {"state": "starting" | "ready" | "off", "reason", "unavailable"};
-{"op": "encode", "client": address} + bytes -> {"status": 200, "vectors": {rep: [..]},
-"duration_s", "encode_ms", "waited_ms"} or {"status": 4xx/5xx, "error": reason}.
+Messages: frames of a 4-byte big-endian length and the bytes (JSON, or the audio file). No
+pickle: the answer's vectors are JSON numbers.
+  {"op": "status"} -> {"state": "starting" | "ready" | "off", "reason", "unavailable", "queued", "encoding"}
+  {"op": "encode", "client": address} -> {"status": 100} (admitted) or {"status": 429|503, "error"};
+  once admitted, the audio file's bytes -> {"status": 200, "vectors": {rep: [..]}, "duration_s",
+  "encode_ms", "waited_ms", "unavailable"} or {"status": 4xx|5xx, "error": reason}.
 
 examples:
   python -m dacviz_app.core.encoder_service CACHE_DIR SOCKET_PATH   # what ``start`` runs
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import socket
 import socketserver
 import struct
@@ -34,11 +38,15 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 from .query import ENCODE_TIMEOUT_S, MAX_UPLOAD_BYTES, PER_CLIENT, QUEUE_SIZE, QueryRefused
 
 SOCKET_ENV = "DACVIZ_ENCODER_SOCKET"
 MAX_HEADER_BYTES = 64 * 1024
+MAX_CONNECTIONS = 32  # open connections the service serves at once; more are refused at once
+UPLOAD_TIMEOUT_S = 30.0  # an admitted query's upload must arrive within this
+RESTART_S = 2.0  # a dead service is started again after this
 START_TIMEOUT_S = 120.0
 
 
@@ -71,79 +79,128 @@ def socket_path() -> str | None:
     return os.environ.get(SOCKET_ENV) or None
 
 
-def call(header: dict, payload: bytes = b"", path: str | None = None,
-         timeout: float = ENCODE_TIMEOUT_S) -> dict:
-    """One request to the service -> its JSON answer; QueryRefused(503) when there is no
-    service or it does not answer. Plain sockets: under gevent the worker serves other
-    requests while it waits."""
+def _connect(path: str | None, timeout: float) -> socket.socket:
     path = path or socket_path()
     if not path:
         raise QueryRefused(503, "query by voice is off: this server was started without its "
                                 "encoder (python -m dacviz_app or the Procfile start it)")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(timeout)
-            sock.connect(path)
-            _send_frame(sock, json.dumps(header).encode())
-            _send_frame(sock, payload)
-            return json.loads(_recv_frame(sock, 64 * 2**20))
-    except (OSError, ConnectionError, ValueError) as err:
-        raise QueryRefused(503, f"the query encoder is not answering ({type(err).__name__}); "
-                                f"try again in a moment")
+        sock.connect(path)
+    except OSError as err:
+        sock.close()
+        raise _not_answering(err)
+    return sock
+
+
+def _not_answering(err: BaseException) -> QueryRefused:
+    return QueryRefused(503, f"the query encoder is not answering ({type(err).__name__}); "
+                             f"try again in a moment")
 
 
 def status(path: str | None = None) -> dict:
-    """The service's state: {"state": "starting"|"ready"|"off", "reason": str|None, ...};
-    {"state": "off", "reason": ...} when there is none."""
+    """The service's state: {"state": "starting"|"ready"|"off", "reason": str|None,
+    "unavailable", "queued", "encoding"}; {"state": "off", "reason": ...} when there is none.
+    Plain sockets: under gevent the worker serves other requests while it waits."""
     try:
-        return call({"op": "status"}, path=path, timeout=5.0)
+        with _connect(path, 5.0) as sock:
+            _send_frame(sock, json.dumps({"op": "status"}).encode())
+            return json.loads(_recv_frame(sock, MAX_HEADER_BYTES))
     except QueryRefused as err:
         return {"state": "off", "reason": err.message, "unavailable": {}}
+    except (OSError, ConnectionError, ValueError) as err:
+        return {"state": "off", "reason": _not_answering(err).message, "unavailable": {}}
 
 
-def encode(data: bytes, client: str, path: str | None = None) -> dict:
-    """Encode one upload: {"vectors": {rep: [..]}, "duration_s", "encode_ms", "waited_ms"};
-    QueryRefused with the service's status and reason."""
-    answer = call({"op": "encode", "client": client}, data, path=path)
+def encode(read_upload: Callable[[], bytes], client: str, path: str | None = None) -> dict:
+    """Encode one upload: {"vectors": {rep: [..]}, "duration_s", "encode_ms", "waited_ms",
+    "unavailable"}; QueryRefused with the service's status and reason.
+
+    The service admits the query first (the client's share, a place in the queue), and only
+    then is ``read_upload`` called (it reads and checks the form: it may raise QueryRefused
+    itself, which gives the place back). So a refused query costs neither side its upload."""
+    try:
+        with _connect(path, ENCODE_TIMEOUT_S + 5) as sock:
+            _send_frame(sock, json.dumps({"op": "encode", "client": client}).encode())
+            admitted = json.loads(_recv_frame(sock, MAX_HEADER_BYTES))
+            if admitted.get("status") != 100:
+                raise QueryRefused(int(admitted.get("status") or 503), str(admitted.get("error") or "refused"))
+            _send_frame(sock, read_upload())
+            answer = json.loads(_recv_frame(sock, 64 * 2**20))
+    except QueryRefused:
+        raise
+    except (OSError, ConnectionError, ValueError) as err:
+        raise _not_answering(err)
     if answer.get("status") != 200:
         raise QueryRefused(int(answer.get("status") or 503), str(answer.get("error") or "failed"))
     return answer
 
 
 # ----------------------------------------------------------------------------- starting it
-def start(cache_dir: str, threads: int | None = None) -> subprocess.Popen:
+class EncoderProcess:
+    """The service as the server that started it sees it: the process, its socket in a private
+    folder, and a thread that starts it again (at most every RESTART_S) if it dies (an out-of-
+    memory kill, a crash), on the same socket, so the workers never need to know."""
+
+    def __init__(self, cache_dir: str, threads: int | None = None):
+        self.folder = Path(tempfile.mkdtemp(prefix="dacviz-encoder-"))  # 0700: this user's only
+        self.path = str(self.folder / "encoder.sock")
+        self.command = [sys.executable, "-m", "dacviz_app.core.encoder_service", str(cache_dir), self.path]
+        self.env = {**os.environ, **({"DACVIZ_ENCODER_THREADS": str(threads)} if threads else {})}
+        self.stopping = threading.Event()
+        self.restarts = 0
+        self.process = self._spawn()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _spawn(self) -> subprocess.Popen:
+        return subprocess.Popen(self.command, env=self.env, stdin=subprocess.DEVNULL,
+                                start_new_session=True)  # Ctrl-C stops the server, which stops it
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(1.0):
+            if self.process.poll() is not None and not self.stopping.is_set():
+                print(f"dacviz: the query encoder stopped (exit {self.process.returncode}); "
+                      f"starting it again", file=sys.stderr, flush=True)
+                self.restarts += 1
+                self.stopping.wait(RESTART_S)
+                if not self.stopping.is_set():
+                    self.process = self._spawn()
+
+    def stop(self) -> None:
+        """Stop it (terminate, then kill after 10 s) and remove its socket's folder."""
+        self.stopping.set()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def start(cache_dir: str, threads: int | None = None) -> EncoderProcess:
     """Start the service for ``cache_dir`` in its own process and name its socket in this
     process's environment (the web workers forked after inherit it). Returns at once; the
     model loads in the background."""
-    folder = Path(tempfile.mkdtemp(prefix="dacviz-encoder-"))  # 0700: this user's only
-    path = str(folder / "encoder.sock")
-    env = dict(os.environ)
-    if threads:
-        env["DACVIZ_ENCODER_THREADS"] = str(threads)
-    process = subprocess.Popen([sys.executable, "-m", "dacviz_app.core.encoder_service",
-                                str(cache_dir), path], env=env, stdin=subprocess.DEVNULL)
-    os.environ[SOCKET_ENV] = path
-    return process
+    service = EncoderProcess(cache_dir, threads)
+    os.environ[SOCKET_ENV] = service.path
+    return service
 
 
-def stop(process: subprocess.Popen | None) -> None:
+def stop(service: EncoderProcess | None) -> None:
     """Stop a service ``start`` started (and remove its socket's folder)."""
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    if service is not None:
+        service.stop()
 
 
 def wait_ready(path: str | None = None, timeout: float = START_TIMEOUT_S) -> dict:
-    """Poll the service until it is no longer starting (for tests and benches)."""
+    """Poll the service until it is ready or has said why not (for tests and benches)."""
     deadline = time.monotonic() + timeout
     state = status(path)
     while state.get("state") != "ready" and time.monotonic() < deadline:
-        if state.get("state") == "off" and "not answering" not in str(state.get("reason")) \
-                and "without its encoder" not in str(state.get("reason")):
+        if state.get("state") == "off" and "not answering" not in str(state.get("reason")):
             return state
         time.sleep(0.2)
         state = status(path)
@@ -152,25 +209,35 @@ def wait_ready(path: str | None = None, timeout: float = START_TIMEOUT_S) -> dic
 
 # ----------------------------------------------------------------------------- the service
 class _Job:
-    def __init__(self, data: bytes, client: str):
-        self.data, self.client = data, client
+    def __init__(self, client: str):
+        self.client = client
+        self.data = b""
         self.done = threading.Event()
+        self.cancelled = False
         self.answer: dict = {}
         self.queued = time.perf_counter()
 
 
 class EncoderService:
     """The state of the running service: the model (once loaded), the queue and the clients'
-    shares. Lives only in the service's process."""
+    shares. Lives only in the service's process.
+
+    A query holds its place (``admitted``: one of 1 + QUEUE_SIZE, and one of its client's
+    PER_CLIENT) from admission until the model thread has taken it off the queue and is done
+    with it (or, if its upload never came, until the handler gives it back): a query that timed
+    out or whose client left still holds it until the model thread drops it."""
 
     def __init__(self, cache_dir: str):
         self.cache_dir = cache_dir
         self.state, self.reason = "starting", None
         self.unavailable: dict[str, str] = {}
         self.encoder = None
-        self.jobs: queue.Queue[_Job] = queue.Queue(maxsize=QUEUE_SIZE)
+        self.jobs: queue.Queue[_Job] = queue.Queue()
         self.lock = threading.Lock()
+        self.admitted = 0
+        self.encoding = False
         self.per_client: dict[str, int] = {}
+        self.connections = threading.BoundedSemaphore(MAX_CONNECTIONS)
 
     def load(self) -> None:
         """Open the cache and load its models (in a thread: status answers meanwhile)."""
@@ -192,69 +259,106 @@ class EncoderService:
 
     def status(self) -> dict:
         return {"state": self.state, "reason": self.reason, "unavailable": self.unavailable,
-                "queued": self.jobs.qsize()}
+                "queued": self.jobs.qsize(), "encoding": self.encoding}
 
-    def submit(self, data: bytes, client: str) -> dict:
-        """Queue one clip and wait for its answer; refuses at once when it cannot be taken."""
+    def admit(self, client: str) -> tuple[_Job | None, dict]:
+        """A place for one query of ``client``, or the refusal: (job, {"status": 100}) or
+        (None, {"status": 429|503, "error"})."""
         if self.state != "ready":
-            return {"status": 503, "error": self.reason or "the query encoder is starting; "
-                                                          "try again in a few seconds"}
+            return None, {"status": 503, "error": self.reason or "the query encoder is starting; "
+                                                                "try again in a few seconds"}
         with self.lock:
             if self.per_client.get(client, 0) >= PER_CLIENT:
-                return {"status": 429, "error": f"one query at a time per client "
-                                                f"({PER_CLIENT}); wait for the last one's answer"}
-            job = _Job(data, client)
-            try:
-                self.jobs.put_nowait(job)
-            except queue.Full:
-                return {"status": 503, "error": f"the query encoder is busy ({QUEUE_SIZE} "
-                                                f"queries waiting); try again in a moment"}
+                return None, {"status": 429, "error": f"one query at a time per client "
+                                                      f"({PER_CLIENT}); wait for the last one's answer"}
+            if self.admitted >= 1 + QUEUE_SIZE:
+                return None, {"status": 503, "error": f"the query encoder is busy ({QUEUE_SIZE} "
+                                                      f"queries waiting); try again in a moment"}
+            self.admitted += 1
             self.per_client[client] = self.per_client.get(client, 0) + 1
-        try:
-            if not job.done.wait(ENCODE_TIMEOUT_S):
-                return {"status": 503, "error": "the query took too long to encode"}
-            return job.answer
-        finally:
-            with self.lock:
-                left = self.per_client.get(client, 1) - 1
-                if left > 0:
-                    self.per_client[client] = left
-                else:
-                    self.per_client.pop(client, None)
+        return _Job(client), {"status": 100}
+
+    def release(self, job: _Job) -> None:
+        """Give back the places ``admit`` gave ``job`` (exactly once per job)."""
+        with self.lock:
+            self.admitted -= 1
+            left = self.per_client.get(job.client, 1) - 1
+            if left > 0:
+                self.per_client[job.client] = left
+            else:
+                self.per_client.pop(job.client, None)
+
+    def wait(self, job: _Job) -> dict:
+        """Queue an admitted job whose upload has arrived and wait for its answer."""
+        job.queued = time.perf_counter()
+        self.jobs.put(job)
+        if not job.done.wait(ENCODE_TIMEOUT_S):
+            job.cancelled = True  # the model thread drops it (and gives its places back)
+            return {"status": 503, "error": "the query took too long to encode"}
+        return job.answer
 
     def work(self) -> None:
         """The model thread: encode queued clips one at a time, forever."""
         while True:
             job = self.jobs.get()
-            waited = time.perf_counter() - job.queued
             try:
-                vectors, info = self.encoder.encode(job.data)
-                job.answer = {"status": 200, **info, "waited_ms": round(1000 * waited, 1),
-                              "vectors": {rep: [float(x) for x in v] for rep, v in vectors.items()},
-                              "unavailable": self.unavailable}
-            except QueryRefused as err:
-                job.answer = {"status": err.status, "error": err.message}
-            except Exception as err:  # noqa: BLE001 - one bad clip never stops the service
-                job.answer = {"status": 500, "error": f"the encoder failed on this clip "
-                                                      f"({type(err).__name__})"}
-            job.done.set()
+                if not job.cancelled:
+                    self.encoding = True
+                    job.answer = self._encode(job)
+            finally:
+                self.encoding = False
+                job.data = b""
+                self.release(job)
+                job.done.set()
+
+    def _encode(self, job: _Job) -> dict:
+        waited = time.perf_counter() - job.queued
+        try:
+            vectors, info = self.encoder.encode(job.data)
+        except QueryRefused as err:
+            return {"status": err.status, "error": err.message}
+        except Exception as err:  # noqa: BLE001 - one bad clip never stops the service
+            return {"status": 500, "error": f"the encoder failed on this clip ({type(err).__name__})"}
+        return {"status": 200, **info, "waited_ms": round(1000 * waited, 1),
+                "vectors": {rep: [float(x) for x in v] for rep, v in vectors.items()},
+                "unavailable": self.unavailable}
 
 
 def _handler(service: EncoderService):
     class Handler(socketserver.BaseRequestHandler):
         def handle(self):
+            if not service.connections.acquire(blocking=False):
+                self._answer({"status": 503, "error": "the query encoder has too many connections"})
+                return
             try:
+                self.request.settimeout(UPLOAD_TIMEOUT_S)
                 header = json.loads(_recv_frame(self.request, MAX_HEADER_BYTES))
-                payload = _recv_frame(self.request, MAX_UPLOAD_BYTES)
+                op = header.get("op") if isinstance(header, dict) else None
+                if op == "status":
+                    self._answer(service.status())
+                elif op == "encode":
+                    self._encode(str(header.get("client") or "?")[:200])
+                else:
+                    self._answer({"status": 400, "error": "unknown request"})
             except (ValueError, ConnectionError, OSError, UnicodeDecodeError):
                 return
-            op = header.get("op") if isinstance(header, dict) else None
-            if op == "status":
-                answer = service.status()
-            elif op == "encode":
-                answer = service.submit(payload, str(header.get("client") or "?")[:200])
-            else:
-                answer = {"status": 400, "error": "unknown request"}
+            finally:
+                service.connections.release()
+
+        def _encode(self, client: str) -> None:
+            job, answer = service.admit(client)
+            self._answer(answer)
+            if job is None:
+                return
+            try:
+                job.data = _recv_frame(self.request, MAX_UPLOAD_BYTES)
+            except BaseException:
+                service.release(job)  # the upload never came: never queued
+                raise
+            self.request.settimeout(None)
+            self._answer(service.wait(job))
+
+        def _answer(self, answer: dict) -> None:
             try:
                 _send_frame(self.request, json.dumps(answer).encode())
             except OSError:
@@ -278,7 +382,7 @@ def serve(cache_dir: str, path: str) -> None:
     service = EncoderService(cache_dir)
     threading.Thread(target=lambda: (service.load(), service.work()), daemon=True).start()
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
-    if os.path.exists(path):
+    if os.path.exists(path):  # a service that died left it (its folder is the starter's)
         os.unlink(path)
     with _Server(path, _handler(service)) as server:
         os.chmod(path, 0o600)
@@ -287,7 +391,6 @@ def serve(cache_dir: str, path: str) -> None:
         finally:
             try:
                 os.unlink(path)
-                os.rmdir(os.path.dirname(path))
             except OSError:
                 pass
 

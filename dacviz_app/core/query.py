@@ -28,7 +28,7 @@ from .spaces import VIEWS
 
 MAX_SECONDS = 10.0  # longest clip a query may be
 MAX_UPLOAD_BYTES = 8 * 2**20  # 10 s of 48 kHz stereo float32 WAV is 3.8 MB
-QUEUE_SIZE = 4  # queries the encoder holds at once (one encoding, the rest waiting)
+QUEUE_SIZE = 4  # queries that may wait in the encoder while one encodes
 PER_CLIENT = 1  # queries one client (address) may have in the encoder at once
 ENCODE_TIMEOUT_S = 60.0
 

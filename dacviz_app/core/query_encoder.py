@@ -20,7 +20,7 @@ from .cache import Cache
 from .encode import WeightsChoice, encode_batch, load_dac, sha256_file
 from .encoders import EncoderError, EncoderSpec, make_encoder
 from .loading import single_threaded
-from .query import MAX_SECONDS, QueryRefused, representations_for_queries
+from .query import MAX_SECONDS, QueryRefused, representations_for_queries, weights_problem
 from .representations import mfcc_stats
 
 
@@ -30,10 +30,10 @@ def dac_weights(cache: Cache) -> WeightsChoice:
     weights = cache.model.get("weights") or {}
     if weights.get("untrained"):
         return WeightsChoice(untrained=True, seed=weights.get("seed"))
-    path = weights.get("path")
-    if not path or not Path(path).is_file():
-        raise QueryRefused(503, f"query by voice is off: the DAC weights this cache was made with "
-                                f"are not on this server ({path or 'no path recorded'})")
+    problem = weights_problem(cache)
+    if problem:
+        raise QueryRefused(503, problem)
+    path = weights["path"]
     if sha256_file(Path(path)) != weights.get("sha256"):
         raise QueryRefused(503, f"query by voice is off: {path} is not the weights file this cache "
                                 f"was made with (its sha256 differs)")

@@ -167,23 +167,31 @@ def serve_query(cache: Cache):
     ``vectors=1`` (the page: send the query's vectors too). The encoder service encodes it
     into every representation; the answer says, for ``rep``, its k nearest clips and its place
     in every view (``core.query.answer``). Nothing is written. Refusals are JSON
-    {"error": one line} with a 4xx (bad upload, too many at once) or 503 (no encoder).
+    {"error": one line} with a 4xx (bad upload, too many at once) or 503 (no encoder). The
+    encoder admits the query before the upload is read (``encoder_service.encode``).
+    ``request.remote_addr`` names the client (behind a proxy: $DACVIZ_PROXIES, ``create_app``).
     ``GET /query``: {"state", "reason", "unavailable"}, whether queries can be answered."""
     problem = weights_problem(cache)
     if request.method == "GET":
         state = {"state": "off", "reason": problem, "unavailable": {}} if problem \
             else encoder_service.status()
         return jsonify({**state, "max_seconds": MAX_SECONDS, "max_bytes": MAX_UPLOAD_BYTES})
+    form = {}
+
+    def read_form() -> bytes:  # after the encoder has admitted the query
+        data, form["rep"], form["k"], form["vectors"] = query_form(cache)
+        return data
+
     try:
         if problem:
             raise QueryRefused(503, problem)
         request.max_content_length = MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
-        data, rep, k, want_vectors = query_form(cache)
-        encoded = encoder_service.encode(data, request.remote_addr or "?")
+        encoded = encoder_service.encode(read_form, request.remote_addr or "?")
     except QueryRefused as err:
         return {"error": err.message}, err.status
     except HTTPException as err:  # 413 from the length limit, 400 from a broken form
         return {"error": query_http_error(err)}, err.code or 400
+    rep, k, want_vectors = form["rep"], form["k"], form["vectors"]
     vectors = clean_vectors(cache, encoded.get("vectors"))
     if rep not in vectors:
         reason = (encoded.get("unavailable") or {}).get(rep) or f"{rep} was not encoded"
@@ -289,6 +297,23 @@ def serve_sound(cache: Cache, memo, clip_id: int):
     return response
 
 
+PROXIES_ENV = "DACVIZ_PROXIES"
+
+
+def trust_proxies(server) -> None:
+    """Behind N reverse proxies ($DACVIZ_PROXIES=N, default 0: none), the client's address is
+    the one the proxies say (X-Forwarded-For), so each user has their own query share; without
+    proxies a forged header is ignored."""
+    try:
+        hops = int(os.environ.get(PROXIES_ENV) or 0)
+    except ValueError:
+        hops = 0
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        server.wsgi_app = ProxyFix(server.wsgi_app, x_for=hops)
+
+
 def create_app(cache_dir: str | Path) -> Dash:
     """The app for the cache in ``cache_dir``; raises CacheError when it cannot be used."""
     cache = open_cache(cache_dir)
@@ -299,6 +324,7 @@ def create_app(cache_dir: str | Path) -> Dash:
                                       "data-audio-template": audio_url(cache, "{clip}", "{q}"),
                                       "data-sound-template": sound_url(cache, "{clip}", "{q}")})
     app.server.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
+    trust_proxies(app.server)
     install_error_handling(app.server)
     view_groups = ViewGroups(cache)
     callbacks.register(app, cache, view_groups)

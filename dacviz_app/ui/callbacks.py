@@ -200,7 +200,8 @@ def next_selection(cache: Cache, groups, trigger: str | dict | None, selection: 
     'key-next'/'key-prev' (step through the neighbours), {'type': 'play-neighbour'}
     (``neighbour`` = that clip), or 'query' (a query by voice landed: ``query`` is the store's
     value). Returns {"clip", "cursor", "play", "nonce", "query"}: the selected clip, which
-    neighbour is playing (-1: the clip itself), the clip to play now (None: don't), a counter
+    neighbour is playing (-1: the clip itself; for a query, nothing here: its recording plays
+    from the query card), the clip to play now (None: don't), a counter
     that changes whenever something should (re)play, and the nonce of the query shown instead
     of a clip (None: none).
     """
@@ -523,8 +524,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         clicks, query = rest[:n_views], rest[n_views + 4]
         selection, key, rep, k, depth = rest[n_views + 5:]
         trigger = ctx.triggered_id
-        if trigger is None:
-            trigger = "url"
+        if trigger is None or (trigger == "query" and not isinstance(query, dict)):
+            trigger = "url"  # the page's first call (the empty query store announces itself then)
         if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
             return no_update  # buttons appearing in the list are not clicks
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
