@@ -200,3 +200,38 @@ def test_a_server_without_the_weights_says_why_on_the_button_and_the_api(demo_ca
     assert button["disabled"] is True and "not on this server" in button["title"]
     state = server.test_client().get("/query").json
     assert state["state"] == "off" and "gone.pth" in state["reason"]
+
+
+def test_a_web_worker_answers_a_query_without_importing_torch(demo_cache):
+    """The web side of a query (the route, the neighbours, the placement, the callbacks' side
+    panel and highlight) in a fresh interpreter: torch is never imported."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+from dacviz_app.ui.app import create_app
+from dacviz_app.ui import callbacks
+from dacviz_app.core.cache import open_cache
+from dacviz_app.core.query import answer
+from dacviz_app.core.views import ViewGroups
+cache = open_cache({str(demo_cache[0])!r})
+server = create_app({str(demo_cache[0])!r}).server
+assert server.test_client().get("/_dash-layout").status_code == 200
+vectors = {{rep: cache.embedding(rep)[5].tolist() for rep in cache.representations}}
+query = {{"nonce": 7, "vectors": vectors, "duration_s": 1.0}}
+selection = {{"clip": None, "cursor": -1, "play": None, "nonce": 3, "query": 7}}
+payload = callbacks.highlight_update(cache, ViewGroups(cache).all("label"), "z", selection, 5, [], set(),
+                                     False, query)
+assert payload["active"] and payload["views"]["tsne2"]["query"]["xyz"], payload
+assert payload["views"]["pca2"]["neighbours"]["ids"][0] == 5
+panel = callbacks.render_neighbours(cache, callbacks.clean_selection(cache, selection), "mfcc", 5,
+                                    ["label"], "z", query)
+assert "mfcc" in str(panel)
+assert answer(cache, callbacks.clean_vectors(cache, vectors), "z", 3)["neighbours"][0]["id"] == 5
+print("torch" in sys.modules)
+"""
+    env = {k: v for k, v in os.environ.items() if k != encoder_service.SOCKET_ENV}
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
