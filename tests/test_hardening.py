@@ -26,7 +26,7 @@ from dacviz_app.ui.app import create_app
 CALLBACK = "/_dash-update-component"
 
 
-def details_body(selection, rep="z", k=10) -> dict:
+def details_body(selection, rep="z", k=10, query=None) -> dict:
     return {"output": "..clip-info.children...neighbour-list.children..",
             "outputs": [{"id": "clip-info", "property": "children"},
                         {"id": "neighbour-list", "property": "children"}],
@@ -35,7 +35,8 @@ def details_body(selection, rep="z", k=10) -> dict:
                        {"id": "k", "property": "value", "value": k},
                        {"id": "depth", "property": "value", "value": None},
                        {"id": "compare", "property": "value", "value": None}],
-            "changedPropIds": ["selection.data"], "state": []}
+            "changedPropIds": ["selection.data"],
+            "state": [{"id": "query", "property": "data", "value": query}]}
 
 
 @pytest.fixture(scope="module")
@@ -212,7 +213,7 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
 
 
 # ----------------------------------------------------------------------------- round two
-def highlight_body(lasso, selection=None) -> dict:
+def highlight_body(lasso, selection=None, query=None) -> dict:
     return {"output": "highlight.data", "outputs": {"id": "highlight", "property": "data"},
             "inputs": [{"id": "selection", "property": "data", "value": selection},
                        {"id": "rep", "property": "value", "value": "z"},
@@ -222,7 +223,8 @@ def highlight_body(lasso, selection=None) -> dict:
                        {"id": "presentation", "property": "value", "value": []},
                        {"id": "depth", "property": "value", "value": None},
                        {"id": "groups-key", "property": "data", "value": "label"}],
-            "changedPropIds": ["lasso-store.data"], "state": []}
+            "changedPropIds": ["lasso-store.data"],
+            "state": [{"id": "query", "property": "data", "value": query}]}
 
 
 def lasso_body(points) -> dict:
@@ -350,3 +352,30 @@ def test_a_kept_zoom_or_camera_is_validated_and_only_for_its_representation():
     deep = base_figure("tsne3", coords3, groups, "t", "z", False, set(), kept=user_view(state, "tsne3", "z"))
     assert deep["layout"]["scene"]["camera"] == camera
     assert base_figure("pca3", coords3, groups, "t", "z", False, set())["layout"]["scene"]["camera"] == DEFAULT_CAMERA
+
+
+def test_a_forged_query_store_gets_a_clean_answer(client, demo_cache):
+    """The page's query store (vectors of a query by voice) comes back from the client: vectors
+    of the wrong length, NaN, strings, nesting, 100,000 numbers, a nonce that is not the
+    selection's: each is ignored (the panel says nothing, no 500), and an honest one is used."""
+    cache = open_cache(demo_cache[0])
+    honest = {"nonce": 7, "vectors": {"z": cache.embedding("z")[3].tolist()}, "duration_s": 1.0}
+    selection = {"clip": None, "cursor": -1, "play": None, "nonce": 2, "query": 7}
+    forged = [None, [], "x", {"nonce": "7"}, {"nonce": 7, "vectors": "z"},
+              {"nonce": 7, "vectors": {"z": [1.0] * 3}}, {"nonce": 7, "vectors": {"z": [float("nan")] * 1024}},
+              {"nonce": 7, "vectors": {"z": ["a"] * 1024}}, {"nonce": 7, "vectors": {"z": [[1.0]] * 1024}},
+              {"nonce": 7, "vectors": {"z": [1.0] * 100_000}}, {"nonce": 8, "vectors": honest["vectors"]},
+              {"nonce": 7, "vectors": {"../etc": [1.0], "z": None}}, {"nonce": 10**30, "vectors": {}}]
+    for query in forged:
+        details = client.post(CALLBACK, json=details_body(selection, query=query))
+        highlight = client.post(CALLBACK, json=highlight_body([], selection, query))
+        assert details.status_code == 200 and highlight.status_code == 200, (query, details.data[:200])
+        assert details.json["response"]["neighbour-list"]["children"] == [], query
+        payload = highlight.json["response"]["highlight"]["data"]
+        assert not payload["active"] and all(not v["query"]["xyz"] for v in payload["views"].values())
+    details = client.post(CALLBACK, json=details_body(selection, query=honest)).json["response"]
+    items = next(p for p in details["neighbour-list"]["children"] if p["props"].get("id") == "neighbour-items")
+    assert items["props"]["children"][0]["props"]["data-clip"] == 3  # the query is clip 3's vector
+    payload = client.post(CALLBACK, json=highlight_body([], selection, honest)).json["response"]["highlight"]["data"]
+    assert payload["active"] and payload["views"]["pca2"]["query"]["xyz"] == [
+        [round(float(v), 5) for v in cache.projection("z", "pca2")[3]]]  # on its own point
