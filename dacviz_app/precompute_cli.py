@@ -23,6 +23,10 @@ Examples:
   python precompute.py my_clips/ --out cache/mine --encoders resemblyzer wav2vec2 \\
       --encoder-path wav2vec2=models/wav2vec2-base --layer 6
 
+  # on a Ray cluster (--out and the clips on a filesystem every node shares): the same cache
+  python precompute.py my_clips/ --out /shared/cache/mine --ray auto
+  python precompute.py --demo --untrained --out cache/demo --ray local --ray-workers 2
+
 Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
 """
 from __future__ import annotations
@@ -136,6 +140,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "hidden state)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a cache in --out that was made from other inputs")
+    parser.add_argument("--ray", metavar="local|auto|ADDRESS",
+                        help="encode the chunks on a Ray cluster: 'local' starts one on this machine, "
+                             "'auto' joins the one `ray start` runs here, or its ADDRESS (host:port). "
+                             "--out and the clips must be on a filesystem every node shares. The "
+                             "cache is the one this machine would make. Needs Ray "
+                             "(pip install -e '.[ray]')")
+    parser.add_argument("--ray-workers", type=int, default=0, metavar="N",
+                        help="Ray workers, one model each (default: one per GPU of the cluster, "
+                             "else one per CPU; with --ray local also the CPUs it starts)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if bool(args.source) == bool(args.demo):
@@ -148,6 +161,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--batch-size and --chunk-size must be >= 1")
     if args.batch_seconds is not None and not (math.isfinite(args.batch_seconds) and args.batch_seconds > 0):
         parser.error("--batch-seconds must be a positive number of seconds")
+    if not 0 <= args.ray_workers <= 4096:
+        parser.error("--ray-workers must be between 0 and 4096")
+    if args.ray_workers and not args.ray:
+        parser.error("--ray-workers needs --ray")
+    if args.ray and (args.precision != "fp32" or args.compile):
+        parser.error("--ray encodes in fp32 for now: its precision check would re-encode on the "
+                     "driver, which may not have the workers' GPU (drop --precision/--compile)")
     if args.workers is not None and not 0 <= args.workers <= 64:
         parser.error("--workers must be between 0 and 64")
     if not 0 <= args.seed <= MAX_SEED:
@@ -191,11 +211,17 @@ def main(argv: list[str] | None = None) -> int:
     from dacviz_app.core.loading import default_workers
     from dacviz_app.core.precision import check_precision
     from dacviz_app.core.sources import SourceError, select_clips
+    from dacviz_app.core.distributed import RayUnavailable
 
     say = lambda text: print(text, flush=True)  # noqa: E731
     try:
         weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
-        device = pick_device(args.device)
+        if args.ray:  # the cluster's devices, not this machine's
+            from dacviz_app.core.distributed import connect, device_for
+
+            device = device_for(args.device, connect(args.ray, args.ray_workers or None))
+        else:
+            device = pick_device(args.device)
         check_precision(args.precision, device)
         if args.demo:
             from dacviz_app.core.demo import write_demo_set
@@ -207,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         clips = select_clips(source, args.words, args.per_word, args.seed, exclude=(Path(args.out),))
         others = parse_specs(args.encoders, args.encoder_path, args.layer)
         beside = describe_all(others)  # loads each once: a bad folder fails here, not mid-run
-    except (WeightsNotFound, SourceError, EncoderError, RuntimeError, ValueError) as err:
+    except (WeightsNotFound, SourceError, EncoderError, RuntimeError, ValueError, RayUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     if weights.untrained:
@@ -230,11 +256,11 @@ def main(argv: list[str] | None = None) -> int:
         precision=args.precision, compile=args.compile,
         chunk_size=args.chunk_size, max_seconds=args.max_seconds,
         seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
-        source=str(source.resolve()), overwrite=args.overwrite,
+        source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
         command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
     try:
         summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
-    except PrecomputeError as err:
+    except (PrecomputeError, RayUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as err:

@@ -72,6 +72,10 @@ class PrecomputeConfig:
     reconstruct: tuple[int, ...] = ()  # codebook counts decoded back to audio
     reconstruct_max_clips: int = 0  # at most this many clips (evenly spread over the plan)
     encoders: tuple[EncoderSpec, ...] = ()  # beside DAC and MFCC (core.encoders)
+    # where the encoding runs, not what it gives (never in the plan): a Ray cluster ("local",
+    # "auto" or an address; None: this process) and its worker count (0: one per GPU, else CPU)
+    ray: str | None = None
+    ray_workers: int = 0
 
 
 @dataclass
@@ -704,7 +708,8 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         timings[name] = time.perf_counter() - started
         return result
 
-    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, config.device))
+    here = config.device if not config.ray else ("cuda" if _has_cuda() else "cpu")  # the driver's own
+    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, here))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
@@ -717,6 +722,12 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
                          "max_clips": config.reconstruct_max_clips}, encode=encode))
     return timings
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 @contextlib.contextmanager
@@ -747,7 +758,11 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
         complete = prepare_out_dir(paths, plan, config.overwrite)
         newly, encode_seconds = 0, 0.0
         if not complete:
-            newly, encode_seconds = encode_all(clips, config, paths, progress, say)
+            if config.ray:
+                from .distributed import ray_encode_all as encode_chunks
+            else:
+                encode_chunks = encode_all
+            newly, encode_seconds = encode_chunks(clips, config, paths, progress, say)
             data = assemble(clips, config, paths)
             n = len(data["columns"]["label"])
             if n < MIN_CLIPS:

@@ -1,0 +1,98 @@
+#!/usr/bin/env python
+"""How each step after encoding grows with the number of clips, and what 1M and 10M would cost.
+
+For each N (default 25k, 50k, 100k), synthetic vectors fitted to a real cache (as
+``bench_precompute_scale.py``: per-label Gaussians) go through the pipeline's own downstream
+steps (``pipeline.finish_cache``): the exact neighbour table, PCA 2D + 3D, t-SNE 2D (FFT), t-SNE
+3D (Barnes-Hut on the 20,000-clip sample, the rest placed), the metrics. Each step's wall time
+is fitted as t = a * N^b (least squares on log t against log N) and extrapolated to 1M and 10M
+clips. Encoding is not in it (it grows linearly and spreads over GPUs or Ray workers).
+
+  python bench/bench_scaling.py --source cache/demo
+  python bench/bench_scaling.py --source cache/demo --n 25000 50000 100000 --rep z
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_precompute_scale import synthetic_data  # noqa: E402  (bench/ is on sys.path)
+from dacviz_app.core.cache import CachePaths  # noqa: E402
+from dacviz_app.core.encode import WeightsChoice  # noqa: E402
+from dacviz_app.core.pipeline import PrecomputeConfig, finish_cache  # noqa: E402
+
+STEPS = ("neighbours", "pca2+pca3", "tsne2", "tsne3", "metrics")
+VIEW_LINE = re.compile(r"^\s+(\S+)\s+(pca2|pca3|tsne2|tsne3)\s+([0-9.]+) s$")
+
+
+def one_size(source: str, n: int, rep: str) -> dict[str, float]:
+    embeddings, labels, manifest = synthetic_data(source, n, [rep])
+    out = Path(tempfile.mkdtemp(prefix="dacviz-scaling-"))
+    config = PrecomputeConfig(out=out, model_type=manifest["model"]["type"],
+                              weights=WeightsChoice(**manifest["model"]["weights"]), seed=42)
+    views: dict[str, float] = {}
+
+    def say(line: str) -> None:
+        match = VIEW_LINE.match(line)
+        if match:
+            views[match.group(2)] = float(match.group(3))
+
+    steps = finish_cache(embeddings, {"label": labels}, config, "bench", 0, CachePaths(out), say)
+    return {"neighbours": steps["neighbours"], "pca2+pca3": views["pca2"] + views["pca3"],
+            "tsne2": views["tsne2"], "tsne3": views["tsne3"], "metrics": steps["metrics"]}
+
+
+def fit(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
+    """(a, b) of t = a * N^b, least squares in log-log."""
+    b, log_a = np.polyfit(np.log(sizes), np.log(np.maximum(seconds, 1e-3)), 1)
+    return math.exp(log_a), float(b)
+
+
+def human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default="cache/demo", help="a real cache to fit (default cache/demo)")
+    parser.add_argument("--n", type=int, nargs="+", default=[25_000, 50_000, 100_000],
+                        help="collection sizes (default 25000 50000 100000)")
+    parser.add_argument("--rep", default="z", help="the representation (default z, 1024-D)")
+    args = parser.parse_args()
+    print(f"{args.rep} of {args.source}, synthetic, {os.cpu_count()} cores; seconds per step")
+    print(f"{'N':>8} " + " ".join(f"{s:>11}" for s in STEPS) + f" {'peak RSS':>9}")
+    table = {}
+    for n in args.n:
+        started = time.perf_counter()
+        table[n] = one_size(args.source, n, args.rep)
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        print(f"{n:>8} " + " ".join(f"{table[n][s]:>11.1f}" for s in STEPS)
+              + f" {rss:>7.2f} GB  ({time.perf_counter() - started:.0f} s)", flush=True)
+    sizes = list(table)
+    print(f"\n{'step':>11} {'exponent b':>10} {'1M clips':>10} {'10M clips':>10}")
+    total = {1_000_000: 0.0, 10_000_000: 0.0}
+    for step in STEPS:
+        a, b = fit(sizes, [table[n][step] for n in sizes])
+        at = {big: a * big ** b for big in total}
+        for big in total:
+            total[big] += at[big]
+        print(f"{step:>11} {b:>10.2f} {human(at[1_000_000]):>10} {human(at[10_000_000]):>10}")
+    print(f"{'all':>11} {'':>10} {human(total[1_000_000]):>10} {human(total[10_000_000]):>10}")
+
+
+if __name__ == "__main__":
+    main()

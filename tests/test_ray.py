@@ -1,0 +1,103 @@
+"""precompute on a Ray cluster (``--ray local``, two workers): the cache is byte for byte the
+single-process one, through a worker killed mid-chunk and through an interrupted run resumed."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, run_precompute
+from dacviz_app.core.cache import CachePaths
+from dacviz_app.testing import cache_files
+
+# the demo set, in chunks of 30 clips (four chunks: both workers get some), fewer decoded clips
+COMMAND = ["--untrained", "--chunk-size", "30", "--reconstruct", "4", "--reconstruct-max-clips", "8"]
+RAY = ["--ray", "local", "--ray-workers", "2"]
+
+
+@pytest.fixture(scope="module")
+def single(demo_wavs, tmp_path_factory):
+    """The single-process cache of COMMAND on the demo set (the reference)."""
+    out = tmp_path_factory.mktemp("single") / "cache"
+    proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), *COMMAND, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def ray_precompute(demo_wavs, out, *extra) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(ROOT / "precompute.py"), "--no-progress", "--demo",
+                             "--demo-dir", str(demo_wavs), *COMMAND, *RAY, "--out", str(out), *extra],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_chunks(out, n: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    chunks = CachePaths(out).work_dir / "chunks"
+    deadline = time.time() + timeout
+    while len(list(chunks.glob("chunk_*.npz"))) < n:
+        assert proc.poll() is None, proc.communicate()
+        assert time.time() < deadline, "no chunk written"
+        time.sleep(0.1)
+
+
+def encoder_pids() -> list[int]:
+    """The Ray actor processes encoding a chunk now (Ray titles them after the running method)."""
+    found = subprocess.run(["pgrep", "-f", "ray::ChunkEncoder.encode_chunk"], capture_output=True,
+                           text=True).stdout
+    return [int(p) for p in found.split()]
+
+
+def test_two_ray_workers_make_the_single_process_cache_byte_for_byte(single, demo_wavs, tmp_path):
+    out = tmp_path / "ray"
+    proc = ray_precompute(demo_wavs, out)
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr
+    assert "Ray cluster local: 1 node, 2 CPUs" in stdout
+    shares = stdout.split("ray: 4 chunks on 2 workers (")[1].split(")")[0]
+    assert sorted(int(n) for n in shares.split(", ")) != [0, 4], shares  # both workers encoded
+    assert cache_files(out) == cache_files(single)
+
+
+def test_a_worker_killed_mid_chunk_is_redone_and_the_cache_is_the_same(single, demo_wavs, tmp_path):
+    out = tmp_path / "ray"
+    proc = ray_precompute(demo_wavs, out)
+    wait_for_chunks(out, 1, proc)
+    deadline = time.time() + 120
+    while not encoder_pids():  # a worker busy with the next chunks
+        assert time.time() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    victim = encoder_pids()[0]
+    subprocess.run(["kill", "-9", str(victim)])
+    stdout, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == 0, stderr
+    assert f"Worker PID: {victim}" in stdout + stderr and "will be retried" in stdout + stderr
+    assert cache_files(out) == cache_files(single)
+
+
+def test_an_interrupted_ray_run_resumes_from_its_chunks(single, demo_wavs, tmp_path):
+    out = tmp_path / "ray"
+    proc = ray_precompute(demo_wavs, out)
+    wait_for_chunks(out, 1, proc)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "rerun the same command to resume" in stderr
+    done = len(list((CachePaths(out).work_dir / "chunks").glob("chunk_*.npz")))
+    assert 1 <= done < 4
+    again = ray_precompute(demo_wavs, out)
+    stdout, stderr = again.communicate(timeout=900)
+    assert again.returncode == 0, stderr
+    assert f"({120 - 30 * done} encoded in this run)" in stdout
+    assert cache_files(out) == cache_files(single)
+
+
+def test_ray_without_ray_installed_says_how_to_install_it(tmp_path):
+    script = ("import sys; sys.modules['ray'] = None\n"
+              "from dacviz_app.precompute_cli import run\n"
+              f"sys.exit(run(['--demo', '--demo-dir', {str(tmp_path / 'wavs')!r}, '--untrained', "
+              f"'--out', {str(tmp_path / 'out')!r}, '--ray', 'local']))")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)
+    assert proc.returncode == 2 and "pip install 'ray==2.60.0'" in proc.stderr, proc.stderr
+    assert not (tmp_path / "out").exists()
