@@ -43,7 +43,8 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="dacviz-bench-ray-"))
     demo = work / "demo_wavs"
-    command = ["--demo", "--demo-dir", str(demo), "--untrained", "--chunk-size", str(args.chunk_size),
+    command = ["--demo", "--demo-dir", str(demo), "--untrained", "--device", "cpu",
+               "--chunk-size", str(args.chunk_size),
                "--reconstruct", "4", "--reconstruct-max-clips", "8"]
     run(command + ["--out", str(work / "warm")])  # writes the demo set, warms the disk cache
     results: dict[str, list] = {"single process": [], f"ray local, {args.workers} workers": []}

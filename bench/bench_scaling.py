@@ -18,6 +18,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -45,7 +46,10 @@ def one_size(source: str, n: int, rep: str) -> dict[str, float]:
         if match:
             views[match.group(2)] = float(match.group(3))
 
-    steps = finish_cache(embeddings, {"label": labels}, config, "bench", 0, CachePaths(out), say)
+    try:
+        steps = finish_cache(embeddings, {"label": labels}, config, "bench", 0, CachePaths(out), say)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
     return {"neighbours": steps["neighbours"], "pca2+pca3": views["pca2"] + views["pca3"],
             "tsne2": views["tsne2"], "tsne3": views["tsne3"], "metrics": steps["metrics"]}
 

@@ -249,7 +249,8 @@ def main(argv: list[str] | None = None) -> int:
     config = PrecomputeConfig(
         depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
         encoders=others,
-        out=Path(args.out), model_type=args.model_type, weights=weights, device=device,
+        out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
+        weights=weights, device=device,
         batch_size=args.batch_size or (256 if device == "cuda" else 8),
         batch_seconds=args.batch_seconds or (256.0 if device == "cuda" else 16.0),
         workers=default_workers(device) if args.workers is None else args.workers,

@@ -11,9 +11,10 @@ the downstream steps exactly as on one machine.
 Same guarantees as one machine: a re-run skips the chunks on disk; a worker that dies mid-chunk
 (killed, out of memory) is restarted by Ray and its chunk is encoded again (``max_restarts``,
 ``max_task_retries``), and since a chunk file appears only by an atomic rename, no half chunk
-survives. Each actor runs torch with the driver's thread count: DAC's float rounding depends on
-it, so on the driver's machine the cache is byte-identical to the single-process one (nodes
-with another core count give the same cache up to float rounding, ~2e-7 relative).
+survives (the half-written files of a killed worker are removed when the workers are done).
+Each actor runs torch with the driver's thread count: DAC's float rounding depends on it
+(1 against 2 threads moved z by up to 2.4e-7 here), so on the driver's machine the cache is
+byte-identical to the single-process one; nodes with other processors may round differently.
 
 Ray is optional (the ``ray`` extra, requirements-test.txt): without it ``--ray`` says how to
 install it.
@@ -28,11 +29,12 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from .cache import CachePaths, atomic_save_npz, atomic_write_bytes
+from .cache import CachePaths, atomic_save_npz, atomic_write_bytes, remove_partial_files
 from .sources import ClipSource
 
 RAY_PIN = "ray==2.60.0"
-RESTARTS = 3  # a worker that dies is restarted this many times, its chunk retried
+RESTARTS = 3  # a worker that dies is restarted (its chunk retried) up to this many times in all
+CHECK_TIMEOUT_S = 120.0
 
 
 class RayUnavailable(Exception):
@@ -83,9 +85,19 @@ def connect(address: str, workers: int | None = None) -> Cluster:
                    gpus=float(resources.get("GPU", 0)), nodes=len(nodes))
 
 
-def default_workers(cluster: Cluster, device: str) -> int:
-    """One actor per GPU on a GPU run, else one per CPU."""
-    return max(1, int(cluster.gpus if device == "cuda" else cluster.cpus))
+def worker_count(cluster: Cluster, device: str, requested: int, threads: int) -> int:
+    """How many actors: ``requested`` (0: one per GPU on a GPU run, else one per ``threads``
+    CPUs), never more than the cluster can place (each takes a GPU, or a CPU): an actor that
+    cannot be placed would wait forever, and its chunks with it."""
+    room = int(cluster.gpus if device == "cuda" else cluster.cpus)
+    if room < 1:
+        raise RayUnavailable(f"the Ray cluster has no free {'GPU' if device == 'cuda' else 'CPU'} "
+                             f"for a worker")
+    wanted = requested or (room if device == "cuda" else max(1, room // max(1, threads)))
+    if wanted > room:
+        raise RayUnavailable(f"--ray-workers {wanted}: the cluster has room for {room} "
+                             f"({'one GPU' if device == 'cuda' else 'one CPU'} each)")
+    return wanted
 
 
 def device_for(requested: str, cluster: Cluster) -> str:
@@ -109,6 +121,12 @@ class ChunkEncoder:
         from .pipeline import BatchLimit, load_encoder
 
         torch.set_num_threads(threads)  # DAC's float rounding depends on it: the driver's count
+        if not config.weights.untrained:  # the very file the driver chose, on this node too
+            from .encode import sha256_file
+
+            if sha256_file(config.weights.path) != config.weights.sha256:
+                raise RuntimeError(f"{config.weights.path} on this node is not the driver's weights "
+                                   f"file (sha256 differs)")
         self.config, self.sources, self.n_planned = config, sources, n_planned
         self.paths = CachePaths(config.out)
         self.sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
@@ -143,15 +161,23 @@ class ChunkEncoder:
 
 
 def _sees(path: str, token: str | None) -> tuple[str, bool]:
-    """On a node: (its host name, whether it reads ``token`` in ``path``; None: whether it can
-    read ``path`` at all)."""
+    """On a node: (its host name, whether it reads ``token`` in ``path`` and can write beside
+    it; None: whether it can read ``path`` at all)."""
     import socket
 
+    host = socket.gethostname()
     try:
         with open(path, "rb") as handle:
-            return socket.gethostname(), token is None or handle.read() == token.encode()
+            if token is not None and handle.read() != token.encode():
+                return host, False
+        if token is not None:
+            beside = f"{path}-{host}-{os.getpid()}"
+            with open(beside, "wb") as handle:
+                handle.write(b"ok")
+            os.unlink(beside)
+        return host, True
     except OSError:
-        return socket.gethostname(), False
+        return host, False
 
 
 def check_shared(paths: CachePaths, sources: list[str]) -> None:
@@ -169,15 +195,23 @@ def check_shared(paths: CachePaths, sources: list[str]) -> None:
     def on_every_node(path: str, expected: str | None) -> list[str]:
         checks = [sees.options(scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False))
                   .remote(path, expected) for node in nodes]
-        return sorted({host for host, ok in ray.get(checks, timeout=120) if not ok})
+        answered, silent = ray.wait(checks, num_returns=len(checks), timeout=CHECK_TIMEOUT_S)
+        if silent:
+            raise RayUnavailable(f"{len(silent)} of {len(checks)} Ray node(s) did not answer within "
+                                 f"{CHECK_TIMEOUT_S:g} s (is dacviz installed there, with this Python?)")
+        try:
+            return sorted({host for host, ok in ray.get(answered) if not ok})
+        except ray.exceptions.RayError as err:
+            raise RayUnavailable(f"a Ray node could not run dacviz's check: {str(err).splitlines()[0]}")
 
     try:
         blind = on_every_node(str(probe), token)
     finally:
         probe.unlink(missing_ok=True)
     if blind:
-        raise RayUnavailable(f"node(s) {', '.join(blind)} cannot see {paths.root}: --out must be on a "
-                             f"filesystem every node shares (NFS, Lustre, GPFS...), at the same path.")
+        raise RayUnavailable(f"node(s) {', '.join(blind)} cannot read and write {paths.root}: --out must "
+                             f"be on a filesystem every node shares (NFS, Lustre, GPFS...), at the same "
+                             f"path, writable by the Ray workers.")
     blind = on_every_node(sources[0], None) if sources else []
     if blind:
         raise RayUnavailable(f"node(s) {', '.join(blind)} cannot read {sources[0]}: the clips must be "
@@ -194,9 +228,13 @@ def _actor(ray, device: str):
 def ray_encode_all(clips: list[ClipSource], config, paths: CachePaths, progress: bool = True,
                    say: Callable[[str], None] = print) -> tuple[int, float]:
     """``pipeline.encode_all`` on the Ray cluster ``config.ray`` names: every chunk not yet on
-    disk, one actor per worker. Returns (planned clips of the chunks done now, seconds)."""
+    disk, one actor per worker. Returns (planned clips of the chunks done now, seconds from the
+    first chunk handed out, the workers' model loading included).
+
+    However it ends (done, Ctrl-C, a chunk that failed for good), every worker is killed and the
+    half-written files of a killed one removed before it returns, so nothing writes into --out
+    once the run has let go of its lock."""
     import torch
-    from tqdm import tqdm
 
     n_chunks = math.ceil(len(clips) / config.chunk_size)
     todo = [c for c in range(n_chunks) if not paths.chunk(c).is_file()]
@@ -206,40 +244,69 @@ def ray_encode_all(clips: list[ClipSource], config, paths: CachePaths, progress:
     cluster = connect(config.ray, config.ray_workers or None)
     sources = [c.path for c in clips]
     check_shared(paths, sources)
-    n_workers = min(len(todo), config.ray_workers or default_workers(cluster, config.device))
+    threads = torch.get_num_threads()
+    n_workers = min(len(todo), worker_count(cluster, config.device, config.ray_workers, threads))
     say(f"{cluster.describe()} · {n_workers} worker{'s' if n_workers != 1 else ''}, one model each")
-    chunk_indices = {c: list(range(c * config.chunk_size, min(len(clips), (c + 1) * config.chunk_size)))
-                     for c in todo}
     actor = _actor(ray, config.device)
     remote_config = replace(config, ray=None)
-    workers = [actor.remote(remote_config, sources, len(clips), torch.get_num_threads())
-               for _ in range(n_workers)]
-    started = time.perf_counter()
+    workers = [actor.remote(remote_config, sources, len(clips), threads) for _ in range(n_workers)]
+    try:
+        return _hand_out(ray, workers, todo, clips, config, progress, say)
+    finally:
+        for worker in workers:
+            ray.kill(worker, no_restart=True)
+        _wait_dead(ray, workers)
+        remove_partial_files(paths.root)
+
+
+def _hand_out(ray, workers: list, todo: list[int], clips: list, config, progress: bool,
+              say: Callable[[str], None]) -> tuple[int, float]:
+    """Give each worker a chunk, and the next one as it finishes; a bar of clips/s."""
+    from tqdm import tqdm
+
+    chunk_indices = {c: list(range(c * config.chunk_size, min(len(clips), (c + 1) * config.chunk_size)))
+                     for c in todo}
     done_clips = len(clips) - sum(len(v) for v in chunk_indices.values())
     pending, queue = {}, list(todo)
-    chunks_by_worker = [0] * n_workers
+    chunks_by_worker = [0] * len(workers)
     encoded_now = 0
+    started = time.perf_counter()
     with tqdm(total=len(clips), initial=done_clips, unit="clip", desc="encoding (ray)",
               disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
         def hand_out(number: int) -> None:
             if queue:
                 chunk = queue.pop(0)
-                pending[workers[number].encode_chunk.remote(chunk, chunk_indices[chunk])] = number
+                pending[workers[number].encode_chunk.remote(chunk, chunk_indices[chunk])] = (number, chunk)
 
         for number in range(len(workers)):
             hand_out(number)
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
-            number = pending.pop(ready[0])
-            _chunk, n, _seconds = ray.get(ready[0])  # a chunk that failed RESTARTS times raises here
+            number, chunk = pending.pop(ready[0])
+            try:
+                _chunk, n, _seconds = ray.get(ready[0])
+            except ray.exceptions.RayError as err:
+                raise RayUnavailable(f"chunk {chunk} failed on the Ray cluster after {RESTARTS} "
+                                     f"restarts of its worker: {str(err).splitlines()[0][:300]}. "
+                                     f"Finished chunks are kept: rerun the same command to resume.")
             chunks_by_worker[number] += 1
             encoded_now += n
             bar.update(n)
             hand_out(number)
     seconds = time.perf_counter() - started
-    for worker in workers:
-        ray.kill(worker)
-    say(f"ray: {len(todo)} chunk{'s' if len(todo) != 1 else ''} on {n_workers} worker"
-        f"{'s' if n_workers != 1 else ''} ({', '.join(map(str, chunks_by_worker))}), "
-        f"{encoded_now / seconds if seconds > 0 else 0:.1f} clips/s across the cluster")
+    say(f"ray: {len(todo)} chunk{'s' if len(todo) != 1 else ''} on {len(workers)} worker"
+        f"{'s' if len(workers) != 1 else ''} ({', '.join(map(str, chunks_by_worker))}), "
+        f"{encoded_now / seconds if seconds > 0 else 0:.1f} clips/s across the cluster "
+        f"(the workers' model loading included)")
     return encoded_now, seconds
+
+
+def _wait_dead(ray, workers: list, timeout: float = 30.0) -> None:
+    """Until every killed worker is gone (its pending call answers with an error)."""
+    probes = [worker.pid.remote() for worker in workers]
+    deadline = time.monotonic() + timeout
+    for probe in probes:
+        try:
+            ray.get(probe, timeout=max(0.1, deadline - time.monotonic()))
+        except Exception:  # noqa: BLE001 - dead (what we wait for) or not answering in time
+            pass

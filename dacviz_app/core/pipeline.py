@@ -462,7 +462,11 @@ def encode_record(config: PrecomputeConfig) -> dict:
     """The manifest's "encode": how the encoder ran (``cache`` module docstring)."""
     import torch
 
-    return {"device": config.device, "device_name": device_name(config.device),
+    try:
+        name = device_name(config.device)
+    except (RuntimeError, AssertionError):  # --ray: the workers' GPU, not on this driver
+        name = "the Ray workers' GPUs"
+    return {"device": config.device, "device_name": name,
             "precision": config.precision, "compile": config.compile, "torch": torch.__version__,
             "batch_size": config.batch_size, "batch_seconds": config.batch_seconds, "agreement": None}
 
@@ -708,7 +712,8 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         timings[name] = time.perf_counter() - started
         return result
 
-    here = config.device if not config.ray else ("cuda" if _has_cuda() else "cpu")  # the driver's own
+    # the driver's own device under --ray: the workers' GPU may not be here
+    here = config.device if config.device == "cpu" or not config.ray or _has_cuda() else "cpu"
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, here))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
