@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.neighbours import cosine_knn_among  # noqa: E402
 from dacviz_app.core.projections import PLACE_K, place_among  # noqa: E402
-from dacviz_app.testing import chromium_options, free_port  # noqa: E402
+from dacviz_app.testing import chromium_options, free_port, multipart  # noqa: E402
 
 KEPT_K = 10
 
@@ -74,15 +74,6 @@ def placement(cache, rep: str, seed: int = 42) -> dict:
             "ours_kept": map_neighbours_kept(x, fitted, held, fitted_xy, np.asarray(ours)),
             "theirs_kept": map_neighbours_kept(x, fitted, held, fitted_xy, np.asarray(theirs)),
             "ours_ms": 1000 * statistics.median(ours_s), "theirs_ms": 1000 * statistics.median(theirs_s)}
-
-
-def multipart(fields: dict, audio: bytes) -> tuple[bytes, str]:
-    boundary = "dacvizbenchquery"
-    body = b"".join(f"--{boundary}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n".encode()
-                    for k, v in fields.items())
-    body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"q.wav\"\r\n"
-             f"Content-Type: audio/wav\r\n\r\n").encode() + audio + f"\r\n--{boundary}--\r\n".encode()
-    return body, f"multipart/form-data; boundary={boundary}"
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, kind: str | None = None):

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.core.cache import open_cache  # noqa: E402
 from dacviz_app.core.views import ViewGroups  # noqa: E402
 from dacviz_app.ui.layout import representation_choices  # noqa: E402
-from dacviz_app.testing import free_port  # noqa: E402
+from dacviz_app.testing import free_port, multipart  # noqa: E402
 from dacviz_app.core.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
@@ -163,18 +163,14 @@ class QueryClient(threading.Thread):
 
     def run(self):
         rng = random.Random(7)
-        boundary = "dacvizloadtest"
         while time.time() < self.deadline and not self.stop.is_set():
             clip = rng.randrange(self.cache.n_clips)
-            body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"rep\"\r\n\r\nz\r\n"
-                    f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"q.wav\"\r\n"
-                    f"Content-Type: audio/wav\r\n\r\n").encode() + self.cache.audio_path(clip).read_bytes() \
-                + f"\r\n--{boundary}--\r\n".encode()
+            body, kind = multipart({"rep": "z"}, self.cache.audio_path(clip).read_bytes())
             conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
             start = time.perf_counter()
             try:
                 conn.request("POST", "/query", body=body,
-                             headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+                             headers={"Content-Type": kind})
                 response = conn.getresponse()
                 data = response.read()
                 seconds = time.perf_counter() - start

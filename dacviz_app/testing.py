@@ -36,6 +36,17 @@ def chromium_options(width: int = 1600, height: int = 1100, user_data_dir: str |
     return options
 
 
+def multipart(fields: dict, audio: bytes) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser's FormData sends it, with the text ``fields`` and
+    the file field ``audio`` (a WAV), and its Content-Type: what ``POST /query`` takes."""
+    boundary = "dacvizboundary7MA4YWxkTrZu0gW"
+    body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+                    for k, v in fields.items())
+    body += (f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="clip.wav"\r\n'
+             f"Content-Type: audio/wav\r\n\r\n").encode() + audio + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 def cache_files(out: Path) -> dict[str, bytes]:
     """Every file of a cache by relative path, the manifest without its run-specific fields
     (created, command): two runs that made the same cache compare equal."""

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from conftest import ROOT
 from dacviz_app.core.cache import open_cache
-from dacviz_app.testing import free_port
+from dacviz_app.testing import free_port, multipart
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
@@ -79,16 +79,6 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     assert len(children) - len(encoders) == 2 and len(encoders) == 1, children  # 2 workers, 1 encoder
 
 
-def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
-    """A multipart/form-data body (as a browser's FormData sends it) and its Content-Type."""
-    boundary = "dacvizboundary7MA4YWxkTrZu0gW"
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts += [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{k}.wav"\r\n'
-              f'Content-Type: audio/wav\r\n\r\n'.encode() + data + b"\r\n" for k, data in files.items()]
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 @pytest.mark.parametrize("gunicorn", [1], indirect=True)
 def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicorn, demo_cache):
     """The Procfile's gunicorn starts the encoder service: a clip of the cache posted to /query
@@ -99,14 +89,14 @@ def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicor
     deadline = time.time() + 90
     while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
         time.sleep(0.3)
-    body, kind = multipart({"rep": "mfcc", "k": "3"}, {"audio": cache.audio_path(9).read_bytes()})
+    body, kind = multipart({"rep": "mfcc", "k": "3"}, cache.audio_path(9).read_bytes())
     status, _, answer = fetch(base + "/query", body, {"Content-Type": kind})
     answer = json.loads(answer)
     assert status == 200 and answer["neighbours"][0]["id"] == 9 and answer["neighbours"][0]["distance"] < 1e-4
     t = np.arange(int(9.5 * 16000)) / 16000
     buffer = io.BytesIO()
     sf.write(buffer, (0.3 * np.sin(2 * np.pi * 200 * t)).astype(np.float32), 16000, format="WAV")
-    body, kind = multipart({"rep": "z"}, {"audio": buffer.getvalue()})
+    body, kind = multipart({"rep": "z"}, buffer.getvalue())
     finished = {}
 
     def long_query():
