@@ -27,7 +27,7 @@ import numpy as np
 from . import cache as cache_format
 from .audio import resample, wav_bytes
 from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
-from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac
+from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac, pick_device
 from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
 from .analysis import TRUST_K, TRUST_SAMPLE, trust_scores
 from .metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics, encode_labels,
@@ -713,7 +713,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         return result
 
     # the driver's own device under --ray: the workers' GPU may not be here
-    here = config.device if config.device == "cpu" or not config.ray or _has_cuda() else "cpu"
+    here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, here))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
@@ -727,12 +727,6 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
         reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
                          "max_clips": config.reconstruct_max_clips}, encode=encode))
     return timings
-
-
-def _has_cuda() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
 
 
 @contextlib.contextmanager

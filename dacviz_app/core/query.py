@@ -94,19 +94,29 @@ def _norms(cache: Cache, rep: str) -> np.ndarray:
     return np.linalg.norm(np.asarray(cache.embedding(rep), np.float32), axis=1).astype(np.float32)
 
 
-def nearest(cache: Cache, rep: str, vector: np.ndarray, k: int) -> list[dict]:
-    """The k clips nearest ``vector`` in ``rep``'s full space (cosine, exact, all clips):
-    [{"rank", "id", "label", "speaker", "file", "distance"}], closest first."""
-    ids, distance = nearest_to(cache.embedding(rep), _norms(cache, rep), vector,
-                               min(k, cache.n_clips))
+def _search(cache: Cache, rep: str, vector: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(k,) clip ids and (k,) cosine distances nearest ``vector`` in ``rep``'s full space
+    (exact, all clips), closest first."""
+    return nearest_to(cache.embedding(rep), _norms(cache, rep), vector, min(k, cache.n_clips))
+
+
+def _rows(cache: Cache, ids: np.ndarray, distance: np.ndarray) -> list[dict]:
     return [{"rank": r + 1, "id": int(i), "label": str(cache.clips["label"][i]),
              "speaker": str(cache.clips["speaker"][i]), "file": str(cache.clips["source"][i]),
              "distance": float(d)} for r, (i, d) in enumerate(zip(ids, distance))]
 
 
-def place(cache: Cache, rep: str, vector: np.ndarray) -> dict[str, dict]:
-    """{view: {"xyz": [x, y(, z)], "placed": how}} for every view of ``rep``."""
-    near = None
+def nearest(cache: Cache, rep: str, vector: np.ndarray, k: int) -> list[dict]:
+    """The k clips nearest ``vector`` in ``rep``'s full space (cosine, exact, all clips):
+    [{"rank", "id", "label", "speaker", "file", "distance"}], closest first."""
+    return _rows(cache, *_search(cache, rep, vector, k))
+
+
+def place(cache: Cache, rep: str, vector: np.ndarray,
+          near: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, dict]:
+    """{view: {"xyz": [x, y(, z)], "placed": how}} for every view of ``rep``. ``near``: its
+    PLACE_K nearest clips (``_search``) when the caller has them, else searched here if a view
+    needs them."""
     out = {}
     for view in VIEWS:
         basis = cache.pca_basis(rep, view.name) if view.method == "pca" else None
@@ -114,8 +124,7 @@ def place(cache: Cache, rep: str, vector: np.ndarray) -> dict[str, dict]:
             xyz, how = pca_place(vector, basis, view.dim), "exact (the cache's PCA)"
         else:
             if near is None:
-                near = nearest_to(cache.embedding(rep), _norms(cache, rep), vector,
-                                  min(PLACE_K, cache.n_clips))
+                near = _search(cache, rep, vector, PLACE_K)
             coords = np.asarray(cache.projection(rep, view.name))[near[0]]
             xyz = place_among(coords, near[1])
             how = (f"inverse-distance-weighted mean of its {len(near[0])} nearest clips (cosine)"
@@ -125,10 +134,17 @@ def place(cache: Cache, rep: str, vector: np.ndarray) -> dict[str, dict]:
     return out
 
 
+def nearest_and_place(cache: Cache, rep: str, vector: np.ndarray, k: int
+                      ) -> tuple[list[dict], dict[str, dict]]:
+    """``nearest`` and ``place`` from one search of the full space (its first k clips are the
+    rows, its first PLACE_K the t-SNE placement's)."""
+    ids, distance = _search(cache, rep, vector, max(k, PLACE_K))
+    return _rows(cache, ids[:k], distance[:k]), place(cache, rep, vector, (ids[:PLACE_K], distance[:PLACE_K]))
+
+
 def answer(cache: Cache, vectors: dict[str, np.ndarray], rep: str, k: int) -> dict:
     """The JSON answer to a query, for ``rep`` (one of ``vectors``): its nearest clips and its
     place in every view."""
-    rows = nearest(cache, rep, vectors[rep], k)
+    rows, views = nearest_and_place(cache, rep, vectors[rep], k)
     return {"representation": rep, "space": f"full {cache.dim(rep)}-D {rep}, cosine distance",
-            "k": len(rows), "neighbours": rows, "views": place(cache, rep, vectors[rep])}
-
+            "k": len(rows), "neighbours": rows, "views": views}

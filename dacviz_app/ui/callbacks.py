@@ -18,7 +18,7 @@ from dash import dcc
 
 from ..core import analysis
 from ..core.cache import Cache
-from ..core.query import clean_vectors, nearest, place
+from ..core.query import clean_vectors, nearest, nearest_and_place
 from ..core.spaces import VIEW_NAMES, VIEWS
 from ..core.spaces import view as view_row
 from ..core.metrics import codebook_usage
@@ -275,10 +275,11 @@ def highlight_update(cache: Cache, groups, rep: str, selection, k, lasso, hidden
     placed = None
     if clip is not None:
         rows = neighbour_rows(cache, rep, clip, cache.clamp_k(k, DEFAULT_K))
+    elif vectors and rep in vectors:
+        rows, views = nearest_and_place(cache, rep, vectors[rep], cache.clamp_k(k, DEFAULT_K))
+        placed = {view: entry["xyz"] for view, entry in views.items()}
     else:
-        rows = query_rows(cache, vectors, rep, k)
-        if rows:
-            placed = {view: entry["xyz"] for view, entry in place(cache, rep, vectors[rep]).items()}
+        rows = []
     projections = {view: cache.projection(rep, view) for view in VIEW_NAMES}
     return highlight_payload(projections, groups, clip, rows, clean_clip_list(cache, lasso),
                              hidden, presentation, query=placed)
