@@ -16,6 +16,11 @@ Each actor runs torch with the driver's thread count: DAC's float rounding depen
 (1 against 2 threads moved z by up to 2.4e-7 here), so on the driver's machine the cache is
 byte-identical to the single-process one; nodes with other processors may round differently.
 
+Never left waiting: an address where nothing listens is refused within ``CONNECT_TIMEOUT_S``
+(Ray itself would retry for minutes), the worker count is what the cluster has FREE (another job's
+CPUs and GPUs are not), and the workers' CPUs (GPUs) are reserved within ``PLACE_TIMEOUT_S`` (a
+placement group) or the run stops, saying so, before any model is loaded.
+
 Ray is optional (the ``ray`` extra, requirements-test.txt): without it ``--ray`` says how to
 install it.
 """
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import sys
 import time
 import uuid
@@ -35,6 +41,12 @@ from .sources import ClipSource
 RAY_PIN = "ray==2.60.0"
 RESTARTS = 3  # a worker that dies is restarted (its chunk retried) up to this many times in all
 CHECK_TIMEOUT_S = 120.0
+CONNECT_TIMEOUT_S = 5.0  # a cluster's address must accept a TCP connection within this
+PLACE_TIMEOUT_S = 60.0  # the workers' CPUs (GPUs) must be reserved on the cluster within this
+NO_CLUSTER_HELP = ("Start one with `ray start --head` (and `ray start --address=HEAD:6379` on the "
+                   "other nodes), or use --ray local.")
+BUSY_HELP = ("Wait for the cluster's other work to finish, add nodes, ask for fewer --ray-workers, "
+             "or use --ray local.")
 
 
 class RayUnavailable(Exception):
@@ -43,16 +55,22 @@ class RayUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Cluster:
-    """What the driver found: where it connected, its CPUs, GPUs and alive nodes."""
+    """What the driver found: where it connected, its CPUs and GPUs (all of them, and those no
+    other work holds now) and alive nodes."""
 
     address: str
     cpus: float
     gpus: float
     nodes: int
+    free_cpus: float
+    free_gpus: float
 
     def describe(self) -> str:
+        def count(total: float, free: float, kind: str) -> str:
+            return f"{total:g} {kind}s" + (f" ({free:g} free)" if free < total else "")
+
         return (f"Ray cluster {self.address}: {self.nodes} node{'s' if self.nodes != 1 else ''}, "
-                f"{self.cpus:g} CPUs, {self.gpus:g} GPUs")
+                f"{count(self.cpus, self.free_cpus, 'CPU')}, {count(self.gpus, self.free_gpus, 'GPU')}")
 
 
 def import_ray():
@@ -66,7 +84,8 @@ def import_ray():
 
 def connect(address: str, workers: int | None = None) -> Cluster:
     """Start a local cluster (``local``: ``workers`` CPUs, default all) or join one (``auto``:
-    the one ``ray start`` started on this node; else its ``ADDRESS``)."""
+    the one ``ray start`` started on this node; else its ``ADDRESS``): RayUnavailable, within
+    ``CONNECT_TIMEOUT_S``, where nothing listens there."""
     ray = import_ray()
     if not ray.is_initialized():
         options = {"include_dashboard": False, "log_to_driver": True, "configure_logging": False}
@@ -74,30 +93,63 @@ def connect(address: str, workers: int | None = None) -> Cluster:
             ray.init(num_cpus=workers or os.cpu_count() or 1, **options)
         else:
             try:
+                _listening(address)
                 ray.init(address=address, **options)
             except ConnectionError as err:
-                raise RayUnavailable(f"--ray {address}: no Ray cluster there ({err}). Start one with "
-                                     f"`ray start --head` (and `ray start --address=HEAD:6379` on the "
-                                     f"other nodes), or use --ray local.")
-    resources = ray.cluster_resources()
+                raise RayUnavailable(f"--ray {address}: no Ray cluster there ({err}). {NO_CLUSTER_HELP}")
+    resources, free = ray.cluster_resources(), ray.available_resources()
     nodes = [n for n in ray.nodes() if n.get("Alive")]
     return Cluster(address=address, cpus=float(resources.get("CPU", 0)),
-                   gpus=float(resources.get("GPU", 0)), nodes=len(nodes))
+                   gpus=float(resources.get("GPU", 0)), nodes=len(nodes),
+                   free_cpus=float(free.get("CPU", 0)), free_gpus=float(free.get("GPU", 0)))
+
+
+def _listening(address: str) -> None:
+    """ConnectionError unless something accepts a TCP connection, within ``CONNECT_TIMEOUT_S``, at
+    the host:port ``ray.init(address=address)`` dials (Ray's own reading of ``auto`` and of this
+    host's names: 127.0.0.1 becomes this host's address). Ray itself retries such an address for
+    minutes, logging every ~40 s; a Ray Client address (``ray://``) is left to Ray."""
+    if address.startswith("ray://"):
+        return
+    from ray._private.services import canonicalize_bootstrap_address
+
+    dialled = canonicalize_bootstrap_address(address)  # ConnectionError: no cluster found for auto
+    host, _, port = dialled.rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except TimeoutError:
+        raise ConnectionError(f"nothing answers at {dialled} within {CONNECT_TIMEOUT_S:g} s")
+    except OSError as err:
+        raise ConnectionError(f"nothing answers at {dialled}: {err.strerror or err}")
 
 
 def worker_count(cluster: Cluster, device: str, requested: int, threads: int) -> int:
-    """How many actors: ``requested`` (0: one per GPU on a GPU run, else one per ``threads``
-    CPUs), never more than the cluster can place (each takes a GPU, or a CPU): an actor that
-    cannot be placed would wait forever, and its chunks with it."""
-    room = int(cluster.gpus if device == "cuda" else cluster.cpus)
+    """How many actors: ``requested`` (0: one per free GPU on a GPU run, else one per ``threads``
+    free CPUs), never more than the cluster can place now (each takes a CPU, and a GPU on a GPU
+    run, that no other work holds): an actor that cannot be placed would wait, and its chunks
+    with it."""
+    gpu = device == "cuda"
+    room = int(min(cluster.free_gpus, cluster.free_cpus) if gpu else cluster.free_cpus)
     if room < 1:
-        raise RayUnavailable(f"the Ray cluster has no free {'GPU' if device == 'cuda' else 'CPU'} "
-                             f"for a worker")
-    wanted = requested or (room if device == "cuda" else max(1, room // max(1, threads)))
+        raise RayUnavailable(_no_room(cluster, gpu))
+    wanted = requested or (room if gpu else max(1, room // max(1, threads)))
     if wanted > room:
-        raise RayUnavailable(f"--ray-workers {wanted}: the cluster has room for {room} "
-                             f"({'one GPU' if device == 'cuda' else 'one CPU'} each)")
+        raise RayUnavailable(f"--ray-workers {wanted}: the cluster has room for {room} now "
+                             f"({'one GPU and one CPU' if gpu else 'one CPU'} each, free: "
+                             f"{cluster.free_cpus:g} of {cluster.cpus:g} CPUs, {cluster.free_gpus:g} "
+                             f"of {cluster.gpus:g} GPUs)")
     return wanted
+
+
+def _no_room(cluster: Cluster, gpu: bool) -> str:
+    """Why not even one worker fits: the cluster has no such device, or other work holds them."""
+    kind, total, free = ("GPU", cluster.gpus, cluster.free_gpus) if gpu and cluster.free_gpus < 1 \
+        else ("CPU", cluster.cpus, cluster.free_cpus)
+    if total < 1:
+        return f"the Ray cluster has no {kind} for a worker"
+    each = " (each takes a GPU and a CPU)" if gpu else ""
+    return (f"the Ray cluster has no free {kind} for a worker{each}: {free:g} of its {total:g} "
+            f"{kind}s free, other work holds the rest. {BUSY_HELP}")
 
 
 def device_for(requested: str, cluster: Cluster) -> str:
@@ -218,22 +270,46 @@ def check_shared(paths: CachePaths, sources: list[str]) -> None:
                              f"on a filesystem every node shares, at the same path.")
 
 
+def _takes(device: str) -> dict[str, int]:
+    """What one worker takes on the cluster: a CPU, and a GPU on a GPU run."""
+    return {"CPU": 1, "GPU": 1} if device == "cuda" else {"CPU": 1}
+
+
 def _actor(ray, device: str):
-    """ChunkEncoder as a Ray actor: one GPU each on a GPU run, else one CPU; restarted (and its
-    chunk retried) when its process dies."""
-    return ray.remote(num_cpus=1, num_gpus=1 if device == "cuda" else 0, max_restarts=RESTARTS,
+    """ChunkEncoder as a Ray actor taking ``_takes(device)``; restarted (and its chunk retried)
+    when its process dies."""
+    takes = _takes(device)
+    return ray.remote(num_cpus=takes["CPU"], num_gpus=takes.get("GPU", 0), max_restarts=RESTARTS,
                       max_task_retries=RESTARTS)(ChunkEncoder)
+
+
+def reserve(ray, n_workers: int, device: str, timeout: float = PLACE_TIMEOUT_S):
+    """A placement group of ``n_workers`` bundles of ``_takes(device)``, spread over the nodes,
+    once the cluster has placed it; RayUnavailable (the group removed) if it has not within
+    ``timeout`` s: the free resources counted a moment ago were taken since, and the workers
+    would wait for them, silently."""
+    from ray.util.placement_group import placement_group, remove_placement_group
+
+    group = placement_group([_takes(device)] * n_workers, strategy="SPREAD")
+    if not group.wait(timeout_seconds=timeout):
+        remove_placement_group(group)
+        what = "a free GPU and CPU" if device == "cuda" else "a free CPU"
+        raise RayUnavailable(f"the Ray cluster did not give {n_workers} worker"
+                             f"{'s' if n_workers != 1 else ''} {what} each within {timeout:g} s: "
+                             f"other work holds them. {BUSY_HELP}")
+    return group
 
 
 def ray_encode_all(clips: list[ClipSource], config, paths: CachePaths, progress: bool = True,
                    say: Callable[[str], None] = print) -> tuple[int, float]:
     """``pipeline.encode_all`` on the Ray cluster ``config.ray`` names: every chunk not yet on
-    disk, one actor per worker. Returns (planned clips of the chunks done now, seconds from the
-    first chunk handed out, the workers' model loading included).
+    disk, one actor per worker, each in its bundle of a placement group (``reserve``). Returns
+    (planned clips of the chunks done now, seconds from the first chunk handed out, the workers'
+    model loading included).
 
-    However it ends (done, Ctrl-C, a chunk that failed for good), every worker is killed and the
-    half-written files of a killed one removed before it returns, so nothing writes into --out
-    once the run has let go of its lock."""
+    However it ends (done, Ctrl-C, a chunk that failed for good), every worker is killed, the
+    reservation given back and the half-written files of a killed one removed before it returns,
+    so nothing writes into --out once the run has let go of its lock."""
     import torch
 
     n_chunks = math.ceil(len(clips) / config.chunk_size)
@@ -241,21 +317,30 @@ def ray_encode_all(clips: list[ClipSource], config, paths: CachePaths, progress:
     if not todo:
         return 0, 0.0
     ray = import_ray()
+    from ray.util.placement_group import remove_placement_group
+    from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
     cluster = connect(config.ray, config.ray_workers or None)
     sources = [c.path for c in clips]
     check_shared(paths, sources)
     threads = torch.get_num_threads()
     n_workers = min(len(todo), worker_count(cluster, config.device, config.ray_workers, threads))
+    group = reserve(ray, n_workers, config.device)
     say(f"{cluster.describe()} · {n_workers} worker{'s' if n_workers != 1 else ''}, one model each")
     actor = _actor(ray, config.device)
     remote_config = replace(config, ray=None)
-    workers = [actor.remote(remote_config, sources, len(clips), threads) for _ in range(n_workers)]
+    workers = []
     try:
+        for bundle in range(n_workers):
+            placed = PlacementGroupSchedulingStrategy(group, placement_group_bundle_index=bundle)
+            workers.append(actor.options(scheduling_strategy=placed)
+                           .remote(remote_config, sources, len(clips), threads))
         return _hand_out(ray, workers, todo, clips, config, progress, say)
     finally:
         for worker in workers:
             ray.kill(worker, no_restart=True)
         _wait_dead(ray, workers)
+        remove_placement_group(group)
         remove_partial_files(paths.root)
 
 
