@@ -46,7 +46,12 @@ def copy_subset(demo_wavs: Path, dest: Path, words=("zero", "one", "yes"), speak
 
 @pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory, demo_wavs) -> tuple[Path, str]:
-    """A cache of the whole demo set, built by the CLI exactly as the README does."""
+    """A cache of the whole demo set, built by the CLI exactly as the README does.
+    $DACVIZ_TEST_DEMO_CACHE names one built earlier by that command, for a quick loop while
+    editing (then its stdout is not known: ""); CI never sets it."""
+    prebuilt = os.environ.get("DACVIZ_TEST_DEMO_CACHE")
+    if prebuilt:
+        return Path(prebuilt), ""
     out = tmp_path_factory.mktemp("cache") / "demo"
     proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out))
     assert proc.returncode == 0, proc.stderr

@@ -146,3 +146,50 @@ def test_half_sent_requests_do_not_stall_other_users(gunicorn):
     finally:
         for s in socks:
             s.close()
+
+
+def slow_uploads(base: str, n: int, body: bytes, kind: str) -> list[socket.socket]:
+    """``n`` POST /query connections that send their headers and the first 100 bytes of
+    ``body``, then one byte at a time (``trickle``): a slow-upload attack."""
+    host, port = base.split("//")[1].split(":")
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection((host, int(port)), timeout=60)
+        s.sendall((f"POST /query HTTP/1.1\r\nHost: x\r\nContent-Type: {kind}\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body[:100])
+        socks.append(s)
+    return socks
+
+
+@pytest.mark.parametrize("gunicorn", [1], indirect=True)
+def test_slow_uploads_hold_no_place_in_the_query_queue(gunicorn, demo_cache):
+    """Five uploads that dribble one byte every second (more than the encoder's queue) once
+    made every honest query a 503 "busy" while GET /query said 0 waiting. Now the upload is read
+    before the encoder admits it: honest queries are answered, the status agrees, and a slow
+    upload is cut at the deadline with a 408."""
+    from dacviz_app.ui.app import UPLOAD_DEADLINE_S
+
+    base, _ = gunicorn
+    cache = open_cache(demo_cache[0])
+    deadline = time.time() + 90
+    while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
+        time.sleep(0.3)
+    body, kind = multipart({"rep": "z", "k": "3"}, cache.audio_path(7).read_bytes())
+    started = time.time()
+    socks = slow_uploads(base, 5, body, kind)
+    try:
+        for position in range(100, 103):
+            for s in socks:
+                s.sendall(body[position:position + 1])
+            state = json.loads(fetch(base + "/query")[2])
+            assert state["queued"] == 0 and not state["encoding"], state
+            status, _, answer = fetch(base + "/query", body, {"Content-Type": kind})
+            assert status == 200 and json.loads(answer)["neighbours"][0]["id"] == 7
+            time.sleep(1.0)
+        socks[0].settimeout(UPLOAD_DEADLINE_S + 30)
+        reply = socks[0].recv(4096)  # the server ends it at the deadline
+        assert reply.startswith(b"HTTP/1.1 408") and b"did not arrive within" in reply, reply[:300]
+        assert time.time() - started < UPLOAD_DEADLINE_S + 20
+    finally:
+        for s in socks:
+            s.close()

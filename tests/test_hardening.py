@@ -1,6 +1,8 @@
 """Hostile requests, damaged caches and faults in precompute."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import random
@@ -213,7 +215,7 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
 
 
 # ----------------------------------------------------------------------------- round two
-def highlight_body(lasso, selection=None, query=None) -> dict:
+def highlight_body(lasso, selection=None, query=None, key="label") -> dict:
     return {"output": "highlight.data", "outputs": {"id": "highlight", "property": "data"},
             "inputs": [{"id": "selection", "property": "data", "value": selection},
                        {"id": "rep", "property": "value", "value": "z"},
@@ -222,7 +224,7 @@ def highlight_body(lasso, selection=None, query=None) -> dict:
                        {"id": "legend", "property": "value", "value": None},
                        {"id": "presentation", "property": "value", "value": []},
                        {"id": "depth", "property": "value", "value": None},
-                       {"id": "groups-key", "property": "data", "value": "label"}],
+                       {"id": "groups-key", "property": "data", "value": key}],
             "changedPropIds": ["lasso-store.data"],
             "state": [{"id": "query", "property": "data", "value": query}]}
 
@@ -379,3 +381,96 @@ def test_a_forged_query_store_gets_a_clean_answer(client, demo_cache):
     payload = client.post(CALLBACK, json=highlight_body([], selection, honest)).json["response"]["highlight"]["data"]
     assert payload["active"] and payload["views"]["pca2"]["query"]["xyz"] == [
         [round(float(v), 5) for v in cache.projection("z", "pca2")[3]]]  # on its own point
+
+
+# ----------------------------------------------------------------------------- round three (issue 24)
+def retained_and_peak_mb(action) -> tuple[float, float]:
+    """(MB still allocated after ``action`` and a garbage collection, peak MB during it), as
+    Python's allocator counts them (tracemalloc)."""
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        action()
+        gc.collect()
+        current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return (current - base) / 2**20, (peak - base) / 2**20
+
+
+def test_forged_groups_keys_cannot_grow_a_workers_memory(client):
+    """Each 2 MB key once stayed in the worker's memo (256 of them: 4 GB at 15 MB a key)."""
+    def forge():
+        for i in range(20):
+            key = '{"colour": "speaker", "pad": "' + str(i) * (2 * 2**20) + '"}'
+            answer = client.post(CALLBACK, json=highlight_body([], {"clip": 3}, key=key))
+            assert answer.status_code == 200 and b"Traceback" not in answer.data
+            assert answer.json["response"]["highlight"]["data"]["active"]
+    retained, _peak = retained_and_peak_mb(forge)
+    assert retained < 8, f"{retained:.0f} MB kept after 20 forged 2 MB keys"
+
+
+def url_body(search: str) -> dict:
+    return {"output": "..rep.value...colour.value...k.value...presentation.value...depth.value..."
+                      "compare.value...filter.value...restored-hide.data..",
+            "outputs": [{"id": i, "property": p} for i, p in (
+                ("rep", "value"), ("colour", "value"), ("k", "value"), ("presentation", "value"),
+                ("depth", "value"), ("compare", "value"), ("filter", "value"), ("restored-hide", "data"))],
+            "inputs": [{"id": "url", "property": "search", "value": search}],
+            "changedPropIds": ["url.search"], "state": []}
+
+
+def test_a_huge_link_is_read_only_as_far_as_a_link_goes(client):
+    """A forged 4 MB search of a million fields once cost a worker ~1 s and hundreds of MB."""
+    honest = client.post(CALLBACK, json=url_body("?rep=mfcc&k=7&colour=speaker&clip=5")).json
+    assert honest["response"]["rep"]["value"] == "mfcc" and honest["response"]["k"]["value"] == 7
+    _retained, peak = retained_and_peak_mb(
+        lambda: client.post(CALLBACK, json=url_body("?" + "a=1&" * 2**20)))
+    assert peak < 40, f"peak {peak:.0f} MB for a 4 MB link"
+    forged = client.post(CALLBACK, json=url_body("?rep=mfcc&" + "a=1&" * 2**20))
+    assert forged.status_code == 200 and forged.json["response"]["k"]["value"] == 10  # the defaults
+    long_but_honest = "?rep=mfcc&k=7&" + "&".join(f"hide=g{i}" for i in range(150))
+    assert client.post(CALLBACK, json=url_body(long_but_honest)).json["response"]["k"]["value"] == 7
+    assert client.get("/clip-at/pca2/0/0?" + "a=1&" * 20000).status_code == 414
+
+
+def test_a_point_number_past_int64_is_a_404_not_a_traceback(client, demo_cache, caplog):
+    import logging
+
+    caplog.set_level(logging.ERROR, logger="dacviz")
+    for point in (2**63, 2**64 - 1, 2**63 - 1, 2**64, 10**30):
+        assert client.get(f"/clip-at/pca2/0/{point}").status_code == 404, point
+    from dacviz_app.core.views import ViewGroups
+    from dacviz_app.ui.callbacks import point_to_clip
+
+    groups = ViewGroups(open_cache(demo_cache[0])).drawn("label", "pca2")
+    for point in (2**63, 2**64 - 1, -2**63 - 1, "9" * 40):  # a clickData point as a client sends it
+        assert point_to_clip(groups, {"curveNumber": 0, "pointNumber": point}) is None
+    assert point_to_clip(groups, {"curveNumber": 0, "pointNumber": 0}) == int(groups.members[0][0])
+    assert not [r for r in caplog.records if "OverflowError" in (r.exc_text or "") + r.getMessage()]
+
+
+def test_a_csv_cell_cannot_start_a_formula_after_a_separator(demo_cache):
+    """In a ';' locale a spreadsheet splits 'x;=cmd' into 'x' and a formula '=cmd'."""
+    from dacviz_app.core import analysis
+    from dacviz_app.core.spaces import VIEW_NAMES
+
+    cache = open_cache(demo_cache[0])
+    payloads = ["x;=cmd|' /C calc'!A0", "a,+1+cmd|'/C calc'!A0", "b\t@SUM(1)", "c;  -2+3", "d|=1",
+                "=start", "plain; text"]
+    labels = list(cache.clips["label"])
+    labels[:len(payloads)] = payloads
+    cache.clips = {**cache.clips, "label": labels}
+    text = analysis.export_csv(cache, list(range(len(payloads))), "z", None, VIEW_NAMES)
+    for separator in (",", ";", "\t", "|"):
+        for row in csv.reader(io.StringIO(text), delimiter=separator):
+            for cell in row:
+                head = cell.strip()
+                if head[:1] in ("=", "+", "-", "@"):
+                    float(head)  # only a number may start so (a coordinate: -0.5)
+    read_back = [r["label"] for r in csv.DictReader(io.StringIO(text))]
+    assert read_back[0] == "x;'=cmd|' /C calc'!A0" and read_back[-1] == "plain; text"

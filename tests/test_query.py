@@ -168,6 +168,7 @@ def test_too_many_queries_at_once_are_refused_per_client_and_when_the_queue_is_f
 
 def test_the_encoder_comes_back_after_it_is_killed(served):
     server, cache, service = served
+    restarts = service.restarts
     old = service.process.pid
     os.kill(old, signal.SIGKILL)
     deadline = time.time() + 60
@@ -176,7 +177,72 @@ def test_the_encoder_comes_back_after_it_is_killed(served):
         time.sleep(0.2)
     answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
     assert answer.status_code == 200 and answer.json["neighbours"][0]["id"] == 4
-    assert service.restarts == 1
+    assert service.restarts == restarts + 1
+
+
+def test_a_stopped_encoder_gets_fast_503s_and_is_killed_and_restarted(served):
+    """kill -STOP once left every POST /query waiting 65 s for a 503, for ever."""
+    server, cache, service = served
+    restarts, old = service.restarts, service.process.pid
+    os.kill(old, signal.SIGSTOP)
+    try:
+        started = time.perf_counter()
+        answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
+        waited = time.perf_counter() - started
+        assert answer.status_code == 503 and "not answering" in answer.json["error"], answer.json
+        assert waited < 2 * encoder_service.ANSWER_TIMEOUT_S + 2, waited
+        deadline = time.time() + encoder_service.HEALTH_FAILURES * (
+            encoder_service.HEALTH_EVERY_S + encoder_service.ANSWER_TIMEOUT_S) + 90
+        while (service.process.pid == old or encoder_service.status().get("state") != "ready") \
+                and time.time() < deadline:
+            time.sleep(0.5)
+    finally:
+        try:
+            os.kill(old, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    assert service.restarts == restarts + 1
+    answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
+    assert answer.status_code == 200 and answer.json["neighbours"][0]["id"] == 4
+
+
+def test_a_form_of_many_fields_and_a_full_temp_folder_are_said_as_such(served, monkeypatch):
+    server, cache, _ = served
+    fields = "".join(f'--b\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nx\r\n' for i in range(5000))
+    many = server.test_client().post("/query", data=(fields + "--b--\r\n").encode(),
+                                     content_type="multipart/form-data; boundary=b")
+    assert many.status_code == 413 and "too many fields" in many.json["error"], many.json
+    assert "larger than" not in many.json["error"]
+    import errno
+    import tempfile as tempfile_module
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(tempfile_module, "TemporaryFile", full)  # where werkzeug's spool rolls over
+    big = wav(speech_like(8.0, 44100), 44100)  # 700 KB: spooled to the temp folder by werkzeug
+    answer = post(server, big)
+    assert answer.status_code == 507 and "No space left on device" in answer.json["error"], answer.json
+    assert "not answering" not in answer.json["error"]
+
+
+def test_a_killed_servers_socket_folder_is_removed_by_the_next_start(demo_cache, tmp_path):
+    """``kill -9`` of the server left its encoder's empty folder in the temp dir for ever."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    script = ("import os, time; from dacviz_app.core import encoder_service as e; "
+              f"s = e.start({str(demo_cache[0])!r}); print(s.folder, flush=True); time.sleep(600)")
+    killed = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
+    folder = killed.stdout.readline().strip()
+    killed.kill()
+    killed.wait()
+    assert os.path.isdir(folder)  # what kill -9 leaves
+    mine = tmp_path / f"{encoder_service.FOLDER_PREFIX}{os.getpid()}-alive"
+    mine.mkdir()  # a running server's folder: never removed
+    removed = encoder_service.remove_stale_folders(str(tmp_path))
+    assert [str(f) for f in removed] == [folder] and not os.path.exists(folder) and mine.is_dir()
 
 
 def test_an_unusual_sample_rate_is_refused_before_any_work(served):

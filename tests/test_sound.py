@@ -47,3 +47,44 @@ def test_a_clip_too_long_to_draw_is_refused_before_it_is_read(tmp_path):
     soundfile.write(path, np.zeros(int(16000 * (sound.MAX_SECONDS + 1)), np.float32), 16000, subtype="PCM_16")
     with pytest.raises(sound.TooLong):
         sound.sound_summary(path)
+
+
+def test_the_shared_memo_keeps_its_bound_by_listing_one_shard(tmp_path, monkeypatch):
+    """flask-caching's FileSystemCache scanned and sorted its whole folder on every write past
+    its threshold (700-870 ms at 20,000 entries); a write here lists only its key's shard."""
+    import os
+
+    from dacviz_app.ui.memo import SHARDS, SharedFileMemo
+
+    memo = SharedFileMemo(tmp_path / "memo", 2 * SHARDS)
+    for i in range(6 * SHARDS):
+        assert memo.set(f"/cache/audio/{i}.wav", {"i": i, "spectrogram": "x" * 50})
+    assert len(memo) <= 2 * SHARDS + SHARDS - 1
+    assert all(len(list(shard.iterdir())) <= memo.per_shard for shard in (tmp_path / "memo").iterdir())
+    assert memo.get(f"/cache/audio/{6 * SHARDS - 1}.wav") == {"i": 6 * SHARDS - 1, "spectrogram": "x" * 50}
+    listed = []
+    real_scandir = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda path: listed.append(str(path)) or real_scandir(path))
+    memo.set("one more", [1, 2])
+    assert listed == [str(memo._path("one more").parent)]  # one shard, not the memo
+    assert memo.get("one more") == [1, 2] and memo.get("never set") is None
+
+
+def test_a_full_disk_costs_the_memo_one_log_line_and_the_answer_is_still_sent(demo_cache, monkeypatch, caplog):
+    import errno
+    import logging
+    import tempfile
+
+    from dacviz_app.ui.app import create_app
+
+    def full(*_args, **_kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    server = create_app(demo_cache[0]).server
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    caplog.set_level(logging.WARNING, logger="dacviz")
+    answer = server.test_client().get("/sound/11?q=0")
+    assert answer.status_code == 200 and answer.json["spectrogram"]
+    lines = [r for r in caplog.records if r.name == "dacviz"]
+    assert len(lines) == 1 and "No space left on device" in lines[0].getMessage()
+    assert lines[0].exc_info is None  # one line, no traceback

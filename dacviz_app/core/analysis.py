@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import numpy as np
 
@@ -242,13 +243,19 @@ def selection_summary(cache: Cache, clips: list[int], columns: list[str], top: i
 
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# a spreadsheet may split a text cell at any of these (the comma, and the semicolon of locales
+# whose decimal mark is a comma, and tab or pipe when asked); a formula may start after one
+CELL_SEPARATORS = re.compile(r"([,;\t|]\s*)(?=[=+\-@])")
 
 
 def _cell(value) -> str:
     """A metadata value (or a column name) for a CSV cell: a text that a spreadsheet would run
-    as a formula gets a leading quote; numbers are written as they are."""
+    as a formula gets a leading quote, and so does every part of it that starts after a
+    separator ('x;=cmd' -> "x;'=cmd": in a ';' locale the second cell reads '=cmd as text);
+    numbers are written as they are."""
     if not isinstance(value, str):
         return str(value)
+    value = CELL_SEPARATORS.sub(r"\1'", value)
     return "'" + value if value.startswith(FORMULA_START) else value
 
 

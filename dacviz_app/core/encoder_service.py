@@ -7,15 +7,20 @@ the workers in $DACVIZ_ENCODER_SOCKET. It listens on a Unix socket in a private 
 so only this user's processes on this machine reach it.
 
 One model thread encodes, one query at a time; ``query.QUEUE_SIZE`` more may wait, and each
-client address may have ``query.PER_CLIENT`` queries in the service. A query is admitted
-before its upload is sent: a full queue is a 503, a client over its share a 429, both at once,
-never a wait, and neither side has read the upload. At most MAX_CONNECTIONS connections are
+client address may have ``query.PER_CLIENT`` queries in the service. The web worker reads the
+whole upload from its client first (a slow client holds no place here), then asks for
+admission and, once admitted, sends the bytes at once over the local socket: a full queue is a
+503, a client over its share a 429, never a wait. At most MAX_CONNECTIONS connections are
 served at once. The model loads in the background: until it has, queries get 503 "starting".
-The server that started it starts it again if it dies (``EncoderProcess``).
+The server that started it starts it again if it dies, and kills and restarts it if it stops
+answering (``EncoderProcess``: a stopped or hung process); the web workers wait at most
+ANSWER_TIMEOUT_S for any answer but the encoding itself, so meanwhile a query gets a 503 in
+seconds.
 
 Messages: frames of a 4-byte big-endian length and the bytes (JSON, or the audio file). No
 pickle: the answer's vectors are JSON numbers.
-  {"op": "status"} -> {"state": "starting" | "ready" | "off", "reason", "unavailable", "queued", "encoding"}
+  {"op": "status"} -> {"state": "starting" | "ready" | "off", "reason", "unavailable", "queued",
+                       "encoding"} ("queued": admitted queries not yet being encoded)
   {"op": "encode", "client": address} -> {"status": 100} (admitted) or {"status": 429|503, "error"};
   once admitted, the audio file's bytes -> {"status": 200, "vectors": {rep: [..]}, "duration_s",
   "encode_ms", "waited_ms", "unavailable"} or {"status": 4xx|5xx, "error": reason}.
@@ -38,16 +43,18 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
 from .query import ENCODE_TIMEOUT_S, MAX_UPLOAD_BYTES, PER_CLIENT, QUEUE_SIZE, QueryRefused
 
 SOCKET_ENV = "DACVIZ_ENCODER_SOCKET"
 MAX_HEADER_BYTES = 64 * 1024
 MAX_CONNECTIONS = 32  # open connections the service serves at once; more are refused at once
-UPLOAD_TIMEOUT_S = 30.0  # an admitted query's upload must arrive within this
 RESTART_S = 2.0  # a dead service is started again after this
 START_TIMEOUT_S = 120.0
+ANSWER_TIMEOUT_S = 3.0  # a status or an admission takes milliseconds; silence this long: not answering
+HEALTH_EVERY_S = 5.0  # how often the starter asks a running service for its status
+HEALTH_FAILURES = 3  # that many unanswered checks in a row: the service is killed and restarted
+FOLDER_PREFIX = "dacviz-encoder-"
 
 
 # ----------------------------------------------------------------------------- framing
@@ -99,12 +106,13 @@ def _not_answering(err: BaseException) -> QueryRefused:
                              f"try again in a moment")
 
 
-def status(path: str | None = None) -> dict:
+def status(path: str | None = None, timeout: float = ANSWER_TIMEOUT_S) -> dict:
     """The service's state: {"state": "starting"|"ready"|"off", "reason": str|None,
-    "unavailable", "queued", "encoding"}; {"state": "off", "reason": ...} when there is none.
-    Plain sockets: under gevent the worker serves other requests while it waits."""
+    "unavailable", "queued", "encoding"}; {"state": "off", "reason": ...} when there is none or
+    it does not answer within ``timeout``. Plain sockets: under gevent the worker serves other
+    requests while it waits."""
     try:
-        with _connect(path, 5.0) as sock:
+        with _connect(path, timeout) as sock:
             _send_frame(sock, json.dumps({"op": "status"}).encode())
             return json.loads(_recv_frame(sock, MAX_HEADER_BYTES))
     except QueryRefused as err:
@@ -113,20 +121,33 @@ def status(path: str | None = None) -> dict:
         return {"state": "off", "reason": _not_answering(err).message, "unavailable": {}}
 
 
-def encode(read_upload: Callable[[], bytes], client: str, path: str | None = None) -> dict:
-    """Encode one upload: {"vectors": {rep: [..]}, "duration_s", "encode_ms", "waited_ms",
-    "unavailable"}; QueryRefused with the service's status and reason.
+def check_free(state: dict) -> None:
+    """Raise the QueryRefused a query would get now, as ``status`` describes the service (off,
+    starting, or its queue full), so that the web worker need not read an upload for nothing."""
+    if state.get("state") != "ready":
+        raise QueryRefused(503, str(state.get("reason") or "the query encoder is starting; "
+                                                           "try again in a few seconds"))
+    if int(state.get("queued") or 0) + bool(state.get("encoding")) >= 1 + QUEUE_SIZE:
+        raise QueryRefused(503, _busy_message())  # what ``EncoderService.admit`` would answer
 
-    The service admits the query first (the client's share, a place in the queue), and only
-    then is ``read_upload`` called (it reads and checks the form: it may raise QueryRefused
-    itself, which gives the place back). So a refused query costs neither side its upload."""
+
+def _busy_message() -> str:
+    return f"the query encoder is busy ({QUEUE_SIZE} queries waiting); try again in a moment"
+
+
+def encode(data: bytes, client: str, path: str | None = None) -> dict:
+    """Encode one upload (the file's bytes, already read from the client): {"vectors": {rep:
+    [..]}, "duration_s", "encode_ms", "waited_ms", "unavailable"}; QueryRefused with the
+    service's status and reason. The service admits the query first (the client's share, a
+    place in the queue); the bytes follow at once."""
     try:
-        with _connect(path, ENCODE_TIMEOUT_S + 5) as sock:
+        with _connect(path, ANSWER_TIMEOUT_S) as sock:
             _send_frame(sock, json.dumps({"op": "encode", "client": client}).encode())
             admitted = json.loads(_recv_frame(sock, MAX_HEADER_BYTES))
             if admitted.get("status") != 100:
                 raise QueryRefused(int(admitted.get("status") or 503), str(admitted.get("error") or "refused"))
-            _send_frame(sock, read_upload())
+            sock.settimeout(ENCODE_TIMEOUT_S + 5)
+            _send_frame(sock, data)
             answer = json.loads(_recv_frame(sock, 64 * 2**20))
     except QueryRefused:
         raise
@@ -140,11 +161,15 @@ def encode(read_upload: Callable[[], bytes], client: str, path: str | None = Non
 # ----------------------------------------------------------------------------- starting it
 class EncoderProcess:
     """The service as the server that started it sees it: the process, its socket in a private
-    folder, and a thread that starts it again (at most every RESTART_S) if it dies (an out-of-
-    memory kill, a crash), on the same socket, so the workers never need to know."""
+    folder (named with this server's pid, so that a later start can tell a folder left by a
+    server killed with -9), and a thread that starts it again (at most every RESTART_S) if it
+    dies (an out-of-memory kill, a crash), or kills it first if it stops answering (HEALTH_FAILURES
+    status checks in a row; a stopped or hung process), on the same socket, so the workers
+    never need to know."""
 
     def __init__(self, cache_dir: str, threads: int | None = None):
-        self.folder = Path(tempfile.mkdtemp(prefix="dacviz-encoder-"))  # 0700: this user's only
+        remove_stale_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))  # 0700
         self.path = str(self.folder / "encoder.sock")
         self.command = [sys.executable, "-m", "dacviz_app.core.encoder_service", str(cache_dir), self.path]
         self.env = {**os.environ, **({"DACVIZ_ENCODER_THREADS": str(threads)} if threads else {})}
@@ -158,14 +183,30 @@ class EncoderProcess:
                                 start_new_session=True)  # Ctrl-C stops the server, which stops it
 
     def _watch(self) -> None:
-        while not self.stopping.wait(1.0):
-            if self.process.poll() is not None and not self.stopping.is_set():
-                print(f"dacviz: the query encoder stopped (exit {self.process.returncode}); "
-                      f"starting it again", file=sys.stderr, flush=True)
-                self.restarts += 1
-                self.stopping.wait(RESTART_S)
-                if not self.stopping.is_set():
-                    self.process = self._spawn()
+        unanswered = 0
+        while not self.stopping.wait(HEALTH_EVERY_S if self.process.poll() is None else 1.0):
+            if self.process.poll() is None:
+                unanswered = unanswered + 1 if self._silent() else 0
+                if unanswered < HEALTH_FAILURES or self.stopping.is_set():
+                    continue
+                print(f"dacviz: the query encoder has not answered for {HEALTH_FAILURES} checks "
+                      f"in a row (stopped or hung); killing it", file=sys.stderr, flush=True)
+                self.process.kill()
+                self.process.wait()
+            unanswered = 0
+            print(f"dacviz: the query encoder stopped (exit {self.process.returncode}); "
+                  f"starting it again", file=sys.stderr, flush=True)
+            self.restarts += 1
+            self.stopping.wait(RESTART_S)
+            if not self.stopping.is_set():
+                self.process = self._spawn()
+
+    def _silent(self) -> bool:
+        """True when the running service did not answer a status request in ANSWER_TIMEOUT_S
+        (a service still loading its model answers "starting": that is an answer)."""
+        if not os.path.exists(self.path):
+            return False  # not listening yet (the interpreter is starting): not a hang
+        return "not answering" in str(status(self.path).get("reason") or "")
 
     def stop(self) -> None:
         """Stop it (terminate, then kill after 10 s) and remove its socket's folder."""
@@ -178,6 +219,35 @@ class EncoderProcess:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def remove_stale_folders(temp: str | None = None) -> list[Path]:
+    """Remove the socket folders ``<temp>/dacviz-encoder-<pid>-*`` of servers that are gone
+    (killed with -9: ``stop`` never ran). Only this user's folders, never a link, never one
+    whose server pid is alive. Returns those removed."""
+    removed = []
+    for folder in Path(temp or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX):].partition("-")[0]
+        try:
+            st = os.lstat(folder)
+            if not pid.isdigit() or folder.is_symlink() or st.st_uid != os.getuid() \
+                    or _alive(int(pid)):
+                continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:
+            continue  # another server removed it first
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True  # someone else's process: not ours to judge
+    return True
 
 
 def start(cache_dir: str, threads: int | None = None) -> EncoderProcess:
@@ -258,8 +328,12 @@ class EncoderService:
             self.state, self.reason = "off", f"query by voice is off: the encoder failed to load ({err})"
 
     def status(self) -> dict:
+        """What ``status`` answers; "queued" counts every admitted query not being encoded, so
+        that it agrees with ``admit``'s refusals."""
+        with self.lock:
+            queued = self.admitted - (1 if self.encoding else 0)
         return {"state": self.state, "reason": self.reason, "unavailable": self.unavailable,
-                "queued": self.jobs.qsize(), "encoding": self.encoding}
+                "queued": max(queued, 0), "encoding": self.encoding}
 
     def admit(self, client: str) -> tuple[_Job | None, dict]:
         """A place for one query of ``client``, or the refusal: (job, {"status": 100}) or
@@ -272,8 +346,7 @@ class EncoderService:
                 return None, {"status": 429, "error": f"one query at a time per client "
                                                       f"({PER_CLIENT}); wait for the last one's answer"}
             if self.admitted >= 1 + QUEUE_SIZE:
-                return None, {"status": 503, "error": f"the query encoder is busy ({QUEUE_SIZE} "
-                                                      f"queries waiting); try again in a moment"}
+                return None, {"status": 503, "error": _busy_message()}
             self.admitted += 1
             self.per_client[client] = self.per_client.get(client, 0) + 1
         return _Job(client), {"status": 100}
@@ -331,7 +404,7 @@ def _handler(service: EncoderService):
                 self._answer({"status": 503, "error": "the query encoder has too many connections"})
                 return
             try:
-                self.request.settimeout(UPLOAD_TIMEOUT_S)
+                self.request.settimeout(ANSWER_TIMEOUT_S)
                 header = json.loads(_recv_frame(self.request, MAX_HEADER_BYTES))
                 op = header.get("op") if isinstance(header, dict) else None
                 if op == "status":
@@ -350,7 +423,8 @@ def _handler(service: EncoderService):
             self._answer(answer)
             if job is None:
                 return
-            try:
+            try:  # the web worker has the bytes in hand: they follow at once
+                self.request.settimeout(ANSWER_TIMEOUT_S)
                 job.data = _recv_frame(self.request, MAX_UPLOAD_BYTES)
             except BaseException:
                 service.release(job)  # the upload never came: never queued

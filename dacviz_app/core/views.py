@@ -48,9 +48,10 @@ class ColourGroups:
     n_clips: int = 0
 
     def clip_at(self, group: int, position: int) -> int:
-        """The clip id drawn at ``position`` in trace ``group``; raises IndexError."""
-        if not 0 <= group < len(self.members):
-            raise IndexError(group)
+        """The clip id drawn at ``position`` in trace ``group``; raises IndexError for any
+        other number, however large (numpy would raise OverflowError past 2**63)."""
+        if not 0 <= group < len(self.members) or not 0 <= position < len(self.members[group]):
+            raise IndexError((group, position))
         return int(self.members[group][position])
 
     def group_of(self) -> np.ndarray:
@@ -119,6 +120,7 @@ class GroupsKey:
 
 
 MAX_KEY_CHARS = 20_000  # a groups key text longer than this (forged) is read as 'label'
+KEY_MEMO_ENTRIES = 256  # parsed keys memoised per worker: at most 256 x MAX_KEY_CHARS = 5 MB of text
 
 
 def groups_key(cache: Cache, colour, shown_rep=None, compare=None, filters=None,
@@ -208,14 +210,19 @@ class ViewGroups:
         self._drawn = lru_cache(maxsize=256)(self._drawn_groups)
         self.filter_columns = filter_columns(cache)
         self.filter_choices = frozenset(analysis.filter_choices(cache, self.filter_columns))
-        self._parsed = lru_cache(maxsize=256)(
+        self._parsed = lru_cache(maxsize=KEY_MEMO_ENTRIES)(
             lambda text: parse_groups_key(cache, text, self.filter_choices))
 
     def key(self, key) -> GroupsKey:
-        """``key`` (a GroupsKey, its text from the page, or a colour column) as a valid GroupsKey."""
+        """``key`` (a GroupsKey, its text from the page, or a colour column) as a valid GroupsKey.
+        Only a text of at most MAX_KEY_CHARS is memoised: a longer one (forged: the page never
+        sends one) is read as 'label' before it reaches the memo, so a client can make the
+        memo hold at most KEY_MEMO_ENTRIES x MAX_KEY_CHARS characters."""
         if isinstance(key, GroupsKey):
             return key
-        return self._parsed(key) if isinstance(key, str) else parse_groups_key(self.cache, key, self.filter_choices)
+        if isinstance(key, str):
+            return self._parsed(key if len(key) <= MAX_KEY_CHARS else "label")
+        return parse_groups_key(self.cache, key, self.filter_choices)
 
     def make_key(self, colour, shown_rep=None, compare=None, filters=None) -> GroupsKey:
         """``groups_key`` with this cache's filter choices (computed once, here)."""

@@ -5,6 +5,7 @@ itself, so it works on a laptop with no network.
 """
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
@@ -28,6 +29,7 @@ from ..core.spaces import is_view
 from ..core.views import ViewGroups
 from . import callbacks
 from .layout import DEFAULT_K, build_layout
+from .memo import SharedFileMemo
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 AUDIO_MAX_AGE_S = 24 * 3600
@@ -159,6 +161,8 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
 
 
 FORM_OVERHEAD_BYTES = 64 * 1024  # multipart headers and the small fields beside the audio
+MAX_FORM_PARTS = 16  # the query form has 4 fields; werkzeug's own limit is 1,000
+UPLOAD_DEADLINE_S = 20.0  # the whole upload must arrive within this (8 MB at 3.4 Mbit/s)
 
 
 def serve_query(cache: Cache):
@@ -167,31 +171,29 @@ def serve_query(cache: Cache):
     ``vectors=1`` (the page: send the query's vectors too). The encoder service encodes it
     into every representation; the answer says, for ``rep``, its k nearest clips and its place
     in every view (``core.query.answer``). Nothing is written. Refusals are JSON
-    {"error": one line} with a 4xx (bad upload, too many at once) or 503 (no encoder). The
-    encoder admits the query before the upload is read (``encoder_service.encode``).
+    {"error": one line} with a 4xx (bad upload, too many at once, too slow) or 503 (no encoder,
+    busy). A busy or absent encoder is a 503 before the upload is read; otherwise the whole
+    upload is read first (within UPLOAD_DEADLINE_S) and only then does the encoder admit the
+    query, so a slow upload holds no place in its queue.
     ``request.remote_addr`` names the client (behind a proxy: $DACVIZ_PROXIES, ``create_app``).
-    ``GET /query``: {"state", "reason", "unavailable"}, whether queries can be answered."""
+    ``GET /query``: {"state", "reason", "unavailable", "queued", ...}, whether queries can be
+    answered now."""
     problem = weights_problem(cache)
     if request.method == "GET":
         state = {"state": "off", "reason": problem, "unavailable": {}} if problem \
             else encoder_service.status()
         return jsonify({**state, "max_seconds": MAX_SECONDS, "max_bytes": MAX_UPLOAD_BYTES})
-    form = {}
-
-    def read_form() -> bytes:  # after the encoder has admitted the query
-        data, form["rep"], form["k"], form["vectors"] = query_form(cache)
-        return data
-
     try:
         if problem:
             raise QueryRefused(503, problem)
-        request.max_content_length = MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
-        encoded = encoder_service.encode(read_form, request.remote_addr or "?")
+        encoder_service.check_free(encoder_service.status())
+        with upload_deadline(UPLOAD_DEADLINE_S):
+            data, rep, k, want_vectors = query_form(cache)
+        encoded = encoder_service.encode(data, request.remote_addr or "?")
     except QueryRefused as err:
         return {"error": err.message}, err.status
     except HTTPException as err:  # 413 from the length limit, 400 from a broken form
         return {"error": query_http_error(err)}, err.code or 400
-    rep, k, want_vectors = form["rep"], form["k"], form["vectors"]
     vectors = clean_vectors(cache, encoded.get("vectors"))
     if rep not in vectors:
         reason = (encoded.get("unavailable") or {}).get(rep) or f"{rep} was not encoded"
@@ -205,9 +207,40 @@ def serve_query(cache: Cache):
     return jsonify(body)
 
 
+class UploadTooSlow(Exception):
+    """An upload that did not arrive within its deadline."""
+
+
+@contextlib.contextmanager
+def upload_deadline(seconds: float):
+    """Raise QueryRefused(408) if the body inside takes longer than ``seconds`` to read. Under
+    gevent (gunicorn's worker, ``python -m dacviz_app``) a blocked read is interrupted; in a
+    threaded server (``--dev``) a slow upload only holds its own thread, and no queue place."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        yield
+        return
+    import gevent
+
+    try:
+        with gevent.Timeout(seconds, UploadTooSlow):
+            yield
+    except UploadTooSlow:
+        raise QueryRefused(408, f"the upload did not arrive within {seconds:g} s; send it again")
+
+
 def query_form(cache: Cache) -> tuple[bytes, str, int, bool]:
-    """The query's fields, checked: (audio bytes, representation, k, vectors wanted)."""
-    upload = request.files.get("audio")
+    """The query's fields, read and checked: (audio bytes, representation, k, vectors wanted).
+    The form is read with at most MAX_FORM_PARTS parts and MAX_UPLOAD_BYTES of audio; a file
+    part is spooled to the temp folder by werkzeug, so a full disk is said as such."""
+    request.max_content_length = MAX_UPLOAD_BYTES + FORM_OVERHEAD_BYTES
+    request.max_form_parts = MAX_FORM_PARTS
+    try:
+        upload = request.files.get("audio")
+    except OSError as err:
+        raise QueryRefused(507, f"the server cannot hold the upload: its temporary folder "
+                                f"({tempfile.gettempdir()}) said {err.strerror or type(err).__name__}")
     if upload is None:
         raise QueryRefused(400, "send the clip as the multipart form field 'audio'")
     data = upload.read(MAX_UPLOAD_BYTES + 1)
@@ -223,21 +256,23 @@ def query_form(cache: Cache) -> tuple[bytes, str, int, bool]:
 
 
 def query_http_error(err: HTTPException) -> str:
+    """What a refused form was refused for, in one line (werkzeug answers 413 both for a body
+    over the length limit and for a form of too many parts)."""
+    if err.code == 413 and (request.content_length or 0) <= request.max_content_length:
+        return f"the form has too many fields (at most {MAX_FORM_PARTS}: audio, rep, k, vectors)"
     if err.code == 413:
         return f"the upload is larger than {MAX_UPLOAD_BYTES // 2**20} MB"
     return "not a multipart form with an 'audio' file"
 
 
-def sound_memo(cache: Cache):
-    """flask-caching over the filesystem, shared by every gunicorn worker of this machine: a
-    clip's sound summary is computed once (FFTs of the whole clip), then read back."""
-    from flask_caching import Cache as ResponseCache
-
+def sound_memo(cache: Cache) -> SharedFileMemo:
+    """The memo of sound summaries on disk, shared by every gunicorn worker of this machine:
+    a clip's summary is computed once (FFTs of the whole clip), then read back. Bounded in
+    entries (``sound.memo_entries``) and cheap to keep bounded (``memo.SharedFileMemo``)."""
     remove_stale_private_folders(SOUND_MEMO_PREFIX)
     longest = max((float(d) for d in cache.clips["duration_s"]), default=0.0)
-    return ResponseCache(config={"CACHE_TYPE": "FileSystemCache", "CACHE_DIR": str(private_folder(
-        f"{SOUND_MEMO_PREFIX}{cache.identity}-v{SUMMARY_VERSION}")),
-        "CACHE_THRESHOLD": memo_entries(longest), "CACHE_DEFAULT_TIMEOUT": 0})
+    return SharedFileMemo(private_folder(f"{SOUND_MEMO_PREFIX}{cache.identity}-v{SUMMARY_VERSION}"),
+                          memo_entries(longest))
 
 
 SOUND_MEMO_PREFIX = "dacviz-sound-"
@@ -264,8 +299,8 @@ def remove_stale_private_folders(prefix: str, max_age_days: float = STALE_MEMO_D
 
 def private_folder(name: str) -> Path:
     """``<system temp>/<name>-uid<uid>``, made 0700 and used only if this user owns it and no one
-    else may write it (FileSystemCache unpickles what it reads: a folder another local user
-    planted must never be read); otherwise a fresh private folder (then not shared)."""
+    else may write it (what the memo reads back is drawn for every user: a folder another local
+    user planted must never be trusted); otherwise a fresh private folder (then not shared)."""
     folder = Path(tempfile.gettempdir()) / f"{name}-uid{os.getuid()}"
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
@@ -290,7 +325,7 @@ def serve_sound(cache: Cache, memo, clip_id: int):
             summary = sound_summary(path)
         except TooLong as err:
             return {"error": f"not drawn: {err}"}, 413
-        memo.set(key, summary)
+        memo.set(key, summary)  # a full disk: one log line, the answer is still sent
     response = jsonify(summary)
     if request.args.get("v") is not None:  # the page's URLs name the cache: safe to keep
         response.cache_control.max_age = AUDIO_MAX_AGE_S
@@ -334,7 +369,6 @@ def create_app(cache_dir: str | Path) -> Dash:
         return serve_audio(cache, clip_id)
 
     memo = sound_memo(cache)
-    memo.init_app(app.server)
 
     @app.server.route("/sound/<int:clip_id>")
     def sound(clip_id: int):
@@ -357,6 +391,8 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.before_request
     def only_clip_ids_under_audio():
+        if len(request.query_string) > callbacks.MAX_SEARCH_CHARS:  # before anything parses it
+            abort(414)
         # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
         for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at"),
                                  ("/query", "query")):

@@ -42,10 +42,32 @@ def _int(value, default=None):
         return default
 
 
+MAX_SEARCH_CHARS = 32 * 1024  # a link the page writes stays far below (sel= alone is cut at 1,500)
+MAX_SEARCH_FIELDS = 1500  # filter= (at most 1,000 read) + hide= (200) + the dozen settings
+
+
+def bounded_search(search) -> str:
+    """A link's search string (untrusted: a forged one may be megabytes) -> at most
+    MAX_SEARCH_CHARS characters, cut at the last whole field, without the leading '?'."""
+    text = search if isinstance(search, str) else ""
+    if len(text) > MAX_SEARCH_CHARS:
+        text = text[:MAX_SEARCH_CHARS].rpartition("&")[0]
+    return text.lstrip("?")
+
+
+def parse_link(search) -> dict[str, list[str]]:
+    """A link's search string -> {name: [values]} (``parse_qs``), reading at most
+    MAX_SEARCH_CHARS characters and MAX_SEARCH_FIELDS fields (more fields: nothing is read)."""
+    try:
+        return parse_qs(bounded_search(search), max_num_fields=MAX_SEARCH_FIELDS)
+    except ValueError:  # more fields than a link has
+        return {}
+
+
 def parse_query(cache: Cache, search: str | None) -> dict:
     """'?rep=z&colour=label&k=10&clip=3&cmp=mfcc&filter=speaker%3Dx&sel=1-4,9' -> validated
-    settings; bad values fall back."""
-    lists = parse_qs((search if isinstance(search, str) else "").lstrip("?"))
+    settings; bad values fall back (a search longer than a link is read as ``parse_link`` says)."""
+    lists = parse_link(search)
     query = {k: v[-1] for k, v in lists.items()}
     colour = query.get("colour")
     return {"rep": valid_rep(cache, query.get("rep")),
