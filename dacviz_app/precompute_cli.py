@@ -205,6 +205,7 @@ def interrupt_once(burst_s: float = 3.0):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGINT, interrupt_once())
+    from dacviz_app.core.cache import CacheError
     from dacviz_app.core.encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.core.encoders import EncoderError, describe_all, parse_specs
     from dacviz_app.core.pipeline import PrecomputeConfig, PrecomputeError, run_precompute
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
     try:
         summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
-    except (PrecomputeError, RayUnavailable) as err:
+    except (PrecomputeError, RayUnavailable, CacheError) as err:  # CacheError: --out's cache is damaged
         print(f"error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as err:

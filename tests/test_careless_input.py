@@ -239,3 +239,106 @@ def test_the_lock_never_writes_through_a_symlink_or_into_a_foreign_folder(demo_w
     proc = run_precompute(str(src), "--untrained", "--out", str(foreign))
     assert proc.returncode == 2 and "not a dacviz cache" in proc.stderr
     assert (foreign / ".lock").read_text() == "someone else's"
+
+
+# ----------------------------------------------------------------------------- issue 24: CSV mistakes said as they are
+def run_measured(*args: str, timeout: float = 600) -> tuple[subprocess.CompletedProcess, int]:
+    """``run_precompute(*args)`` with its peak RSS in MB (a child's ru_maxrss)."""
+    measure = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
+               "sys.exit(p.returncode)")
+    proc = subprocess.run([sys.executable, "-c", measure, sys.executable, str(ROOT / "precompute.py"),
+                           "--no-progress", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    *lines, peak = proc.stderr.strip().splitlines()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, "\n".join(lines)), int(peak)
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    return proc.stderr.strip()
+
+
+def write_tones(folder: Path, n: int) -> list[Path]:
+    """``n`` distinct one-second WAV files (tones of different pitch)."""
+    from conftest import tone
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"tone_{i}.wav" for i in range(n)]
+    for i, path in enumerate(paths):
+        sf.write(path, tone(1.0, 16000, 200.0 + 60 * i), 16000, subtype="PCM_16")
+    return paths
+
+
+def test_a_csv_column_named_twice_is_refused(tmp_path):
+    """Before: the last 'path' column was used silently ('only 0 clip(s) could be encoded')."""
+    csv_path = tmp_path / "clips.csv"
+    csv_path.write_text("path,label,path\na.wav,x,b.wav\n")
+    line = one_line_error(run_precompute(str(csv_path), "--untrained", "--out", str(tmp_path / "c")))
+    assert line == (f"error: duplicate column 'path' in {csv_path} (columns 1 and 3 of its header); "
+                    f"name each column once.")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_file_listed_on_several_rows_is_refused_with_its_lines(tmp_path):
+    """Before: encoded 5 times (5 clips at distance 0 from each other); relabelled, the next run
+    said the cache was 'made by another version of dacviz'."""
+    first, *others = write_tones(tmp_path / "wavs", 4)
+    csv_path = tmp_path / "clips.csv"
+    csv_path.write_text("path,label\n" + f"{first},a\n" * 5 + "".join(f"{p},b\n" for p in others))
+    line = one_line_error(run_precompute(str(csv_path), "--untrained", "--out", str(tmp_path / "c")))
+    assert line == (f"error: {csv_path} lists 1 file(s) on more than one row (duplicate rows): {first} "
+                    f"(5 times, lines 2, 3, 4, 5, 6). A file is one clip with one label: list it once.")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_csv_of_a_hundred_thousand_missing_files_ends_at_once(tmp_path):
+    """Before: 100,000 rows naming no file went through the model, chunk by chunk, to 'only 0
+    clip(s) could be encoded', leaving a 9 MB plan.json, a 13 MB skipped.json and 56 MB of
+    chunks (a million rows: 5 min, 3.2 GB, 88 + 130 + 565 MB). Now refused after one stat of
+    each, before anything is written."""
+    csv_path = tmp_path / "clips.csv"
+    with open(csv_path, "w") as handle:
+        handle.write("path,label\n")
+        handle.writelines(f"missing/{i:06d}.wav,{'ab'[i % 2]}\n" for i in range(100_000))
+    started = time.perf_counter()
+    proc, peak_mb = run_measured(str(csv_path), "--untrained", "--out", str(tmp_path / "c"))
+    seconds = time.perf_counter() - started
+    line = one_line_error(proc)
+    assert line.startswith(f"error: only 0 of the 100,000 files listed in {csv_path} exist (not found: "
+                           f"{tmp_path / 'missing' / '000000.wav'}, "), line
+    assert "and 99,997 more); at least 5 clips are needed" in line
+    assert not (tmp_path / "c").exists()
+    assert seconds < 60 and peak_mb < 1500, (seconds, peak_mb)
+
+
+def test_many_skipped_clips_leave_a_small_skipped_json(tmp_path):
+    """5 clips and 3,000 rows naming no file: the run finishes; skipped.json groups the 3,000
+    by reason (before: a 400 KB list), every one of them is in skipped_all.jsonl.gz, and the
+    summary counts them."""
+    import gzip
+    import json
+
+    good = write_tones(tmp_path / "wavs", 5)
+    csv_path = tmp_path / "clips.csv"
+    with open(csv_path, "w") as handle:
+        handle.write("path,label\n")
+        handle.writelines(f"{path},{'ab'[i % 2]}\n" for i, path in enumerate(good))
+        handle.writelines(f"missing/{i:05d}.wav,c\n" for i in range(3_000))
+    out = tmp_path / "c"
+    proc = run_precompute(str(csv_path), "--untrained", "--depths", "--reconstruct", "--encoders",
+                          "mfcc", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "clips skipped : 3000  (cannot open file: 3000; see skipped.json)" in proc.stdout
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert (out / "skipped.json").stat().st_size < 5_000
+    assert skipped["n_skipped"] == 3_000 and skipped["all"] == "skipped_all.jsonl.gz"
+    [group] = skipped["reasons"]
+    assert group["reason"] == "cannot open file" and group["count"] == 3_000
+    assert group["examples"][0] == {"source": str(tmp_path / "missing" / "00000.wav"), "label": "c",
+                                    "reason": "cannot open file: No such file or directory"}
+    with gzip.open(out / "skipped_all.jsonl.gz", "rt") as lines:
+        assert sum(1 for _ in lines) == 3_000
+    cache = open_cache(out)
+    assert cache.n_clips == 5 and cache.n_skipped == 3_000
+    assert cache.skipped_reasons == {"cannot open file": 3_000}

@@ -20,7 +20,13 @@ directory::
                              (a run in progress or interrupted).
     clips.json               per-clip metadata, columnar: {"columns": {name: [n values]}}
                              always has COMPUTED_CLIP_COLUMNS; a CSV's columns follow
-    skipped.json             [{"source": str, "label": str, "reason": str}] clips not encoded
+    skipped.json             the clips not encoded: up to SKIPPED_LISTED of them, the list
+                             [{"source": str, "label": str, "reason": str}]; above, grouped:
+                             {"n_skipped": int, "reasons": [{"reason": kind (``skip_kind``),
+                             "count": int, "examples": [SKIPPED_EXAMPLES entries as above]}],
+                             "all": "skipped_all.jsonl.gz"} (``write_skipped``)
+    skipped_all.jsonl.gz     only beside a grouped skipped.json: every skipped clip, one JSON
+                             object {"source", "label", "reason"} a line, gzip-compressed
     metrics.json             {"params": {...}, "rows": [{representation, space, dim, silhouette,
                              silhouette_sample, davies_bouldin, knn_accuracy}]}
     arrays/<rep>/embedding.npy      (n_clips, dim) float32, the full-space vectors
@@ -44,7 +50,8 @@ directory::
     audio/q<q>/<name>.wav           the clip decoded by DAC from its first q codebooks (the depths
                                     of manifest["reconstructions"], for a spread of clips)
     plan.json                       what the results depend on (clips with their size and
-                                    modification time, model, settings) and its hash, plan_id
+                                    modification time, model, settings) and its hash, plan_id;
+                                    compact JSON, one line (``write_plan``)
     work/                           resume state of an unfinished run (encoded chunks,
                                     t-SNE's wider neighbour tables)
     .lock                           only while a run writes the directory: held with flock,
@@ -59,17 +66,19 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gzip
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -212,9 +221,76 @@ def write_clips(paths: "CachePaths", columns: dict[str, list]) -> None:
     atomic_write_json(paths.clips, {"columns": columns})
 
 
-def write_skipped(paths: "CachePaths", skipped: list[dict]) -> None:
-    """skipped.json: [{"source", "label", "reason"}] of the clips that were not encoded."""
-    atomic_write_json(paths.skipped, skipped)
+SKIPPED_LISTED = 1_000  # skipped.json lists the skipped clips one by one up to this many
+SKIPPED_EXAMPLES = 5  # above, it groups them by reason, with this many examples of each
+SKIPPED_ALL = "skipped_all.jsonl.gz"  # then every skipped clip is in this file
+
+
+def skip_kind(reason: str) -> str:
+    """What a skip reason is counted under: 'cannot open file' of 'cannot open file: No such
+    file or directory', 'too long' of 'too long: 31.0 s > --max-seconds 30 s'."""
+    return reason.split(":")[0].split("(")[0].strip()
+
+
+class _SkipTally:
+    """Skipped clips counted as they stream past: the first SKIPPED_LISTED of them kept, and per
+    reason kind a count and the first SKIPPED_EXAMPLES (memory bounded by those, not by n)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.listed: list[dict] = []
+        self.counts: dict[str, int] = {}
+        self.examples: dict[str, list[dict]] = {}
+
+    def add(self, entry: dict) -> None:
+        self.n += 1
+        if len(self.listed) < SKIPPED_LISTED:
+            self.listed.append(entry)
+        kind = skip_kind(entry["reason"])
+        self.counts[kind] = self.counts.get(kind, 0) + 1
+        examples = self.examples.setdefault(kind, [])
+        if len(examples) < SKIPPED_EXAMPLES:
+            examples.append(entry)
+
+    def grouped(self) -> dict:
+        """skipped.json's grouped form (module docstring), the commonest reason first."""
+        kinds = sorted(self.counts, key=lambda kind: (-self.counts[kind], kind))
+        return {"n_skipped": self.n, "all": SKIPPED_ALL,
+                "reasons": [{"reason": kind, "count": self.counts[kind],
+                             "examples": self.examples[kind]} for kind in kinds]}
+
+
+def _stream_skipped(skipped: Iterable[dict], tally: _SkipTally, handle) -> None:
+    """Each entry of ``skipped`` into ``tally`` and, as one JSON line, into gzip ``handle``."""
+    with gzip.GzipFile(fileobj=handle, mode="wb", mtime=0) as out:
+        for entry in skipped:
+            tally.add(entry)
+            out.write(json.dumps(entry).encode("ascii") + b"\n")
+
+
+def write_skipped(paths: "CachePaths", skipped: Iterable[dict]) -> dict[str, int]:
+    """skipped.json from ``skipped``, an iterable of {"source", "label", "reason"} (read once,
+    in bounded memory): the list itself up to SKIPPED_LISTED entries; above, the grouped form
+    and every entry in skipped_all.jsonl.gz (module docstring). Returns {reason kind: count}."""
+    tally = _SkipTally()
+    _atomic_write(paths.skipped_all, lambda handle: _stream_skipped(skipped, tally, handle))
+    if tally.n <= SKIPPED_LISTED:
+        paths.skipped_all.unlink()
+        atomic_write_json(paths.skipped, tally.listed)
+    else:
+        atomic_write_json(paths.skipped, tally.grouped())
+    return dict(tally.counts)
+
+
+def write_plan(paths: "CachePaths", plan: dict) -> None:
+    """plan.json: ``plan`` as compact JSON, ASCII (a plan lists every clip: a million clips
+    are ~60 MB of text, written in 1 MB pieces rather than encoded whole a second time)."""
+    text = json.dumps(plan, separators=(",", ":"))
+
+    def write(handle) -> None:
+        for start in range(0, len(text), 2**20):
+            handle.write(text[start:start + 2**20].encode("ascii"))
+    _atomic_write(paths.plan, write)
 
 
 def write_metrics(paths: "CachePaths", params: dict, rows: list[dict],
@@ -409,6 +485,10 @@ class CachePaths:
         return self.root / "skipped.json"
 
     @property
+    def skipped_all(self) -> Path:
+        return self.root / SKIPPED_ALL
+
+    @property
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
@@ -475,6 +555,196 @@ class CachePaths:
         return self.root / "arrays" / representation / f"{view}_basis.npz"
 
 
+# ----------------------------------------------------------------------------- shapes
+@dataclass(frozen=True)
+class Kind:
+    """What one JSON value must be: ``test`` says whether a value is one, ``said`` names it in
+    a message; ``optional``: the key may be absent."""
+
+    test: Callable[[Any], bool]
+    said: str
+    optional: bool = False
+
+
+def _is_whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    """An int, or a float that is not NaN or infinite (JSON's NaN reads as one)."""
+    return _is_whole(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+def whole(least: int) -> Kind:
+    """An int (not a bool) of at least ``least``."""
+    return Kind(lambda v: _is_whole(v) and v >= least, f"a whole number >= {least}")
+
+
+def maybe(kind: Kind) -> Kind:
+    """``kind``, or the key absent."""
+    return Kind(kind.test, kind.said, optional=True)
+
+
+def or_null(kind: Kind) -> Kind:
+    """``kind``, or null."""
+    return Kind(lambda v: v is None or kind.test(v), f"null or {kind.said}", kind.optional)
+
+
+def list_of(kind: Kind) -> Kind:
+    """A list whose every item is ``kind``."""
+    return Kind(lambda v: isinstance(v, list) and all(kind.test(x) for x in v),
+                f"a list, each {kind.said}")
+
+
+TEXT = Kind(lambda v: isinstance(v, str), "a string")
+NUMBER = Kind(_is_number, "a finite number")
+FLAG = Kind(lambda v: isinstance(v, bool), "true or false")
+OBJECT = Kind(lambda v: isinstance(v, dict), "an object")
+REPRESENTATION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")  # one safe file name
+
+# every key of a manifest the code reads, with what it must be (the module docstring has all)
+MANIFEST_FIELDS = {
+    "n_clips": whole(1), "knn_k": whole(1), "seed": whole(0), "plan_id": TEXT, "name": maybe(TEXT),
+    "synthetic": maybe(FLAG), "model": OBJECT,
+    "representations": Kind(lambda v: isinstance(v, dict) and len(v) > 0, "a non-empty object"),
+    "sample_3d": maybe(or_null(OBJECT)), "reconstructions": maybe(or_null(OBJECT)),
+    "encode": maybe(or_null(OBJECT))}
+MODEL_FIELDS = {"type": Kind(lambda v: v in MODEL_CONFIGS, " or ".join(map(repr, MODEL_CONFIGS))),
+                "sample_rate": whole(1), "n_codebooks": whole(1), "codebook_size": maybe(whole(1)),
+                "weights": OBJECT}
+WEIGHTS_FIELDS = {"untrained": maybe(or_null(FLAG)), "path": maybe(or_null(TEXT)),
+                  "sha256": maybe(or_null(TEXT))}
+REPRESENTATION_FIELDS = {"dim": whole(1), "title": TEXT, "description": maybe(TEXT),
+                         "encoder": maybe(or_null(TEXT)), "trained": maybe(FLAG),
+                         "depth": maybe(or_null(whole(1))), "kbps": maybe(or_null(NUMBER)),
+                         "weights": maybe(or_null(OBJECT))}
+SAMPLE_3D_FIELDS = {"n": whole(1)}
+RECONSTRUCTIONS_FIELDS = {"depths": maybe(or_null(list_of(whole(1)))),
+                          "n_clips": maybe(or_null(whole(0)))}
+AGREEMENT_FIELDS = {"n": maybe(whole(0)), "k": maybe(whole(0)), "knn_agreement": maybe(NUMBER),
+                    "max_relative_error": maybe(NUMBER)}
+METRICS_FIELDS = {"rows": list_of(OBJECT), "params": maybe(OBJECT),
+                  "trust": maybe(or_null(list_of(OBJECT)))}
+METRICS_PARAMS_FIELDS = {"knn_accuracy_k": maybe(or_null(whole(1))), "columns": maybe(list_of(TEXT))}
+METRIC_ROW_FIELDS = {"representation": TEXT, "space": TEXT, "dim": whole(1),
+                     "column": maybe(TEXT), "silhouette": or_null(NUMBER),
+                     "davies_bouldin": or_null(NUMBER), "knn_accuracy": or_null(NUMBER),
+                     "silhouette_cosine": maybe(or_null(NUMBER)), "chance": maybe(or_null(NUMBER))}
+TRUST_ROW_FIELDS = {"trustworthiness": maybe(or_null(NUMBER)),
+                    "continuity": maybe(or_null(NUMBER)), "k": maybe(or_null(whole(1)))}
+PROJECTION_INFO_FIELDS = {"pca": {"explained_variance": NUMBER},  # by the view's method
+                          "tsne": {"perplexity": NUMBER}}
+SKIPPED_FIELDS = {"source": TEXT, "label": TEXT, "reason": TEXT}
+SKIPPED_GROUP_FIELDS = {"reason": TEXT, "count": whole(1), "examples": list_of(OBJECT)}
+
+
+def described(value: Any) -> str:
+    """A JSON value in a few words, for a message: 'the text "120"', 'a list of 3', 'null'."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return repr(value)[:40]
+    if isinstance(value, str):
+        return f"the text {json.dumps(value[:40])}{'...' if len(value) > 40 else ''}"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    return "an object"
+
+
+def shape_problem(value: Any, fields: dict[str, Kind], where: str = "") -> str | None:
+    """The first of ``fields`` that ``value`` (a JSON object) lacks or holds as something else,
+    in words ('"knn_k" is missing (expected a whole number >= 1)'); None when all are right.
+    ``where``: the place of ``value`` in its file, said before the key ('model.')."""
+    if not isinstance(value, dict):
+        place = f'"{where.rstrip(".")}"' if where else "the file"
+        return f"{place} is {described(value)}, expected an object"
+    for key, kind in fields.items():
+        if key not in value:
+            if not kind.optional:
+                return f'"{where}{key}" is missing (expected {kind.said})'
+        elif not kind.test(value[key]):
+            return f'"{where}{key}" is {described(value[key])}, expected {kind.said}'
+    return None
+
+
+def manifest_problem(manifest: dict) -> str | None:
+    """What is wrong with the shape of a manifest of this format version, in words (the first
+    thing found), or None: every key the code reads, nested ones included, has its type."""
+    problem = shape_problem(manifest, MANIFEST_FIELDS)
+    if problem:
+        return problem
+    model = manifest["model"]
+    checks = [(model, MODEL_FIELDS, "model."), (model.get("weights"), WEIGHTS_FIELDS, "model.weights.")]
+    for name, entry in manifest["representations"].items():
+        if not REPRESENTATION_NAME.fullmatch(name) or name in (".", ".."):
+            return f'"representations" has the name {json.dumps(name[:40])}, expected a plain file name'
+        checks.append((entry, REPRESENTATION_FIELDS, f"representations.{name}."))
+    for key, fields in (("sample_3d", SAMPLE_3D_FIELDS), ("reconstructions", RECONSTRUCTIONS_FIELDS)):
+        if manifest.get(key) is not None:
+            checks.append((manifest[key], fields, f"{key}."))
+    agreement = (manifest.get("encode") or {}).get("agreement")
+    if agreement is not None:
+        checks.append((agreement, AGREEMENT_FIELDS, "encode.agreement."))
+    return next(filter(None, (shape_problem(value, fields, where) for value, fields, where in checks)), None)
+
+
+def metrics_problem(metrics: Any) -> str | None:
+    """What is wrong with the shape of metrics.json (module docstring), or None."""
+    problem = shape_problem(metrics, METRICS_FIELDS)
+    if problem:
+        return problem
+    checks = [(metrics.get("params", {}), METRICS_PARAMS_FIELDS, "params.")]
+    checks += [(row, METRIC_ROW_FIELDS, f"rows[{i}].") for i, row in enumerate(metrics["rows"])]
+    checks += [(row, TRUST_ROW_FIELDS, f"trust[{i}].") for i, row in enumerate(metrics.get("trust") or [])]
+    return next(filter(None, (shape_problem(value, fields, where) for value, fields, where in checks)), None)
+
+
+def skipped_problem(skipped: Any) -> str | None:
+    """What is wrong with the shape of skipped.json (a list, or the grouped form), or None."""
+    if isinstance(skipped, list):
+        entries = enumerate(skipped)
+        return next(filter(None, (shape_problem(e, SKIPPED_FIELDS, f"[{i}].") for i, e in entries)), None)
+    problem = shape_problem(skipped, {"n_skipped": whole(0), "reasons": list_of(OBJECT)})
+    if problem:
+        return problem
+    for i, group in enumerate(skipped["reasons"]):
+        problem = shape_problem(group, SKIPPED_GROUP_FIELDS, f"reasons[{i}].") or next(filter(None, (
+            shape_problem(e, SKIPPED_FIELDS, f"reasons[{i}].examples[{j}].")
+            for j, e in enumerate(group["examples"]))), None)
+        if problem:
+            return problem
+    return None
+
+
+ARRAY_DISTANCE_MAX = 2.0 + 1e-3  # a cosine distance 1 - cos is at most 2 (float rounding aside)
+
+
+def array_problem(path: Path, kind: str, n_clips: int) -> str | None:
+    """What is wrong with the dtype or the values of the array of ``kind`` at ``path`` (its shape
+    is checked already), or None: "knn_index" clip ids in 0..n_clips-1, an integer dtype;
+    "knn_distance" in 0..2; views finite; every other array a float dtype (an embedding's
+    values are not read: it is the largest file). Values come from min and max of a memory
+    map opened here and closed on return, so the caller's map stays unread."""
+    array = np.load(path, mmap_mode="r", allow_pickle=False)
+    if kind == "knn_index":
+        if array.dtype.kind not in "iu":
+            return f"dtype {array.dtype}, expected int32 clip ids"
+        low, high = int(array.min()), int(array.max())
+        if low < 0 or high >= n_clips:
+            return f"clip ids from {low} to {high}, expected 0 to {n_clips - 1} ({n_clips} clips)"
+        return None
+    if array.dtype.kind != "f":
+        return f"dtype {array.dtype}, expected float32"
+    if kind == "embedding":
+        return None
+    low, high = float(array.min()), float(array.max())
+    if not (np.isfinite(low) and np.isfinite(high)):
+        return "values that are not finite (NaN or infinity)"
+    if kind == "knn_distance" and (low < 0 or high > ARRAY_DISTANCE_MAX):
+        return f"cosine distances from {low:g} to {high:g}, expected 0 to 2"
+    return None
+
+
 # ----------------------------------------------------------------------------- reading
 def _load_array(path: Path, root: Path) -> np.ndarray:
     rel = path.relative_to(root)
@@ -493,10 +763,18 @@ def _load_array(path: Path, root: Path) -> np.ndarray:
 class Cache:
     """A complete cache, opened read-only. Arrays are memory-mapped and validated on open.
 
+    Every file's shape is checked on open (the manifest's keys and types, the dtype and range
+    of the arrays, the JSON files' fields the app reads): a damaged cache is refused there, with
+    one line naming the file and the fix, never later by a failing figure or click.
+
     Attributes:
         manifest: the manifest dict.
         clips: columnar clip metadata, ``{column: list of n_clips values}``.
         n_clips: number of encoded clips.
+        skipped: [{"source", "label", "reason"}] of the clips not encoded: all of them up to
+            SKIPPED_LISTED, else the examples of each reason (all are in skipped_all.jsonl.gz).
+        skipped_reasons: {reason kind (``skip_kind``): count} over all the skipped clips.
+        n_skipped: how many clips were skipped.
     """
 
     def __init__(self, root: Path | str):
@@ -506,15 +784,21 @@ class Cache:
         self.clips: dict[str, list] = self._read_clips()
         self.n_clips = int(self.manifest["n_clips"])
         self.representations: list[str] = list(self.manifest["representations"])
-        self.metrics: dict = self._read_json_file(self.paths.metrics)
-        self.skipped: list = self._read_json_file(self.paths.skipped)
+        self.metrics: dict = self._read_checked(self.paths.metrics, metrics_problem)
+        self.skipped, self.skipped_reasons = self._read_skipped()
+        self.n_skipped: int = sum(self.skipped_reasons.values())
         self._arrays: dict[tuple[str, str], np.ndarray] = {}
         self._validate_arrays()
         self._sample_3d = self._read_sample_3d()
         self._code_counts = self._read_code_counts()
         self.projection_info: dict[str, dict[str, dict]] = {
-            rep: {v: self._read_json_file(self.paths.projection_info(rep, v)) for v in VIEW_NAMES}
+            rep: {v.name: self._read_checked(self.paths.projection_info(rep, v.name), partial(
+                shape_problem, fields=PROJECTION_INFO_FIELDS[v.method])) for v in VIEWS}
             for rep in self.representations}
+
+    def _damaged(self, path: Path, problem: str) -> CacheError:
+        """The refusal of a file that reads but does not hold what it should: one line, the fix."""
+        return damaged(path, problem, self.root)
 
     def _read_json_file(self, path: Path):
         if not path.is_file():
@@ -528,13 +812,39 @@ class Cache:
             raise CacheError(f"{path}: not valid JSON ({err}). Delete it and rerun precompute.py "
                              f"with the command in manifest.json.")
 
+    def _read_checked(self, path: Path, problem_of: Callable[[Any], str | None]):
+        """A JSON file of the cache whose shape ``problem_of`` approves (else CacheError)."""
+        data = self._read_json_file(path)
+        problem = problem_of(data)
+        if problem:
+            raise self._damaged(path, problem)
+        return data
+
     def _read_clips(self) -> dict[str, list]:
         data = self._read_json_file(self.paths.clips)
         columns = data.get("columns") if isinstance(data, dict) else None
         if not isinstance(columns, dict) or any(c not in columns for c in REQUIRED_CLIP_COLUMNS):
             raise CacheError(f"{self.paths.clips}: lacks the columns {REQUIRED_CLIP_COLUMNS}. "
                              f"Rebuild the cache with precompute.py.")
+        for name, values in columns.items():
+            if not isinstance(values, list):
+                raise self._damaged(self.paths.clips, f'column "{name}" is {described(values)}, '
+                                                      f"expected a list")
         return columns
+
+    def _read_skipped(self) -> tuple[list[dict], dict[str, int]]:
+        """skipped.json -> (its entries: every skipped clip up to SKIPPED_LISTED, else the
+        examples of each reason; {reason kind: count} of all of them)."""
+        data = self._read_checked(self.paths.skipped, skipped_problem)
+        if isinstance(data, list):
+            counts: dict[str, int] = {}
+            for entry in data:
+                kind = skip_kind(entry["reason"])
+                counts[kind] = counts.get(kind, 0) + 1
+            return data, counts
+        groups = data["reasons"]
+        return ([e for g in groups for e in g["examples"]],
+                {g["reason"]: g["count"] for g in groups})
 
     def _validate_arrays(self) -> None:
         n = self.n_clips
@@ -554,6 +864,9 @@ class Cache:
                     raise CacheError(f"{path}: shape {array.shape}, expected {shape} "
                                      f"({n} clips). The cache is inconsistent; rebuild it with "
                                      f"precompute.py.")
+                problem = array_problem(path, kind, n)
+                if problem:
+                    raise self._damaged(path, problem)
                 self._arrays[(rep, kind)] = array
 
     def _read_sample_3d(self) -> np.ndarray | None:
@@ -579,6 +892,8 @@ class Cache:
         if counts.shape != shape:
             raise CacheError(f"{path}: shape {counts.shape}, expected {shape}. Rebuild the cache "
                              f"with precompute.py.")
+        if counts.dtype.kind not in "iu" or counts.min() < 0:
+            raise self._damaged(path, f"not counts (dtype {counts.dtype}, least value {counts.min()})")
         return counts
 
     # -- accessors -------------------------------------------------------------------
@@ -792,7 +1107,18 @@ def _read_manifest(paths: CachePaths) -> tuple[dict, str]:
         raise CacheError(f"{paths.manifest}: cache format version {version!r}, this dacviz reads "
                          f"version {FORMAT_VERSION}. Rebuild the cache with this version's "
                          f"precompute.py (the command that made it is in the manifest).")
+    problem = manifest_problem(manifest)
+    if problem:
+        raise damaged(paths.manifest, problem, paths.root)
     return manifest, hashlib.sha256(raw).hexdigest()[:16]
+
+
+def damaged(path: Path, problem: str, root: Path) -> CacheError:
+    """The refusal of a cache file that reads but holds the wrong thing (``problem``, in
+    words), with the fix: one line. A complete cache is never recomputed in place, hence the
+    delete."""
+    return CacheError(f"{path}: {problem}. The cache is damaged: delete {root} and rebuild it "
+                      f"with precompute.py (the command that made it is manifest.json's \"command\").")
 
 
 def open_cache(root: Path | str) -> Cache:

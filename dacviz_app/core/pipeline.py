@@ -26,7 +26,7 @@ import numpy as np
 
 from . import cache as cache_format
 from .audio import resample, wav_bytes
-from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes, atomic_write_json
+from .cache import CachePaths, atomic_save_npy, atomic_save_npz, atomic_write_bytes
 from .encode import MODEL_CONFIGS, WeightsChoice, encode_batch, frame_count, load_dac, pick_device
 from .loading import PreparedClip, padded_batches, prepare_clip, prepared_clips
 from .analysis import TRUST_K, TRUST_SAMPLE, trust_scores
@@ -189,7 +189,7 @@ def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
     elif root.exists() and any(p != paths.lock for p in root.iterdir()):
         raise _not_a_cache(root)
     root.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(paths.plan, plan)
+    cache_format.write_plan(paths, plan)
     return False
 
 
@@ -516,18 +516,21 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
     """Merge the chunks into per-representation embeddings, clips.json and skipped.json.
 
     Returns {"embeddings": {rep: (n, dim) float32}, "columns": clips.json's columns,
-    "skipped": list, "plan_index": (n,) int64 each clip's place in the plan}.
-    A CSV column named like one the cache computes is kept apart (``cache.clip_columns``;
-    ``column_notes`` says which).
+    "skipped": {reason kind: count} (``cache.write_skipped``), "plan_index": (n,) int64 each
+    clip's place in the plan}. The skipped clips stream from the chunks to skipped.json, never
+    all in memory. A CSV column named like one the cache computes is kept apart
+    (``cache.clip_columns``; ``column_notes`` says which).
     """
     n_chunks = math.ceil(len(clips) / config.chunk_size)
-    parts = [dict(np.load(paths.chunk(c), allow_pickle=False)) for c in range(n_chunks)]
+    skipped = cache_format.write_skipped(paths, skipped_clips(clips, n_chunks, paths))
+    parts = []
+    for c in range(n_chunks):
+        with np.load(paths.chunk(c), allow_pickle=False) as chunk:
+            parts.append({key: chunk[key] for key in chunk.files if key not in SKIPPED_KEYS})
     plan_index = np.concatenate([p["plan_index"] for p in parts])
     embeddings = {rep: np.concatenate([p[rep] for p in parts]).astype(np.float32)
                   for rep in _representation_dims(config)}
     cache_format.write_code_counts(paths, sum(p["code_counts"] for p in parts))
-    skipped = [{"source": clips[i].path, "label": clips[i].label, "reason": str(reason)}
-               for p in parts for i, reason in zip(p["skipped_index"], p["skipped_reason"])]
     durations = np.concatenate([p["duration_s"] for p in parts])
     rates = np.concatenate([p["original_rate"] for p in parts])
     channels = np.concatenate([p["channels"] for p in parts])
@@ -546,12 +549,24 @@ def assemble(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePath
             for name in dict.fromkeys(k for c in clips for k, _ in c.extra)}
     columns, _ = cache_format.clip_columns(computed, user)
     cache_format.write_clips(paths, columns)
-    cache_format.write_skipped(paths, skipped)
     for rep, values in embeddings.items():
         if not paths.array(rep, "embedding").is_file():
             cache_format.write_embedding(paths, rep, values)
     return {"embeddings": embeddings, "columns": columns, "skipped": skipped,
             "plan_index": plan_index}
+
+
+SKIPPED_KEYS = ("skipped_index", "skipped_reason")  # a chunk's (m,) plan indices and reasons
+
+
+def skipped_clips(clips: list[ClipSource], n_chunks: int, paths: CachePaths) -> Iterator[dict]:
+    """{"source", "label", "reason"} of each clip the chunks skipped, in chunk order, one chunk
+    in memory at a time (only its SKIPPED_KEYS are read)."""
+    for c in range(n_chunks):
+        with np.load(paths.chunk(c), allow_pickle=False) as chunk:
+            index, reasons = chunk[SKIPPED_KEYS[0]].tolist(), chunk[SKIPPED_KEYS[1]].tolist()
+        for i, reason in zip(index, reasons):
+            yield {"source": clips[i].path, "label": clips[i].label, "reason": str(reason)}
 
 
 def _display_path(path: str, source: str) -> str:
@@ -753,8 +768,11 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     started = time.perf_counter()
     paths = CachePaths(Path(config.out))
     plan = make_plan(clips, config)
+    refuse_missing_sources(plan, config.source)
     with locked(paths, config.command, say):
         complete = prepare_out_dir(paths, plan, config.overwrite)
+        plan_id = plan["plan_id"]
+        del plan  # its list of every clip (~200 MB for a million) is written; free it for the run
         newly, encode_seconds = 0, 0.0
         if not complete:
             if config.ray:
@@ -765,28 +783,49 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             data = assemble(clips, config, paths)
             n = len(data["columns"]["label"])
             if n < MIN_CLIPS:
-                raise PrecomputeError(f"only {n} clip(s) could be encoded ({len(data['skipped'])} "
-                                      f"skipped, see {paths.skipped}); at least {MIN_CLIPS} are "
-                                      f"needed.")
+                raise PrecomputeError(f"only {n} clip(s) could be encoded "
+                                      f"({skip_counts(data['skipped'])}; see {paths.skipped}); "
+                                      f"at least {MIN_CLIPS} are needed.")
             encode = encode_record(config)
             if config.precision != "fp32" or config.compile:
                 encode["agreement"] = precision_check(clips, data["plan_index"], data["embeddings"]["z"],
                                                       config, paths, say)
-            finish_cache(data["embeddings"], data["columns"], config, plan["plan_id"],
-                         len(data["skipped"]), paths, say, encode)
+            finish_cache(data["embeddings"], data["columns"], config, plan_id,
+                         sum(data["skipped"].values()), paths, say, encode)
     opened = cache_format.open_cache(paths.root)
-    reasons: dict[str, int] = {}
-    for item in opened.skipped:
-        kind = item["reason"].split(":")[0].split("(")[0].strip()
-        reasons[kind] = reasons.get(kind, 0) + 1
     return RunSummary(cache_dir=str(paths.root), n_planned=len(clips), n_encoded=opened.n_clips,
-                      n_skipped=len(opened.skipped), skipped_reasons=reasons, newly_encoded=newly,
+                      n_skipped=opened.n_skipped, skipped_reasons=opened.skipped_reasons,
+                      newly_encoded=newly,
                       encode_seconds=encode_seconds, total_seconds=time.perf_counter() - started,
                       device=config.device, weights=config.weights.describe(),
                       untrained=config.weights.untrained, already_complete=complete,
                       metrics_rows=opened.metrics["rows"], notes=column_notes(clips),
                       knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"),
                       encoder=describe_settings(opened.encode_settings))
+
+
+def skip_counts(reasons: dict[str, int]) -> str:
+    """'1,000,000 skipped: 999,990 cannot open file, 10 too short' (``cache.skip_kind``'s kinds)."""
+    kinds = sorted(reasons, key=lambda kind: (-reasons[kind], kind))
+    return f"{sum(reasons.values()):,} skipped" + (": " if kinds else "") + ", ".join(
+        f"{reasons[kind]:,} {kind}" for kind in kinds)
+
+
+def refuse_missing_sources(plan: dict, source: str, shown: int = 3) -> None:
+    """Before anything is loaded or written: PrecomputeError when fewer than MIN_CLIPS of the
+    plan's files exist (its fingerprints, ``source_fingerprint``, are None for the others), so
+    that a list of wrong paths ends in seconds, not after a skip reason for each."""
+    missing = (entry[0] for entry in plan["clips"] if entry[4] is None)  # [path, ..., size, mtime]
+    found = sum(1 for entry in plan["clips"] if entry[4] is not None)
+    if found >= MIN_CLIPS:
+        return
+    n = len(plan["clips"])
+    examples = list(itertools.islice(missing, shown))
+    more = f" and {n - found - len(examples):,} more" if n - found > len(examples) else ""
+    raise PrecomputeError(f"only {found} of the {n:,} files listed in {source or 'the source'} "
+                          f"exist (not found: {', '.join(examples)}{more}); at least {MIN_CLIPS} "
+                          f"clips are needed. Check the paths (a CSV's relative paths are "
+                          f"relative to its folder).")
 
 
 def column_notes(clips: list[ClipSource]) -> list[str]:

@@ -18,7 +18,7 @@ class SourceError(Exception):
     """A source that cannot be used at all (missing, empty selection, unknown word)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a million clips are ~100 MB smaller
 class ClipSource:
     """One clip to encode. ``extra`` holds further metadata columns (CSV), as strings."""
 
@@ -81,30 +81,34 @@ def folder_tree(root: Path, words: list[str] | None, per_word: int | None,
 def csv_manifest(csv_path: Path, words: list[str] | None, per_word: int | None,
                  seed: int) -> list[ClipSource]:
     """A CSV with columns ``path,label`` and optionally ``speaker`` and any others (kept as
-    metadata). Relative paths are relative to the CSV's folder."""
+    metadata). Relative paths are relative to the CSV's folder. Read row by row (a million
+    rows hold their clips, not the rows too). A column named twice, or a file listed on more
+    than one row, is refused: one clip is one file with one label."""
+    by_label: dict[str, list[ClipSource]] = {}
+    first_line: dict[str, int] = {}  # each clip's path -> the line listing it
+    repeated: dict[str, list[int]] = {}  # a path listed again -> every line listing it
     with open(csv_path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.reader(handle)
         try:
-            fields = reader.fieldnames or []
-            if "path" not in fields or "label" not in fields:
-                raise SourceError(f"{csv_path}: needs the columns 'path' and 'label' (found: "
-                                  f"{', '.join(fields[:20]) or 'none'}).")
-            rows = list(reader)
+            fields = _header(csv_path, next(reader, []))
+            extra = [(i, name) for i, name in enumerate(fields)
+                     if name and name not in ("path", "label", "speaker")]
+            column = {name: i for i, name in enumerate(fields) if name}
+            for row in reader:
+                if not row:
+                    continue  # a blank line, as DictReader skips it
+                clip = _row_clip(csv_path, row, column, extra)
+                line = first_line.setdefault(clip.path, reader.line_num)
+                if line != reader.line_num:
+                    repeated.setdefault(clip.path, [line]).append(reader.line_num)
+                by_label.setdefault(clip.label, []).append(clip)
         except csv.Error as err:
-            raise SourceError(f"{csv_path}, line {reader.line_num + 1}: not readable as CSV ({err}).")
+            raise SourceError(f"{csv_path}, line {reader.line_num}: not readable as CSV ({err}).")
         except UnicodeDecodeError as err:
             raise SourceError(f"{csv_path}: not UTF-8 text ({err.reason} at byte {err.start}); "
                               f"save it as UTF-8.")
-    extra_names = [f for f in fields if f not in ("path", "label", "speaker") and f]
-    by_label: dict[str, list[ClipSource]] = {}
-    for row in rows:
-        path = Path(row["path"] or "")
-        if not path.is_absolute():
-            path = csv_path.parent / path
-        clip = ClipSource(path=str(path), label=(row["label"] or "").strip(),
-                          speaker=(row.get("speaker") or "").strip() or speaker_from_name(path.name),
-                          extra=tuple((name, row.get(name) or "") for name in extra_names))
-        by_label.setdefault(clip.label, []).append(clip)
+    if repeated:
+        raise SourceError(_repeated_message(csv_path, repeated))
     if words:
         unknown = [w for w in words if w not in by_label]
         if unknown:
@@ -116,6 +120,48 @@ def csv_manifest(csv_path: Path, words: list[str] | None, per_word: int | None,
         group = sorted(by_label[label], key=lambda c: c.path)
         clips.extend(_sample(group, per_word, rng, key=lambda c: c.path))
     return clips
+
+
+def _header(csv_path: Path, fields: list[str]) -> list[str]:
+    """The CSV's column names, once each, with 'path' and 'label' among them; else SourceError."""
+    if "path" not in fields or "label" not in fields:
+        raise SourceError(f"{csv_path}: needs the columns 'path' and 'label' (found: "
+                          f"{', '.join(fields[:20]) or 'none'}).")
+    for i, name in enumerate(fields):
+        if name and name in fields[:i]:
+            raise SourceError(f"duplicate column {name!r} in {csv_path} (columns "
+                              f"{fields.index(name) + 1} and {i + 1} of its header); name each "
+                              f"column once.")
+    return fields
+
+
+def _row_clip(csv_path: Path, row: list[str], column: dict[str, int],
+              extra: list[tuple[int, str]]) -> ClipSource:
+    """One CSV row as a clip (a short row's missing cells are empty, as in ``csv.DictReader``)."""
+    def cell(i: int | None) -> str:
+        return row[i] if i is not None and i < len(row) else ""
+
+    path = Path(cell(column["path"]))
+    if not path.is_absolute():
+        path = csv_path.parent / path
+    return ClipSource(path=str(path), label=cell(column["label"]).strip(),
+                      speaker=cell(column.get("speaker")).strip() or speaker_from_name(path.name),
+                      extra=tuple((name, cell(i)) for i, name in extra))
+
+
+def _repeated_message(csv_path: Path, repeated: dict[str, list[int]], shown: int = 3,
+                      lines: int = 5) -> str:
+    """'clips.csv lists 1 file(s) on more than one row (duplicate rows): a.wav (5 times, lines
+    2, 3, 4, 5, 6). ...': the first ``shown`` files, each with its first ``lines`` lines."""
+    def where(numbers: list[int]) -> str:
+        listed = ", ".join(map(str, numbers[:lines]))
+        rest = f" and {len(numbers) - lines} more" if len(numbers) > lines else ""
+        return f"{len(numbers)} times, lines {listed}{rest}"
+
+    named = "; ".join(f"{path} ({where(numbers)})" for path, numbers in list(repeated.items())[:shown])
+    more = f"; and {len(repeated) - shown:,} more file(s)" if len(repeated) > shown else ""
+    return (f"{csv_path} lists {len(repeated):,} file(s) on more than one row (duplicate rows): "
+            f"{named}{more}. A file is one clip with one label: list it once.")
 
 
 def select_clips(source: Path, words: list[str] | None = None, per_word: int | None = None,
