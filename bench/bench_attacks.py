@@ -24,6 +24,7 @@ import signal
 import socket
 import statistics
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -53,7 +54,8 @@ def fetch(url: str, data: bytes | None = None, headers: dict | None = None, time
 def start_server(cache: str, workers: int) -> tuple[subprocess.Popen, str]:
     web = (ROOT / "Procfile").read_text().split("web:", 1)[1].strip()
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": cache, "WEB_CONCURRENCY": str(workers)}
+    env = {**os.environ, "PORT": str(port), "DACVIZ_CACHE": cache, "WEB_CONCURRENCY": str(workers),
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}  # this venv's gunicorn
     proc = subprocess.Popen(["bash", "-c", f"exec {web}"], cwd=ROOT, env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"

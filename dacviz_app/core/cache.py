@@ -747,17 +747,14 @@ def array_problem(path: Path, kind: str, n_clips: int) -> str | None:
 
 # ----------------------------------------------------------------------------- reading
 def _load_array(path: Path, root: Path) -> np.ndarray:
-    rel = path.relative_to(root)
     if not path.is_file():
-        raise CacheError(f"{path}: missing. The cache is incomplete; rerun precompute.py "
-                         f"with the command in manifest.json to rebuild it.")
+        raise damaged(path, "missing", root)
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
     except PermissionError:
         raise CacheError(unreadable_message(path, root))
     except (ValueError, OSError, EOFError) as err:
-        raise CacheError(f"{path}: unreadable or truncated ({err}). Delete {rel} and rerun "
-                         f"precompute.py with the same command; it recomputes missing files.")
+        raise damaged(path, f"unreadable or truncated ({err})", root)
 
 
 class Cache:
@@ -802,15 +799,13 @@ class Cache:
 
     def _read_json_file(self, path: Path):
         if not path.is_file():
-            raise CacheError(f"{path}: missing. Rerun precompute.py with the command in "
-                             f"manifest.json to complete the cache.")
+            raise damaged(path, "missing", self.root)
         try:
             return read_json(path)
         except PermissionError:
             raise CacheError(unreadable_message(path, self.root))
         except (ValueError, OSError) as err:
-            raise CacheError(f"{path}: not valid JSON ({err}). Delete it and rerun precompute.py "
-                             f"with the command in manifest.json.")
+            raise damaged(path, f"not valid JSON ({err})", self.root)
 
     def _read_checked(self, path: Path, problem_of: Callable[[Any], str | None]):
         """A JSON file of the cache whose shape ``problem_of`` approves (else CacheError)."""
@@ -824,8 +819,7 @@ class Cache:
         data = self._read_json_file(self.paths.clips)
         columns = data.get("columns") if isinstance(data, dict) else None
         if not isinstance(columns, dict) or any(c not in columns for c in REQUIRED_CLIP_COLUMNS):
-            raise CacheError(f"{self.paths.clips}: lacks the columns {REQUIRED_CLIP_COLUMNS}. "
-                             f"Rebuild the cache with precompute.py.")
+            raise self._damaged(self.paths.clips, f"lacks the columns {REQUIRED_CLIP_COLUMNS}")
         for name, values in columns.items():
             if not isinstance(values, list):
                 raise self._damaged(self.paths.clips, f'column "{name}" is {described(values)}, '
@@ -850,8 +844,8 @@ class Cache:
         n = self.n_clips
         for name, column in self.clips.items():
             if len(column) != n:
-                raise CacheError(f"{self.paths.clips}: column {name!r} has {len(column)} values, "
-                                 f"the manifest says {n} clips. Rebuild the cache with precompute.py.")
+                raise self._damaged(self.paths.clips, f"column {name!r} has {len(column)} values, "
+                                                      f"the manifest says {n} clips")
         k = int(self.manifest["knn_k"])
         for rep in self.representations:
             dim = int(self.manifest["representations"][rep]["dim"])
@@ -861,9 +855,7 @@ class Cache:
                 path = self.paths.array(rep, kind)
                 array = _load_array(path, self.root)
                 if array.shape != shape:
-                    raise CacheError(f"{path}: shape {array.shape}, expected {shape} "
-                                     f"({n} clips). The cache is inconsistent; rebuild it with "
-                                     f"precompute.py.")
+                    raise self._damaged(path, f"shape {array.shape}, expected {shape} ({n} clips)")
                 problem = array_problem(path, kind, n)
                 if problem:
                     raise self._damaged(path, problem)
@@ -877,8 +869,8 @@ class Cache:
         ids = np.asarray(ids, dtype=np.int64)
         if (ids.ndim != 1 or len(ids) != int(recorded["n"]) or len(ids) == 0 or ids[0] < 0
                 or ids[-1] >= self.n_clips or np.any(np.diff(ids) <= 0)):
-            raise CacheError(f"{self.paths.sample_3d}: not {recorded['n']} sorted, distinct clip "
-                             f"ids below {self.n_clips}. Rebuild the cache with precompute.py.")
+            raise self._damaged(self.paths.sample_3d, f"not {recorded['n']} sorted, distinct clip "
+                                                      f"ids below {self.n_clips}")
         return ids
 
     def _read_code_counts(self) -> np.ndarray | None:
@@ -890,8 +882,7 @@ class Cache:
         model = self.manifest["model"]
         shape = (int(model["n_codebooks"]), int(model.get("codebook_size", 1024)))
         if counts.shape != shape:
-            raise CacheError(f"{path}: shape {counts.shape}, expected {shape}. Rebuild the cache "
-                             f"with precompute.py.")
+            raise self._damaged(path, f"shape {counts.shape}, expected {shape}")
         if counts.dtype.kind not in "iu" or counts.min() < 0:
             raise self._damaged(path, f"not counts (dtype {counts.dtype}, least value {counts.min()})")
         return counts
@@ -1101,7 +1092,7 @@ def _read_manifest(paths: CachePaths) -> tuple[dict, str]:
     except PermissionError:
         raise CacheError(unreadable_message(paths.manifest, paths.root))
     except (ValueError, OSError) as err:
-        raise CacheError(f"{paths.manifest}: not valid JSON ({err}). Rebuild the cache.")
+        raise damaged(paths.manifest, f"not valid JSON ({err})", paths.root)
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version != FORMAT_VERSION:
         raise CacheError(f"{paths.manifest}: cache format version {version!r}, this dacviz reads "
