@@ -34,13 +34,13 @@ def main(argv=None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per step, median (default: 3)")
     args = parser.parse_args(argv)
 
-    from dacviz_app.core import analysis
-    from dacviz_app.core.cache import open_cache
-    from dacviz_app.core.spaces import VIEW_NAMES
-    from dacviz_app.core.views import agreement_groups, filter_columns, groups_key
-    from dacviz_app.ui import callbacks
-    from dacviz_app.core.views import ViewGroups
-    from dacviz_app.ui.report import report_html
+    from dacviz_app.explore import analysis
+    from dacviz_app.cache import open_cache
+    from dacviz_app.embedding.spaces import VIEW_NAMES
+    from dacviz_app.explore.groups import agreement_groups, filter_columns, groups_key
+    from dacviz_app.viewer import callbacks
+    from dacviz_app.explore.groups import ViewGroups
+    from dacviz_app.viewer.report import report_html
 
     cache = open_cache(args.cache)
     print(f"cache {args.cache}: {cache.n_clips:,} clips, rep {args.rep} vs {args.compare}, "

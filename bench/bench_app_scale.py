@@ -40,10 +40,10 @@ PLAIN_APP = textwrap.dedent('''
     import os
     import numpy as np
     from dash import Dash, Input, Output, Patch, dcc, html
-    from dacviz_app.core.cache import open_cache
-    from dacviz_app.core.views import colour_groups, neighbour_rows
-    from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
-    from dacviz_app.ui.figures import typed
+    from dacviz_app.cache import open_cache
+    from dacviz_app.explore.groups import colour_groups, neighbour_rows
+    from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS
+    from dacviz_app.viewer.figures import typed
 
     cache = open_cache(os.environ["DACVIZ_CACHE"])
     groups = colour_groups(cache, "label")
@@ -257,7 +257,7 @@ def main() -> None:
     parser.add_argument("--switch-to", default="mfcc")
     parser.add_argument("--screenshots", default="artifacts/bench")
     args = parser.parse_args()
-    from dacviz_app.core.cache import open_cache
+    from dacviz_app.cache import open_cache
 
     n = open_cache(args.cache).n_clips
     shots = Path(args.screenshots)
@@ -268,7 +268,7 @@ def main() -> None:
     print(f"{n:,} clips, headless Chromium (software WebGL), gunicorn 1 worker, {os.cpu_count()} cores, "
           f"medians of {args.repeats}")
     results = {}
-    for kind, module, cwd, path in (("dacviz", "dacviz_app.wsgi:server", ROOT, ""),
+    for kind, module, cwd, path in (("dacviz", "dacviz_app.viewer.wsgi:server", ROOT, ""),
                                     ("plain", "plain_app:server", plain_dir, str(plain_dir))):
         proc, port = serve(module, cache, cwd, path)
         try:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 
-from dacviz_app.core.cache import open_cache
+from dacviz_app.cache import open_cache
 from dacviz_app.testing import free_port, multipart
 from load_test import callback_body
 
@@ -76,7 +76,7 @@ def worker_rss_mb(proc: subprocess.Popen) -> list[float]:
     """RSS of each web worker (the gunicorn master's children but the encoder service), MB."""
     children = psutil.Process(proc.pid).children()
     return sorted(round(c.memory_info().rss / MB) for c in children
-                  if "encoder_service" not in " ".join(c.cmdline()))
+                  if "dacviz_app.query_service" not in " ".join(c.cmdline()))
 
 
 class Clicker(threading.Thread):

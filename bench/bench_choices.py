@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from dacviz_app.core.cache import open_cache  # noqa: E402
-from dacviz_app.core.neighbours import cosine_knn  # noqa: E402
+from dacviz_app.cache import open_cache  # noqa: E402
+from dacviz_app.embedding.neighbours import cosine_knn  # noqa: E402
 
 
 def synthetic(cache_dir: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -19,13 +19,13 @@ import time
 
 import numpy as np
 
-from dacviz_app.core.audio import load_clip
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.encode import encode_batch, load_dac, resolve_weights
-from dacviz_app.core.metrics import cluster_metrics, encode_labels
-from dacviz_app.core.models import MODEL_CONFIGS
-from dacviz_app.core.neighbours import MAX_K, cosine_knn
-from dacviz_app.core.projections import pca, tsne, tsne_neighbour_count
+from dacviz_app.precompute.audio import load_clip
+from dacviz_app.cache import open_cache
+from dacviz_app.precompute.dac_encode import encode_batch, load_dac, resolve_weights
+from dacviz_app.embedding.metrics import cluster_metrics, encode_labels
+from dacviz_app.cache.models import MODEL_CONFIGS
+from dacviz_app.embedding.neighbours import MAX_K, cosine_knn
+from dacviz_app.embedding.projections import pca, tsne, tsne_neighbour_count
 
 
 def encode_seconds(model, clips, batch: int, **kwargs) -> float:

@@ -52,17 +52,19 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from dacviz_app.core.audio import load_clip
-from dacviz_app.core.cache import CachePaths
-from dacviz_app.core.demo import write_demo_set
-from dacviz_app.core.encode import (MODEL_CONFIGS, dac_encode, encode_batch, load_dac, pick_device,
+from dacviz_app.precompute.audio import load_clip
+from dacviz_app.cache import CachePaths
+from dacviz_app.precompute.demo import write_demo_set
+from dacviz_app.precompute.dac_encode import (MODEL_CONFIGS, dac_encode, encode_batch, load_dac, pick_device,
                                     resolve_weights)
-from dacviz_app.core.loading import padded_batches, prepared_clips
-from dacviz_app.core.neighbours import cosine_knn
-from dacviz_app.core.pipeline import PrecomputeConfig, encode_all, load_encoder
-from dacviz_app.core.precision import PrecisionError, check_precision, device_name, precision_mode
-from dacviz_app.core.sources import ClipSource
-from dacviz_app.core.loading import default_workers
+from dacviz_app.precompute.loading import padded_batches, prepared_clips
+from dacviz_app.embedding.neighbours import cosine_knn
+from dacviz_app.precompute.config import PrecomputeConfig
+from dacviz_app.precompute.encode_run import encode_all
+from dacviz_app.precompute.encode_run import load_encoder
+from dacviz_app.precompute.precision import PrecisionError, check_precision, device_name, precision_mode
+from dacviz_app.precompute.sources import ClipSource
+from dacviz_app.precompute.loading import default_workers
 
 MODEL_TYPE = "16khz"
 MAX_SECONDS = 30.0  # precompute's default --max-seconds

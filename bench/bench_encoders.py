@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     from sklearn.metrics import silhouette_score
 
-    from dacviz_app.core.cache import open_cache
+    from dacviz_app.cache import open_cache
 
     cache = open_cache(args.cache)
     columns = {c: np.asarray([str(v) for v in cache.clips[c]]) for c in ("speaker", "label")}
@@ -59,8 +59,8 @@ def main() -> None:
     if args.time:
         import soundfile as sf
 
-        from dacviz_app.core.encoders import EncoderSpec, available_built_in, make_encoder
-        from dacviz_app.core.pipeline import encode_with
+        from dacviz_app.precompute.encoders import EncoderSpec, available_built_in, make_encoder
+        from dacviz_app.precompute.encode_run import encode_with
 
         audios = [sf.read(str(cache.audio_path(i)), dtype="float32")[0] for i in range(min(cache.n_clips, 64))]
         rate = int(cache.manifest["audio"]["sample_rate"])

@@ -22,10 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from dacviz_app.core.cache import CachePaths, open_cache  # noqa: E402
-from dacviz_app.core.encode import WeightsChoice  # noqa: E402
-from dacviz_app.core.pipeline import PrecomputeConfig, finish_cache  # noqa: E402
-from dacviz_app.core.synthetic import fit_and_sample  # noqa: E402
+from dacviz_app.cache import CachePaths, open_cache  # noqa: E402
+from dacviz_app.precompute.dac_encode import WeightsChoice  # noqa: E402
+from dacviz_app.precompute.config import PrecomputeConfig  # noqa: E402
+from dacviz_app.precompute.downstream import finish_cache  # noqa: E402
+from dacviz_app.precompute.synthetic import fit_and_sample  # noqa: E402
 
 
 def synthetic_data(source: str, n: int, reps: list[str], seed: int = 0) -> tuple[dict, list[str], dict]:

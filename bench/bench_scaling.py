@@ -26,9 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from bench_precompute_scale import synthetic_data  # noqa: E402  (bench/ is on sys.path)
-from dacviz_app.core.cache import CachePaths  # noqa: E402
-from dacviz_app.core.encode import WeightsChoice  # noqa: E402
-from dacviz_app.core.pipeline import PrecomputeConfig, finish_cache  # noqa: E402
+from dacviz_app.cache import CachePaths  # noqa: E402
+from dacviz_app.precompute.dac_encode import WeightsChoice  # noqa: E402
+from dacviz_app.precompute.config import PrecomputeConfig  # noqa: E402
+from dacviz_app.precompute.downstream import finish_cache  # noqa: E402
 
 STEPS = ("neighbours", "pca2+pca3", "tsne2", "tsne3", "metrics")
 VIEW_LINE = re.compile(r"^\s+(\S+)\s+(pca2|pca3|tsne2|tsne3)\s+([0-9.]+) s$")

@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from dacviz_app.core.sound import memo_entries, sound_summary
-from dacviz_app.ui.memo import SharedFileMemo
+from dacviz_app.explore.sound import memo_entries, sound_summary
+from dacviz_app.viewer.memo import SharedFileMemo
 
 
 def a_summary(folder: Path) -> dict:

@@ -57,7 +57,7 @@ ALSO=(einops:einops rich:rich markdown-it-py:markdown_it mdurl:mdurl pygments:py
 GPU_TEST_FILE=tests/test_gpu_pace.py
 # What the steps import; the check names any that is missing.
 MODULES=(torch torchaudio numpy scipy sklearn tqdm soundfile einops rich tensorboard dac openTSNE
-         pytest dacviz_app.core.pipeline dacviz_app.precompute_cli)
+         pytest dacviz_app.precompute.pipeline dacviz_app.precompute.cli)
 
 FAILED=()
 DEADLINE=$((SECONDS + TOTAL_SECONDS))

@@ -32,11 +32,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from dacviz_app.core.cache import open_cache  # noqa: E402
-from dacviz_app.core.views import ViewGroups  # noqa: E402
-from dacviz_app.ui.layout import representation_choices  # noqa: E402
+from dacviz_app.cache import open_cache  # noqa: E402
+from dacviz_app.explore.groups import ViewGroups  # noqa: E402
+from dacviz_app.viewer.layout import representation_choices  # noqa: E402
 from dacviz_app.testing import free_port, multipart  # noqa: E402
-from dacviz_app.core.spaces import VIEW_NAMES as VIEWS  # noqa: E402
+from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
 
@@ -189,7 +189,7 @@ def worker_rss(master_pid: int) -> list[str]:
 
     out = []
     for child in psutil.Process(master_pid).children():
-        if "encoder_service" in " ".join(child.cmdline()):
+        if "dacviz_app.query_service" in " ".join(child.cmdline()):
             continue  # the query encoder: not a web worker (its RSS is said apart)
         info = child.memory_info()
         out.append(f"{info.rss / 2**20:.0f}/{(info.rss - info.shared) / 2**20:.0f}")

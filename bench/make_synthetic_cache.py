@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Build a large synthetic cache fitted to a real one (see dacviz_app/core/synthetic.py) and
+"""Build a large synthetic cache fitted to a real one (see dacviz_app/precompute/synthetic.py) and
 print the time of each non-encoding step and the peak memory.
 
   python bench/make_synthetic_cache.py --source cache/demo --n 100000 --out cache/synth100k
@@ -12,7 +12,7 @@ import resource
 import time
 from pathlib import Path
 
-from dacviz_app.core.synthetic import build_synthetic_cache  # noqa: E402
+from dacviz_app.precompute.synthetic import build_synthetic_cache  # noqa: E402
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ def run_precompute(*args: str, timeout: float = 600, **kwargs) -> subprocess.Com
 @pytest.fixture(scope="session")
 def demo_wavs(tmp_path_factory) -> Path:
     """The full espeak demo set (12 words x 10 voices) as WAV files."""
-    from dacviz_app.core.demo import write_demo_set
+    from dacviz_app.precompute.demo import write_demo_set
 
     out = tmp_path_factory.mktemp("demo_wavs")
     write_demo_set(out)

@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from sklearn.manifold import trustworthiness
 
-from dacviz_app.core import analysis
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.spaces import FULL_SPACE, VIEW_NAMES
-from dacviz_app.core.views import AGREEMENT, ViewGroups, groups_key
-from dacviz_app.ui import callbacks as cb
-from dacviz_app.ui.app import create_app
+from dacviz_app.explore import analysis
+from dacviz_app.cache import open_cache
+from dacviz_app.embedding.spaces import FULL_SPACE, VIEW_NAMES
+from dacviz_app.explore.groups import AGREEMENT, ViewGroups, groups_key
+from dacviz_app.viewer import callbacks as cb
+from dacviz_app.viewer.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_the_report_is_one_offline_file_of_the_four_views(cache):
                                 False, set(), False)
     highlight = cb.highlight_update(cache, groups.all("speaker"), "z",
                                     {"clip": 2, "cursor": -1, "play": 2, "nonce": 1}, 5, [7, 8], set(), False)
-    from dacviz_app.ui.report import report_html
+    from dacviz_app.viewer.report import report_html
 
     text = report_html(cache, "z", figures, highlight, cb.column_rows(cache, "z", "speaker"),
                        "speaker", groups.all("speaker"))

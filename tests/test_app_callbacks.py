@@ -9,13 +9,13 @@ import pytest
 import soundfile as sf
 from dash import Patch
 
-from dacviz_app.core import projections
-from dacviz_app.core.cache import CachePaths, atomic_save_npy, open_cache
-from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
-from dacviz_app.core.synthetic import build_synthetic_cache
-from dacviz_app.core.views import ViewGroups, colour_groups, neighbour_rows
-from dacviz_app.ui import callbacks as cb
-from dacviz_app.ui.app import create_app
+from dacviz_app.embedding import projections
+from dacviz_app.cache import CachePaths, atomic_save_npy, open_cache
+from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS
+from dacviz_app.precompute.synthetic import build_synthetic_cache
+from dacviz_app.explore.groups import ViewGroups, colour_groups, neighbour_rows
+from dacviz_app.viewer import callbacks as cb
+from dacviz_app.viewer.app import create_app
 
 
 @pytest.fixture(scope="module")
@@ -253,7 +253,7 @@ def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(sampled_cache)
 def test_clip_at_draws_the_clicked_clips_neighbours_as_the_dash_path_will(sampled_cache):
     """The early highlight a click gets from /clip-at is the payload the Dash round trip sends
     after it (same neighbours, k, hidden groups, coordinates in every view)."""
-    from dacviz_app.ui.callbacks import highlight_update
+    from dacviz_app.viewer.callbacks import highlight_update
 
     client = create_app(sampled_cache).server.test_client()
     cache = open_cache(sampled_cache)
@@ -336,8 +336,8 @@ def test_decoded_audio_and_sound_are_served_under_the_audio_rules(demo_cache):
 
 
 def test_the_codec_lens_controls_and_charts(cache):
-    from dacviz_app.core.metrics import codebook_usage
-    from dacviz_app.core.views import active_representation, depth_metrics
+    from dacviz_app.embedding.metrics import codebook_usage
+    from dacviz_app.explore.groups import active_representation, depth_metrics
 
     assert cb.parse_query(cache, "?q=4")["depth"] == 4
     assert cb.parse_query(cache, "?q=99")["depth"] == 12 and cb.parse_query(cache, "?q=x")["depth"] == 12
@@ -357,7 +357,7 @@ def test_the_codec_lens_controls_and_charts(cache):
 
 
 def test_codebook_usage_counts_entries_and_their_perplexity():
-    from dacviz_app.core.metrics import codebook_usage
+    from dacviz_app.embedding.metrics import codebook_usage
 
     counts = np.zeros((2, 8), np.int64)
     counts[0, :4] = 5  # four entries used equally: perplexity 4
@@ -412,7 +412,7 @@ def test_a_cache_from_before_the_codec_lens_opens_with_its_controls_hidden(demo_
 def test_the_sound_memo_never_reads_a_folder_another_user_could_have_planted(tmp_path, monkeypatch):
     import tempfile
 
-    from dacviz_app.ui.app import private_folder
+    from dacviz_app.viewer.app import private_folder
 
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
     mine = private_folder("memo")
@@ -429,8 +429,8 @@ def test_the_sound_memo_is_bounded_in_bytes_and_old_memos_are_removed(tmp_path, 
     import tempfile
     import time
 
-    from dacviz_app.core import sound
-    from dacviz_app.ui.app import private_folder, remove_stale_private_folders
+    from dacviz_app.explore import sound
+    from dacviz_app.viewer.app import private_folder, remove_stale_private_folders
 
     tone = tmp_path / "tone.wav"
     rate = 16000

@@ -13,10 +13,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 
 from conftest import ROOT
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.spaces import VIEW_NAMES as VIEWS
-from dacviz_app.core.views import colour_groups
-from dacviz_app.ui.app import create_app
+from dacviz_app.cache import open_cache
+from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS
+from dacviz_app.explore.groups import colour_groups
+from dacviz_app.viewer.app import create_app
 
 SHOTS = ROOT / "artifacts" / "screenshots"
 
@@ -483,8 +483,8 @@ def test_analysis_by_any_column_heatmap_lasso_csv_and_report(page, demo_cache, t
     CSV of exactly those clips; the HTML report opens offline with its four views."""
     import csv
 
-    from dacviz_app.core import analysis
-    from dacviz_app.core.views import ViewGroups
+    from dacviz_app.explore import analysis
+    from dacviz_app.explore.groups import ViewGroups
 
     driver = page.driver
     cache = open_cache(demo_cache[0])

@@ -19,8 +19,8 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT, copy_subset, run_precompute
-from dacviz_app.core.cache import CacheError, open_cache
-from dacviz_app.ui.app import create_app
+from dacviz_app.cache import CacheError, open_cache
+from dacviz_app.viewer.app import create_app
 
 def clip_count(out: Path) -> int:
     return open_cache(out).n_clips
@@ -215,7 +215,7 @@ def test_ctrl_c_twice_says_one_thing(demo_wavs, tmp_path):
 
 
 def test_a_file_name_that_is_not_utf8_is_read(demo_wavs, tmp_path):
-    from dacviz_app.core.audio import load_clip
+    from dacviz_app.precompute.audio import load_clip
 
     wav = sorted((demo_wavs / "yes").glob("*.wav"))[0]
     odd = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.wav"))

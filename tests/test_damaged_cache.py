@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from dacviz_app.core import cache as cache_format
-from dacviz_app.core.cache import CacheError, CachePaths, open_cache
-from dacviz_app.core.spaces import FULL_SPACE, VIEWS
+from dacviz_app import cache as cache_format
+from dacviz_app.cache import CacheError, CachePaths, open_cache
+from dacviz_app.embedding.spaces import FULL_SPACE, VIEWS
 
 N_CLIPS, KNN_K = 12, 5
 REPRESENTATIONS = {"z": 8, "mfcc": 4}

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dacviz_app.core import encoders
-from dacviz_app.core.encoders import EncoderError, EncoderSpec
+from dacviz_app.precompute import encoders
+from dacviz_app.precompute.encoders import EncoderError, EncoderSpec
 
 
 def tone(seconds: float, freq: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
@@ -110,7 +110,7 @@ def test_precompute_stores_a_hugging_face_model_as_one_more_representation(demo_
     own projections, neighbours and metrics, its weights recorded; other weights, another plan."""
     from conftest import copy_subset, run_precompute
 
-    from dacviz_app.core.cache import open_cache
+    from dacviz_app.cache import open_cache
 
     folder = tmp_path / "w2v"
     tiny_wav2vec2(folder)
@@ -169,7 +169,7 @@ class Picky(encoders.Encoder):
 
 
 def test_a_clip_an_encoder_beside_dac_cannot_take_costs_only_itself():
-    from dacviz_app.core.pipeline import encode_beside
+    from dacviz_app.precompute.encode_run import encode_beside
 
     audios = [tone(0.5, 200), tone(2.0, 200), tone(0.8, 300)]
     vectors, refused = encode_beside([Picky()], audios, 16000)
@@ -184,8 +184,9 @@ def test_an_encoders_weights_are_part_of_the_plan(tmp_path):
     reused); without encoders beside DAC the plan has no "encoders" entry, as before them."""
     import torch
 
-    from dacviz_app.core.encode import WeightsChoice
-    from dacviz_app.core.pipeline import PrecomputeConfig, make_plan
+    from dacviz_app.precompute.dac_encode import WeightsChoice
+    from dacviz_app.precompute.config import PrecomputeConfig
+    from dacviz_app.precompute.plan import make_plan
 
     def plan(specs):
         config = PrecomputeConfig(out=tmp_path / "out", model_type="16khz",

@@ -12,13 +12,14 @@ import soundfile as sf
 import torch
 from sklearn.neighbors import NearestNeighbors
 
-from dacviz_app.core import pipeline
-from dacviz_app.core.audio import load_clip
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.encode import encode_batch, load_dac, resolve_weights
-from dacviz_app.core.loading import padded_batches
-from dacviz_app.core.neighbours import cosine_knn
-from dacviz_app.core.sources import select_clips
+from dacviz_app.precompute import config as precompute_config
+from dacviz_app.precompute import encode_run, pipeline
+from dacviz_app.precompute.audio import load_clip
+from dacviz_app.cache import open_cache
+from dacviz_app.precompute.dac_encode import encode_batch, load_dac, resolve_weights
+from dacviz_app.precompute.loading import padded_batches
+from dacviz_app.embedding.neighbours import cosine_knn
+from dacviz_app.precompute.sources import select_clips
 
 from conftest import copy_subset, run_precompute, tone, write_bad_files
 
@@ -77,7 +78,7 @@ def test_an_out_of_memory_batch_is_halved_and_the_run_goes_on(demo_wavs, tmp_pat
     lengths = [len(load_clip(c.path, 16000, 30).audio) for c in clips]
     too_big = int(np.argmax(lengths))  # the long clip fails even alone
     assert Path(clips[too_big].path).name == "long.wav" and lengths.count(lengths[too_big]) == 1
-    real = pipeline.encode_batch
+    real = encode_run.encode_batch
     calls = []
 
     def small_device(model, audios, device, **kwargs):
@@ -86,9 +87,9 @@ def test_an_out_of_memory_batch_is_halved_and_the_run_goes_on(demo_wavs, tmp_pat
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(model, audios, device, **kwargs)
 
-    monkeypatch.setattr(pipeline, "encode_batch", small_device)
+    monkeypatch.setattr(encode_run, "encode_batch", small_device)
     said = []
-    config = pipeline.PrecomputeConfig(out=tmp_path / "cache", model_type="16khz",
+    config = precompute_config.PrecomputeConfig(out=tmp_path / "cache", model_type="16khz",
                                        weights=resolve_weights("16khz", None, True, 42),
                                        batch_size=8, batch_seconds=16.0)
     summary = pipeline.run_precompute(clips, config, say=said.append, progress=False)
@@ -138,7 +139,7 @@ def test_a_faster_precision_is_recorded_with_its_measured_cost(demo_wavs, tmp_pa
     # said in the summary and in the app's header
     assert "encoder       : bf16 + compile on cpu" in proc.stdout
     assert f"{k}-NN agreement with fp32 {check['knn_agreement']:.2f}" in proc.stdout
-    from dacviz_app.ui.app import create_app
+    from dacviz_app.viewer.app import create_app
 
     page = json.dumps(create_app(out).layout.to_plotly_json(), default=str)
     assert f"bf16 + compile \\u00b7 cpu \\u00b7 {k}-NN vs fp32 {check['knn_agreement']:.2f}" in page
@@ -172,7 +173,7 @@ def test_tf32_off_a_gpu_is_refused_before_any_work(demo_wavs, tmp_path):
 def test_gpu_fp32_matches_cpu_fp32(demo_wavs):
     """The same clips in true fp32 on the GPU and the CPU: pooled z within 1e-3 relative, the
     neighbour search on the GPU equal to the CPU's."""
-    from dacviz_app.core.precision import precision_mode
+    from dacviz_app.precompute.precision import precision_mode
 
     files = sorted(demo_wavs.rglob("*.wav"))[:64]
     import soundfile as sf

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 
 from conftest import ROOT
-from dacviz_app.core.cache import open_cache
+from dacviz_app.cache import open_cache
 from dacviz_app.testing import free_port, multipart
 
 
@@ -75,7 +75,7 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     assert headers["Content-Type"] == "audio/wav"
     children = subprocess.run(["pgrep", "-a", "-P", str(proc.pid)], capture_output=True,
                               text=True).stdout.splitlines()
-    encoders = [c for c in children if "dacviz_app.core.encoder_service" in c]
+    encoders = [c for c in children if "dacviz_app.query_service.server" in c]
     assert len(children) - len(encoders) == 2 and len(encoders) == 1, children  # 2 workers, 1 encoder
 
 
@@ -167,7 +167,7 @@ def test_slow_uploads_hold_no_place_in_the_query_queue(gunicorn, demo_cache):
     made every honest query a 503 "busy" while GET /query said 0 waiting. Now the upload is read
     before the encoder admits it: honest queries are answered, the status agrees, and a slow
     upload is cut at the deadline with a 408."""
-    from dacviz_app.ui.app import UPLOAD_DEADLINE_S
+    from dacviz_app.viewer.app import UPLOAD_DEADLINE_S
 
     base, _ = gunicorn
     cache = open_cache(demo_cache[0])

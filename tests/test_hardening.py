@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, copy_subset, run_precompute
-from dacviz_app.core.audio import ClipRejected, load_clip
-from dacviz_app.core.cache import open_cache
+from dacviz_app.precompute.audio import ClipRejected, load_clip
+from dacviz_app.cache import open_cache
 from dacviz_app.testing import cache_files
-from dacviz_app.ui.app import create_app
+from dacviz_app.viewer.app import create_app
 
 CALLBACK = "/_dash-update-component"
 
@@ -263,15 +263,15 @@ def test_a_forged_lasso_of_a_million_ids_costs_what_the_cache_costs(client, demo
     assert seconds < 10, seconds  # it took 25 s and 150 MB before; a generous bound on 2 cores
     points = [{"curveNumber": 0, "pointNumber": 0}] * 300_000
     answer = client.post(CALLBACK, json=lasso_body(points))
-    from dacviz_app.core.views import colour_groups
+    from dacviz_app.explore.groups import colour_groups
 
     first_drawn = colour_groups(open_cache(demo_cache[0]), "label").clip_at(0, 0)
     assert answer.status_code == 200 and answer.json["response"]["lasso-store"]["data"] == [first_drawn]
 
 
 def test_a_large_lasso_draws_a_bounded_spread_sample():
-    from dacviz_app.core.views import ColourGroups
-    from dacviz_app.ui.figures import MAX_LASSO_DRAWN, highlight_payload
+    from dacviz_app.explore.groups import ColourGroups
+    from dacviz_app.viewer.figures import MAX_LASSO_DRAWN, highlight_payload
 
     n = 3 * MAX_LASSO_DRAWN
     groups = ColourGroups("label", ("a",), (np.arange(n, dtype=np.int32),), ("#000",))
@@ -321,8 +321,8 @@ def test_small_http_edges(client, demo_cache):
 
 
 def test_labels_are_text_in_hover_and_legend(client):
-    from dacviz_app.core.views import ColourGroups, display_names
-    from dacviz_app.ui.figures import base_figure
+    from dacviz_app.explore.groups import ColourGroups, display_names
+    from dacviz_app.viewer.figures import base_figure
 
     groups = ColourGroups("label", ("%{x}<b>b</b>", "(none)"), (np.array([0]), np.array([1])),
                           ("#000", "#111"))
@@ -337,8 +337,8 @@ def test_labels_are_text_in_hover_and_legend(client):
 def test_a_kept_zoom_or_camera_is_validated_and_only_for_its_representation():
     """The page's view-state store is the browser's to write: only finite numbers of the right
     shape, for the representation drawn, reach a figure."""
-    from dacviz_app.core.views import ColourGroups
-    from dacviz_app.ui.figures import DEFAULT_CAMERA, base_figure, user_view
+    from dacviz_app.explore.groups import ColourGroups
+    from dacviz_app.viewer.figures import DEFAULT_CAMERA, base_figure, user_view
 
     camera = {"eye": {"x": 1, "y": 2, "z": 3}, "center": {"x": 0, "y": 0, "z": 0}, "up": {"x": 0, "y": 0, "z": 1}}
     state = {"pca2": {"rep": "z", "x": [-1, 2], "y": [0, "nan"]}, "tsne3": {"rep": "z", "camera": camera},
@@ -446,8 +446,8 @@ def test_a_point_number_past_int64_is_a_404_not_a_traceback(client, demo_cache, 
     caplog.set_level(logging.ERROR, logger="dacviz")
     for point in (2**63, 2**64 - 1, 2**63 - 1, 2**64, 10**30):
         assert client.get(f"/clip-at/pca2/0/{point}").status_code == 404, point
-    from dacviz_app.core.views import ViewGroups
-    from dacviz_app.ui.callbacks import point_to_clip
+    from dacviz_app.explore.groups import ViewGroups
+    from dacviz_app.viewer.callbacks import point_to_clip
 
     groups = ViewGroups(open_cache(demo_cache[0])).drawn("label", "pca2")
     for point in (2**63, 2**64 - 1, -2**63 - 1, "9" * 40):  # a clickData point as a client sends it
@@ -458,8 +458,8 @@ def test_a_point_number_past_int64_is_a_404_not_a_traceback(client, demo_cache, 
 
 def test_a_csv_cell_cannot_start_a_formula_after_a_separator(demo_cache):
     """In a ';' locale a spreadsheet splits 'x;=cmd' into 'x' and a formula '=cmd'."""
-    from dacviz_app.core import analysis
-    from dacviz_app.core.spaces import VIEW_NAMES
+    from dacviz_app.explore import analysis
+    from dacviz_app.embedding.spaces import VIEW_NAMES
 
     cache = open_cache(demo_cache[0])
     payloads = ["x;=cmd|' /C calc'!A0", "a,+1+cmd|'/C calc'!A0", "b\t@SUM(1)", "c;  -2+3", "d|=1",

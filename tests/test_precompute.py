@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, copy_subset, run_precompute, write_bad_files
-from dacviz_app.core.cache import CacheError, open_cache
-from dacviz_app.core.spaces import VIEWS
+from dacviz_app.cache import CacheError, open_cache
+from dacviz_app.embedding.spaces import VIEWS
 from dacviz_app.testing import cache_files
 
 
@@ -120,8 +120,8 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
 def test_batched_encode_equals_one_by_one(demo_wavs):
     """Clips of unequal length, batched with padding, give the one-at-a-time vectors
     to 1e-4 relative (measured: about 1e-7)."""
-    from dacviz_app.core.audio import load_clip
-    from dacviz_app.core.encode import encode_batch, load_dac, resolve_weights
+    from dacviz_app.precompute.audio import load_clip
+    from dacviz_app.precompute.dac_encode import encode_batch, load_dac, resolve_weights
 
     files = sorted(demo_wavs.glob("*/*.wav"))[::15][:8]
     clips = [load_clip(f, 16000, 30).audio for f in files]
@@ -139,8 +139,8 @@ def test_depth_latents_are_codebook_prefixes_and_depth_n_is_z(demo_wavs):
     """The quantized latent of the first q codebooks, pooled like z: batched = alone, depth 12
     equals z, each level's code counts cover every real frame, and reconstructions have the
     clip's own length."""
-    from dacviz_app.core.audio import load_clip
-    from dacviz_app.core.encode import depth_name, encode_batch, frame_count, load_dac, resolve_weights
+    from dacviz_app.precompute.audio import load_clip
+    from dacviz_app.precompute.dac_encode import depth_name, encode_batch, frame_count, load_dac, resolve_weights
 
     files = sorted(demo_wavs.glob("*/*.wav"))[::20][:6]
     clips = [load_clip(f, 16000, 30).audio for f in files]

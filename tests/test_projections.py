@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dacviz_app.core import projections
-from dacviz_app.core.metrics import euclidean_knn_index, knn_vote_accuracy
-from dacviz_app.core.neighbours import cosine_knn, cosine_knn_among
+from dacviz_app.embedding import projections
+from dacviz_app.embedding.metrics import euclidean_knn_index, knn_vote_accuracy
+from dacviz_app.embedding.neighbours import cosine_knn, cosine_knn_among
 
 
 @pytest.fixture(scope="module")

@@ -14,13 +14,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dacviz_app.core import encoder_service
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.neighbours import nearest_to
-from dacviz_app.core.projections import pca_place
-from dacviz_app.core.query import MAX_SECONDS, MAX_UPLOAD_BYTES, PER_CLIENT, QUEUE_SIZE
-from dacviz_app.core.spaces import VIEWS
-from dacviz_app.ui.app import create_app
+from dacviz_app import query_service
+from dacviz_app.cache import open_cache
+from dacviz_app.embedding.neighbours import nearest_to
+from dacviz_app.embedding.projections import pca_place
+from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES, PER_CLIENT, QUEUE_SIZE
+from dacviz_app.embedding.spaces import VIEWS
+from dacviz_app.viewer.app import create_app
 
 
 def wav(audio: np.ndarray, rate: int = 16000, subtype: str = "PCM_16", fmt: str = "WAV") -> bytes:
@@ -38,18 +38,18 @@ def speech_like(seconds: float, rate: int = 16000, seed: int = 0) -> np.ndarray:
 @pytest.fixture(scope="module")
 def served(demo_cache):
     """The demo cache's app, the cache and its encoder service (a real separate process), ready."""
-    before = os.environ.get(encoder_service.SOCKET_ENV)
-    process = encoder_service.start(str(demo_cache[0]))
+    before = os.environ.get(query_service.SOCKET_ENV)
+    process = query_service.start(str(demo_cache[0]))
     try:
-        state = encoder_service.wait_ready()
+        state = query_service.wait_ready()
         assert state["state"] == "ready", state
         yield create_app(demo_cache[0]).server, open_cache(demo_cache[0]), process
     finally:
-        encoder_service.stop(process)
+        query_service.stop(process)
         if before is None:
-            os.environ.pop(encoder_service.SOCKET_ENV, None)
+            os.environ.pop(query_service.SOCKET_ENV, None)
         else:
-            os.environ[encoder_service.SOCKET_ENV] = before
+            os.environ[query_service.SOCKET_ENV] = before
 
 
 def post(server, data: bytes | None, address: str = "127.0.0.1", **fields):
@@ -172,7 +172,7 @@ def test_the_encoder_comes_back_after_it_is_killed(served):
     old = service.process.pid
     os.kill(old, signal.SIGKILL)
     deadline = time.time() + 60
-    while (service.process.pid == old or encoder_service.status().get("state") != "ready") \
+    while (service.process.pid == old or query_service.status().get("state") != "ready") \
             and time.time() < deadline:
         time.sleep(0.2)
     answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
@@ -190,10 +190,10 @@ def test_a_stopped_encoder_gets_fast_503s_and_is_killed_and_restarted(served):
         answer = post(server, cache.audio_path(4).read_bytes(), rep="z")
         waited = time.perf_counter() - started
         assert answer.status_code == 503 and "not answering" in answer.json["error"], answer.json
-        assert waited < 2 * encoder_service.ANSWER_TIMEOUT_S + 2, waited
-        deadline = time.time() + encoder_service.HEALTH_FAILURES * (
-            encoder_service.HEALTH_EVERY_S + encoder_service.ANSWER_TIMEOUT_S) + 90
-        while (service.process.pid == old or encoder_service.status().get("state") != "ready") \
+        assert waited < 2 * query_service.ANSWER_TIMEOUT_S + 2, waited
+        deadline = time.time() + query_service.HEALTH_FAILURES * (
+            query_service.HEALTH_EVERY_S + query_service.ANSWER_TIMEOUT_S) + 90
+        while (service.process.pid == old or query_service.status().get("state") != "ready") \
                 and time.time() < deadline:
             time.sleep(0.5)
     finally:
@@ -232,16 +232,16 @@ def test_a_killed_servers_socket_folder_is_removed_by_the_next_start(demo_cache,
     import sys
 
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    script = ("import os, time; from dacviz_app.core import encoder_service as e; "
+    script = ("import os, time; from dacviz_app import query_service as e; "
               f"s = e.start({str(demo_cache[0])!r}); print(s.folder, flush=True); time.sleep(600)")
     killed = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True)
     folder = killed.stdout.readline().strip()
     killed.kill()
     killed.wait()
     assert os.path.isdir(folder)  # what kill -9 leaves
-    mine = tmp_path / f"{encoder_service.FOLDER_PREFIX}{os.getpid()}-alive"
+    mine = tmp_path / f"{query_service.FOLDER_PREFIX}{os.getpid()}-alive"
     mine.mkdir()  # a running server's folder: never removed
-    removed = encoder_service.remove_stale_folders(str(tmp_path))
+    removed = query_service.remove_stale_folders(str(tmp_path))
     assert [str(f) for f in removed] == [folder] and not os.path.exists(folder) and mine.is_dir()
 
 
@@ -276,11 +276,11 @@ def test_a_web_worker_answers_a_query_without_importing_torch(demo_cache):
 
     script = f"""
 import sys
-from dacviz_app.ui.app import create_app
-from dacviz_app.ui import callbacks
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.query import answer
-from dacviz_app.core.views import ViewGroups
+from dacviz_app.viewer.app import create_app
+from dacviz_app.viewer import callbacks
+from dacviz_app.cache import open_cache
+from dacviz_app.explore.nearest import answer
+from dacviz_app.explore.groups import ViewGroups
 cache = open_cache({str(demo_cache[0])!r})
 server = create_app({str(demo_cache[0])!r}).server
 assert server.test_client().get("/_dash-layout").status_code == 200
@@ -297,7 +297,7 @@ assert "mfcc" in str(panel)
 assert answer(cache, callbacks.clean_vectors(cache, vectors), "z", 3)["neighbours"][0]["id"] == 5
 print("torch" in sys.modules)
 """
-    env = {k: v for k, v in os.environ.items() if k != encoder_service.SOCKET_ENV}
+    env = {k: v for k, v in os.environ.items() if k != query_service.SOCKET_ENV}
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"

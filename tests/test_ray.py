@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from conftest import ROOT, run_precompute
-from dacviz_app.core.cache import CachePaths
+from dacviz_app.cache import CachePaths
 from dacviz_app.testing import cache_files
 
 # the demo set, in chunks of 30 clips (four chunks: both workers get some), fewer decoded clips
@@ -108,7 +108,7 @@ def test_an_interrupted_ray_run_resumes_from_its_chunks(single, demo_wavs, tmp_p
 
 def test_ray_without_ray_installed_says_how_to_install_it(tmp_path):
     script = ("import sys; sys.modules['ray'] = None\n"
-              "from dacviz_app.precompute_cli import run\n"
+              "from dacviz_app.precompute.cli import run\n"
               f"sys.exit(run(['--demo', '--demo-dir', {str(tmp_path / 'wavs')!r}, '--untrained', "
               f"'--out', {str(tmp_path / 'out')!r}, '--ray', 'local']))")
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT,
@@ -119,7 +119,7 @@ def test_ray_without_ray_installed_says_how_to_install_it(tmp_path):
 
 def test_the_worker_count_never_exceeds_what_the_cluster_can_place():
     """An actor the cluster cannot place would wait forever (and its chunks with it): refused."""
-    from dacviz_app.core.distributed import Cluster, RayUnavailable, device_for, worker_count
+    from dacviz_app.precompute.ray_encode import Cluster, RayUnavailable, device_for, worker_count
 
     cpus = Cluster("local", cpus=8, gpus=0, nodes=1, free_cpus=8, free_gpus=0)
     gpus = Cluster("auto", cpus=64, gpus=4, nodes=2, free_cpus=64, free_gpus=4)
@@ -220,7 +220,7 @@ def test_workers_the_cluster_does_not_place_in_time_are_given_up(busy_cluster):
     """The CPUs counted free may be taken before the workers are placed: their reservation has a
     deadline (PLACE_TIMEOUT_S; 2 s here), then one clear error, and the reservation is removed."""
     script = ("import sys, ray\n"
-              "from dacviz_app.core.distributed import RayUnavailable, connect, reserve\n"
+              "from dacviz_app.precompute.ray_encode import RayUnavailable, connect, reserve\n"
               "connect(sys.argv[1])\n"
               "try:\n    reserve(ray, 1, 'cpu', timeout=2)\n"
               "except RayUnavailable as err:\n    print(err)\n"

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from dacviz_app.core import sound
+from dacviz_app.explore import sound
 
 
 @pytest.mark.parametrize("freq, amplitude", [(1000.0, 0.5), (300.0, 1.0), (4000.0, 0.1)])
@@ -54,7 +54,7 @@ def test_the_shared_memo_keeps_its_bound_by_listing_one_shard(tmp_path, monkeypa
     its threshold (700-870 ms at 20,000 entries); a write here lists only its key's shard."""
     import os
 
-    from dacviz_app.ui.memo import SHARDS, SharedFileMemo
+    from dacviz_app.viewer.memo import SHARDS, SharedFileMemo
 
     memo = SharedFileMemo(tmp_path / "memo", 2 * SHARDS)
     for i in range(6 * SHARDS):
@@ -75,7 +75,7 @@ def test_a_full_disk_costs_the_memo_one_log_line_and_the_answer_is_still_sent(de
     import logging
     import tempfile
 
-    from dacviz_app.ui.app import create_app
+    from dacviz_app.viewer.app import create_app
 
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")

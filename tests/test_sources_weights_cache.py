@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from conftest import copy_subset, run_precompute
-from dacviz_app.core.cache import CacheError, open_cache
-from dacviz_app.core.encode import (WeightsNotFound, encode_batch, load_dac, resolve_weights,
+from dacviz_app.cache import CacheError, open_cache
+from dacviz_app.precompute.dac_encode import (WeightsNotFound, encode_batch, load_dac, resolve_weights,
                                     masked_time_mean)
-from dacviz_app.core.sources import SourceError, select_clips
+from dacviz_app.precompute.sources import SourceError, select_clips
 
 
 def test_speech_commands_tree_words_per_word_and_speakers(tmp_path, demo_wavs):

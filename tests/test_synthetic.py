@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dacviz_app.core.cache import open_cache
-from dacviz_app.core.synthetic import build_synthetic_cache
-from dacviz_app.ui.app import create_app
+from dacviz_app.cache import open_cache
+from dacviz_app.precompute.synthetic import build_synthetic_cache
+from dacviz_app.viewer.app import create_app
 
 
 def test_synthetic_cache_is_complete_fitted_and_labelled_synthetic(demo_cache, tmp_path):
@@ -29,8 +29,8 @@ def test_synthetic_cache_is_complete_fitted_and_labelled_synthetic(demo_cache, t
 def test_synthetic_cache_is_written_under_the_lock_and_finished_like_a_real_one(demo_cache, tmp_path):
     import pytest
 
-    from dacviz_app.core.cache import DirectoryLock
-    from dacviz_app.core.pipeline import PrecomputeError
+    from dacviz_app.cache import DirectoryLock
+    from dacviz_app.precompute.config import PrecomputeError
 
     out = tmp_path / "synth"
     with DirectoryLock(out, "another run"):
@@ -39,7 +39,7 @@ def test_synthetic_cache_is_written_under_the_lock_and_finished_like_a_real_one(
     build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None)
     cache = open_cache(out)
     assert not (out / "work").exists() and not (out / ".lock").exists()
-    from dacviz_app.core.cache import COMPUTED_CLIP_COLUMNS
-    from dacviz_app.core.spaces import VIEW_NAMES
+    from dacviz_app.cache import COMPUTED_CLIP_COLUMNS
+    from dacviz_app.embedding.spaces import VIEW_NAMES
     assert set(COMPUTED_CLIP_COLUMNS) <= set(cache.clips)
     assert cache.manifest["projections"] == list(VIEW_NAMES) and cache.sample_3d() is None

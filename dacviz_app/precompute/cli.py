@@ -1,0 +1,296 @@
+"""Encode a labelled clip collection with DAC into a self-contained dacviz cache.
+
+Examples:
+  # the built-in demo (espeak-ng digits + yes/no, 10 voices), offline, untrained weights
+  python precompute.py --demo --untrained --out cache/demo
+
+  # Speech Commands, the seed notebook's selection, DAC 16 kHz weights from a file
+  python precompute.py data/speech_commands_v0.02 --words zero one two yes no --per-word 10 \\
+      --weights ~/weights_16khz.pth --out cache/sc5x10
+
+  # any folder-per-label tree, or a CSV manifest (path,label[,speaker,...])
+  python precompute.py my_clips/ --out cache/mine
+  python precompute.py clips.csv --out cache/mine --device cuda --batch-size 64
+
+  # on a GPU, faster than fp32: bf16 and a compiled encoder (the cost is measured and stored)
+  python precompute.py my_clips/ --out cache/fast --device cuda --precision bf16 --compile
+
+  # codebook depths 1, 2, 4 only; no decoded audio
+  python precompute.py my_clips/ --out cache/mine --depths 1 2 4 --reconstruct
+
+  # a trained reference beside DAC: the speaker encoder (the default when installed), and a
+  # Hugging Face model you have on disk (never downloaded), pooled at its 6th hidden layer
+  python precompute.py my_clips/ --out cache/mine --encoders resemblyzer wav2vec2 \\
+      --encoder-path wav2vec2=models/wav2vec2-base --layer 6
+
+  # on a Ray cluster (--out and the clips on a filesystem every node shares): the same cache
+  python precompute.py my_clips/ --out /shared/cache/mine --ray auto
+  python precompute.py --demo --untrained --out cache/demo --ray local --ray-workers 2
+
+Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+
+from dacviz_app.cache.models import MODEL_CONFIGS
+from dacviz_app.embedding.neighbours import MAX_K
+from dacviz_app.precompute.precision import AGREEMENT_MAX_CLIPS, PRECISIONS
+from dacviz_app.precompute.summary import format_summary, untrained_banner
+
+EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+MAX_CLIP_SECONDS = 24 * 3600.0
+DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
+RECONSTRUCT_MAX_CLIPS = 1_000
+
+
+def default_depths(model_type: str, n_clips: int) -> tuple[int, ...]:
+    """Every depth 1..n_codebooks-1 up to DEPTHS_ALL_MAX_CLIPS clips; above, 1, 2, 4, 8...
+    (each depth costs a representation's neighbours, projections and metrics)."""
+    n = MODEL_CONFIGS[model_type]["n_codebooks"]
+    if n_clips <= DEPTHS_ALL_MAX_CLIPS:
+        return tuple(range(1, n))
+    return tuple(q for q in (1, 2, 4, 8, 16) if q < n)
+
+
+def default_reconstruct(model_type: str) -> tuple[int, ...]:
+    """1, 2, 4, 8... below n_codebooks, and n_codebooks (16 kHz: 1 2 4 8 12)."""
+    n = MODEL_CONFIGS[model_type]["n_codebooks"]
+    return tuple(q for q in (1, 2, 4, 8, 16) if q < n) + (n,)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="\n".join(__doc__.split("\n")[2:]), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("source", nargs="?", help="Speech Commands or folder-per-label tree "
+                        "(ROOT/<label>/<clip>), or a CSV manifest with path,label[,speaker,...]")
+    parser.add_argument("--demo", action="store_true",
+                        help="synthesise the offline demo set with espeak-ng and encode it")
+    parser.add_argument("--demo-dir", default="demo_data",
+                        help="where --demo writes its WAV files (default: ./demo_data)")
+    parser.add_argument("--out", required=True, help="cache directory to write")
+    parser.add_argument("--name", help="collection name shown in the app (default: from SOURCE)")
+    parser.add_argument("--words", nargs="+", help="only these labels (folder names / label values)")
+    parser.add_argument("--per-word", type=int, help="sample this many clips per label (seeded)")
+    parser.add_argument("--seed", type=int, default=42,
+                        help=f"seed for sampling, t-SNE and the untrained init, 0..{MAX_SEED} "
+                             f"(default 42)")
+    parser.add_argument("--model-type", default="16khz", choices=list(MODEL_CONFIGS),
+                        help="DAC variant (default 16khz)")
+    parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
+    parser.add_argument("--untrained", action="store_true",
+                        help="use the DAC architecture with seeded RANDOM weights (tests, offline demos)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where DAC runs (default auto: cuda when torch sees a GPU, else cpu)")
+    parser.add_argument("--precision", default="fp32", choices=list(PRECISIONS),
+                        help="the encoder's arithmetic, recorded in the cache (default fp32: "
+                             "IEEE float32, TF32 off; tf32: NVIDIA GPUs; bf16: autocast). Anything "
+                             "but fp32 also re-encodes a sample of up to "
+                             f"{AGREEMENT_MAX_CLIPS:,} clips in fp32 and reports the difference")
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the encoder (a warm-up of a minute or more; pays off "
+                             "on a GPU and large collections; measured like a precision)")
+    parser.add_argument("--batch-size", type=int,
+                        help="clips per encoder call, at most (default: 8 on CPU, where larger "
+                             "batches measured slower, 256 on CUDA)")
+    parser.add_argument("--batch-seconds", type=float,
+                        help="padded audio per encoder call, at most: clips x the longest "
+                             "(default: 16 s on CPU, 256 s on CUDA; an out-of-memory error "
+                             "halves it and the run goes on)")
+    parser.add_argument("--workers", type=int,
+                        help="processes that read, resample and convert clips while the model "
+                             "encodes (default: 0 on CPU, where the encoder uses every core; "
+                             "min(8, cores - 1) with CUDA). The cache is the same for any number")
+    parser.add_argument("--chunk-size", type=int, default=256,
+                        help="clips per resumable unit of work (default 256)")
+    parser.add_argument("--max-seconds", type=float, default=30.0,
+                        help="skip clips longer than this (default 30)")
+    parser.add_argument("--knn-k", type=int, default=MAX_K,
+                        help=f"neighbours stored per clip (1..{MAX_K}, default {MAX_K})")
+    parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
+                        help="codebook depths q stored as representations z_q<q>: the latent of "
+                             "the first q residual codebooks (default: every q below the model's "
+                             f"codebook count up to {DEPTHS_ALL_MAX_CLIPS:,} clips, 1 2 4 8 "
+                             "above; the full count is z itself; no value: none)")
+    parser.add_argument("--reconstruct", nargs="*", type=int, metavar="Q",
+                        help="decode clips back to audio from their first q codebooks, for each "
+                             "q (default for 16khz: 1 2 4 8 12; no value: none)")
+    parser.add_argument("--reconstruct-max-clips", type=int, default=RECONSTRUCT_MAX_CLIPS,
+                        help="decode at most this many clips, evenly spread over the collection "
+                             f"(default {RECONSTRUCT_MAX_CLIPS:,})")
+    parser.add_argument("--encoders", nargs="+", metavar="NAME",
+                        help="encoders beside DAC and MFCC (always there), one representation "
+                             "each: resemblyzer (a trained speaker encoder, shipped in its wheel) "
+                             "and the names given --encoder-path (default: every built-in one "
+                             "installed, and every --encoder-path)")
+    parser.add_argument("--encoder-path", action="append", default=[], metavar="NAME=PATH",
+                        help="a Hugging Face transformers audio model (Wav2Vec2, HuBERT, WavLM, "
+                             "Whisper) from a local folder, as representation NAME (repeatable)")
+    parser.add_argument("--layer", type=int, metavar="N",
+                        help="pool hidden layer N of the --encoder-path models (default: the last "
+                             "hidden state)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a cache in --out that was made from other inputs")
+    parser.add_argument("--ray", metavar="local|auto|ADDRESS",
+                        help="encode the chunks on a Ray cluster: 'local' starts one on this machine, "
+                             "'auto' joins the one `ray start` runs here, or its ADDRESS (host:port). "
+                             "--out and the clips must be on a filesystem every node shares. The "
+                             "cache is the one this machine would make. Needs Ray "
+                             "(pip install -e '.[ray]')")
+    parser.add_argument("--ray-workers", type=int, default=0, metavar="N",
+                        help="Ray workers, one model each (default: one per GPU of the cluster, "
+                             "else one per CPU; with --ray local also the CPUs it starts)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    if bool(args.source) == bool(args.demo):
+        parser.error("give exactly one of SOURCE or --demo")
+    if args.per_word is not None and args.per_word < 1:
+        parser.error("--per-word must be >= 1")
+    if not 1 <= args.knn_k <= MAX_K:
+        parser.error(f"--knn-k must be between 1 and {MAX_K}")
+    if (args.batch_size is not None and args.batch_size < 1) or args.chunk_size < 1:
+        parser.error("--batch-size and --chunk-size must be >= 1")
+    if args.batch_seconds is not None and not (math.isfinite(args.batch_seconds) and args.batch_seconds > 0):
+        parser.error("--batch-seconds must be a positive number of seconds")
+    if not 0 <= args.ray_workers <= 4096:
+        parser.error("--ray-workers must be between 0 and 4096")
+    if args.ray_workers and not args.ray:
+        parser.error("--ray-workers needs --ray")
+    if args.ray and (args.precision != "fp32" or args.compile):
+        parser.error("--ray encodes in fp32 for now: its precision check would re-encode on the "
+                     "driver, which may not have the workers' GPU (drop --precision/--compile)")
+    if args.workers is not None and not 0 <= args.workers <= 64:
+        parser.error("--workers must be between 0 and 64")
+    if not 0 <= args.seed <= MAX_SEED:
+        parser.error(f"--seed must be between 0 and {MAX_SEED}")
+    n_codebooks = MODEL_CONFIGS[args.model_type]["n_codebooks"]
+    for option, values in (("--depths", args.depths), ("--reconstruct", args.reconstruct)):
+        if values and not all(1 <= q <= n_codebooks for q in values):
+            parser.error(f"{option}: each q must be between 1 and {n_codebooks} (the "
+                         f"{args.model_type} model has {n_codebooks} codebooks)")
+    if args.layer is not None and args.layer < 0:
+        parser.error("--layer must be >= 0")
+    if args.reconstruct_max_clips < 0:
+        parser.error("--reconstruct-max-clips must be >= 0")
+    if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
+        parser.error(f"--max-seconds must be a positive number of seconds, at most "
+                     f"{MAX_CLIP_SECONDS:g} (got {args.max_seconds:g})")
+    return args
+
+
+def interrupt_once(burst_s: float = 3.0):
+    """A SIGINT handler that stops the run on a Ctrl-C and ignores the ones that follow within
+    ``burst_s`` (they would interrupt the progress bar's cleanup and print Python's 'Exception
+    ignored' noise); a Ctrl-C after that stops it again."""
+    last = {"at": -1e9}
+
+    def handler(_signum, _frame) -> None:
+        now = time.monotonic()
+        if now - last["at"] < burst_s:
+            return
+        last["at"] = now
+        raise KeyboardInterrupt
+    return handler
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGINT, interrupt_once())
+    from dacviz_app.cache import CacheError
+    from dacviz_app.precompute.dac_encode import WeightsNotFound, pick_device, resolve_weights
+    from dacviz_app.precompute.encoders import EncoderError, describe_all, parse_specs
+    from dacviz_app.precompute.config import PrecomputeConfig, PrecomputeError
+    from dacviz_app.precompute.pipeline import run_precompute
+    from dacviz_app.precompute.loading import default_workers
+    from dacviz_app.precompute.precision import check_precision
+    from dacviz_app.precompute.sources import SourceError, select_clips
+    from dacviz_app.precompute.ray_encode import RayUnavailable
+
+    say = lambda text: print(text, flush=True)  # noqa: E731
+    try:
+        weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
+        if args.ray:  # the cluster's devices, not this machine's
+            from dacviz_app.precompute.ray_encode import connect, device_for
+
+            device = device_for(args.device, connect(args.ray, args.ray_workers or None))
+        else:
+            device = pick_device(args.device)
+        check_precision(args.precision, device)
+        if args.demo:
+            from dacviz_app.precompute.demo import write_demo_set
+
+            write_demo_set(Path(args.demo_dir))
+            source = Path(args.demo_dir)
+        else:
+            source = Path(args.source)
+        clips = select_clips(source, args.words, args.per_word, args.seed, exclude=(Path(args.out),))
+        others = parse_specs(args.encoders, args.encoder_path, args.layer)
+        beside = describe_all(others)  # loads each once: a bad folder fails here, not mid-run
+    except (WeightsNotFound, SourceError, EncoderError, RuntimeError, ValueError, RayUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if weights.untrained:
+        say(untrained_banner())
+    say(f"{len(clips)} clips selected from {source} · model DAC {args.model_type} · device {device} "
+        f"· weights {weights.describe()}")
+    say("encoders: " + ", ".join([f"dac ({'UNTRAINED' if weights.untrained else 'trained'})", "mfcc (no weights)"]
+                                 + [f"{name} ({entry['dim']}-D, trained)" for name, entry in beside.items()]))
+    depths = default_depths(args.model_type, len(clips)) if args.depths is None else \
+        tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
+    reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
+        tuple(sorted(set(args.reconstruct)))
+    config = PrecomputeConfig(
+        depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
+        encoders=others,
+        out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
+        weights=weights, device=device,
+        batch_size=args.batch_size or (256 if device == "cuda" else 8),
+        batch_seconds=args.batch_seconds or (256.0 if device == "cuda" else 16.0),
+        workers=default_workers(device) if args.workers is None else args.workers,
+        precision=args.precision, compile=args.compile,
+        chunk_size=args.chunk_size, max_seconds=args.max_seconds,
+        seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
+        source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
+        command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
+    try:
+        summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
+    except (PrecomputeError, RayUnavailable, CacheError) as err:  # CacheError: --out's cache is damaged
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        print(f"error: cannot write the cache in {args.out}: {err}\n"
+              f"Free disk space or fix the directory, then rerun the same command: finished work "
+              f"is kept, and no incomplete cache looks complete (manifest.json is written last).",
+              file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"\ninterrupted. Finished work is saved in {args.out}; rerun the same command to "
+              f"resume.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    say(format_summary(summary))
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    """main(), with a Ctrl-C that comes before the run starts (imports, clip scan) answered by
+    one line too."""
+    try:
+        return main(argv)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print("\ninterrupted before any work was done.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(run())

@@ -1,0 +1,82 @@
+"""Plain-text reports of a precompute run: the untrained warning and the closing summary."""
+from __future__ import annotations
+
+from dacviz_app.cache.representations import DEPTH_PREFIX
+from dacviz_app.embedding.spaces import FULL_SPACE, space_title
+
+
+def untrained_banner() -> str:
+    line = "!" * 78
+    texts = ("UNTRAINED DAC WEIGHTS: the codec has random (seeded) weights.",
+             "Embeddings, maps and metrics say nothing about the trained codec.")
+    return "\n".join([line, *(f"!!  {text:<72}!!" for text in texts), line])
+
+
+def _number(value, digits: int = 4) -> str:
+    return "   n/a" if value is None else f"{value:.{digits}f}"
+
+
+def depth_table(rows: list[dict]) -> str:
+    """z's full space at each stored depth, scored by the label: one line per q."""
+    by_rep = {r["representation"]: r for r in rows
+              if r["space"] == FULL_SPACE and r.get("column", "label") == "label"}
+    depths = sorted((int(rep[len(DEPTH_PREFIX):]), rep) for rep in by_rep if rep.startswith(DEPTH_PREFIX))
+    if not depths:
+        return ""
+    lines = ["z at q codebooks (full space, label):", f"{'q':>4} {'silhouette':>11} "
+             f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
+    for q, rep in depths + [(None, "z")]:
+        row = by_rep.get(rep)
+        if row is None:
+            continue
+        lines.append(f"{'all' if q is None else q:>4} {_number(row['silhouette']):>11} "
+                     f"{_number(row['davies_bouldin']):>15} {_number(row['knn_accuracy'], 3):>8}")
+    return "\n".join(lines)
+
+
+def metrics_table(rows: list[dict], knn_k: int | None) -> str:
+    """The seed's comparison table: one block per representation, one line per space, scored
+    by the label (depths: ``depth_table``). ``knn_k``: the k the k-NN accuracy was computed
+    with (metrics.json's params)."""
+    rows = [r for r in rows if r.get("column", "label") == "label"
+            and not r["representation"].startswith(DEPTH_PREFIX)]
+    lines = [f"{'representation':<14} {'space':<11} {'dim':>5} {'silhouette':>11} "
+             f"{'Davies-Bouldin':>15} {'kNN acc':>8}"]
+    for row in rows:
+        lines.append(f"{row['representation']:<14} {space_title(row['space']):<11} "
+                     f"{row['dim']:>5} {_number(row['silhouette']):>11} "
+                     f"{_number(row['davies_bouldin']):>15} {_number(row['knn_accuracy'], 3):>8}")
+    lines.append("silhouette: higher is better (-1..1) · Davies-Bouldin: lower is better · "
+                 f"kNN acc: leave-one-out, k={knn_k}")
+    return "\n".join(lines)
+
+
+def format_summary(summary) -> str:
+    """The closing summary of a RunSummary, as printed by precompute.py."""
+    rule = "=" * 78
+    parts = [rule, "dacviz precompute summary" + ("  (cache was already complete)"
+                                                  if summary.already_complete else ""), rule]
+    parts.append(f"clips encoded : {summary.n_encoded} of {summary.n_planned} "
+                 f"({summary.newly_encoded} encoded in this run)")
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped_reasons.items()))
+    parts.append(f"clips skipped : {summary.n_skipped}" + (f"  ({skipped}; see skipped.json)"
+                                                          if skipped else ""))
+    if summary.newly_encoded:
+        parts.append(f"encoding      : {summary.encode_seconds:.1f} s, "
+                     f"{summary.clips_per_second:.1f} clips/s on {summary.device}")
+    parts.append(f"total time    : {summary.total_seconds:.1f} s")
+    if summary.encoder:
+        parts.append(f"encoder       : {summary.encoder}")
+    parts.append(f"weights       : {summary.weights}")
+    parts.append(f"cache         : {summary.cache_dir}")
+    parts.extend(f"note          : {note}" for note in summary.notes)
+    parts.append("")
+    parts.append(metrics_table(summary.metrics_rows, summary.knn_accuracy_k))
+    depths = depth_table(summary.metrics_rows)
+    if depths:
+        parts.extend(["", depths])
+    if summary.untrained:
+        parts.append("")
+        parts.append(untrained_banner())
+    parts.append(rule)
+    return "\n".join(parts)

@@ -1,1 +1,0 @@
-"""The Dash viewer. Reads the cache only through ``dacviz_app.core.cache``; never imports torch."""
