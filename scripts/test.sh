@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh machine, then run them all.
+#   bash scripts/test.sh          every tier: unit, integration (real DAC caches), browser
+#   bash scripts/test.sh --fast   the unit tier only (no DAC, no cache built; about a minute)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--fast" ]; then
+  shift
+  bash scripts/setup.sh --test
+  exec .venv/bin/python -m pytest tests/unit -q "$@"
+fi
 bash scripts/setup.sh --test
 exec .venv/bin/python -m pytest tests -q --headless "$@"

@@ -125,3 +125,14 @@ def pytest_setup_options():
     from dacviz_app.testing import chromium_options
 
     return chromium_options()
+
+
+TIERS = ("unit", "integration", "browser")
+
+
+def pytest_collection_modifyitems(items):
+    """Each test is marked by its tier, the folder it lives in (``-m unit``: the fast tier)."""
+    for item in items:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
+            item.add_marker(getattr(pytest.mark, tier))
