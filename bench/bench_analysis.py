@@ -38,7 +38,7 @@ def main(argv=None) -> None:
     from dacviz_app.cache import open_cache
     from dacviz_app.embedding.spaces import VIEW_NAMES
     from dacviz_app.explore.groups import agreement_groups, filter_columns, groups_key
-    from dacviz_app.viewer import callbacks
+    from dacviz_app.viewer import page_state
     from dacviz_app.explore.groups import ViewGroups
     from dacviz_app.viewer.report import report_html
 
@@ -76,12 +76,12 @@ def main(argv=None) -> None:
     step(f"scores of the filtered clips (at most {analysis.SUBSET_SAMPLE:,})",
          lambda: analysis.subset_metrics(cache, args.rep, args.column, keep, VIEW_NAMES), repeats=1)
     groups = ViewGroups(cache)
-    figures = callbacks.figures_update(cache, {v: groups.drawn("label", v) for v in VIEW_NAMES}, args.rep,
+    figures = page_state.figures_update(cache, {v: groups.drawn("label", v) for v in VIEW_NAMES}, args.rep,
                                        False, set(), False)
-    highlight = callbacks.highlight_update(cache, groups.all("label"), args.rep,
+    highlight = page_state.highlight_update(cache, groups.all("label"), args.rep,
                                            {"clip": 0, "cursor": -1, "play": 0, "nonce": 1}, 10, [], set(), False)
     text = step("offline HTML report", lambda: report_html(
-        cache, args.rep, figures, highlight, callbacks.column_rows(cache, args.rep, "label"), "label",
+        cache, args.rep, figures, highlight, page_state.column_rows(cache, args.rep, "label"), "label",
         groups.all("label")), repeats=1)
     print(f"  report size {len(text.encode()) / 1e6:.1f} MB")
 

@@ -1,4 +1,5 @@
-"""The Dash app over one cache (never torch): ``app`` builds it, ``routes`` serves audio, sound,
-clicks and queries, ``layout`` and ``figures`` draw, ``callbacks`` wire the page, ``page_state``
-reads a link, ``memo`` shares sound summaries between workers, ``report`` writes the offline page;
+"""The Dash app over one cache (never torch): ``app`` builds it and its routes (audio, sound,
+clicks, queries), ``layout`` and ``figures`` draw, ``callbacks`` wire the page (one module per
+feature), ``page_state`` holds the page's logic that routes and callbacks share, ``panels`` the
+side panels, ``memo`` shares sound summaries between workers, ``report`` writes the offline page;
 ``serve`` (python -m dacviz_app), ``wsgi`` and ``gunicorn_conf`` start it."""

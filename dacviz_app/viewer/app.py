@@ -27,7 +27,7 @@ from dacviz_app.explore.groups import ViewGroups
 from dacviz_app.explore.nearest import answer, clean_vectors, weights_problem
 from dacviz_app.explore.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES, QueryRefused
-from dacviz_app.viewer import callbacks
+from dacviz_app.viewer import callbacks, page_state
 from dacviz_app.viewer.layout import DEFAULT_K, build_layout
 from dacviz_app.viewer.memo import SharedFileMemo
 
@@ -135,15 +135,15 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
                   highlight_for: dict | None = None):
     """``/clip-at/<view>/<trace>/<point>?key=<groups key>`` (or ``?<the page's link>``): the clip
     drawn there, ``{"clip": id}``, or 404; ``key``: the groups key the figure was drawn for (its
-    ``layout.meta.groups``) or the one the link describes (``callbacks.query_groups_key``). Lets
+    ``layout.meta.groups``) or the one the link describes (``page_state.query_groups_key``). Lets
     the browser start a clicked clip's audio, and draw its neighbours, before the Dash round trip.
 
     ``highlight_for``: {"rep", "k", "hide"} (the figure's representation, the page's k and hidden
     groups): the answer also holds ``"highlight"``, the payload the Dash path will send for this
-    click (``callbacks.highlight_update`` without a box/lasso set, which the page keeps)."""
+    click (``page_state.highlight_update`` without a box/lasso set, which the page keeps)."""
     if not is_view(view):
         abort(404)
-    clip = callbacks.point_to_clip(view_groups.drawn(key, view),
+    clip = page_state.point_to_clip(view_groups.drawn(key, view),
                                    {"curveNumber": curve, "pointNumber": point})
     if clip is None:
         abort(404)
@@ -156,7 +156,7 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     groups = view_groups.all(key)
     hidden = {h for h in highlight_for["hide"] if isinstance(h, str)} & set(groups.names)
     selection = {"clip": clip, "cursor": -1, "play": clip, "nonce": 0}
-    return {"clip": clip, "highlight": callbacks.highlight_update(
+    return {"clip": clip, "highlight": page_state.highlight_update(
         cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
 
 
@@ -378,7 +378,7 @@ def create_app(cache_dir: str | Path) -> Dash:
     def clip_at(view: str, curve: int, point: int):
         key = request.args.get("key")  # the figure's own groups key; else the page's link says it
         if key is None:
-            key = callbacks.query_groups_key(view_groups, request.query_string.decode("latin-1"))
+            key = page_state.query_groups_key(view_groups, request.query_string.decode("latin-1"))
         wanted = None
         if request.args.get("highlight") == "1":
             wanted = {"rep": request.args.get("rep"), "k": request.args.get("k"),
@@ -391,7 +391,7 @@ def create_app(cache_dir: str | Path) -> Dash:
 
     @app.server.before_request
     def only_clip_ids_under_audio():
-        if len(request.query_string) > callbacks.MAX_SEARCH_CHARS:  # before anything parses it
+        if len(request.query_string) > page_state.MAX_SEARCH_CHARS:  # before anything parses it
             abort(414)
         # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
         for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at"),

@@ -16,7 +16,7 @@ from dacviz_app.explore import analysis
 from dacviz_app.cache import open_cache
 from dacviz_app.embedding.spaces import FULL_SPACE, VIEW_NAMES
 from dacviz_app.explore.groups import AGREEMENT, ViewGroups, groups_key
-from dacviz_app.viewer import callbacks as cb
+from dacviz_app.viewer import page_state, panels
 from dacviz_app.viewer.app import create_app
 
 
@@ -77,7 +77,7 @@ def test_trust_of_every_view_is_sklearns(cache):
             assert row["trustworthiness"] == pytest.approx(trustworthiness(x, y, n_neighbors=10))
             assert row["continuity"] == pytest.approx(trustworthiness(y, x, n_neighbors=10))
             assert 0.0 <= row["continuity"] <= 1.0
-    layout = cb.figures_update(cache, {v: ViewGroups(cache).drawn("label", v) for v in VIEW_NAMES},
+    layout = page_state.figures_update(cache, {v: ViewGroups(cache).drawn("label", v) for v in VIEW_NAMES},
                                "mfcc", False, set(), False)[0]["layout"]
     under = [a["text"] for a in layout["annotations"] if a["y"] == 1]  # the line under the title
     assert f"trust {cache.trust('mfcc', 'pca2')['trustworthiness']:.2f}" in under[0]
@@ -98,7 +98,7 @@ def test_a_filter_hides_the_other_clips_in_every_view_and_clicks_still_map(cache
         assert all(cache.clips["speaker"][drawn.clip_at(g, 0)] == speaker
                    for g, m in enumerate(drawn.members) if len(m))
     other = next(i for i in range(cache.n_clips) if i not in kept)
-    payload = cb.highlight_update(cache, groups.all(key.text), "z",
+    payload = page_state.highlight_update(cache, groups.all(key.text), "z",
                                   {"clip": 0, "cursor": -1, "play": 0, "nonce": 1}, 10, [other], set(), False)
     assert payload["views"]["pca2"]["lasso"]["ids"] == []  # a filtered-out clip is not drawn
     assert set(payload["views"]["pca2"]["neighbours"]["ids"]) <= set(kept)
@@ -117,14 +117,14 @@ def test_find_by_id_file_speaker_or_label(cache):
 
 def test_a_selection_goes_into_the_link_and_back(cache):
     ids = [0, 1, 2, 3, 7, 9, 10, 11]
-    assert cb.encode_id_ranges(ids) == "0-3,7,9-11"
-    assert cb.decode_id_ranges(cache, "0-3,7,9-11") == ids
-    assert cb.decode_id_ranges(cache, "5-999999999999,-3,x,2-1") == list(range(5, cache.n_clips))
-    assert cb.parse_query(cache, "?sel=1-2,5")["lasso"] == [1, 2, 5]
-    assert cb.link_selection(list(range(0, 4000, 2))) is None  # too long: said in the panel
+    assert page_state.encode_id_ranges(ids) == "0-3,7,9-11"
+    assert page_state.decode_id_ranges(cache, "0-3,7,9-11") == ids
+    assert page_state.decode_id_ranges(cache, "5-999999999999,-3,x,2-1") == list(range(5, cache.n_clips))
+    assert page_state.parse_query(cache, "?sel=1-2,5")["lasso"] == [1, 2, 5]
+    assert page_state.link_selection(list(range(0, 4000, 2))) is None  # too long: said in the panel
     summary = dict(analysis.selection_summary(cache, ids, ["label", "speaker"]))
     assert sum(n for _v, n in summary["label"]) <= len(ids)
-    panel = str(cb.render_lasso(cache, ids, ["label", "speaker"]))
+    panel = str(panels.render_lasso(cache, ids, ["label", "speaker"]))
     assert "label: " in panel and "speaker: " in panel and "×" in panel and "8 clips selected" in panel
 
 
@@ -142,19 +142,19 @@ def test_the_csv_export_matches_the_selection_and_defuses_formulas(cache, tmp_pa
     assert float(rows[0]["cosine_distance_to_clip_3"]) == pytest.approx(0, abs=1e-6)
     assert analysis._cell("=HYPERLINK(\"x\")") == "'=HYPERLINK(\"x\")" and analysis._cell("-3") == "'-3"
     assert analysis._cell(-3.5) == "-3.5"  # a number stays a number
-    clips, name = cb.exported_clips(cache, {"clip": 5}, [], "z", 4, None)
+    clips, name = panels.exported_clips(cache, {"clip": 5}, [], "z", 4, None)
     assert clips[0] == 5 and len(clips) == 5 and name == "clip5-neighbours"
 
 
 def test_the_report_is_one_offline_file_of_the_four_views(cache):
     groups = ViewGroups(cache)
-    figures = cb.figures_update(cache, {v: groups.drawn("speaker", v) for v in VIEW_NAMES}, "z",
+    figures = page_state.figures_update(cache, {v: groups.drawn("speaker", v) for v in VIEW_NAMES}, "z",
                                 False, set(), False)
-    highlight = cb.highlight_update(cache, groups.all("speaker"), "z",
+    highlight = page_state.highlight_update(cache, groups.all("speaker"), "z",
                                     {"clip": 2, "cursor": -1, "play": 2, "nonce": 1}, 5, [7, 8], set(), False)
     from dacviz_app.viewer.report import report_html
 
-    text = report_html(cache, "z", figures, highlight, cb.column_rows(cache, "z", "speaker"),
+    text = report_html(cache, "z", figures, highlight, page_state.column_rows(cache, "z", "speaker"),
                        "speaker", groups.all("speaker"))
     assert "<script src" not in text and "<link" not in text and 'src="http' not in text
     assert text.count('class="view"') == 4 and "UNTRAINED" in text and "Scored" not in text
@@ -182,9 +182,9 @@ def test_export_and_analysis_callbacks_over_http(demo_cache):
     assert "k-NN vote by speaker" in text and "Agreement mfcc vs z" in text
     conf = analysis.confusion(cache, "mfcc", "speaker")
     name = conf["names"][0]
-    clips = cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": name, "y": name}]})
+    clips = page_state.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": name, "y": name}]})
     assert clips == analysis.confusion_cell(cache, "mfcc", "speaker", name, name) and clips
-    assert cb.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": 1, "y": None}]}) == []
+    assert page_state.confusion_cell_clips(cache, "mfcc", "speaker", {"points": [{"x": 1, "y": None}]}) == []
 
 
 def test_the_filtered_clips_are_scored_among_themselves(cache):
@@ -213,9 +213,9 @@ def test_forged_keys_links_and_filters_cost_what_the_cache_costs(cache, demo_cac
     assert groups.key(deep).colour == "label" and groups.key("{" * 30).colour == "label"
     assert groups.key('{"colour": "speaker", "filter": [5, {"a": 1}, "speaker=nobody"]}').filters == ()
     started = time.perf_counter()
-    ids = cb.decode_id_ranges(cache, ",".join(["0-999999999999"] * 500))
+    ids = page_state.decode_id_ranges(cache, ",".join(["0-999999999999"] * 500))
     assert ids == list(range(cache.n_clips)) and time.perf_counter() - started < 1
-    assert cb.parse_query(cache, ["not", "a", "string"])["rep"] == "z"
+    assert page_state.parse_query(cache, ["not", "a", "string"])["rep"] == "z"
     assert analysis.parse_filters(cache, ["a", "a=b"], ["a=b=c", "a=x", "b=1"]) == {"a=b": {"c"}, "a": {"x"}}
     # a filter also holds for what find, a heatmap cell or a link select; /clip-at reads the figure's key
     speaker = str(cache.clips["speaker"][0])
@@ -225,7 +225,7 @@ def test_forged_keys_links_and_filters_cost_what_the_cache_costs(cache, demo_cac
     curve = next(g for g, m in enumerate(drawn.members) if len(m))
     answer = client.get(f"/clip-at/tsne2/{curve}/0", query_string={"key": key.text}).get_json()
     assert answer == {"clip": drawn.clip_at(curve, 0)}
-    figure = cb.figures_update(cache, {v: groups.drawn(key.text, v) for v in VIEW_NAMES}, "z", False,
+    figure = page_state.figures_update(cache, {v: groups.drawn(key.text, v) for v in VIEW_NAMES}, "z", False,
                                set(), False, key=key.text, filtered=True)[0]["layout"]
     assert figure["meta"] == {"groups": key.text, "rep": "z"}
     assert "(the filter)" in figure["annotations"][0]["text"]

@@ -14,7 +14,7 @@ from dacviz_app.cache import CachePaths, atomic_save_npy, open_cache
 from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS
 from dacviz_app.precompute.synthetic import build_synthetic_cache
 from dacviz_app.explore.groups import ViewGroups, colour_groups, neighbour_rows
-from dacviz_app.viewer import callbacks as cb
+from dacviz_app.viewer import layout, page_state
 from dacviz_app.viewer.app import create_app
 
 
@@ -46,49 +46,49 @@ def test_a_click_on_any_trace_selects_the_clip_drawn_there(cache, groups):
         for position in (0, len(groups.members[group]) - 1):
             clip = int(groups.members[group][position])
             click = {"points": [{"curveNumber": group, "pointNumber": position}]}
-            sel = cb.next_selection(cache, groups, "view-tsne3", None, "z", 10, click=click)
+            sel = page_state.next_selection(cache, groups, "view-tsne3", None, "z", 10, click=click)
             assert sel["clip"] == clip and sel["play"] == clip and sel["cursor"] == -1
             assert cache.clips["label"][clip] == groups.names[group]
     # a trace number past the groups (there are no overlay traces) selects nothing
     click = {"points": [{"curveNumber": len(groups.names), "pointNumber": 0, "customdata": 17}]}
-    assert cb.next_selection(cache, groups, "view-pca2", None, "z", 10, click=click)["clip"] is None
+    assert page_state.next_selection(cache, groups, "view-pca2", None, "z", 10, click=click)["clip"] is None
     # junk points change nothing
     before = {"clip": 3, "cursor": -1, "play": 3, "nonce": 4}
     for point in ({}, {"curveNumber": 99, "pointNumber": 0}, {"curveNumber": 0, "pointNumber": 10**6},
                   {"curveNumber": "x", "pointNumber": None}):
-        assert cb.next_selection(cache, groups, "view-pca2", before, "z", 10,
+        assert page_state.next_selection(cache, groups, "view-pca2", before, "z", 10,
                                  click={"points": [point]})["clip"] == 3
 
 
 def test_keys_step_through_neighbours_and_clear_ends_the_selection(cache, groups):
     rows = neighbour_rows(cache, "z", 7, 3)
     sel = {"clip": 7, "cursor": -1, "play": 7, "nonce": 1}
-    sel = cb.next_selection(cache, groups, "key-next", sel, "z", 3)
+    sel = page_state.next_selection(cache, groups, "key-next", sel, "z", 3)
     assert (sel["cursor"], sel["play"]) == (0, rows[0]["id"])
     for _ in range(5):
-        sel = cb.next_selection(cache, groups, "key-next", sel, "z", 3)
+        sel = page_state.next_selection(cache, groups, "key-next", sel, "z", 3)
     assert (sel["cursor"], sel["play"]) == (2, rows[2]["id"])  # stops at the last
-    sel = cb.next_selection(cache, groups, "key-prev", {**sel, "cursor": 0}, "z", 3)
+    sel = page_state.next_selection(cache, groups, "key-prev", {**sel, "cursor": 0}, "z", 3)
     assert (sel["cursor"], sel["play"]) == (-1, 7)
-    sel = cb.next_selection(cache, groups, {"type": "play-neighbour"}, sel, "z", 3,
+    sel = page_state.next_selection(cache, groups, {"type": "play-neighbour"}, sel, "z", 3,
                             neighbour=rows[1]["id"])
     assert (sel["clip"], sel["cursor"], sel["play"]) == (7, 1, rows[1]["id"])
-    assert cb.next_selection(cache, groups, "clear", sel, "z", 3)["clip"] is None
+    assert page_state.next_selection(cache, groups, "clear", sel, "z", 3)["clip"] is None
 
 
 def test_url_round_trip_and_bad_values(cache):
-    assert cb.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1&cmp=z") == {
+    assert page_state.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1&cmp=z") == {
         "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True, "depth": 12,
         "compare": "z", "filter": [], "hide": [], "lasso": []}
-    assert cb.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999&cmp=x&sel=a") == {
+    assert page_state.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999&cmp=x&sel=a") == {
         "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False, "depth": 12,
         "compare": "mfcc", "filter": [], "hide": [], "lasso": []}
-    assert cb.parse_query(cache, "?k=1e9")["k"] == 10
+    assert page_state.parse_query(cache, "?k=1e9")["k"] == 10
 
 
 def test_full_build_and_the_legend_patch(cache, groups):
     by_view = {v: groups for v in VIEWS}
-    figures = cb.figures_update(cache, by_view, "z", False, set(), legend_only=False)
+    figures = page_state.figures_update(cache, by_view, "z", False, set(), legend_only=False)
     for view, fig in zip(VIEWS, figures):
         assert len(fig["data"]) == len(groups.names)
         assert fig["data"][0]["x"]["dtype"] == "f4"  # typed arrays, not JSON lists
@@ -96,7 +96,7 @@ def test_full_build_and_the_legend_patch(cache, groups):
         assert ("variance" if view.startswith("pca") else "perplexity") in fig["layout"]["title"]["text"]
         assert sum(len(np.frombuffer(__import__("base64").b64decode(t["x"]["bdata"]), "<f4"))
                    for t in fig["data"]) == cache.n_clips
-    patches = cb.figures_update(cache, by_view, "z", False, {"yes"}, legend_only=True)
+    patches = page_state.figures_update(cache, by_view, "z", False, {"yes"}, legend_only=True)
     for patch in patches:
         assert isinstance(patch, Patch)
         ops = patch.to_plotly_json()["operations"]
@@ -107,7 +107,7 @@ def test_full_build_and_the_legend_patch(cache, groups):
 
 def test_a_selection_is_a_small_payload_for_all_four_views(cache, groups):
     sel = {"clip": 11, "cursor": -1, "play": 11, "nonce": 1}
-    payload = cb.highlight_update(cache, groups, "z", sel, 10, [], set(), False)
+    payload = page_state.highlight_update(cache, groups, "z", sel, 10, [], set(), False)
     rows = neighbour_rows(cache, "z", 11, 10)
     assert payload["active"]
     for view in VIEWS:
@@ -119,13 +119,13 @@ def test_a_selection_is_a_small_payload_for_all_four_views(cache, groups):
         assert len(entry["selected"]["xyz"][0]) == (3 if view.endswith("3") else 2)
     # another representation, another k, a hidden label and a lasso
     yes = {int(i) for i in groups.members[groups.names.index("yes")]}
-    payload = cb.highlight_update(cache, groups, "mfcc", sel, 5, [1, 2, 10**9], {"yes"}, False)
+    payload = page_state.highlight_update(cache, groups, "mfcc", sel, 5, [1, 2, 10**9], {"yes"}, False)
     mfcc = [r["id"] for r in neighbour_rows(cache, "mfcc", 11, 5)]
     assert mfcc != [r["id"] for r in rows[:5]]
     for view in VIEWS:
         assert payload["views"][view]["neighbours"]["ids"] == [i for i in mfcc if i not in yes]
         assert payload["views"][view]["lasso"]["ids"] == [i for i in (1, 2) if i not in yes]
-    assert not cb.highlight_update(cache, groups, "z", None, 10, [], set(), False)["active"]
+    assert not page_state.highlight_update(cache, groups, "z", None, 10, [], set(), False)["active"]
 
 
 def test_3d_views_draw_exactly_the_sample_the_3d_tsne_was_fitted_on(sampled_cache):
@@ -137,14 +137,14 @@ def test_3d_views_draw_exactly_the_sample_the_3d_tsne_was_fitted_on(sampled_cach
     drawn3 = view_groups.drawn("label", "tsne3")
     assert np.array_equal(np.sort(np.concatenate(drawn3.members)), sample)
     assert view_groups.drawn("label", "tsne2") is view_groups.all("label")
-    figures = cb.figures_update(cache, {v: view_groups.drawn("label", v) for v in VIEWS}, "z",
+    figures = page_state.figures_update(cache, {v: view_groups.drawn("label", v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
     notes = [" ".join(a["text"] for a in f["layout"]["annotations"] if a["y"] == 0) for f in figures]
     assert notes == ["", "50 of 200 drawn (seeded sample)", "", "50 of 200 drawn (seeded sample)"]
     assert cache.trust("z", "tsne3")["n"] == 50 and cache.trust("z", "tsne2")["n"] == 200  # what each draws
     group = next(g for g, m in enumerate(drawn3.members) if len(m))
     click = {"points": [{"curveNumber": group, "pointNumber": 0}]}
-    sel = cb.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)
+    sel = page_state.next_selection(cache, drawn3, "view-tsne3", None, "z", 10, click=click)
     assert sel["clip"] == int(drawn3.members[group][0])
 
 
@@ -164,24 +164,24 @@ def test_the_app_draws_the_recorded_sample_not_one_it_draws_again(sampled_cache,
 def test_lasso_points_map_to_clips(cache, groups):
     data = {"points": [{"curveNumber": 0, "pointNumber": 0}, {"curveNumber": 1, "pointIndex": 2},
                        {"curveNumber": 0, "pointNumber": 0}, {"bogus": True}]}
-    assert cb.points_to_clips(cache, groups, data) == sorted(
+    assert page_state.points_to_clips(cache, groups, data) == sorted(
         {int(groups.members[0][0]), int(groups.members[1][2])})
-    assert cb.points_to_clips(cache, groups, None) == []
+    assert page_state.points_to_clips(cache, groups, None) == []
 
 
 def test_metrics_table_marks_the_current_representation(cache):
-    table = cb.metrics_table(cb.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
+    table = layout.metrics_table(page_state.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
     rows = table.children[1].children[1].children
     # the four representations and the speaker encoder x five spaces, scored by the label
     assert len(rows) == 25
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
-    table = cb.metrics_table(cb.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
+    table = layout.metrics_table(page_state.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
     rows = table.children[1].children[1].children  # the slider's depth joins the table
     assert len(rows) == 30 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
     # with the weights notes: each representation says whether its encoder is trained
-    notes = cb.weights_notes(cache)
+    notes = layout.weights_notes(cache)
     assert notes["z"] == "untrained" and notes["mfcc"] == "no weights" and notes["resemblyzer"] == "trained"
-    table = cb.metrics_table(cb.column_rows(cache, "z"), "z", cache.metrics_params, notes=notes)
+    table = layout.metrics_table(page_state.column_rows(cache, "z"), "z", cache.metrics_params, notes=notes)
     names = {r.children[0].children[0]: r.children[0].children[1].children
              for r in table.children[1].children[1].children}
     assert names == {"z": " untrained", "codes_concat": " untrained", "codes_mean": " untrained",
@@ -189,17 +189,17 @@ def test_metrics_table_marks_the_current_representation(cache):
 
 
 def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
-    assert cb.metrics_column(cache, "speaker") == "speaker"
-    assert cb.metrics_column(cache, "duration_s") == "label"  # not a category: the label's
-    column = cb.metrics_column(cache, "speaker")
-    table = cb.metrics_table(cb.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
+    assert page_state.metrics_column(cache, "speaker") == "speaker"
+    assert page_state.metrics_column(cache, "duration_s") == "label"  # not a category: the label's
+    column = page_state.metrics_column(cache, "speaker")
+    table = layout.metrics_table(page_state.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
     assert "Scored by speaker" in json.dumps(table.to_plotly_json(), default=str)
     rows = table.children[1].children[1].children
     assert len(rows) == 25
     speakers = np.asarray(cache.clips["speaker"])
     chance = max(np.mean(speakers == s) for s in set(speakers))
     assert {r.children[7].children for r in rows} == {f"{chance:.3f}"}  # the same in every space
-    other = cb.metrics_table(cb.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
+    other = layout.metrics_table(page_state.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
                              "duration_s")
     assert "'duration_s' is not a scored column" in json.dumps(other.to_plotly_json(), default=str)
 
@@ -253,7 +253,7 @@ def test_clip_at_names_the_clip_drawn_at_a_point_and_nothing_else(sampled_cache)
 def test_clip_at_draws_the_clicked_clips_neighbours_as_the_dash_path_will(sampled_cache):
     """The early highlight a click gets from /clip-at is the payload the Dash round trip sends
     after it (same neighbours, k, hidden groups, coordinates in every view)."""
-    from dacviz_app.viewer.callbacks import highlight_update
+    from dacviz_app.viewer.page_state import highlight_update
 
     client = create_app(sampled_cache).server.test_client()
     cache = open_cache(sampled_cache)
@@ -339,20 +339,20 @@ def test_the_codec_lens_controls_and_charts(cache):
     from dacviz_app.embedding.metrics import codebook_usage
     from dacviz_app.explore.groups import active_representation, depth_metrics
 
-    assert cb.parse_query(cache, "?q=4")["depth"] == 4
-    assert cb.parse_query(cache, "?q=99")["depth"] == 12 and cb.parse_query(cache, "?q=x")["depth"] == 12
+    assert page_state.parse_query(cache, "?q=4")["depth"] == 4
+    assert page_state.parse_query(cache, "?q=99")["depth"] == 12 and page_state.parse_query(cache, "?q=x")["depth"] == 12
     assert active_representation(cache, "z", 4) == "z_q4" and active_representation(cache, "z", 12) == "z"
     assert active_representation(cache, "mfcc", 4) == "mfcc"  # the slider applies to z
-    assert cb.valid_rep(cache, "z_q4") == "z"  # depths are reached by the slider, not the dropdown
+    assert page_state.valid_rep(cache, "z_q4") == "z"  # depths are reached by the slider, not the dropdown
     rows = depth_metrics(cache, "speaker")
     assert [r["q"] for r in rows] == list(range(1, 13)) and rows[-1]["representation"] == "z"
-    depth_fig, usage_fig, note = cb.codec_charts(cache, "speaker", 4, False)
+    depth_fig, usage_fig, note = page_state.codec_charts(cache, "speaker", 4, False)
     accuracy = next(t for t in depth_fig["data"] if t["name"].startswith("k-NN"))
     assert accuracy["y"] == [r["knn_accuracy"] for r in rows] and depth_fig["layout"]["shapes"][0]["x0"] == 4
     usage = codebook_usage(cache.code_counts())
     assert usage_fig["data"][0]["y"] == usage["used"] and all(1 <= u <= 1024 for u in usage["used"])
     assert "'speaker'" in note and "UNTRAINED" in note
-    _, _, note = cb.codec_charts(cache, "original_rate", 4, False)  # not scored: the label is
+    _, _, note = page_state.codec_charts(cache, "original_rate", 4, False)  # not scored: the label is
     assert "scored by 'label'" in note
 
 
@@ -402,9 +402,9 @@ def test_a_cache_from_before_the_codec_lens_opens_with_its_controls_hidden(demo_
     for hidden in ("depth-box", "ab-box", "codec-panel"):
         assert find(layout, hidden)["props"]["hidden"] is True, hidden
     assert "no codebook depths" in json.dumps(find(layout, "depth-box"))
-    assert cb.parse_query(old, "?q=4")["depth"] is None and cb.shown_rep(old, "z", 4) == "z"
+    assert page_state.parse_query(old, "?q=4")["depth"] is None and page_state.shown_rep(old, "z", 4) == "z"
     assert client.get(f"/audio/3?v={old.identity}&q=4").status_code == 404
-    figures = cb.figures_update(old, {v: ViewGroups(old).drawn("label", v) for v in VIEWS}, "z",
+    figures = page_state.figures_update(old, {v: ViewGroups(old).drawn("label", v) for v in VIEWS}, "z",
                                 False, set(), legend_only=False)
     assert len(figures) == 4 and all(f["layout"]["uirevision"] == "z" for f in figures)
 
@@ -457,4 +457,4 @@ def test_odd_depths_in_urls_are_refused_not_crashed_on(cache):
     for q in ("²", "٤", "4.0", "0004", " 4"):
         assert client.get(f"/audio/3?v={cache.identity}&q={q}").status_code == 404, q
         assert client.get(f"/sound/3?v={cache.identity}&q={q}").status_code == 404, q
-        assert cb.parse_query(cache, f"?q={q}")["depth"] == 12, q
+        assert page_state.parse_query(cache, f"?q={q}")["depth"] == 12, q

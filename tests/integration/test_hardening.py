@@ -405,7 +405,7 @@ def test_a_point_number_past_int64_is_a_404_not_a_traceback(client, demo_cache, 
     for point in (2**63, 2**64 - 1, 2**63 - 1, 2**64, 10**30):
         assert client.get(f"/clip-at/pca2/0/{point}").status_code == 404, point
     from dacviz_app.explore.groups import ViewGroups
-    from dacviz_app.viewer.callbacks import point_to_clip
+    from dacviz_app.viewer.page_state import point_to_clip
 
     groups = ViewGroups(open_cache(demo_cache[0])).drawn("label", "pca2")
     for point in (2**63, 2**64 - 1, -2**63 - 1, "9" * 40):  # a clickData point as a client sends it

@@ -277,7 +277,7 @@ def test_a_web_worker_answers_a_query_without_importing_torch(demo_cache):
     script = f"""
 import sys
 from dacviz_app.viewer.app import create_app
-from dacviz_app.viewer import callbacks
+from dacviz_app.viewer import page_state, panels
 from dacviz_app.cache import open_cache
 from dacviz_app.explore.nearest import answer
 from dacviz_app.explore.groups import ViewGroups
@@ -287,14 +287,14 @@ assert server.test_client().get("/_dash-layout").status_code == 200
 vectors = {{rep: cache.embedding(rep)[5].tolist() for rep in cache.representations}}
 query = {{"nonce": 7, "vectors": vectors, "duration_s": 1.0}}
 selection = {{"clip": None, "cursor": -1, "play": None, "nonce": 3, "query": 7}}
-payload = callbacks.highlight_update(cache, ViewGroups(cache).all("label"), "z", selection, 5, [], set(),
+payload = page_state.highlight_update(cache, ViewGroups(cache).all("label"), "z", selection, 5, [], set(),
                                      False, query)
 assert payload["active"] and payload["views"]["tsne2"]["query"]["xyz"], payload
 assert payload["views"]["pca2"]["neighbours"]["ids"][0] == 5
-panel = callbacks.render_neighbours(cache, callbacks.clean_selection(cache, selection), "mfcc", 5,
+panel = panels.render_neighbours(cache, page_state.clean_selection(cache, selection), "mfcc", 5,
                                     ["label"], "z", query)
 assert "mfcc" in str(panel)
-assert answer(cache, callbacks.clean_vectors(cache, vectors), "z", 3)["neighbours"][0]["id"] == 5
+assert answer(cache, page_state.clean_vectors(cache, vectors), "z", 3)["neighbours"][0]["id"] == 5
 print("torch" in sys.modules)
 """
     env = {k: v for k, v in os.environ.items() if k != query_service.SOCKET_ENV}

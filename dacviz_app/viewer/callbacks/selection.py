@@ -1,0 +1,76 @@
+"""What is selected: a clicked clip (or a query by voice) and the neighbour playing, and the
+box/lasso set (from a view, a confusion cell, the find box or the link)."""
+from __future__ import annotations
+
+from dash import ALL, Input, Output, State, ctx, no_update
+
+from dacviz_app.cache import Cache
+from dacviz_app.embedding.spaces import VIEW_NAMES, VIEWS
+from dacviz_app.explore import analysis
+from dacviz_app.explore.groups import ViewGroups
+from dacviz_app.viewer.page_state import (confusion_cell_clips, next_selection, parse_query,
+                                          points_to_clips, shown_rep)
+
+
+def register(app, cache: Cache, view_groups: ViewGroups) -> None:
+    """Attach this feature's callbacks to ``app`` for ``cache``."""
+    flat = [v.name for v in VIEWS if v.dim == 2]
+
+    @app.callback(Output("selection", "data"),
+                  inputs=dict(search=Input("url", "search"),
+                              clicks=[Input(f"view-{v}", "clickData") for v in VIEW_NAMES],
+                              _clear=Input("clear", "n_clicks"), _next=Input("key-next", "n_clicks"),
+                              _prev=Input("key-prev", "n_clicks"),
+                              _plays=Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
+                              query=Input("query", "data")),  # set by assets/3-dacviz-query.js
+                  state=dict(selection=State("selection", "data"), key=State("groups-key", "data"),
+                             rep=State("rep", "value"), k=State("k", "value"),
+                             depth=State("depth", "value")))
+    def on_event(search, clicks, _clear, _next, _prev, _plays, query, selection, key, rep, k, depth):
+        """The selection after a click, a key, a play button, a query by voice or the link."""
+        trigger = ctx.triggered_id
+        if trigger is None or (trigger == "query" and not isinstance(query, dict)):
+            trigger = "url"  # the page's first call (the empty query store announces itself then)
+        if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
+            return no_update  # buttons appearing in the list are not clicks
+        view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
+        click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
+        return next_selection(cache, view_groups.drawn(key, view or VIEW_NAMES[0]), trigger,
+                              selection, shown_rep(cache, rep, depth), k, click=click, search=search,
+                              neighbour=trigger.get("index") if isinstance(trigger, dict) else None,
+                              query=query)
+
+    @app.callback(Output("lasso-store", "data"), Output("find-note", "children"),
+                  inputs=dict(search=Input("url", "search"),
+                              selected=[Input(f"view-{name}", "selectedData") for name in flat],
+                              _clear=Input("clear", "n_clicks"), cell=Input("confusion", "clickData"),
+                              _go=Input("find-go", "n_clicks"), _enter=Input("find", "n_submit")),
+                  state=dict(text=State("find", "value"), key=State("groups-key", "data"),
+                             rep=State("rep", "value"), depth=State("depth", "value"),
+                             colour=State("colour", "value")))
+    def on_lasso(search, selected, _clear, cell, _go, _enter, text, key, rep, depth, colour):
+        """The box/lasso selection: from the link, a 2D view's box or lasso, a confusion cell
+        or the find box (and the find box's note)."""
+        trigger = ctx.triggered_id
+        kept = view_groups.all(key).group_of() >= 0  # the clips the filter keeps
+        shown = lambda ids: [i for i in ids if kept[i]]  # noqa: E731
+        if trigger is None or trigger == "url":
+            return shown(parse_query(cache, search)["lasso"]), no_update
+        if trigger == "clear":
+            return [], ""
+        if trigger == "confusion":
+            return shown(confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell)), ""
+        if trigger in ("find-go", "find"):
+            if not isinstance(text, str) or not text.strip():
+                return no_update, ""
+            found = analysis.find_clips(cache, text, analysis.FIND_LIMIT + 1)
+            hidden = len(found) - len(shown(found))
+            found = shown(found)
+            more = len(found) > analysis.FIND_LIMIT
+            return found[:analysis.FIND_LIMIT], (
+                f"{min(len(found), analysis.FIND_LIMIT)} found" + (" (the first ones)" if more else "")
+                + (f", {hidden} hidden by the filter" if hidden else ""))
+        view = trigger[5:] if isinstance(trigger, str) else None
+        if view not in flat:
+            return no_update, no_update
+        return points_to_clips(cache, view_groups.drawn(key, view), selected[flat.index(view)]), ""

@@ -1,0 +1,140 @@
+"""The side and lower panels: the clip and its neighbours, the selection list, the metrics
+table, the analysis, a filter's scores, the exports, and the codec lens's charts."""
+from __future__ import annotations
+
+from dash import Input, Output, State, ctx, dcc, html, no_update
+
+
+from dacviz_app.cache import Cache
+from dacviz_app.embedding.spaces import VIEW_NAMES
+from dacviz_app.explore import analysis
+from dacviz_app.explore.groups import ViewGroups
+from dacviz_app.viewer.figures import confusion_figure
+from dacviz_app.viewer.layout import (analysis_note, depth_label, metrics_table, subset_table,
+                                      weights_notes)
+from dacviz_app.viewer.page_state import (clean_clip_list, clean_selection, codec_charts,
+                                          column_rows, figures_update, hidden_groups,
+                                          highlight_update, link_selection, metrics_column,
+                                          shown_rep, valid_compare, valid_depth)
+from dacviz_app.viewer.panels import (exported_clips, render_clip_info, render_lasso,
+                                      render_neighbours)
+from dacviz_app.viewer.report import report_html
+
+
+def register(app, cache: Cache, view_groups: ViewGroups) -> None:
+    """Attach this feature's callbacks to ``app`` for ``cache``."""
+    columns = view_groups.filter_columns
+    notes = weights_notes(cache)
+
+    @app.callback(Output("clip-info", "children"),
+                  Output("neighbour-list", "children"),
+                  inputs=dict(selection=Input("selection", "data"),
+                              rep=Input("rep", "value"),
+                              k=Input("k", "value"),
+                              depth=Input("depth", "value"),
+                              compare=Input("compare", "value")),
+                  state=dict(query=State("query", "data")))
+    def on_details(selection, rep, k, depth, compare, query):
+        selection = clean_selection(cache, selection)
+        return render_clip_info(cache, selection, query), render_neighbours(
+            cache, selection, shown_rep(cache, rep, depth), k, columns,
+            valid_compare(cache, compare, rep), query)
+
+    @app.callback(Output("lasso-list", "children"),
+                  Output("lasso-link", "data"),
+                  inputs=dict(lasso=Input("lasso-store", "data")))
+    def on_lasso_list(lasso):
+        lasso = clean_clip_list(cache, lasso)
+        link = link_selection(lasso)
+        return render_lasso(cache, lasso, columns, link is not None), link
+
+    @app.callback(Output("metrics-table", "children"),
+                  inputs=dict(rep=Input("rep", "value"),
+                              depth=Input("depth", "value"),
+                              colour=Input("colour", "value")))
+    def on_metrics(rep, depth, colour):
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
+                             column, colour, notes)
+
+    @app.callback(Output("confusion", "figure"),
+                  Output("analysis-note", "children"),
+                  inputs=dict(rep=Input("rep", "value"),
+                              depth=Input("depth", "value"),
+                              colour=Input("colour", "value"),
+                              compare=Input("compare", "value"),
+                              presentation=Input("presentation", "value")))
+    def on_analysis(rep, depth, colour, compare, presentation):
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        conf = analysis.confusion(cache, current, column)
+        compare = valid_compare(cache, compare, rep)
+        mean = float(analysis.agreement(cache, current, compare).mean()) if compare != current else None
+        return (confusion_figure(conf, bool(presentation)),
+                analysis_note(cache, conf, current, compare, mean, colour))
+
+    @app.callback(Output("filter-metrics", "children"),
+                  inputs=dict(clicks=Input("score-filter", "n_clicks"),
+                              key=Input("groups-key", "data"),
+                              rep=Input("rep", "value"),
+                              depth=Input("depth", "value")),
+                  state=dict(colour=State("colour", "value")),
+                  prevent_initial_call=True)
+    def on_score_filter(clicks, key, rep, depth, colour):
+        if ctx.triggered_id != "score-filter":
+            return []  # a new filter or representation: the old scores no longer apply
+        parsed = view_groups.key(key)
+        keep = view_groups.kept(parsed)
+        if keep is None:
+            return html.Div("Choose a filter first (e.g. speaker=…).", className="text-muted")
+        current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        result = analysis.subset_metrics(cache, current, column, keep, VIEW_NAMES)
+        return subset_table(result, current, column, parsed.filters)
+
+    @app.callback(Output("download", "data"),
+                  inputs=dict(_csv=Input("export-csv", "n_clicks"),
+                              _report=Input("export-report", "n_clicks")),
+                  state=dict(selection=State("selection", "data"),
+                             lasso=State("lasso-store", "data"),
+                             rep=State("rep", "value"),
+                             depth=State("depth", "value"),
+                             k=State("k", "value"),
+                             key=State("groups-key", "data"),
+                             shown=State("legend", "value"),
+                             colour=State("colour", "value")),
+                  prevent_initial_call=True)
+    def on_export(_csv, _report, selection, lasso, rep, depth, k, key, shown, colour):
+        current = shown_rep(cache, rep, depth)
+        keep = view_groups.kept(key)
+        if ctx.triggered_id == "export-csv":
+            clips, name = exported_clips(cache, selection, lasso, current, k, keep)
+            clicked = clean_selection(cache, selection)["clip"]
+            text = analysis.export_csv(cache, clips, current, clicked, VIEW_NAMES)
+            return dcc.send_string(text, f"dacviz-{cache.name}-{current}-{name}.csv", type="text/csv")
+        if ctx.triggered_id == "export-report":
+            groups = view_groups.all(key)
+            figures = figures_update(cache, {v: view_groups.drawn(key, v) for v in VIEW_NAMES},
+                                     current, False, hidden_groups(groups, shown), False)
+            highlight = highlight_update(cache, groups, current, selection, k, lasso,
+                                         hidden_groups(groups, shown), False)
+            column = metrics_column(cache, colour)
+            text = report_html(cache, current, figures, highlight,
+                               column_rows(cache, current, column), column, groups,
+                               hidden_groups(groups, shown))
+            return dcc.send_string(text, f"dacviz-{cache.name}-{current}-report.html", type="text/html")
+        return no_update
+
+    if cache.depths():
+        @app.callback(Output("depth-label", "children"),
+                      inputs=dict(depth=Input("depth", "value")))
+        def on_depth_label(depth):
+            return depth_label(cache, valid_depth(cache, depth))
+
+    if cache.depths() or cache.code_counts() is not None:
+        @app.callback(Output("depth-chart", "figure"),
+                      Output("usage-chart", "figure"),
+                      Output("codec-note", "children"),
+                      inputs=dict(colour=Input("colour", "value"),
+                                  depth=Input("depth", "value"),
+                                  presentation=Input("presentation", "value")))
+        def on_codec_charts(colour, depth, presentation):
+            return codec_charts(cache, colour, depth, bool(presentation))
