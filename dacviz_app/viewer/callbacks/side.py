@@ -72,6 +72,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         return (confusion_figure(conf, bool(presentation)),
                 analysis_note(cache, conf, current, compare, mean, colour))
 
+    register_scores_and_exports(app, cache, view_groups)
+
+
+def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> None:
+    """A filter's scores, the CSV and report exports, and the codec lens's label and charts."""
     @app.callback(Output("filter-metrics", "children"),
                   inputs=dict(clicks=Input("score-filter", "n_clicks"),
                               key=Input("groups-key", "data"),
