@@ -17,13 +17,7 @@ answering (``EncoderProcess``: a stopped or hung process); the web workers wait 
 ANSWER_TIMEOUT_S for any answer but the encoding itself, so meanwhile a query gets a 503 in
 seconds.
 
-Messages: frames of a 4-byte big-endian length and the bytes (JSON, or the audio file). No
-pickle: the answer's vectors are JSON numbers.
-  {"op": "status"} -> {"state": "starting" | "ready" | "off", "reason", "unavailable", "queued",
-                       "encoding"} ("queued": admitted queries not yet being encoded)
-  {"op": "encode", "client": address} -> {"status": 100} (admitted) or {"status": 429|503, "error"};
-  once admitted, the audio file's bytes -> {"status": 200, "vectors": {rep: [..]}, "duration_s",
-  "encode_ms", "waited_ms", "unavailable"} or {"status": 4xx|5xx, "error": reason}.
+Messages: ``protocol``'s docstring (the one copy).
 
 examples:
   python -m dacviz_app.query_service.server CACHE_DIR SOCKET_PATH   # what ``start`` runs

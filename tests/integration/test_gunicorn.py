@@ -51,6 +51,13 @@ def gunicorn(demo_cache, request):
     assert "Traceback" not in out, out
 
 
+def wait_for_the_encoder(base: str, timeout: float = 90) -> None:
+    """Until GET /query no longer says the encoder is starting (its model loads)."""
+    deadline = time.time() + timeout
+    while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
+        time.sleep(0.3)
+
+
 def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     base, proc = gunicorn
     status, _, page = fetch(base + "/")
@@ -86,9 +93,7 @@ def test_a_query_under_the_procfile_and_clicks_answered_while_it_encodes(gunicor
     web worker that waits for the query (gevent) before the query is."""
     base, _ = gunicorn
     cache = open_cache(demo_cache[0])
-    deadline = time.time() + 90
-    while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
-        time.sleep(0.3)
+    wait_for_the_encoder(base)
     body, kind = multipart({"rep": "mfcc", "k": "3"}, cache.audio_path(9).read_bytes())
     status, _, answer = fetch(base + "/query", body, {"Content-Type": kind})
     answer = json.loads(answer)
@@ -171,9 +176,7 @@ def test_slow_uploads_hold_no_place_in_the_query_queue(gunicorn, demo_cache):
 
     base, _ = gunicorn
     cache = open_cache(demo_cache[0])
-    deadline = time.time() + 90
-    while json.loads(fetch(base + "/query")[2])["state"] == "starting" and time.time() < deadline:
-        time.sleep(0.3)
+    wait_for_the_encoder(base)
     body, kind = multipart({"rep": "z", "k": "3"}, cache.audio_path(7).read_bytes())
     started = time.time()
     socks = slow_uploads(base, 5, body, kind)
