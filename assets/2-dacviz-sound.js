@@ -2,7 +2,7 @@
  * the codec's reconstruction under it, same scale, a cursor that follows the audio), a neighbour's
  * on hover, and the original <-> decoded choice (A/B, key "a").
  *
- * The server sends each sound as core.sound.sound_summary JSON (/sound/<clip>?v=&q=, a few KB:
+ * The server sends each sound as explore.sound.sound_summary JSON (/sound/<clip>?v=&q=, a few KB:
  * a uint8 spectrogram, 0 = db_floor dBFS, 255 = 0 dBFS). The player's data-src-template is what a
  * click plays; choosing "decoded at q" rewrites it, so every later click plays that depth. */
 window.dacvizSound = (function () {
@@ -270,3 +270,7 @@ window.dacvizSound = (function () {
   return {choose: choose, toggle: toggle, show: show, refresh: refresh, summaries: summaries,
           MAX_SUMMARIES: MAX_SUMMARIES};
 })();
+
+// the functions Dash calls in the browser (viewer/callbacks/clientside.py: namespace "dacvizSound")
+window.dash_clientside = Object.assign({}, window.dash_clientside);
+window.dash_clientside.dacvizSound = {choose: window.dacvizSound.choose, refresh: window.dacvizSound.refresh};

@@ -12,7 +12,7 @@ if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
   .venv/bin/pip install -q --upgrade pip
   .venv/bin/pip install -q -r requirements.txt
   # Resemblyzer's trained speaker encoder: its wheel holds the weights (pretrained.pt, 17 MB);
-  # dacviz runs its network itself (core/encoders.py), so not its librosa/webrtcvad dependencies
+  # dacviz runs its network itself (precompute/encoders.py), so not its librosa/webrtcvad dependencies
   .venv/bin/pip install -q --no-deps resemblyzer==0.1.4
   # dacviz itself, editable: console scripts dacviz-precompute and dacviz-serve, no sys.path edits
   .venv/bin/pip install -q --no-deps -e .

@@ -4,7 +4,7 @@ Every view (a row of ``core.spaces.VIEWS``) has one WebGL trace per colour group
 sent as typed arrays). A 3D view of a cache that records a 3D sample draws those clips (a note in
 its corner says so; ``core.views.ViewGroups`` decides); 2D views draw every clip. A selection never touches the figures: redrawing a WebGL figure redraws all
 its points, which at 100k clips takes seconds. Instead ``highlight_payload`` sends the few
-highlighted points' coordinates, and ``assets/1-dacviz.js`` draws them on a canvas laid over
+highlighted points' coordinates, and ``assets/1b-dacviz-layer.js`` draws them on a canvas laid over
 each view (a white veil dims the rest), following zoom, pan and the 3D camera.
 """
 from __future__ import annotations

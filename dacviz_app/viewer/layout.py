@@ -205,7 +205,7 @@ def views_grid() -> html.Div:
         dcc.Graph(id=f"view-{view.name}", className="view", config={
             **GRAPH_CONFIG, "scrollZoom": True, "responsive": True,
             "modeBarButtonsToRemove": ["toImage"] if view.dim == 3 else []}),
-        # one view fills the page, and back (assets/1-dacviz.js; the link keeps it as max=)
+        # one view fills the page, and back (assets/1d-dacviz-layout.js; the link keeps it as max=)
         html.Button("⤢", className="maximise", title=f"{view.title}: fill the page (and back)",
                     **{"data-view": view.name, "aria-label": f"maximise {view.title}"}),
     ], className="view-box", id=f"box-{view.name}") for view in VIEWS]

@@ -243,13 +243,13 @@ def test_a_hostile_collection_is_shown_as_text_and_fits(dash_duo, hostile_cache)
 
 
 SCRIPT_TIMERS_JS = """
-// count the frames and timeouts that assets/1-dacviz.js asks for (Plotly's 3D scenes run their own
+// count the frames and timeouts that assets/1a-1e-dacviz-*.js ask for (Plotly's 3D scenes run their own
 // requestAnimationFrame loop: only calls made from our script count)
 window.__dacvizTimers = 0;
 for (const name of ['requestAnimationFrame', 'setTimeout', 'setInterval']) {
   const original = window[name];
   window[name] = function () {
-    if ((new Error().stack || '').indexOf('1-dacviz.js') >= 0) { window.__dacvizTimers++; }
+    if (/1[a-e]-dacviz-[a-z]+[.]js/.test(new Error().stack || '')) { window.__dacvizTimers++; }
     return original.apply(window, arguments);
   };
 }
@@ -320,7 +320,7 @@ def drag(driver, view: str, steps: int = 12) -> None:
 
 def test_the_layer_reads_only_plotly_fields_that_exist(page):
     """The private plotly.js fields the layer reads (named in one place at the top of
-    assets/1-dacviz.js) are all there in every view of the page's own view table: a Plotly
+    assets/1a-dacviz-views.js) are all there in every view of the page's own view table: a Plotly
     upgrade that renames one fails here, by name."""
     driver = page.driver
     missing = driver.execute_script("return window.dacviz.plotlyMissing()")
