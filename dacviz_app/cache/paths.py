@@ -50,6 +50,16 @@ class CachePaths:
         return self.root / "metrics.json"
 
     @property
+    def fidelity_info(self) -> Path:
+        """How the fidelity measures were computed (``write_fidelity``)."""
+        return self.root / "fidelity.json"
+
+    @property
+    def fidelity(self) -> Path:
+        """The fidelity of every decoded clip at every decoded depth (``write_fidelity``)."""
+        return self.root / "arrays" / "fidelity.npz"
+
+    @property
     def audio_dir(self) -> Path:
         return self.root / "audio"
 

@@ -18,6 +18,7 @@ from dacviz_app.cache.checks import (PROJECTION_INFO_FIELDS, array_problem, desc
                                      manifest_problem, metrics_problem, shape_problem,
                                      skipped_problem)
 from dacviz_app.cache.paths import CacheError, CachePaths, FORMAT_VERSION, REQUIRED_CLIP_COLUMNS
+from dacviz_app.cache.fidelity import Fidelity, read_fidelity
 from dacviz_app.cache.writers import skip_kind
 from dacviz_app.embedding.spaces import VIEWS
 
@@ -77,6 +78,7 @@ class Cache:
         self._validate_arrays()
         self._sample_3d = self._read_sample_3d()
         self._code_counts = self._read_code_counts()
+        self.fidelity: Fidelity | None = self._read_fidelity()
         self.projection_info: dict[str, dict[str, dict]] = {
             rep: {v.name: self._read_checked(self.paths.projection_info(rep, v.name), partial(
                 shape_problem, fields=PROJECTION_INFO_FIELDS[v.method])) for v in VIEWS}
@@ -161,6 +163,16 @@ class Cache:
             raise self._damaged(self.paths.sample_3d, f"not {recorded['n']} sorted, distinct clip "
                                                       f"ids below {self.n_clips}")
         return ids
+
+    def _read_fidelity(self) -> Fidelity | None:
+        """The decoder's fidelity per clip and depth (``cache/fidelity.py``), None without it."""
+        try:
+            fidelity = read_fidelity(self.paths)
+        except (ValueError, OSError, KeyError) as err:
+            raise self._damaged(self.paths.fidelity, str(err)[:200])
+        if fidelity is not None and len(fidelity.clip_ids) and int(fidelity.clip_ids[-1]) >= self.n_clips:
+            raise self._damaged(self.paths.fidelity, f"clip ids beyond the {self.n_clips} clips")
+        return fidelity
 
     def _read_code_counts(self) -> np.ndarray | None:
         """Read once on open; a cache made before code counts has none."""

@@ -158,6 +158,19 @@ def write_metrics(paths: "CachePaths", params: dict, rows: list[dict],
     atomic_write_json(paths.metrics, {"params": params, "rows": rows, "trust": trust or []})
 
 
+def write_fidelity(paths: "CachePaths", clip_ids: np.ndarray, depths: list[int],
+                   values: dict[str, np.ndarray], dnsmos_original: np.ndarray, params: dict) -> None:
+    """arrays/fidelity.npz: ``clip_ids`` (m,) int64 (the decoded clips), ``depths`` (d,) int64,
+    one (m, d) float32 array per measure (NaN: undefined for that clip), ``dnsmos_original``
+    (m,) float32; then fidelity.json: {"params": how they were computed, "depths", "measures"
+    (their names, in order), "n_clips" (m)}, written last: its presence means both are done."""
+    atomic_save_npz(paths.fidelity, clip_ids=np.asarray(clip_ids, np.int64),
+                    depths=np.asarray(depths, np.int64), dnsmos_original=np.asarray(dnsmos_original, np.float32),
+                    **{name: np.asarray(v, np.float32) for name, v in values.items()})
+    atomic_write_json(paths.fidelity_info, {"params": params, "depths": [int(q) for q in depths],
+                                            "measures": list(values), "n_clips": int(len(clip_ids))})
+
+
 def make_manifest(*, name: str, command: str, source: str, synthetic: bool, plan_id: str,
                   model_type: str, weights: dict, n_clips: int, n_skipped: int, knn_k: int,
                   seed: int, sample_3d: int | None, depths: tuple[int, ...] = (),

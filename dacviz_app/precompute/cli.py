@@ -50,6 +50,7 @@ MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_CLIP_SECONDS = 24 * 3600.0
 DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
 RECONSTRUCT_MAX_CLIPS = 1_000
+DNSMOS_CLIPS = 8
 
 
 def default_depths(model_type: str, n_clips: int) -> tuple[int, ...]:
@@ -127,6 +128,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconstruct-max-clips", type=int, default=RECONSTRUCT_MAX_CLIPS,
                         help="decode at most this many clips, evenly spread over the collection "
                              f"(default {RECONSTRUCT_MAX_CLIPS:,})")
+    parser.add_argument("--dnsmos-clips", type=int, default=DNSMOS_CLIPS, metavar="N",
+                        help="score DNSMOS (a trained, reference-free quality model; ~0.5 s a "
+                             "clip and depth on a CPU) for at most N of the decoded clips, evenly "
+                             "spread; SI-SDR, log-mel distance, STOI and PESQ score every decoded "
+                             f"clip (default {DNSMOS_CLIPS}; 0: no DNSMOS)")
     parser.add_argument("--encoders", nargs="+", metavar="NAME",
                         help="encoders beside DAC and MFCC (always there), one representation "
                              "each: resemblyzer (a trained speaker encoder, shipped in its wheel) "
@@ -179,6 +185,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"{args.model_type} model has {n_codebooks} codebooks)")
     if args.layer is not None and args.layer < 0:
         parser.error("--layer must be >= 0")
+    if args.dnsmos_clips < 0:
+        parser.error("--dnsmos-clips must be >= 0")
     if args.reconstruct_max_clips < 0:
         parser.error("--reconstruct-max-clips must be >= 0")
     if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
@@ -250,6 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         tuple(sorted(set(args.reconstruct)))
     config = PrecomputeConfig(
         depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
+        dnsmos_clips=args.dnsmos_clips,
         encoders=others,
         out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
         weights=weights, device=device,

@@ -42,6 +42,7 @@ class PrecomputeConfig:
     depths: tuple[int, ...] = ()  # z_q<q> representations (1..n_codebooks-1)
     reconstruct: tuple[int, ...] = ()  # codebook counts decoded back to audio
     reconstruct_max_clips: int = 0  # at most this many clips (evenly spread over the plan)
+    dnsmos_clips: int = 0  # DNSMOS (~0.5 s a call on a CPU) on at most this many decoded clips
     encoders: tuple[EncoderSpec, ...] = ()  # beside DAC and MFCC (core.encoders)
     # where the encoding runs, not what it gives (never in the plan): a Ray cluster ("local",
     # "auto" or an address; None: this process) and its worker count (0: one per GPU, else CPU)

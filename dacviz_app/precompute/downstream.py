@@ -19,6 +19,7 @@ from dacviz_app.embedding.spaces import FULL_SPACE, VIEWS, View
 from dacviz_app.explore.analysis import TRUST_K, TRUST_SAMPLE, trust_scores
 from dacviz_app.precompute.config import PrecomputeConfig
 from dacviz_app.precompute.dac_encode import pick_device
+from dacviz_app.precompute.fidelity import fidelity_all
 from dacviz_app.precompute.encode_run import _representation_dims, representations_of
 from dacviz_app.precompute.precision import precision_mode
 from dacviz_app.precompute.sources import ClipSource
@@ -247,6 +248,9 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
+    if decoded and not paths.fidelity_info.is_file():
+        step("fidelity", lambda: fidelity_all(paths, columns["audio"], list(config.reconstruct),
+                                                        config.dnsmos_clips, say))
     cache_format.finish(paths, cache_format.make_manifest(
         name=config.name, command=config.command, source=config.source,
         synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,
