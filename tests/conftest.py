@@ -18,9 +18,20 @@ TEMPLATE_LABEL = "%{x}<b>b</b>"
 INJECTED_NAME = "</title><script>window.__pwned = 1</script>"
 
 
+QUICK_FIDELITY = ("--dnsmos-clips", "0")
+
+
+def precompute_argv(*args: str) -> list[str]:
+    """``python precompute.py ARGS`` as a list. Without --dnsmos-clips (and but for --demo, the
+    README's own command) it adds QUICK_FIDELITY: DNSMOS costs ~1 s a clip and depth on these
+    cores, and is checked against speechmos in tests/unit/test_fidelity.py and by the demo cache."""
+    quick = () if "--dnsmos-clips" in args or "--demo" in args else QUICK_FIDELITY
+    return [sys.executable, str(ROOT / "precompute.py"), *args, *quick]
+
+
 def run_precompute(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
     """Run ``python precompute.py ARGS`` as a user would; returns the finished process."""
-    return subprocess.run([sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args],
+    return subprocess.run(precompute_argv("--no-progress", *args),
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
 
 
@@ -83,9 +94,9 @@ def hostile_cache(demo_wavs, tmp_path_factory):
     measure = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
                "sys.exit(p.returncode)")
-    proc = subprocess.run([sys.executable, "-c", measure, sys.executable, str(ROOT / "precompute.py"),
+    proc = subprocess.run([sys.executable, "-c", measure, *precompute_argv(
                            "--no-progress", str(base / "clips.csv"), "--untrained", "--name", INJECTED_NAME,
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+                           "--out", str(out))], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout, int(proc.stderr.strip().splitlines()[-1])
 

@@ -20,7 +20,7 @@ from dacviz_app.cache.writers import (write_embedding, write_projection, write_p
                                       write_precision_reference, read_precision_reference,
                                       write_sample_3d, write_clips, SKIPPED_LISTED,
                                       SKIPPED_EXAMPLES, SKIPPED_ALL, skip_kind, write_skipped,
-                                      write_plan, write_metrics, write_fidelity, make_manifest, finish,
+                                      write_plan, write_metrics, write_fidelity, write_probes, make_manifest, finish,
                                       clip_columns)
 from dacviz_app.cache.lock import (CacheLocked, DirectoryLock)
 from dacviz_app.cache.reader import (unreadable_message, Cache, damaged, open_cache)
@@ -32,6 +32,6 @@ __all__ = [
     'write_embedding', 'write_projection', 'write_pca_basis', 'write_neighbours',
     'write_code_counts', 'write_precision_reference', 'read_precision_reference', 'write_sample_3d',
     'write_clips', 'SKIPPED_LISTED', 'SKIPPED_EXAMPLES', 'SKIPPED_ALL', 'skip_kind',
-    'write_skipped', 'write_plan', 'write_metrics', 'write_fidelity', 'make_manifest', 'finish', 'clip_columns',
+    'write_skipped', 'write_plan', 'write_metrics', 'write_fidelity', 'write_probes', 'make_manifest', 'finish', 'clip_columns',
     'CacheLocked', 'DirectoryLock', 'unreadable_message', 'Cache', 'damaged', 'open_cache'
 ]

@@ -50,6 +50,11 @@ class CachePaths:
         return self.root / "metrics.json"
 
     @property
+    def probes(self) -> Path:
+        """What the codec keeps, measured: probes, confounds, geometry (``write_probes``)."""
+        return self.root / "probes.json"
+
+    @property
     def fidelity_info(self) -> Path:
         """How the fidelity measures were computed (``write_fidelity``)."""
         return self.root / "fidelity.json"

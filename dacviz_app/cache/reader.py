@@ -36,6 +36,19 @@ def unreadable_message(path: Path, root: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- reading
+PROBES_KEYS = ("params", "confounds", "rows", "geometry")
+
+
+def probes_problem(data) -> str | None:
+    """What is wrong with probes.json's shape (``write_probes``), None when nothing is."""
+    if not isinstance(data, dict) or any(k not in data for k in PROBES_KEYS):
+        return f"not an object with {', '.join(PROBES_KEYS)}"
+    if not all(isinstance(r, dict) and {"representation", "column", "control", "probe", "knn"} <= set(r)
+               for r in data["rows"]) or not isinstance(data["geometry"], dict):
+        return "rows or geometry of the wrong shape"
+    return None
+
+
 def _load_array(path: Path, root: Path) -> np.ndarray:
     if not path.is_file():
         raise damaged(path, "missing", root)
@@ -79,6 +92,8 @@ class Cache:
         self._sample_3d = self._read_sample_3d()
         self._code_counts = self._read_code_counts()
         self.fidelity: Fidelity | None = self._read_fidelity()
+        self.probes: dict | None = self._read_checked(self.paths.probes, probes_problem) \
+            if self.paths.probes.is_file() else None  # caches made before it have none
         self.projection_info: dict[str, dict[str, dict]] = {
             rep: {v.name: self._read_checked(self.paths.projection_info(rep, v.name), partial(
                 shape_problem, fields=PROJECTION_INFO_FIELDS[v.method])) for v in VIEWS}

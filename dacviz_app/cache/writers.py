@@ -158,6 +158,18 @@ def write_metrics(paths: "CachePaths", params: dict, rows: list[dict],
     atomic_write_json(paths.metrics, {"params": params, "rows": rows, "trust": trust or []})
 
 
+def write_probes(paths: "CachePaths", params: dict, confounds: list[dict], rows: list[dict],
+                 geometry: dict) -> None:
+    """probes.json: {"params", "confounds": [{"a", "b", "ami", "cramers_v", "confounded",
+    "sentence"}], "rows": [{"representation", "column", "control" (a column or None), "probe":
+    {"accuracy", "chance", "ci_low", "ci_high", "n", "n_splits", "cv", "interval", "sample",
+    "reason"}, "knn": {"accuracy", "chance", "n_scored", "n_short"}}], "geometry": {"cka":
+    {"representations", "matrix", "n", "seed"}, "depth_jaccard": {"representations", "k",
+    "values"}}} (``precompute/codec_measures.py``)."""
+    atomic_write_json(paths.probes, {"params": params, "confounds": confounds, "rows": rows,
+                                     "geometry": geometry})
+
+
 def write_fidelity(paths: "CachePaths", clip_ids: np.ndarray, depths: list[int],
                    values: dict[str, np.ndarray], dnsmos_original: np.ndarray, params: dict) -> None:
     """arrays/fidelity.npz: ``clip_ids`` (m,) int64 (the decoded clips), ``depths`` (d,) int64,

@@ -9,7 +9,9 @@ columns overlap, and how alike two representations are. Pure numpy/scipy/scikit-
   with none is not scored. Its chance level: for each scored clip, the share of the most frequent
   A value among the clips with a different B value (the accuracy of always guessing that value),
   averaged over the scored clips.
-- linear probe: a multinomial logistic regression (StandardScaler then LogisticRegression, C=1.0)
+- linear probe: a multinomial logistic regression (StandardScaler, then the training fold's span
+  by a PCA that keeps every component (a rotation: no prediction changes), then
+  LogisticRegression, C=1.0, the newton-cg solver: the optimum lbfgs reaches, ~10x sooner here)
   predicting A; out-of-fold predictions by GroupKFold over B when groups are given (A values seen
   only in held-out groups are still scored, so accuracy can fall *below* chance), else by
   StratifiedKFold (shuffled, seeded); a held-out group may also lie along directions the training
@@ -159,6 +161,7 @@ def linear_probe(vectors: np.ndarray, codes: np.ndarray, groups: np.ndarray | No
          "interval": "bootstrap over clips, 95 %", "sample": int | None, "reason": None}; where no
         probe is possible (one value, or no valid split) the numbers are None and "reason" says why.
     """
+    from sklearn.decomposition import PCA
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -186,7 +189,12 @@ def linear_probe(vectors: np.ndarray, codes: np.ndarray, groups: np.ndarray | No
         if len(np.unique(codes[train])) == 1:  # a fold that sees one value predicts it
             predicted[test] = codes[train][0]
             continue
-        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        # the training fold's own span (PCA keeping every component, not whitened: an
+        # orthogonal projection) changes no prediction of an L2-regularised linear model, whose
+        # weights lie in that span; with fewer clips than dimensions it makes the fit fast
+        rank = min(len(train), x.shape[1])
+        model = make_pipeline(StandardScaler(), PCA(n_components=rank, svd_solver="full"),
+                              LogisticRegression(C=1.0, solver="newton-cg", max_iter=2000))
         predicted[test] = model.fit(x[train], codes[train]).predict(x[test])
     accuracy = float(np.mean(predicted == codes))
     resampled = np.random.default_rng(seed).binomial(len(codes), accuracy, n_boot) / len(codes)

@@ -19,6 +19,7 @@ from dacviz_app.embedding.spaces import FULL_SPACE, VIEWS, View
 from dacviz_app.explore.analysis import TRUST_K, TRUST_SAMPLE, trust_scores
 from dacviz_app.precompute.config import PrecomputeConfig
 from dacviz_app.precompute.dac_encode import pick_device
+from dacviz_app.precompute.codec_measures import codec_measures_all
 from dacviz_app.precompute.fidelity import fidelity_all
 from dacviz_app.precompute.encode_run import _representation_dims, representations_of
 from dacviz_app.precompute.precision import precision_mode
@@ -247,6 +248,11 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, here))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample))
+    if not paths.probes.is_file():
+        depth_reps = [r for r, e in sorted(representations_of(config).items(),
+                                           key=lambda item: item[1].get("depth") or 0) if e.get("depth")]
+        step("what the codec keeps", lambda: codec_measures_all(
+            embeddings, columns, metric_columns(columns), depth_reps, paths, config.seed, k, say))
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
     if decoded and not paths.fidelity_info.is_file():
         step("fidelity", lambda: fidelity_all(paths, columns["audio"], list(config.reconstruct),

@@ -59,7 +59,8 @@ FIDELITY_METRICS = (
     Measure("mel_distance", "log-mel distance", "", False,
             f"mean |log10 mel power difference|: {MEL_BANDS} bands, {MEL_WINDOW_S * 1000:g} ms Hann "
             f"window, {MEL_HOP_S * 1000:g} ms hop, floor {MEL_FLOOR:g} (L1)"),
-    Measure("stoi", "STOI", "", True, "pystoi.stoi, classic (not extended), 0-1"),
+    Measure("stoi", "STOI", "", True, "pystoi.stoi, classic (not extended), 0-1; NaN for a clip with "
+                                      "under 384 ms of speech (pystoi's 30 frames)"),
     Measure("pesq", "PESQ (wide-band)", "", True,
             f"pesq.pesq(16000, ref, deg, 'wb'), ITU-T P.862.2; resampled to {PESQ_RATE} Hz when the "
             "model's rate differs; NaN where PESQ refuses the clip"),
@@ -116,11 +117,19 @@ def to_rate(audio: np.ndarray, sample_rate: int, target: int) -> np.ndarray:
 
 
 def stoi(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:
-    """Classic STOI (pystoi) over the shorter length."""
+    """Classic STOI (pystoi) over the shorter length; NaN for a clip too short for it (pystoi
+    needs 30 frames of 25.6 ms of speech, 384 ms, after dropping silent ones: below, it warns
+    and returns 1e-5, which is not a score)."""
+    import warnings
+
     from pystoi import stoi as reference_stoi
 
     n = min(len(reference), len(estimate))
-    return float(reference_stoi(reference[:n], estimate[:n], sample_rate, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(reference_stoi(reference[:n], estimate[:n], sample_rate, extended=False))
+    too_short = any("Not enough STFT frames" in str(w.message) for w in caught)
+    return math.nan if too_short else value
 
 
 def pesq_wb(reference: np.ndarray, estimate: np.ndarray, sample_rate: int) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import ROOT, copy_subset, run_precompute
+from conftest import ROOT, copy_subset, precompute_argv, run_precompute
 from dacviz_app.cache import CacheError, open_cache
 from dacviz_app.viewer.app import create_app
 
@@ -154,8 +154,8 @@ def test_an_out_inside_the_source_is_not_read_as_clips(demo_wavs, tmp_path):
 def test_two_runs_on_one_out_directory(demo_wavs, tmp_path):
     src = copy_subset(demo_wavs, tmp_path / "src", words=("nine", "yes"), speakers=5)
     out = tmp_path / "c"
-    cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", str(src), "--untrained",
-           "--chunk-size", "1", "--batch-size", "1", "--out", str(out)]
+    cmd = precompute_argv("--no-progress", str(src), "--untrained",
+                          "--chunk-size", "1", "--batch-size", "1", "--out", str(out))
     first = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not (out / "work" / "chunks").is_dir():
@@ -197,8 +197,8 @@ def test_a_csv_with_a_huge_field_is_a_clear_error(tmp_path):
 def test_ctrl_c_twice_says_one_thing(demo_wavs, tmp_path):
     src = copy_subset(demo_wavs, tmp_path / "src", words=("two", "no"), speakers=6)
     out = tmp_path / "c"
-    cmd = [sys.executable, str(ROOT / "precompute.py"), str(src), "--untrained", "--chunk-size", "2",
-           "--batch-size", "1", "--out", str(out)]  # with the progress bar
+    cmd = precompute_argv(str(src), "--untrained", "--chunk-size", "2",
+                          "--batch-size", "1", "--out", str(out))  # with the progress bar
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while not list((out / "work" / "chunks").glob("*.npz")) if (out / "work").is_dir() else True:
@@ -247,8 +247,8 @@ def run_measured(*args: str, timeout: float = 600) -> tuple[subprocess.Completed
     measure = ("import resource, subprocess, sys; p = subprocess.run(sys.argv[1:]); "
                "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024, file=sys.stderr); "
                "sys.exit(p.returncode)")
-    proc = subprocess.run([sys.executable, "-c", measure, sys.executable, str(ROOT / "precompute.py"),
-                           "--no-progress", *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    proc = subprocess.run([sys.executable, "-c", measure, *precompute_argv("--no-progress", *args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     *lines, peak = proc.stderr.strip().splitlines()
     return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout, "\n".join(lines)), int(peak)
 

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import ROOT, copy_subset, run_precompute
+from conftest import ROOT, copy_subset, precompute_argv, run_precompute
 from dacviz_app.cache import open_cache
 from dacviz_app.testing import cache_files
 from dacviz_app.viewer.app import create_app
@@ -149,7 +149,7 @@ def test_twenty_kill9s_in_a_row_end_in_the_clean_cache(demo_wavs, tmp_path):
     clean = tmp_path / "clean"
     assert run_precompute(*args, "--out", str(clean)).returncode == 0
     out = tmp_path / "killed"
-    cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args, "--out", str(out)]
+    cmd = precompute_argv("--no-progress", *args, "--out", str(out))
     rng = random.Random(20)
     chunks = out / "work" / "chunks"
     done = lambda: len(list(chunks.glob("*.npz"))) if chunks.is_dir() else 0  # noqa: E731

@@ -5,14 +5,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, copy_subset, run_precompute, write_bad_files
+from conftest import ROOT, copy_subset, precompute_argv, run_precompute, write_bad_files
 from dacviz_app.cache import CacheError, open_cache
 from dacviz_app.embedding.spaces import VIEWS
 from dacviz_app.testing import cache_files
@@ -203,7 +202,7 @@ def test_interrupted_runs_resume_to_the_same_cache(demo_wavs, tmp_path):
     assert run_precompute(*args, "--out", str(clean)).returncode == 0
 
     out = tmp_path / "interrupted"
-    cmd = [sys.executable, str(ROOT / "precompute.py"), "--no-progress", *args, "--out", str(out)]
+    cmd = precompute_argv("--no-progress", *args, "--out", str(out))
     # 1: Ctrl-C after the first chunk
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for_chunks(out, 1, proc)

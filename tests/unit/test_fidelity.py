@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dacviz_app.cache import CachePaths, open_cache
+from dacviz_app.cache import CachePaths
 from dacviz_app.precompute import fidelity as fid
 
 RATE = 16_000
@@ -108,3 +108,8 @@ def open_fidelity(paths):
     from dacviz_app.cache.fidelity import read_fidelity
 
     return read_fidelity(paths)
+
+
+def test_a_clip_too_short_for_stoi_is_nan_not_pystois_placeholder():
+    s = speech_like(seconds=0.25)
+    assert math.isnan(fid.stoi(s, s, RATE))
