@@ -318,6 +318,12 @@ class Cache:
         found = sorted((int(d["depth"]), name) for name, d in reps.items() if d.get("depth"))
         return found if len(found) > 1 else []
 
+    def pooling(self, representation: str) -> str:
+        """What one clip's vector of ``representation`` is, in words: the manifest's description
+        ("quantized latent z, mean over time"): every clip is pooled over its frames."""
+        entry = self.manifest["representations"].get(representation) or {}
+        return str(entry.get("description") or representation)
+
     def kbps(self, representation: str) -> float | None:
         """The bitrate of a depth representation (z included), None for the others."""
         return self.manifest["representations"][representation].get("kbps")

@@ -94,15 +94,28 @@ def controlled_knn_accuracy(neighbour_index: np.ndarray, codes: np.ndarray,
         {"accuracy": float | None, "n_scored": int, "n_short": int, "k": int,
          "chance": float | None} (None when no clip has an eligible neighbour).
     """
+    picked, valid = controlled_neighbours(neighbour_index, control_codes, k)
+    return _controlled_result(picked, valid, np.asarray(codes), np.asarray(control_codes), k)
+
+
+def controlled_neighbours(neighbour_index: np.ndarray, control_codes: np.ndarray, k: int
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """(n, K) neighbour table, (n,) control codes -> ((n, k) the first k neighbours of each clip
+    whose control value differs from its own, (n, k) bool which of them exist)."""
     index = np.asarray(neighbour_index, dtype=np.int64)
-    codes, control = np.asarray(codes), np.asarray(control_codes)
+    control = np.asarray(control_codes)
     eligible = (index >= 0) & (control[np.maximum(index, 0)] != control[:, None])  # (n, K)
     rank = np.cumsum(eligible, axis=1)  # (n, K) 1-based rank among the eligible
     keep = eligible & (rank <= k)
     order = np.argsort(~keep, axis=1, kind="stable")[:, :k]  # kept columns first, in row order
-    picked = np.take_along_axis(index, order, axis=1)
-    valid = np.take_along_axis(keep, order, axis=1)
-    return _controlled_result(picked, valid, codes, control, k)
+    return np.take_along_axis(index, order, axis=1), np.take_along_axis(keep, order, axis=1)
+
+
+def controlled_predictions(neighbour_index: np.ndarray, codes: np.ndarray, control_codes: np.ndarray,
+                           k: int = 5) -> np.ndarray:
+    """(n,) the code of A each clip's controlled neighbours vote for (-1: none eligible)."""
+    picked, valid = controlled_neighbours(neighbour_index, control_codes, k)
+    return _vote(picked, valid, np.asarray(codes))
 
 
 def controlled_knn_accuracy_exact(vectors: np.ndarray, codes: np.ndarray,

@@ -26,6 +26,7 @@ import numpy as np
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.metrics import KNN_ACCURACY_K, encode_labels, vote_predictions
+from dacviz_app.embedding.probes import controlled_chance, controlled_predictions
 
 AGREEMENT_K = 10
 AGREEMENT_BINS = (0.0, 0.2, 0.4, 0.6, 0.8)  # lower edges; the last bin holds 0.8..1
@@ -44,30 +45,41 @@ def column_codes(cache: Cache, column: str) -> tuple[list[str], np.ndarray]:
     return sorted(set(values)), encode_labels(values)
 
 
-def confusion(cache: Cache, rep: str, column: str) -> dict:
-    """The confusion of the k-NN votes for ``column`` in ``rep``'s full space.
+def confusion(cache: Cache, rep: str, column: str, control: str | None = None) -> dict:
+    """The confusion of the k-NN votes for ``column`` in ``rep``'s full space; with
+    ``control`` (another column), each clip's voters are its k nearest clips of a *different*
+    ``control`` value (``probes.controlled_predictions``; a clip with none is not counted).
 
-    Returns {"column", "representation", "k", "names": [value], "counts": (c, c) int64 (row:
-    the true value, column: the voted one), "per_class": [accuracy of each true value],
-    "support": [clips of each value], "accuracy", "chance"}."""
+    Returns {"column", "representation", "control", "k", "names": [value], "counts": (c, c)
+    int64 (row: the true value, column: the voted one), "per_class": [accuracy of each true
+    value], "support": [clips of each value counted], "accuracy", "chance", "n_scored"} (chance:
+    the share of the most frequent value; with a control, ``probes.controlled_chance``)."""
     k = confusion_k(cache)
-    names, codes, predicted = votes(cache, rep, column)
+    names, codes, predicted = votes(cache, rep, column, control)
+    scored = predicted >= 0
     c = len(names)
-    counts = np.bincount(codes * c + predicted, minlength=c * c).reshape(c, c)
+    counts = np.bincount(codes[scored] * c + predicted[scored], minlength=c * c).reshape(c, c)
     support = counts.sum(axis=1)
     per_class = np.diag(counts) / np.maximum(support, 1)
-    return {"column": column, "representation": rep, "k": k, "names": names, "counts": counts,
-            "per_class": per_class.tolist(), "support": support.tolist(),
-            "accuracy": float(np.trace(counts) / max(len(codes), 1)),
-            "chance": float(support.max() / max(len(codes), 1))}
+    n = max(int(scored.sum()), 1)
+    chance = float(support.max() / n) if control is None else \
+        float(np.nanmean(controlled_chance(codes, column_codes(cache, control)[1])[scored]))
+    return {"column": column, "representation": rep, "control": control, "k": k, "names": names,
+            "counts": counts, "per_class": per_class.tolist(), "support": support.tolist(),
+            "accuracy": float(np.trace(counts) / n), "chance": chance, "n_scored": int(scored.sum())}
 
 
-def votes(cache: Cache, rep: str, column: str) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(the column's values, (n_clips,) true codes, (n_clips,) codes the k nearest vote for) in
-    ``rep``'s full space, k = ``confusion_k``."""
+def votes(cache: Cache, rep: str, column: str, control: str | None = None
+          ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(the column's values, (n_clips,) true codes, (n_clips,) codes the k nearest vote for, -1
+    where no voter is eligible) in ``rep``'s full space, k = ``confusion_k``; with ``control``,
+    the voters are the nearest clips of another ``control`` value (from the whole table)."""
     k = confusion_k(cache)
     names, codes = column_codes(cache, column)
     index, _distance = cache.neighbours(rep)
+    if control is not None:
+        return names, codes, controlled_predictions(np.asarray(index), codes,
+                                                    column_codes(cache, control)[1], k)
     return names, codes, vote_predictions(np.asarray(index[:, :k]), codes, k)
 
 
@@ -76,10 +88,12 @@ def confusion_k(cache: Cache) -> int:
     return int(cache.metrics_params.get("knn_accuracy_k") or min(KNN_ACCURACY_K, cache.knn_k))
 
 
-def confusion_cell(cache: Cache, rep: str, column: str, true_value: str, voted_value: str) -> list[int]:
+def confusion_cell(cache: Cache, rep: str, column: str, true_value: str, voted_value: str,
+                   control: str | None = None) -> list[int]:
     """The clips whose ``column`` is ``true_value`` and whose k nearest voted ``voted_value``
-    (``confusion``'s cell), ascending; [] for a value the column does not have."""
-    names, codes, predicted = votes(cache, rep, column)
+    (``confusion``'s cell, ``control`` as there), ascending; [] for a value the column does not
+    have."""
+    names, codes, predicted = votes(cache, rep, column, control)
     if true_value not in names or voted_value not in names:
         return []
     hit = (codes == names.index(true_value)) & (predicted == names.index(voted_value))

@@ -13,7 +13,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dacviz_app.explore import analysis
+from dacviz_app.explore import analysis, measures
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import FULL_SPACE
 from dacviz_app.embedding.spaces import view as view_row
@@ -192,8 +192,18 @@ def display_names(values: list[str], has_rest: bool, taken: set[str]) -> list[st
 
 
 def valid_colour(cache: Cache, column) -> str:
-    """``column`` if it can colour the maps, else 'label'."""
+    """``column`` if it can colour the maps (a column, or the decoder's fidelity at a depth:
+    ``measures.fidelity_colours``), else 'label'."""
+    if measures.parse_fidelity_colour(cache, column) is not None:
+        return column
     return column if isinstance(column, str) and column in colour_columns(cache) else "label"
+
+
+def fidelity_groups(cache: Cache, colour: str) -> ColourGroups:
+    """The clips in quarters of a fidelity measure at a depth (``measures.fidelity_bins``)."""
+    measure, depth = measures.parse_fidelity_colour(cache, colour)
+    names, members, colours = measures.fidelity_bins(cache, measure, depth)
+    return ColourGroups(colour, tuple(names), tuple(members), tuple(colours), cache.n_clips)
 
 
 class ViewGroups:
@@ -246,6 +256,8 @@ class ViewGroups:
     def _all_groups(self, key: GroupsKey) -> ColourGroups:
         if key.colour == AGREEMENT:
             groups = agreement_groups(self.cache, *key.compare)
+        elif key.colour.startswith(measures.FIDELITY_COLOUR):
+            groups = fidelity_groups(self.cache, key.colour)
         else:
             groups = colour_groups(self.cache, key.colour)
         keep = self.kept(key)

@@ -31,6 +31,8 @@ Rerun the same command after an interruption (Ctrl-C, kill, crash): it resumes.
 """
 from __future__ import annotations
 
+import importlib.util
+
 import argparse
 import math
 import os
@@ -133,6 +135,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "clip and depth on a CPU) for at most N of the decoded clips, evenly "
                              "spread; SI-SDR, log-mel distance, STOI and PESQ score every decoded "
                              f"clip (default {DNSMOS_CLIPS}; 0: no DNSMOS)")
+    parser.add_argument("--no-pesq", action="store_true",
+                        help="leave wide-band PESQ out of the fidelity (its reference code may not be "
+                             "used commercially: README.md, licences); the other measures stay")
     parser.add_argument("--encoders", nargs="+", metavar="NAME",
                         help="encoders beside DAC and MFCC (always there), one representation "
                              "each: resemblyzer (a trained speaker encoder, shipped in its wheel) "
@@ -187,6 +192,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--layer must be >= 0")
     if args.dnsmos_clips < 0:
         parser.error("--dnsmos-clips must be >= 0")
+    if not args.no_pesq and importlib.util.find_spec("pesq") is None:
+        parser.error("the pesq package is not installed: install it (requirements.txt) or pass --no-pesq")
     if args.reconstruct_max_clips < 0:
         parser.error("--reconstruct-max-clips must be >= 0")
     if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
@@ -258,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
         tuple(sorted(set(args.reconstruct)))
     config = PrecomputeConfig(
         depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
-        dnsmos_clips=args.dnsmos_clips,
+        dnsmos_clips=args.dnsmos_clips, pesq=not args.no_pesq,
         encoders=others,
         out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
         weights=weights, device=device,

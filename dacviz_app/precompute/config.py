@@ -43,6 +43,7 @@ class PrecomputeConfig:
     reconstruct: tuple[int, ...] = ()  # codebook counts decoded back to audio
     reconstruct_max_clips: int = 0  # at most this many clips (evenly spread over the plan)
     dnsmos_clips: int = 0  # DNSMOS (~0.5 s a call on a CPU) on at most this many decoded clips
+    pesq: bool = True  # wide-band PESQ in the fidelity (--no-pesq: its licence, README.md)
     encoders: tuple[EncoderSpec, ...] = ()  # beside DAC and MFCC (core.encoders)
     # where the encoding runs, not what it gives (never in the plan): a Ray cluster ("local",
     # "auto" or an address; None: this process) and its worker count (0: one per GPU, else CPU)
@@ -68,6 +69,7 @@ class RunSummary:
     notes: list = field(default_factory=list)
     knn_accuracy_k: int | None = None
     encoder: str = ""  # precision.describe_settings of the cache's encode record
+    measures: str = ""  # summary.measures_tables: fidelity and probes against depth
 
     @property
     def clips_per_second(self) -> float:

@@ -256,7 +256,7 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
     decoded = sum(1 for _ in paths.audio_dir.glob("q*/*.wav")) // max(len(config.reconstruct), 1)
     if decoded and not paths.fidelity_info.is_file():
         step("fidelity", lambda: fidelity_all(paths, columns["audio"], list(config.reconstruct),
-                                                        config.dnsmos_clips, say))
+                                                        config.dnsmos_clips, say, config.pesq))
     cache_format.finish(paths, cache_format.make_manifest(
         name=config.name, command=config.command, source=config.source,
         synthetic=config.synthetic, plan_id=plan_id, model_type=config.model_type,

@@ -152,14 +152,23 @@ def dnsmos(audio: np.ndarray, sample_rate: int) -> float:
 
 
 def clip_fidelity(reference: np.ndarray, estimate: np.ndarray, sample_rate: int,
-                  with_dnsmos: bool = True) -> dict[str, float]:
+                  with_dnsmos: bool = True, with_pesq: bool = True) -> dict[str, float]:
     """Every measure of FIDELITY_METRICS for one reconstruction -> {name: value} (DNSMOS NaN
-    unless ``with_dnsmos``)."""
-    return {"si_sdr": si_sdr(reference, estimate),
-            "mel_distance": mel_distance(reference, estimate, sample_rate),
-            "stoi": stoi(reference, estimate, sample_rate),
-            "pesq": pesq_wb(reference, estimate, sample_rate),
-            "dnsmos": dnsmos(estimate, sample_rate) if with_dnsmos else math.nan}
+    unless ``with_dnsmos``, PESQ NaN unless ``with_pesq``). A measure that cannot take the clip
+    (a few ms of audio, all silence) is NaN for it: one clip never stops a run."""
+    return {"si_sdr": undefined_as_nan(si_sdr, reference, estimate),
+            "mel_distance": undefined_as_nan(mel_distance, reference, estimate, sample_rate),
+            "stoi": undefined_as_nan(stoi, reference, estimate, sample_rate),
+            "pesq": undefined_as_nan(pesq_wb, reference, estimate, sample_rate) if with_pesq else math.nan,
+            "dnsmos": undefined_as_nan(dnsmos, estimate, sample_rate) if with_dnsmos else math.nan}
+
+
+def undefined_as_nan(measure: Callable[..., float], *args) -> float:
+    """``measure(*args)``, NaN where the reference implementation refuses the signal (raises)."""
+    try:
+        return float(measure(*args))
+    except Exception:  # noqa: BLE001 - pystoi/pesq/librosa raise various errors on degenerate audio
+        return math.nan
 
 
 def read_mono(path) -> tuple[np.ndarray, int]:
@@ -179,7 +188,7 @@ def dnsmos_rows(n_decoded: int, max_clips: int) -> np.ndarray:
 
 
 def fidelity_all(paths: CachePaths, audio_names: list[str], depths: list[int], dnsmos_clips: int,
-                 say: Callable[[str], None] = print) -> dict | None:
+                 say: Callable[[str], None] = print, with_pesq: bool = True) -> dict | None:
     """Measure every clip that has reconstructions (``audio_names``: clips.json's ``audio``,
     row = clip id) at every decoded depth in ``depths`` (DNSMOS: on ``dnsmos_rows``, NaN on
     the others), and write ``fidelity.json`` + ``arrays/fidelity.npz``
@@ -196,10 +205,11 @@ def fidelity_all(paths: CachePaths, audio_names: list[str], depths: list[int], d
     for row, clip in enumerate(clip_ids):
         reference, rate = read_mono(paths.audio(audio_names[clip]))
         if row in scored:
-            original[row] = dnsmos(reference, rate)
+            original[row] = undefined_as_nan(dnsmos, reference, rate)
         for col, q in enumerate(depths):
             estimate, _ = read_mono(paths.reconstruction(q, audio_names[clip]))
-            for name, value in clip_fidelity(reference, estimate, rate, with_dnsmos=row in scored).items():
+            for name, value in clip_fidelity(reference, estimate, rate, with_dnsmos=row in scored,
+                                             with_pesq=with_pesq).items():
                 values[name][row, col] = value
         if time.perf_counter() - last > 10 or row == len(clip_ids) - 1:
             last = time.perf_counter()
@@ -210,7 +220,8 @@ def fidelity_all(paths: CachePaths, audio_names: list[str], depths: list[int], d
                            for m in FIDELITY_METRICS],
               "reference": "audio/<name>.wav (the clip as the codec heard it, at the model's rate)",
               "packages": package_versions(), "si_sdr_cap_db": SI_SDR_CAP_DB,
-              "dnsmos_clips": len(scored), "dnsmos_sample": "evenly spread over the decoded clips"}
+              "dnsmos_clips": len(scored), "dnsmos_sample": "evenly spread over the decoded clips",
+              "pesq": "measured" if with_pesq else "left out (--no-pesq)"}
     cache_format.write_fidelity(paths, np.asarray(clip_ids, np.int64), list(depths), values, original, params)
     return {"clip_ids": clip_ids, "depths": list(depths), "values": values, "dnsmos_original": original}
 

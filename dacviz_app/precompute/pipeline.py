@@ -24,6 +24,7 @@ from dacviz_app.precompute.plan import (column_notes, make_plan, prepare_out_dir
                                         skip_counts)
 from dacviz_app.cache.encode_record import describe_settings
 from dacviz_app.precompute.sources import ClipSource
+from dacviz_app.precompute.summary import measures_tables
 
 
 
@@ -85,6 +86,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       untrained=config.weights.untrained, already_complete=complete,
                       metrics_rows=opened.metrics["rows"], notes=column_notes(clips),
                       knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"),
-                      encoder=describe_settings(opened.encode_settings))
+                      encoder=describe_settings(opened.encode_settings),
+                      measures=measures_tables(opened))
 
 

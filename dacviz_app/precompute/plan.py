@@ -47,6 +47,8 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
     }
     if config.dnsmos_clips:  # absent when 0, as in the plans of caches made before fidelity
         body["dnsmos_clips"] = config.dnsmos_clips
+    if not config.pesq:
+        body["pesq"] = False
     if config.encoders:  # each one beside DAC, with the hash of its weights (absent: none, as
         # in the plans of caches made before encoders existed, which stay resumable)
         body["encoders"] = {name: {"spec": spec.as_dict(), "sha256": described["weights"]["sha256"]}

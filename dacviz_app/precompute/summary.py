@@ -51,6 +51,43 @@ def metrics_table(rows: list[dict], knn_k: int | None) -> str:
     return "\n".join(lines)
 
 
+def measures_tables(cache) -> str:
+    """What the codec keeps, for the closing summary: the decoder's fidelity (medians over the
+    decoded clips) and the linear probes of the probed columns against q (with chance)."""
+    from dacviz_app.explore import measures
+
+    parts = []
+    summary = measures.fidelity_summary(cache)
+    if summary is not None:
+        names = [m["name"] for m in summary["measures"]]
+        titles = {"si_sdr": "SI-SDR dB", "mel_distance": "log-mel", "stoi": "STOI", "pesq": "PESQ",
+                  "dnsmos": "DNSMOS"}
+        lines = [f"decoder fidelity (median over {summary['n_clips']:,} decoded clips; DNSMOS over "
+                 f"{summary['params'].get('dnsmos_clips', 0)}, the original's "
+                 f"{_number(summary['dnsmos_original']['median'], 2).strip()}):",
+                 f"{'q':>4} {'kbps':>5} " + " ".join(f"{titles.get(n, n):>10}" for n in names)]
+        for j, q in enumerate(summary["depths"]):
+            cells = [_number(summary["all"][n][j]["median"], 2) for n in names]
+            lines.append(f"{q:>4} {summary['kbps'][j]:>5.1f} " + " ".join(f"{c:>10}" for c in cells))
+        parts.append("\n".join(lines))
+    columns = measures.probed_columns(cache)
+    series = {c: measures.probe_series(cache, c, None) for c in columns}
+    if any(series.values()):
+        lines = ["linear probe accuracy of z at q (5-fold, 95 % bootstrap interval; chance):",
+                 f"{'q':>4} " + " ".join(f"{c[:18]:>24}" for c in columns)]
+        for i, row in enumerate(series[columns[0]]):
+            cells = []
+            for c in columns:
+                p = series[c][i]["probe"] if i < len(series[c]) else None
+                cells.append("n/a" if not p or p["accuracy"] is None else
+                             f"{p['accuracy']:.2f} [{p['ci_low']:.2f}-{p['ci_high']:.2f}] ({p['chance']:.2f})")
+            lines.append(f"{row['q']:>4} " + " ".join(f"{cell:>24}" for cell in cells))
+        parts.append("\n".join(lines))
+    for row in measures.confound_rows(cache):
+        parts.append("confound: " + row["sentence"])
+    return "\n\n".join(parts)
+
+
 def format_summary(summary) -> str:
     """The closing summary of a RunSummary, as printed by precompute.py."""
     rule = "=" * 78
@@ -75,6 +112,8 @@ def format_summary(summary) -> str:
     depths = depth_table(summary.metrics_rows)
     if depths:
         parts.extend(["", depths])
+    if summary.measures:
+        parts.extend(["", summary.measures])
     if summary.untrained:
         parts.append("")
         parts.append(untrained_banner())

@@ -37,6 +37,11 @@ def typed(values: np.ndarray) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
 
 
+# every graph: no Plotly logo link and no "send to Plotly Cloud" button (it uploads the chart):
+# nothing on the page reaches off this machine
+GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showLink": False,
+                "showEditInChartStudio": False}
+
 def plotly_text(value: str) -> str:
     """``value`` as literal text in a Plotly label: Plotly reads a subset of HTML in labels, so
     markup is escaped; put it in ``meta`` and reference ``%{meta}``, never into a template."""
@@ -264,8 +269,30 @@ def highlight_payload(projections: dict[str, np.ndarray], groups, selected: int 
             "presentation": presentation, "views": views}
 
 
-METRIC_LINES = (("knn_accuracy", "k-NN accuracy ↑", "#1f77b4"), ("silhouette", "silhouette ↑", "#2ca02c"),
-                ("davies_bouldin", "Davies-Bouldin ↓ (right axis)", "#d62728"))
+METRIC_PANELS = (("knn_accuracy", "k-NN accuracy ↑", "#1f77b4"), ("silhouette", "silhouette ↑", "#2ca02c"),
+                 ("davies_bouldin", "Davies-Bouldin ↓", "#d62728"))
+
+
+def panel_domains(n: int, gap: float = 0.07) -> list[list[float]]:
+    """``n`` side-by-side x domains in [0, 1] with ``gap`` between them."""
+    width = (1 - gap * (n - 1)) / n
+    return [[i * (width + gap), i * (width + gap) + width] for i in range(n)]
+
+
+def axis_name(kind: str, i: int) -> str:
+    """Plotly's axis key for panel i: xaxis, xaxis2, ... (``kind`` "x" or "y")."""
+    return f"{kind}axis" + ("" if i == 0 else str(i + 1))
+
+
+def trace_axes(i: int) -> dict:
+    return {"xaxis": "x" if i == 0 else f"x{i + 1}", "yaxis": "y" if i == 0 else f"y{i + 1}"}
+
+
+def empty_figure(text: str, height: int = 240) -> dict:
+    return {"data": [], "layout": {"height": height, "paper_bgcolor": "white", "plot_bgcolor": "white",
+                                   "xaxis": {"visible": False}, "yaxis": {"visible": False},
+                                   "annotations": [{"text": text, "showarrow": False, "xref": "paper",
+                                                    "yref": "paper", "x": 0.5, "y": 0.5}]}}
 
 
 def _small_layout(title: str, presentation: bool) -> dict:
@@ -276,32 +303,41 @@ def _small_layout(title: str, presentation: bool) -> dict:
             "legend": {"orientation": "h", "y": -0.28, "x": 0}, "height": 260}
 
 
-def depth_figure(rows: list[dict], column: str, current: int | None, presentation: bool) -> dict:
-    """Silhouette, Davies-Bouldin and k-NN accuracy of z's full space against the number of
-    codebooks q (``core.views.depth_metrics`` rows), the slider's q marked."""
-    layout = _small_layout(f"z at q codebooks, scored by {plotly_text(column)}", presentation)
+def depth_figure(rows: list[dict], column: str, current: int | None, presentation: bool,
+                 chance: float | None = None) -> dict:
+    """k-NN accuracy (with its chance level dashed), silhouette and Davies-Bouldin of z's full
+    space against the number of codebooks q (``explore.groups.depth_metrics`` rows): one panel
+    and one y axis each (small multiples), the slider's q marked."""
     if not rows:
-        layout["annotations"] = [{"text": "no codebook depths in this cache", "showarrow": False,
-                                  "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
-        return {"data": [], "layout": layout}
+        return empty_figure("no codebook depths in this cache", 260)
+    font = 15 if presentation else 11
     qs = [r["q"] for r in rows]
-    kbps = [f"{r['kbps']:.1f} kbps" if r["kbps"] is not None else "" for r in rows]
-    data = [{"type": "scatter", "mode": "lines+markers", "x": qs,
-             "y": [r[key] for r in rows], "name": name, "line": {"color": colour},
-             "customdata": kbps, "hovertemplate": "%{y:.3f}<extra>" + name + "</extra>",
-             "yaxis": "y2" if key == "davies_bouldin" else "y"}
-            for key, name, colour in METRIC_LINES]
-    layout.update({
-        "xaxis": {"title": {"text": "codebooks q"}, "tickvals": qs,
-                  "ticktext": [str(q) for q in qs], "gridcolor": "#eee"},
-        "yaxis": {"title": {"text": "accuracy / silhouette"}, "gridcolor": "#eee", "zeroline": True},
-        "yaxis2": {"title": {"text": "Davies-Bouldin"}, "overlaying": "y", "side": "right",
-                   "showgrid": False},
-    })
-    if current is not None:
-        layout["shapes"] = [{"type": "line", "x0": current, "x1": current, "xref": "x",
-                             "y0": 0, "y1": 1, "yref": "paper",
-                             "line": {"color": "#888", "dash": "dot", "width": 1.5}}]
+    layout = {"height": 270, "font": {"size": font}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "margin": {"l": 40, "r": 10, "t": 50, "b": 40}, "showlegend": False, "annotations": [],
+              "shapes": [], "title": {"text": f"z at q codebooks, scored by {plotly_text(column)}",
+                                      "font": {"size": font + 1}, "x": 0.01, "y": 0.98}}
+    data = []
+    for i, ((key, name, colour), domain) in enumerate(zip(METRIC_PANELS, panel_domains(len(METRIC_PANELS)))):
+        data.append({"type": "scatter", "mode": "lines+markers", "x": qs, "y": [r[key] for r in rows],
+                     "name": name, "line": {"color": colour},
+                     "hovertemplate": "q=%{x}: %{y:.3f}<extra>" + name + "</extra>", **trace_axes(i)})
+        if key == "knn_accuracy" and chance is not None:
+            data.append({"type": "scatter", "mode": "lines", "x": [qs[0], qs[-1]], "y": [chance, chance],
+                         "name": "chance", "line": {"color": "#555", "dash": "dash", "width": 1.2},
+                         "hovertemplate": "chance %{y:.3f}<extra></extra>", **trace_axes(i)})
+        layout[axis_name("x", i)] = {"domain": domain, "title": {"text": "codebooks q"}, "tickvals": qs,
+                                     "gridcolor": "#eee", "anchor": trace_axes(i)["yaxis"]}
+        layout[axis_name("y", i)] = {"gridcolor": "#eee", "anchor": trace_axes(i)["xaxis"], "zeroline": True,
+                                     **({"range": [0, 1.02]} if key == "knn_accuracy" else {})}
+        layout["annotations"].append({"text": name + (" · chance dashed" if key == "knn_accuracy" and chance
+                                                      is not None else ""),
+                                      "showarrow": False, "xref": "paper", "yref": "paper", "y": 1.08,
+                                      "x": (domain[0] + domain[1]) / 2, "xanchor": "center"})
+        if current is not None:
+            layout["shapes"].append({"type": "line", "x0": current, "x1": current,
+                                     "xref": trace_axes(i)["xaxis"], "y0": 0, "y1": 1,
+                                     "yref": f"{trace_axes(i)['yaxis']} domain",
+                                     "line": {"color": "#888", "dash": "dot", "width": 1.5}})
     return {"data": data, "layout": layout}
 
 

@@ -11,15 +11,14 @@ from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEWS, page_table, space_title
 from dacviz_app.explore import analysis
 from dacviz_app.explore.groups import AGREEMENT, colour_columns, groups_key
+from dacviz_app.explore.measures import confound_note, fidelity_colours, probe_row
 from dacviz_app.explore.nearest import weights_problem
 from dacviz_app.cache.encode_record import describe_settings, short_settings
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES
+from dacviz_app.viewer.figures import GRAPH_CONFIG
+from dacviz_app.viewer.measures_view import measures_panel
 
 DEFAULT_K = 10
-# every graph: no Plotly logo link and no "send to Plotly Cloud" button (it uploads the chart):
-# nothing on the page reaches off this machine
-GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showLink": False,
-                "showEditInChartStudio": False}
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
              ("← / p", "previous neighbour"), ("r", "replay"), ("Esc", "clear selection"),
              ("t", "presentation mode"), ("a", "original ↔ decoded"))
@@ -109,7 +108,8 @@ def controls(cache: Cache) -> dbc.Card:
                               options=[{"label": c, "value": c} for c in colour_columns(cache)] +
                                       [{"label": "k-NN agreement with…", "value": AGREEMENT,
                                         "title": f"Jaccard overlap of each clip's {analysis.AGREEMENT_K} "
-                                                 "nearest in this representation and in 'Compare with'"}])],
+                                                 "nearest in this representation and in 'Compare with'"}] +
+                                      fidelity_colours(cache))],
                 md=2),
         dbc.Col([dbc.Label("Neighbours k", html_for="k"),
                  dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
@@ -324,17 +324,31 @@ def unscored_reason(colour) -> str:
 def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
                   colour) -> list:
     """What the heatmap shows and the agreement's mean, with space, distance, k and sample."""
-    column = conf["column"]
+    column, control = conf["column"], conf.get("control")
     unscored = (f" ({unscored_reason(colour)}: the label is shown)"
                 if colour not in (column, None) else "")
     worst = sorted(zip(conf["per_class"], conf["names"], conf["support"]))[:3]
+    voters = (f"the k nearest clips of another {control} (controlled: {conf['n_scored']:,} of "
+              f"{cache.n_clips:,} clips had such neighbours in the table; chance: the most frequent "
+              f"{column} among the other {control} values)" if control else
+              f"leave-one-out, all {cache.n_clips:,} clips")
     lines = [html.P([html.Strong(f"k-NN vote by {column}{unscored}: "),
                      f"accuracy {conf['accuracy']:.3f} (chance {conf['chance']:.3f}), "
-                     f"{current}, full space, cosine, k={conf['k']}, leave-one-out, all "
-                     f"{cache.n_clips:,} clips. Rows: the true {column}; columns: what the k "
-                     f"nearest voted; colour: the share of the row. Click a cell to select "
-                     f"its clips."], id="confusion-summary"),
+                     f"{current} (mean over frames), full space, cosine, k={conf['k']}, {voters}. "
+                     f"Rows: the true {column}; columns: what the k nearest voted; colour: the "
+                     f"share of the row. Click a cell to select its clips."], id="confusion-summary"),
              html.P("Hardest: " + ", ".join(f"{name} {acc:.2f} (n={n})" for acc, name, n in worst))]
+    said = confound_note(cache, column)
+    if said:
+        lines.append(html.P([html.Strong("Confound: "), said, " Scores of these columns are one "
+                             "finding, not several."], className="text-danger", id="confound-note"))
+    row = probe_row(cache, current, column, control)
+    if row and row["probe"]["accuracy"] is not None:
+        p = row["probe"]
+        lines.append(html.P([html.Strong(f"Linear probe of {column} on {current}: "),
+                             f"{p['accuracy']:.3f} [95 % {p['ci_low']:.3f}–{p['ci_high']:.3f}] "
+                             f"(chance {p['chance']:.3f}; {p['cv']}, {p['n']:,} clips; bootstrap over "
+                             f"clips)."], id="probe-summary"))
     if mean_agreement is not None:
         lines.append(html.P([html.Strong(f"Agreement {current} vs {compare}: "),
                              f"mean Jaccard of the {analysis.AGREEMENT_K} nearest (cosine, full "
@@ -365,6 +379,7 @@ def reconstruction_control(cache: Cache) -> html.Div:
                        options=[{"label": "original", "value": 0}] +
                                [{"label": f"{q} cb", "value": q} for q in depths]),
         *note,
+        html.Small(id="clip-fidelity", className="d-block clip-fidelity"),
         html.Small(f"cb: decoded by DAC from the first q codebooks; "
                    f"{cache.reconstructed_clips:,} of {cache.n_clips:,} clips have it",
                    className="text-muted d-block"),
@@ -379,9 +394,9 @@ def codec_panel(cache: Cache) -> dbc.Card:
         html.H5("The codec lens: what each codebook adds", className="card-title"),
         dbc.Row([
             dbc.Col(dcc.Graph(id="depth-chart", className="small-chart",
-                              config={**GRAPH_CONFIG, "displayModeBar": False}), md=7),
+                              config={**GRAPH_CONFIG, "displayModeBar": False}), lg=8),
             dbc.Col(dcc.Graph(id="usage-chart", className="small-chart",
-                              config={**GRAPH_CONFIG, "displayModeBar": False}), md=5),
+                              config={**GRAPH_CONFIG, "displayModeBar": False}), lg=4),
         ], className="g-2"),
         html.Small(id="codec-note", className="text-muted"),
     ]), className="mt-2", id="codec-panel")
@@ -414,6 +429,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         ], className="g-2"),
         analysis_panel(),
         codec_panel(cache),
+        measures_panel(cache),
         metrics_panel(),
     ], id="page", className="container-fluid py-2",
         **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)

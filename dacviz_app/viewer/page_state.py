@@ -13,9 +13,10 @@ import numpy as np
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.metrics import codebook_usage
-from dacviz_app.embedding.spaces import VIEW_NAMES
+from dacviz_app.embedding.spaces import FULL_SPACE, VIEW_NAMES
 from dacviz_app.embedding.spaces import view as view_row
 from dacviz_app.explore import analysis
+from dacviz_app.explore.measures import valid_control
 from dacviz_app.explore.groups import (AGREEMENT, ViewGroups, active_representation, depth_metrics,
                                        hover_texts, neighbour_rows, scored_columns, valid_clip_ids,
                                        valid_colour)
@@ -328,16 +329,25 @@ def codec_charts(cache: Cache, colour, depth, presentation: bool) -> tuple:
     rows = depth_metrics(cache, column)
     counts = cache.code_counts()
     usage = None if counts is None else codebook_usage(counts)
-    note = (f"Full space of z, cosine k-NN (k={cache.metrics_params.get('knn_accuracy_k')}), "
+    note = (f"Full space of z (each clip: z averaged over its frames, 1024-D), cosine k-NN (k={cache.metrics_params.get('knn_accuracy_k')}), "
             f"Euclidean silhouette; scored by {column!r}"
             + ("" if column == colour else f" ({unscored_reason(colour)})")
             + f". Usage over all {cache.n_clips:,} clips' frames."
             + (" UNTRAINED weights: the codebooks are random." if cache.untrained else ""))
-    return (depth_figure(rows, column, valid_depth(cache, depth), presentation),
+    chance = next((r.get("chance") for r in cache.metrics_rows
+                   if r["space"] == FULL_SPACE and r.get("column", "label") == column), None)
+    return (depth_figure(rows, column, valid_depth(cache, depth), presentation, chance),
             usage_figure(usage, presentation), note)
 
 
-def confusion_cell_clips(cache: Cache, rep: str, colour, click) -> list[int]:
+def confusion_control(cache: Cache, control, column: str) -> str | None:
+    """The column the confusion's votes hold out ("control for"), None when it is none, not a
+    probed column, or the scored column itself."""
+    control = valid_control(cache, control)
+    return None if control == column else control
+
+
+def confusion_cell_clips(cache: Cache, rep: str, colour, click, control=None) -> list[int]:
     """A click on the confusion heatmap (clickData: x the voted value, y the true one) -> the
     clips of that cell."""
     points = (click or {}).get("points") if isinstance(click, dict) else None
@@ -346,4 +356,6 @@ def confusion_cell_clips(cache: Cache, rep: str, colour, click) -> list[int]:
     true_value, voted = points[0].get("y"), points[0].get("x")
     if not isinstance(true_value, str) or not isinstance(voted, str):
         return []
-    return analysis.confusion_cell(cache, rep, metrics_column(cache, colour), true_value, voted)
+    column = metrics_column(cache, colour)
+    return analysis.confusion_cell(cache, rep, column, true_value, voted,
+                                   confusion_control(cache, control, column))

@@ -77,8 +77,9 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[
     shares = " · ".join(f"{sum(str(cache.clips[c][j]) == str(cache.clips[c][clip]) for j in ids)}/"
                         f"{len(ids)} same {c}" for c in columns)
     lines = [html.Small(shares, className="d-block", id="neighbour-shares"),
-             html.Small(f"cosine distance in the full {cache.dim(rep)}-D {rep} space, k={len(ids)}",
-                        className="text-muted d-block")]
+             html.Small(f"cosine distance between clip vectors: {cache.pooling(rep)} "
+                        f"({cache.dim(rep)}-D {rep}), k={len(ids)}", className="text-muted d-block",
+                        id="neighbour-space")]
     if compare and compare != rep and cache.has_representation(compare):
         other = {r["id"] for r in neighbour_rows(cache, compare, clip, k)}
         shared = len(other & set(ids))
@@ -115,8 +116,9 @@ def render_query_neighbours(cache: Cache, rows: list[dict], rep: str, cursor: in
             top = max(sorted(set(values)), key=values.count)
             shares.append(f"{values.count(top)}/{len(ids)} {column} {top!r}")
     lines = [html.Small(" · ".join(shares), className="d-block", id="neighbour-shares"),
-             html.Small(f"cosine distance in the full {cache.dim(rep)}-D {rep} space, k={len(ids)}, "
-                        f"all {cache.n_clips:,} clips", className="text-muted d-block")]
+             html.Small(f"cosine distance between clip vectors: {cache.pooling(rep)} "
+                        f"({cache.dim(rep)}-D {rep}), k={len(ids)}, all {cache.n_clips:,} clips",
+                        className="text-muted d-block")]
     if compared:
         shared = len({r["id"] for r in compared} & set(ids))
         lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in {compare}",

@@ -12,7 +12,7 @@ import json
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES, space_title
 from dacviz_app.embedding.spaces import view as view_row
-from dacviz_app.viewer.layout import GRAPH_CONFIG
+from dacviz_app.viewer.figures import GRAPH_CONFIG
 
 REPORT_HEIGHT = 460
 HIGHLIGHT_STYLES = (("lasso", "selection", 7, "circle-open"), ("neighbours", "neighbours", 11, "circle"),

@@ -762,3 +762,60 @@ def _answers(url: str) -> str | None:
     except OSError:
         return None
 
+
+
+FIGURE_DATA_JS = """
+const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');
+return gd && gd.data ? gd.data.map(t => ({name: t.name, x: t.x, y: t.y, xaxis: t.xaxis || 'x'})) : null;
+"""
+
+
+def test_what_the_codec_keeps_fidelity_colour_control_for_speaker_and_the_probe_chart(page, demo_cache):
+    """Colour the maps by STOI at 4 codebooks (quarters, worst first, as the cache says); choose
+    "control for speaker": the probe chart holds speaker out (its numbers and chance are
+    probes.json's), the confusion's voters are other speakers' clips with their own chance; the
+    clicked clip's fidelity at 4 cb is the cache's; the untrained warning is said."""
+    from dacviz_app.explore import analysis, measures
+    from dacviz_app.explore.groups import ViewGroups
+
+    driver = page.driver
+    cache = open_cache(demo_cache[0])
+    assert cache.fidelity is not None and cache.probes is not None
+    colour = f"{measures.FIDELITY_COLOUR}:stoi:4"
+    choose(page, "#colour", "fidelity: STOI at 4 cb")
+    expected = ViewGroups(cache).drawn(colour, "pca2").names
+    wait_for(lambda: [t["name"] for t in driver.execute_script(FIGURE_DATA_JS, "#view-pca2") or []]
+             == list(expected), 20, "the maps coloured by STOI quarters")
+    assert expected[0].startswith("worst quarter") and "colour=%40fidelity%3Astoi%3A4" in driver.current_url
+
+    choose(page, "#control", "speaker")
+    wait_for(lambda: "GroupKFold by speaker" in page.find_element("#probe-note").text, 20, "the probe note")
+    traces = wait_for(lambda: driver.execute_script(FIGURE_DATA_JS, "#probe-chart"), 20, "the probe chart")
+    label_probe = next(t for t in traces if t["name"] == "linear probe" and t["xaxis"] == "x")
+    series = measures.probe_series(cache, "label", "speaker")
+    assert label_probe["y"] == pytest.approx([s["probe"]["accuracy"] for s in series])
+    chance = next(t for t in traces if t["name"] == "chance (probe)" and t["xaxis"] == "x")
+    assert chance["y"] == pytest.approx([s["probe"]["chance"] for s in series])
+    assert "UNTRAINED" in page.find_element("#probe-note").text
+
+    conf = analysis.confusion(cache, "z", "label", "speaker")
+    wait_for(lambda: "another speaker" in page.find_element("#confusion-summary").text, 20, "controlled confusion")
+    assert f"chance {conf['chance']:.3f}" in page.find_element("#confusion-summary").text
+
+    fidelity = wait_for(lambda: driver.execute_script(FIGURE_DATA_JS, "#fidelity-chart"), 20, "fidelity chart")
+    assert any(t["name"] == "original's DNSMOS" for t in fidelity)
+    for size, name in (((1000, 700), "13-measures-1000"), ((1920, 1080), "13-measures-1920")):
+        driver.set_window_size(*size)
+        driver.execute_script("document.getElementById('measures-panel').scrollIntoView({behavior: 'instant'})")
+        time.sleep(1.0)
+        shot(page, name)
+
+    clip = int(cache.fidelity.clip_ids[3])
+    driver.get(page.server_url + f"/?clip={clip}")
+    wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views again")
+    radio = wait_for(lambda: [e for e in driver.find_elements("css selector", "#ab input") if e.get_attribute("value") == "4"],
+                     15, "the A/B choice")
+    driver.execute_script("arguments[0].click()", radio[0])
+    line = wait_for(lambda: page.find_element("#clip-fidelity").text, 15, "the clip's fidelity")
+    stoi = cache.fidelity.of_clip(clip, 4)["stoi"]
+    assert line.startswith("At 4 cb:") and ("n/a" if stoi != stoi else f"STOI {stoi:.2f}") in line

@@ -174,7 +174,8 @@ def test_export_and_analysis_callbacks_over_http(demo_cache):
                        {"id": "depth", "property": "value", "value": None},
                        {"id": "colour", "property": "value", "value": "speaker"},
                        {"id": "compare", "property": "value", "value": "z"},
-                       {"id": "presentation", "property": "value", "value": []}],
+                       {"id": "presentation", "property": "value", "value": []},
+                       {"id": "control", "property": "value", "value": "none"}],
             "changedPropIds": ["colour.value"], "state": []}
     answer = client.post("/_dash-update-component", json=body)
     assert answer.status_code == 200

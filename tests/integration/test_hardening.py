@@ -204,7 +204,8 @@ def lasso_body(points) -> dict:
                       {"id": "groups-key", "property": "data", "value": "label"},
                       {"id": "rep", "property": "value", "value": "z"},
                       {"id": "depth", "property": "value", "value": None},
-                      {"id": "colour", "property": "value", "value": "label"}]}
+                      {"id": "colour", "property": "value", "value": "label"},
+                      {"id": "control", "property": "value", "value": "none"}]}
 
 
 def test_a_forged_lasso_of_a_million_ids_costs_what_the_cache_costs(client, demo_cache):

@@ -135,6 +135,15 @@ def write_everything(paths: CachePaths, representations: dict[str, dict]) -> Non
               "knn_accuracy": "…", "columns": ["label", "speaker", "gender"], "trust": "…",
               "trust_k": 10, "trust_sample_above": 5_000}
     cache_format.write_metrics(paths, params, rows, trust)
+    # what the codec keeps: the real producers, on these arrays and WAVs (small: a few seconds)
+    from dacviz_app.precompute.codec_measures import codec_measures_all
+    from dacviz_app.precompute.fidelity import fidelity_all
+
+    embeddings = {rep: np.load(paths.array(rep, "embedding")) for rep in representations}
+    depth_reps = [r for r, e in representations.items() if e.get("depth")]
+    codec_measures_all(embeddings, columns, ["label", "speaker", "gender"], depth_reps, paths, SEED, KNN_K,
+                       say=lambda _: None)
+    fidelity_all(paths, names, [DEPTH], dnsmos_clips=1, say=lambda _: None)
 
 
 @pytest.fixture(scope="module")

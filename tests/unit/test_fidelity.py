@@ -113,3 +113,9 @@ def open_fidelity(paths):
 def test_a_clip_too_short_for_stoi_is_nan_not_pystois_placeholder():
     s = speech_like(seconds=0.25)
     assert math.isnan(fid.stoi(s, s, RATE))
+
+
+def test_a_few_milliseconds_of_silence_is_nan_everywhere_not_a_crash():
+    values = fid.clip_fidelity(np.zeros(160), np.zeros(160), RATE)
+    assert set(values) == {m.name for m in fid.FIDELITY_METRICS}
+    assert math.isnan(values["si_sdr"]) and math.isnan(values["stoi"]) and math.isnan(values["pesq"])

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dacviz_app.cache import Cache
 from dacviz_app.explore.groups import ViewGroups
-from dacviz_app.viewer.callbacks import clientside, link, maps, selection, side
+from dacviz_app.viewer.callbacks import clientside, link, maps, measures, selection, side
 
 
 def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     """Attach every callback of the page to ``app`` for ``cache``; ``view_groups``: the app's
     memoised colour groups (the /clip-at route reads the same)."""
-    for feature in (link, selection, maps, side, clientside):
+    for feature in (link, selection, maps, side, measures, clientside):
         feature.register(app, cache, view_groups)

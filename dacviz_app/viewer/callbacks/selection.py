@@ -47,8 +47,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               _go=Input("find-go", "n_clicks"), _enter=Input("find", "n_submit")),
                   state=dict(text=State("find", "value"), key=State("groups-key", "data"),
                              rep=State("rep", "value"), depth=State("depth", "value"),
-                             colour=State("colour", "value")))
-    def on_lasso(search, selected, _clear, cell, _go, _enter, text, key, rep, depth, colour):
+                             colour=State("colour", "value"), control=State("control", "value")))
+    def on_lasso(search, selected, _clear, cell, _go, _enter, text, key, rep, depth, colour, control):
         """The box/lasso selection: from the link, a 2D view's box or lasso, a confusion cell
         or the find box (and the find box's note)."""
         trigger = ctx.triggered_id
@@ -59,7 +59,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         if trigger == "clear":
             return [], ""
         if trigger == "confusion":
-            return shown(confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell)), ""
+            return shown(confusion_cell_clips(cache, shown_rep(cache, rep, depth), colour, cell, control)), ""
         if trigger in ("find-go", "find"):
             if not isinstance(text, str) or not text.strip():
                 return no_update, ""

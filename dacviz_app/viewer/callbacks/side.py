@@ -12,7 +12,7 @@ from dacviz_app.explore.groups import ViewGroups
 from dacviz_app.viewer.figures import confusion_figure
 from dacviz_app.viewer.layout import (analysis_note, depth_label, metrics_table, subset_table,
                                       weights_notes)
-from dacviz_app.viewer.page_state import (clean_clip_list, clean_selection, codec_charts,
+from dacviz_app.viewer.page_state import (clean_clip_list, clean_selection, codec_charts, confusion_control,
                                           column_rows, figures_update, hidden_groups,
                                           highlight_update, link_selection, metrics_column,
                                           shown_rep, valid_compare, valid_depth)
@@ -63,10 +63,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               depth=Input("depth", "value"),
                               colour=Input("colour", "value"),
                               compare=Input("compare", "value"),
-                              presentation=Input("presentation", "value")))
-    def on_analysis(rep, depth, colour, compare, presentation):
+                              presentation=Input("presentation", "value"),
+                              control=Input("control", "value")))
+    def on_analysis(rep, depth, colour, compare, presentation, control):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
-        conf = analysis.confusion(cache, current, column)
+        conf = analysis.confusion(cache, current, column, confusion_control(cache, control, column))
         compare = valid_compare(cache, compare, rep)
         mean = float(analysis.agreement(cache, current, compare).mean()) if compare != current else None
         return (confusion_figure(conf, bool(presentation)),

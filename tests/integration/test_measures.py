@@ -1,0 +1,100 @@
+"""What the codec keeps, as the demo cache stores it: every number recomputes with numpy,
+scikit-learn and the reference packages from the cache's own files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dacviz_app.cache import open_cache
+
+
+def codes_of(values) -> np.ndarray:
+    _, codes = np.unique(np.asarray([str(v) for v in values]), return_inverse=True)
+    return codes
+
+
+def test_fidelity_recomputes_from_the_wavs_with_the_reference_packages(demo_cache):
+    from pesq import pesq
+    from pystoi import stoi
+
+    cache = open_cache(demo_cache[0])
+    fid = cache.fidelity
+    assert fid is not None and list(fid.depths) == cache.reconstruction_depths
+    assert len(fid.clip_ids) == cache.reconstructed_clips
+    for row in (0, len(fid.clip_ids) // 2, len(fid.clip_ids) - 1):
+        clip = int(fid.clip_ids[row])
+        ref, rate = sf.read(str(cache.paths.audio(cache.clips["audio"][clip])))
+        for col, q in enumerate(fid.depths):
+            deg, _ = sf.read(str(cache.reconstruction_path(clip, q)))
+            n = min(len(ref), len(deg))
+            s, s_hat = ref[:n] - ref[:n].mean(), deg[:n] - deg[:n].mean()
+            target = np.dot(s_hat, s) / np.dot(s, s) * s
+            si_sdr = 10 * np.log10(np.sum(target ** 2) / np.sum((s_hat - target) ** 2))
+            assert fid.values["si_sdr"][row, col] == pytest.approx(si_sdr, abs=1e-3)
+            stored_stoi = fid.values["stoi"][row, col]
+            if np.isfinite(stored_stoi):
+                assert stored_stoi == pytest.approx(stoi(ref[:n], deg[:n], rate), abs=1e-5)
+            stored_pesq = fid.values["pesq"][row, col]
+            if np.isfinite(stored_pesq):
+                assert stored_pesq == pytest.approx(pesq(rate, ref[:n], deg[:n], "wb"), abs=1e-4)
+    scored = np.isfinite(fid.dnsmos_original)
+    assert scored.sum() == json.loads(cache.paths.fidelity_info.read_text())["params"]["dnsmos_clips"] > 0
+
+
+def test_confounds_probes_and_cka_recompute_with_scikit_learn(demo_cache):
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    cache = open_cache(demo_cache[0])
+    probes = cache.probes
+    label, speaker = codes_of(cache.clips["label"]), codes_of(cache.clips["speaker"])
+    pair = next(r for r in probes["confounds"] if {r["a"], r["b"]} == {"label", "speaker"})
+    assert pair["ami"] == pytest.approx(adjusted_mutual_info_score(label, speaker))
+    assert not pair["confounded"]  # the demo crosses 12 words with 10 voices
+    # the plain k-NN of every row is the metrics table's own k-NN accuracy
+    for row in probes["rows"]:
+        if row["control"] is None:
+            metric = next(m for m in cache.metrics_rows if m["representation"] == row["representation"]
+                          and m["space"] == "full" and m["column"] == row["column"])
+            assert row["knn"]["accuracy"] == pytest.approx(metric["knn_accuracy"])
+    # controlled k-NN from the exact cosine neighbours (the whole table suffices at 120 clips)
+    from dacviz_app.embedding.probes import controlled_knn_accuracy_exact
+
+    x = np.load(cache.paths.array("mfcc", "embedding"))
+    row = next(r for r in probes["rows"] if r["representation"] == "mfcc" and r["column"] == "label"
+               and r["control"] == "speaker")
+    exact = controlled_knn_accuracy_exact(x, label, speaker, 5)
+    assert row["knn"]["accuracy"] == pytest.approx(exact["accuracy"])
+    # CKA: the stored matrix's mfcc-z cell from the formula
+    table = probes["geometry"]["cka"]
+    names = table["representations"]
+    a, b = x - x.mean(0), np.load(cache.paths.array("z", "embedding")).astype(np.float64)
+    b = b - b.mean(0)
+    cka = np.linalg.norm(b.T @ a) ** 2 / (np.linalg.norm(a.T @ a) * np.linalg.norm(b.T @ b))
+    assert table["matrix"][names.index("mfcc")][names.index("z")] == pytest.approx(cka, abs=1e-5)
+    # every probe says its chance, interval and folds
+    probe = row["probe"]
+    assert probe["chance"] == pytest.approx(np.bincount(label).max() / len(label))
+    assert probe["ci_low"] <= probe["accuracy"] <= probe["ci_high"] and probe["cv"] == "GroupKFold by control"
+
+
+def test_a_linear_probe_recomputes_with_its_own_folds(demo_cache):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cache = open_cache(demo_cache[0])
+    label = codes_of(cache.clips["label"])
+    x = np.load(cache.paths.array("mfcc", "embedding"))
+    row = next(r for r in cache.probes["rows"] if r["representation"] == "mfcc" and r["column"] == "label"
+               and r["control"] is None)
+    seed = cache.probes["params"]["seed"]
+    folds = StratifiedKFold(n_splits=row["probe"]["n_splits"], shuffle=True, random_state=seed)
+    predicted = np.empty_like(label)
+    for train, test in folds.split(x, label):  # plain lbfgs, no span rotation: the same predictions
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+        predicted[test] = model.fit(x[train], label[train]).predict(x[test])
+    assert row["probe"]["accuracy"] == pytest.approx(np.mean(predicted == label), abs=1.5 / len(label))
