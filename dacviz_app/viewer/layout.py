@@ -11,7 +11,7 @@ from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEWS, page_table, space_title
 from dacviz_app.explore import analysis
 from dacviz_app.explore.groups import AGREEMENT, colour_columns, groups_key
-from dacviz_app.explore.measures import confound_note, fidelity_colours, probe_row
+from dacviz_app.explore.measures import FIDELITY_COLOUR, confound_note, fidelity_colours, probe_row
 from dacviz_app.explore.nearest import weights_problem
 from dacviz_app.cache.encode_record import describe_settings, short_settings
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES
@@ -318,6 +318,8 @@ def unscored_reason(colour) -> str:
     """Why the metrics are not scored by the "Colour by" choice."""
     if colour == AGREEMENT:
         return "the maps are coloured by k-NN agreement, not a column"
+    if isinstance(colour, str) and colour.startswith(FIDELITY_COLOUR):
+        return "the maps are coloured by the decoder's fidelity, not a column"
     return f"{colour!r} is not a scored column: precompute scores columns of 2 to 200 values"
 
 

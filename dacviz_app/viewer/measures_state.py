@@ -30,8 +30,9 @@ def probe_note(cache: Cache, control: str | None) -> list[str]:
     sample = first["probe"].get("sample") if first else None
     out = [f"Each clip is z averaged over its frames (1024-D) at q codebooks. Linear probe: "
            f"standardised logistic regression (C=1), {params['folds']}-fold cross-validated "
-           + ("GroupKFold by " + control + " (each fold's " + control + " values never seen in "
-              "training: below chance is possible)" if control else "StratifiedKFold") +
+           + ("GroupKFold by " + control + " in the panels marked held out (each fold's " + control +
+              " values never seen in training: below chance is possible), StratifiedKFold in the "
+              "others" if control else "StratifiedKFold") +
            f", on {n:,} clips" + (f" (a stratified sample of {sample:,})" if sample else "") +
            f"; band: {params['interval']}. k-NN vote: the k={params['knn_k']} nearest other clips, "
            f"cosine, full space" + (f", only among clips of another {control}" if control else "") +
