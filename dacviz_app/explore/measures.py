@@ -54,6 +54,15 @@ def probe_series(cache: Cache, column: str, control: str | None) -> list[dict]:
     return out
 
 
+def controlled_knn(cache: Cache, column: str, control: str | None) -> dict[str, float | None]:
+    """{representation: k-NN accuracy of ``column`` in its full space with ``control`` held out
+    (probes.json)}; {} without a control or without probes."""
+    if control is None:
+        return {}
+    return {row["representation"]: row["knn"]["accuracy"] for row in (cache.probes or {}).get("rows", [])
+            if row["column"] == column and row["control"] == control}
+
+
 def confound_rows(cache: Cache) -> list[dict]:
     """probes.json's confounded pairs: [{"a", "b", "ami", "cramers_v", "sentence"}]."""
     return [r for r in (cache.probes or {}).get("confounds", []) if r.get("confounded")]

@@ -16,7 +16,7 @@ from dacviz_app.explore.nearest import weights_problem
 from dacviz_app.cache.encode_record import describe_settings, short_settings
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES
 from dacviz_app.viewer.figures import GRAPH_CONFIG
-from dacviz_app.viewer.measures_view import measures_panel
+from dacviz_app.viewer.measures_view import control_choice, measures_panel
 
 DEFAULT_K = 10
 SHORTCUTS = (("click", "select a clip and play it"), ("→ / n", "next neighbour"),
@@ -272,12 +272,14 @@ def metrics_panel() -> dbc.Card:
     ]), className="mt-2", id="metrics-panel")
 
 
-def analysis_panel() -> dbc.Card:
-    """The k-NN vote's confusion heatmap (a cell click selects its clips) and the agreement of
-    the current representation with the compared one."""
+def analysis_panel(cache: Cache) -> dbc.Card:
+    """The k-NN vote's confusion heatmap (a cell click selects its clips), "control for" (which
+    the confusion, the metrics table and the probe chart follow) and the agreement of the
+    current representation with the compared one."""
     return dbc.Card(dbc.CardBody([
         html.H5("Analysis: where the neighbours vote right, and where representations disagree",
                 className="card-title"),
+        control_choice(cache),
         dbc.Row([
             dbc.Col(dcc.Graph(id="confusion", className="confusion-chart",
                               config={**GRAPH_CONFIG, "displayModeBar": False}), lg=7),
@@ -429,7 +431,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
             dbc.Col(views_grid(), lg=9),
             dbc.Col(listening_panel(cache, templates), lg=3),
         ], className="g-2"),
-        analysis_panel(),
+        analysis_panel(cache),
         codec_panel(cache),
         measures_panel(cache),
         metrics_panel(),
@@ -445,7 +447,9 @@ def weights_notes(cache: Cache) -> dict[str, str]:
 
 
 def metrics_table(rows: list[dict], current: str, params: dict, column: str = "label",
-                  colour: str | None = None, notes: dict[str, str] | None = None) -> html.Div:
+                  colour: str | None = None, notes: dict[str, str] | None = None,
+                  controlled: dict | None = None, control: str | None = None,
+                  confound: str | None = None) -> html.Div:
     """The seed's comparison table for every representation, scored by ``column`` (the
     "Colour by" column when precompute scored it), with the chance level; the current
     representation marked; ``notes`` (``weights_notes``): whether each one's encoder is trained."""
@@ -460,14 +464,23 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
         return "n/a" if value is None else f"{value:.{digits}f}"
 
     k = params.get("knn_accuracy_k")
+    controlled = controlled or {}
+    extra = [f"k-NN acc, {control} held out ↑"] if control else []
     head = html.Thead(html.Tr([html.Th(h) for h in (
         "representation", "space", "dim", "silhouette ↑", "silhouette cos ↑", "Davies-Bouldin ↓",
-        f"k-NN acc (k={k}) ↑", "chance")]))
+        f"k-NN acc (k={k}) ↑", *extra, "chance")]))
+
+    def held_out(r):
+        if not control:
+            return []
+        value = controlled.get(r["representation"]) if r["space"] == "full" else None
+        return [html.Td(cell(value) if r["space"] == "full" else "")]
+
     body = [html.Tr([html.Td(name(r["representation"])), html.Td(space_title(r["space"])),
                      html.Td(r["dim"]), html.Td(cell(r["silhouette"])),
                      html.Td(cell(r.get("silhouette_cosine"))),
                      html.Td(cell(r["davies_bouldin"])), html.Td(cell(r["knn_accuracy"])),
-                     html.Td(cell(r.get("chance")))],
+                     *held_out(r), html.Td(cell(r.get("chance")))],
                     className="current" if r["representation"] == current else "")
             for r in rows]
     sample = params.get("silhouette_sample_above")
@@ -478,7 +491,12 @@ def metrics_table(rows: list[dict], current: str, params: dict, column: str = "l
             f"that on a seeded sample of {sample:,} (seed {params.get('seed')}). k-NN accuracy: "
             f"leave-one-out majority vote of the k={k} nearest other clips, cosine in the full "
             f"space, Euclidean in projections; chance: the share of the most frequent {column} "
-            f"(the accuracy of always guessing it). Recompute from the cache with scikit-learn: "
-            f"see README.")
-    return html.Div([title, dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
-                                      className="metrics"), html.Small(note, className="text-muted")])
+            f"(the accuracy of always guessing it). Each clip is one vector: its representation "
+            f"pooled over frames (z: mean over frames)."
+            + (f" Held out: the k nearest clips of another {control} vote (full space; its own "
+               f"chance is in the probe chart)." if control else "")
+            + " Recompute from the cache with scikit-learn: see docs/cache-format.md.")
+    said = [html.P([html.Strong("Confound: "), confound, " Their rows are one finding, not two."],
+                   className="text-danger small mb-1")] if confound else []
+    return html.Div([title, *said, dbc.Table([head, html.Tbody(body)], size="sm", bordered=False, hover=True,
+                                             className="metrics"), html.Small(note, className="text-muted")])

@@ -123,7 +123,8 @@ def fidelity_figure(summary: dict | None, untrained: bool, presentation: bool) -
         arrow = "↑" if m["higher_is_better"] else "↓"
         unit = f" ({m['unit']})" if m["unit"] else ""
         layout[axis_name("x", i)] = {"domain": domain, "gridcolor": "#eee", "tickvals": x,
-                                     "title": {"text": "q" if i else "codebooks q"},
+                                     "ticktext": [f"{q}<br>{kbps:g}" for q, kbps in zip(x, summary["kbps"])],
+                                     "title": {"text": "q · kbps" if i else "codebooks q · kbps"},
                                      "anchor": trace_axes(i)["yaxis"]}
         layout[axis_name("y", i)] = {"gridcolor": "#eee", "anchor": trace_axes(i)["xaxis"]}
         layout["annotations"].append({"text": f"<b>{m['title']}{unit} {arrow}</b>", "showarrow": False,
@@ -155,17 +156,26 @@ def cka_figure(table: dict | None, presentation: bool) -> dict:
                        "yaxis": {"type": "category", "automargin": True, "autorange": "reversed"}}}
 
 
-def measures_panel(cache: Cache) -> dbc.Card:
-    """The card: "control for" and the probe chart, the fidelity chart, CKA and their notes."""
+def control_choice(cache: Cache) -> dbc.Row:
+    """"Control for <column>": hold a probed column out of the k-NN votes and the probes (the
+    confusion, the metrics table and the probe chart follow it)."""
     columns = measures.probed_columns(cache)
     options = [{"label": "nothing", "value": "none"}] + [{"label": c, "value": c} for c in columns]
+    return dbc.Row([dbc.Col(dbc.Label("Control for", html_for="control"), width="auto"),
+                    dbc.Col(dcc.Dropdown(id="control", value="none", clearable=False, options=options,
+                                         className="control-choice"), md=3),
+                    dbc.Col(html.Small("the neighbours and the probe's held-out folds are then clips "
+                                       "of another value of that column", className="text-muted"))],
+                   className="g-2 align-items-center mb-1")
+
+
+def measures_panel(cache: Cache) -> dbc.Card:
+    """The card: the probe chart (following the analysis card's "control for"), the fidelity
+    chart, CKA, and their notes."""
     graph = {**GRAPH_CONFIG, "displayModeBar": False}
     return dbc.Card(dbc.CardBody([
         html.H5("What the codec keeps, measured", className="card-title"),
-        dbc.Row([dbc.Col(dbc.Label("Control for", html_for="control"), width="auto"),
-                 dbc.Col(dcc.Dropdown(id="control", value="none", clearable=False, options=options,
-                                      className="control-choice"), md=3)],
-                className="g-2 align-items-center"),
+        html.Small("Control for: the analysis card's choice (above).", className="text-muted d-block"),
         dcc.Graph(id="probe-chart", className="measure-chart", config=graph),
         html.Div(id="probe-note", className="small text-muted"),
         html.H6("The decoder's fidelity against depth", className="mt-3"),

@@ -67,7 +67,8 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
             "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
                        {"id": "depth", "property": "value", "value": None},
-                       {"id": "colour", "property": "value", "value": "speaker"}],
+                       {"id": "colour", "property": "value", "value": "speaker"},
+                       {"id": "control", "property": "value", "value": "none"}],
             "changedPropIds": ["rep.value"], "state": []}
     for _ in range(4):  # several requests: both workers answer the same
         status, _, answer = fetch(base + "/_dash-update-component", json.dumps(body).encode(),

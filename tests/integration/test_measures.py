@@ -98,3 +98,31 @@ def test_a_linear_probe_recomputes_with_its_own_folds(demo_cache):
         model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
         predicted[test] = model.fit(x[train], label[train]).predict(x[test])
     assert row["probe"]["accuracy"] == pytest.approx(np.mean(predicted == label), abs=1.5 / len(label))
+
+
+def test_the_metrics_table_and_the_confusion_follow_control_for(demo_cache):
+    """"Control for speaker" over HTTP: the metrics table adds the held-out k-NN column with
+    probes.json's numbers; the confusion's summary names the controlled voters and their chance."""
+    from dacviz_app.explore import analysis
+    from dacviz_app.viewer.app import create_app
+
+    client = create_app(demo_cache[0]).server.test_client()
+    cache = open_cache(demo_cache[0])
+    body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
+            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
+                       {"id": "depth", "property": "value", "value": None},
+                       {"id": "colour", "property": "value", "value": "label"},
+                       {"id": "control", "property": "value", "value": "speaker"}],
+            "changedPropIds": ["control.value"], "state": []}
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200
+    text = answer.get_data(as_text=True)
+    row = next(r for r in cache.probes["rows"] if r["representation"] == "mfcc" and r["column"] == "label"
+               and r["control"] == "speaker")
+    assert "k-NN acc, speaker held out" in text and f"{row['knn']['accuracy']:.3f}" in text
+    conf = analysis.confusion(cache, "mfcc", "label", "speaker")
+    assert conf["accuracy"] == pytest.approx(row["knn"]["accuracy"])  # the same votes, two owners agree
+    body["changedPropIds"] = ["control.value"]
+    body["inputs"][3]["value"] = "<script>"  # not a probed column: no control
+    answer = client.post("/_dash-update-component", json=body)
+    assert answer.status_code == 200 and "held out" not in answer.get_data(as_text=True)

@@ -9,6 +9,7 @@ from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES
 from dacviz_app.explore import analysis
 from dacviz_app.explore.groups import ViewGroups
+from dacviz_app.explore.measures import confound_note, controlled_knn
 from dacviz_app.viewer.figures import confusion_figure
 from dacviz_app.viewer.layout import (analysis_note, depth_label, metrics_table, subset_table,
                                       weights_notes)
@@ -51,11 +52,14 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     @app.callback(Output("metrics-table", "children"),
                   inputs=dict(rep=Input("rep", "value"),
                               depth=Input("depth", "value"),
-                              colour=Input("colour", "value")))
-    def on_metrics(rep, depth, colour):
+                              colour=Input("colour", "value"),
+                              control=Input("control", "value")))
+    def on_metrics(rep, depth, colour, control):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
+        held_out = confusion_control(cache, control, column)
         return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
-                             column, colour, notes)
+                             column, colour, notes, controlled_knn(cache, column, held_out), held_out,
+                             confound_note(cache, column))
 
     @app.callback(Output("confusion", "figure"),
                   Output("analysis-note", "children"),
