@@ -46,6 +46,7 @@ def probe_rows(x: np.ndarray, knn_index: np.ndarray, rep: str, columns: dict[str
     neighbour table): for each probed column, plain (control None) and controlled for each
     other probed column."""
     codes = {c: encode_labels(columns[c]) for c in probed}
+    k = min(KNN_ACCURACY_K, knn_index.shape[1])  # a tiny collection has fewer neighbours (as the metrics)
     rows = []
     for column in probed:
         for control in [None] + [c for c in probed if c != column]:
@@ -53,11 +54,11 @@ def probe_rows(x: np.ndarray, knn_index: np.ndarray, rep: str, columns: dict[str
             probe = probes.linear_probe(x, codes[column], groups=groups, n_splits=PROBE_FOLDS, seed=seed,
                                         n_boot=PROBE_BOOTSTRAP)
             if control is None:
-                knn = {"accuracy": knn_vote_accuracy(knn_index, codes[column], KNN_ACCURACY_K),
+                knn = {"accuracy": knn_vote_accuracy(knn_index, codes[column], k),
                        "chance": float(np.bincount(codes[column]).max() / len(codes[column])),
                        "n_scored": len(codes[column]), "n_short": 0}
             else:
-                knn = probes.controlled_knn_accuracy(knn_index, codes[column], codes[control], KNN_ACCURACY_K)
+                knn = probes.controlled_knn_accuracy(knn_index, codes[column], codes[control], k)
             rows.append({"representation": rep, "column": column, "control": control,
                          "probe": probe, "knn": {key: knn[key] for key in
                                                  ("accuracy", "chance", "n_scored", "n_short")}})
@@ -93,7 +94,7 @@ def codec_measures_all(embeddings: dict[str, np.ndarray], columns: dict[str, lis
         with threadpool_limits(limits=1):  # small matrices: one BLAS thread is 4x faster than two here
             rows += probe_rows(x, np.asarray(index), rep, columns, probed, seed)
         say(f"  {rep:13s} probes {time.perf_counter() - started:7.2f} s")
-    params = {"probe": probes.__doc__.strip(), "knn_k": KNN_ACCURACY_K, "folds": PROBE_FOLDS,
+    params = {"probe": probes.__doc__.strip(), "knn_k": min(KNN_ACCURACY_K, k), "folds": PROBE_FOLDS,
               "bootstrap": PROBE_BOOTSTRAP, "interval": "95 % percentile bootstrap over clips",
               "probed_columns": probed, "max_clips": probes.MAX_CLIPS,
               "confound_threshold": probes.CONFOUND_THRESHOLD, "seed": seed}

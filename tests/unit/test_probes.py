@@ -169,3 +169,19 @@ def test_jaccard_of_neighbour_tables():
     shifted = np.array([[1, 2, 4], [0, 2, 3], [0, 1, 3], [0, 1, 2]])  # row 0: 2 shared of 4
     assert probes.jaccard_consecutive([table, table, shifted], 3) == pytest.approx([1.0, (0.5 + 3) / 4])
     assert probes.jaccard_consecutive([table], 3) == []
+
+
+def test_the_probes_step_on_the_smallest_collection_does_not_fail(tmp_path):
+    """Five clips, four neighbours each (fewer than the vote's k = 5): the step still writes its
+    rows, with k lowered as the metrics lower it and the impossible probes given a reason."""
+    from dacviz_app.cache import CachePaths
+    from dacviz_app.precompute.codec_measures import probe_rows
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 16)).astype(np.float32)
+    index = np.argsort(-(x @ x.T) + np.eye(5) * 1e9, axis=1)[:, :4]
+    columns = {"label": ["a", "a", "b", "b", "c"], "speaker": ["s", "t", "s", "t", "s"]}
+    rows = probe_rows(x, index, "z", columns, ["label", "speaker"], seed=0)
+    assert len(rows) == 4 and all(r["knn"]["accuracy"] is not None for r in rows if r["control"] is None)
+    assert any(r["probe"]["reason"] for r in rows)
+    assert CachePaths(tmp_path).probes.name == "probes.json"
