@@ -15,7 +15,7 @@ from dacviz_app.cache import Cache
 FIDELITY_COLOUR = "@fidelity"  # "Colour by" value prefix: "@fidelity:<measure>:<q>"
 FIDELITY_BIN_NAMES = ("worst quarter", "second quarter", "third quarter", "best quarter")
 FIDELITY_BIN_COLOURS = ("#d7191c", "#f4a259", "#a6d96a", "#1a9641")
-NOT_DECODED = "(not decoded)"
+NOT_DECODED = "(no value: not decoded, or undefined)"
 NOT_DECODED_COLOUR = "#cccccc"
 FIDELITY_GROUP_LINES = 6  # the fidelity chart draws one line per colour group up to this many
 

@@ -312,8 +312,8 @@ def depth_figure(rows: list[dict], column: str, current: int | None, presentatio
         return empty_figure("no codebook depths in this cache", 260)
     font = 15 if presentation else 11
     qs = [r["q"] for r in rows]
-    layout = {"height": 270, "font": {"size": font}, "paper_bgcolor": "white", "plot_bgcolor": "white",
-              "margin": {"l": 40, "r": 10, "t": 50, "b": 40}, "showlegend": False, "annotations": [],
+    layout = {"height": 290, "font": {"size": font}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "margin": {"l": 40, "r": 10, "t": 50, "b": 48}, "showlegend": False, "annotations": [],
               "shapes": [], "title": {"text": f"z at q codebooks, scored by {plotly_text(column)}",
                                       "font": {"size": font + 1}, "x": 0.01, "y": 0.98}}
     data = []
