@@ -19,7 +19,7 @@ from dacviz_app.testing import cache_files
 
 # the demo set, in chunks of 30 clips (four chunks: both workers get some), fewer decoded clips
 COMMAND = ["--untrained", "--device", "cpu", "--chunk-size", "30", "--reconstruct", "4",
-           "--reconstruct-max-clips", "8"]
+           "--reconstruct-max-clips", "8", "--dnsmos-clips", "0"]  # DNSMOS: tests/unit/test_fidelity.py
 RAY = ["--ray", "local", "--ray-workers", "2"]
 
 
