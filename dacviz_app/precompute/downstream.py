@@ -1,5 +1,6 @@
 """After encoding: the chunks assembled into arrays, then the neighbour tables, projections,
-metrics and the manifest (``finish_cache``), each result one file, skipped when present."""
+metrics, what the codec keeps (probes.json), the decoder's fidelity and the manifest
+(``finish_cache``), each result one file, skipped when present."""
 from __future__ import annotations
 
 import math
@@ -228,7 +229,9 @@ def finish_cache(embeddings: dict[str, np.ndarray], columns: dict[str, list], co
                  plan_id: str, n_skipped: int, paths: CachePaths,
                  say: Callable[[str], None], encode: dict | None = None) -> dict[str, float]:
     """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
-    the projections, the metrics; then the manifest and the end of ``work/`` (``cache.finish``).
+    the projections, the metrics, what the codec keeps (``codec_measures``), the decoder's
+    fidelity where clips were decoded (``fidelity``); then the manifest and the end of ``work/``
+    (``cache.finish``).
     ``embeddings``: {rep: (n_clips, dim) float32}; ``columns``: clips.json's columns;
     ``encode``: the manifest's record of how the encoder ran (None: not encoded here).
     Returns the seconds each step took."""
