@@ -50,8 +50,7 @@ def time_measures(cache, clips: int) -> dict[str, float]:
 def time_probes(cache, repeats: int) -> float:
     """Median seconds of the whole probes step on the cache's embeddings (scratch output)."""
     embeddings = {r: np.load(cache.paths.array(r, "embedding")) for r in cache.representations}
-    reps = cache.manifest["representations"]
-    depth_reps = [r for r, e in sorted(reps.items(), key=lambda item: item[1].get("depth") or 0) if e.get("depth")]
+    depth_reps = [rep for _, rep in cache.depths()]
     seconds = []
     with tempfile.TemporaryDirectory() as scratch:
         paths = CachePaths(Path(scratch))

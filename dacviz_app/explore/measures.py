@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from dacviz_app.cache import Cache
+from dacviz_app.cache.models import bitrate_kbps
 
 FIDELITY_COLOUR = "@fidelity"  # "Colour by" value prefix: "@fidelity:<measure>:<q>"
 FIDELITY_BIN_NAMES = ("worst quarter", "second quarter", "third quarter", "best quarter")
@@ -112,9 +113,7 @@ def fidelity_summary(cache: Cache, groups: dict[str, np.ndarray] | None = None) 
             rows = np.flatnonzero(np.isin(fid.clip_ids, members))
             by_group[name] = {m: [quartiles(v[rows, j]) for j in range(len(fid.depths))]
                               for m, v in fid.values.items()}
-    hop = cache.manifest["model"]
-    kbps = [q * math.log2(hop.get("codebook_size", 1024)) * hop["sample_rate"] / hop["hop_length"] / 1000
-            for q in fid.depths]
+    kbps = [bitrate_kbps(cache.manifest["model"]["type"], q) for q in fid.depths]
     return {"depths": list(fid.depths), "kbps": kbps, "measures": list(fid.measures),
             "all": {m: [quartiles(v[:, j]) for j in range(len(fid.depths))] for m, v in fid.values.items()},
             "groups": by_group, "dnsmos_original": quartiles(fid.dnsmos_original),
