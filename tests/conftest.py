@@ -18,20 +18,30 @@ TEMPLATE_LABEL = "%{x}<b>b</b>"
 INJECTED_NAME = "</title><script>window.__pwned = 1</script>"
 
 
-QUICK_FIDELITY = ("--dnsmos-clips", "0")
+# What a test's cache leaves out unless the test names the option itself: DNSMOS (~1 s a clip and
+# depth here; checked against speechmos in tests/unit/test_fidelity.py and by the demo cache), and
+# all but one codebook depth and four decoded clips (decoding every clip at five depths is ~85 % of
+# a small run's encoding on these cores; the demo cache, built as the README says, has them all and
+# tests/integration/test_precompute.py checks every one). The paths stay exercised: one depth's
+# latent, its projections and metrics, decoded audio and its fidelity are still written.
+LEAN_DEFAULTS = {"--dnsmos-clips": ("--dnsmos-clips", "0"),
+                 "--depths": ("--depths", "2"),
+                 "--reconstruct": ("--reconstruct", "2", "--reconstruct-max-clips", "4")}
 
 
-def precompute_argv(*args: str) -> list[str]:
-    """``python precompute.py ARGS`` as a list. Without --dnsmos-clips (and but for --demo, the
-    README's own command) it adds QUICK_FIDELITY: DNSMOS costs ~1 s a clip and depth on these
-    cores, and is checked against speechmos in tests/unit/test_fidelity.py and by the demo cache."""
-    quick = () if "--dnsmos-clips" in args or "--demo" in args else QUICK_FIDELITY
-    return [sys.executable, str(ROOT / "precompute.py"), *args, *quick]
+def precompute_argv(*args: str, readme: bool = False) -> list[str]:
+    """``python precompute.py ARGS`` as a list. Unless ``readme`` (the README's own command, run
+    as written), every LEAN_DEFAULTS option the test does not name is added."""
+    lean = () if readme else tuple(word for flag, words in LEAN_DEFAULTS.items()
+                                   if flag not in args for word in words)
+    return [sys.executable, str(ROOT / "precompute.py"), *args, *lean]
 
 
-def run_precompute(*args: str, timeout: float = 600, **kwargs) -> subprocess.CompletedProcess:
-    """Run ``python precompute.py ARGS`` as a user would; returns the finished process."""
-    return subprocess.run(precompute_argv("--no-progress", *args),
+def run_precompute(*args: str, timeout: float = 600, readme: bool = False,
+                   **kwargs) -> subprocess.CompletedProcess:
+    """Run ``python precompute.py ARGS`` as a user would (``precompute_argv``); returns the
+    finished process."""
+    return subprocess.run(precompute_argv("--no-progress", *args, readme=readme),
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
 
 
@@ -64,7 +74,8 @@ def demo_cache(tmp_path_factory, demo_wavs) -> tuple[Path, str]:
     if prebuilt:
         return Path(prebuilt), ""
     out = tmp_path_factory.mktemp("cache") / "demo"
-    proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out))
+    proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out),
+                          readme=True)
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout
 
