@@ -31,7 +31,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from dacviz_app.testing import chromium_options, free_port
+from dacviz_testkit import chromium_options, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -34,7 +34,7 @@ from pathlib import Path
 import psutil
 
 from dacviz_app.cache import open_cache
-from dacviz_app.testing import free_port, multipart
+from dacviz_testkit import free_port, multipart
 from load_test import callback_body
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.cache import open_cache  # noqa: E402
 from dacviz_app.embedding.neighbours import cosine_knn_among  # noqa: E402
 from dacviz_app.embedding.projections import PLACE_K, place_among  # noqa: E402
-from dacviz_app.testing import chromium_options, free_port, multipart  # noqa: E402
+from dacviz_testkit import chromium_options, free_port, multipart  # noqa: E402
 
 KEPT_K = 10
 

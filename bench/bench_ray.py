@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-from dacviz_app.testing import cache_files  # noqa: E402
+from dacviz_testkit import cache_files  # noqa: E402
 
 
 def run(args: list[str]) -> tuple[float, float, str]:

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 from dacviz_app.cache import open_cache  # noqa: E402
 from dacviz_app.explore.groups import ViewGroups  # noqa: E402
 from dacviz_app.viewer.layout import representation_choices  # noqa: E402
-from dacviz_app.testing import free_port, multipart  # noqa: E402
+from dacviz_testkit import free_port, multipart  # noqa: E402
 from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 mode=run; [ "${1:-}" = "--test" ] && mode=test
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
 stamp=.venv/.dacviz-installed
-hash=$(cat requirements.txt requirements-test.txt pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+hash=$(cat requirements.txt requirements-test.txt pyproject.toml tests/testkit/pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
   echo "installing Python packages into .venv (first time: a few minutes, torch is large)"
   .venv/bin/pip install -q --upgrade pip
@@ -18,6 +18,8 @@ if ! grep -qx -e "$hash-$mode" -e "$hash-test" "$stamp" 2>/dev/null; then
   .venv/bin/pip install -q --no-deps -e .
   if [ "$mode" = test ]; then
     .venv/bin/pip install -q -r requirements-test.txt
+    # the helpers the tests and benchmarks share (tests/testkit), a package of their own
+    .venv/bin/pip install -q --no-deps -e tests/testkit
     # its own call: combined with the other pins the resolver backtracks for minutes
     .venv/bin/pip install -q "dash[testing]==4.4.1"
   fi

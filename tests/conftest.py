@@ -144,7 +144,7 @@ def write_bad_files(folder: Path) -> dict[str, str]:
 @pytest.hookimpl(optionalhook=True)  # dash[testing]'s hook: absent where dash is not installed
 def pytest_setup_options():
     """Chromium options for dash[testing]'s browser: headless as root, no outside traffic."""
-    from dacviz_app.testing import chromium_options
+    from dacviz_testkit import chromium_options
 
     return chromium_options()
 

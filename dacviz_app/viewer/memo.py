@@ -13,7 +13,8 @@ disk, a folder removed) is said in one log line and the value is simply not kept
 fails is a miss.
 
 Shapes: a key is any string (hashed: its length costs nothing on disk); a value is what
-``json.dumps`` takes.
+``json.dumps`` takes. ``private_folder`` gives the folder (this user's, no one else may write
+it); ``remove_stale_private_folders`` clears the memos of caches gone since.
 """
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import json
 import logging
 import math
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 SHARDS = 256
@@ -105,3 +108,39 @@ def _written(entry: os.DirEntry) -> int:
         return entry.stat().st_mtime_ns
     except OSError:
         return 0
+
+
+STALE_MEMO_DAYS = 7
+
+
+def remove_stale_private_folders(prefix: str, max_age_days: float = STALE_MEMO_DAYS) -> list[Path]:
+    """Remove this user's private folders ``<temp>/<prefix>*-uid<uid>`` untouched for
+    ``max_age_days`` (the memos of caches rebuilt or deleted since, or of an older summary
+    version). Only folders this user owns, never a link. Returns those removed."""
+    removed = []
+    cutoff = time.time() - max_age_days * 86400
+    for folder in Path(tempfile.gettempdir()).glob(f"{prefix}*-uid{os.getuid()}"):
+        try:
+            st = os.lstat(folder)
+            if folder.is_symlink() or st.st_uid != os.getuid() or st.st_mtime > cutoff:
+                continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+        except OSError:
+            continue  # another worker removed it first, or it is not ours to remove
+    return removed
+
+
+def private_folder(name: str) -> Path:
+    """``<system temp>/<name>-uid<uid>``, made 0700 and used only if this user owns it and no one
+    else may write it (what the memo reads back is drawn for every user: a folder another local
+    user planted must never be trusted); otherwise a fresh private folder (then not shared)."""
+    folder = Path(tempfile.gettempdir()) / f"{name}-uid{os.getuid()}"
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if st.st_uid == os.getuid() and (st.st_mode & 0o077) == 0 and not folder.is_symlink():
+            return folder
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix=f"{name}-"))

@@ -23,7 +23,8 @@ from dacviz_app.explore.groups import (AGREEMENT, ViewGroups, active_representat
 from dacviz_app.explore.nearest import clean_vectors, nearest, nearest_and_place
 from dacviz_app.viewer.figures import (base_figure, depth_figure, highlight_payload, legend_patch,
                                        usage_figure, user_view, view_title)
-from dacviz_app.viewer.layout import DEFAULT_K, representation_choices, unscored_reason
+from dacviz_app.viewer.analysis_view import unscored_reason
+from dacviz_app.viewer.layout import DEFAULT_K, representation_choices
 
 
 EMPTY_SELECTION = {"clip": None, "cursor": -1, "play": None, "nonce": 0}

@@ -712,7 +712,7 @@ def test_query_by_voice_with_the_fake_microphone_lands_among_its_own_recording(d
 
     from selenium import webdriver
 
-    from dacviz_app.testing import chromium_options, free_port
+    from dacviz_testkit import chromium_options, free_port
 
     cache = open_cache(demo_cache[0])
     clip = 31

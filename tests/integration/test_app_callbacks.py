@@ -14,7 +14,7 @@ from dacviz_app.cache import CachePaths, atomic_save_npy, open_cache
 from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS
 from dacviz_app.precompute.synthetic import build_synthetic_cache
 from dacviz_app.explore.groups import ViewGroups, colour_groups, neighbour_rows
-from dacviz_app.viewer import layout, page_state
+from dacviz_app.viewer import analysis_view, page_state
 from dacviz_app.viewer.app import create_app
 
 
@@ -170,18 +170,18 @@ def test_lasso_points_map_to_clips(cache, groups):
 
 
 def test_metrics_table_marks_the_current_representation(cache):
-    table = layout.metrics_table(page_state.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
+    table = analysis_view.metrics_table(page_state.column_rows(cache, "codes_mean"), "codes_mean", cache.metrics_params)
     rows = table.children[1].children[1].children
     # the four representations and the speaker encoder x five spaces, scored by the label
     assert len(rows) == 25
     assert {r.children[0].children for r in rows if r.className == "current"} == {"codes_mean"}
-    table = layout.metrics_table(page_state.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
+    table = analysis_view.metrics_table(page_state.column_rows(cache, "z_q4"), "z_q4", cache.metrics_params)
     rows = table.children[1].children[1].children  # the slider's depth joins the table
     assert len(rows) == 30 and {r.children[0].children for r in rows if r.className == "current"} == {"z_q4"}
     # with the weights notes: each representation says whether its encoder is trained
-    notes = layout.weights_notes(cache)
+    notes = analysis_view.weights_notes(cache)
     assert notes["z"] == "untrained" and notes["mfcc"] == "no weights" and notes["resemblyzer"] == "trained"
-    table = layout.metrics_table(page_state.column_rows(cache, "z"), "z", cache.metrics_params, notes=notes)
+    table = analysis_view.metrics_table(page_state.column_rows(cache, "z"), "z", cache.metrics_params, notes=notes)
     names = {r.children[0].children[0]: r.children[0].children[1].children
              for r in table.children[1].children[1].children}
     assert names == {"z": " untrained", "codes_concat": " untrained", "codes_mean": " untrained",
@@ -192,14 +192,14 @@ def test_the_metrics_follow_colour_by_with_their_chance_level(cache):
     assert page_state.metrics_column(cache, "speaker") == "speaker"
     assert page_state.metrics_column(cache, "duration_s") == "label"  # not a category: the label's
     column = page_state.metrics_column(cache, "speaker")
-    table = layout.metrics_table(page_state.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
+    table = analysis_view.metrics_table(page_state.column_rows(cache, "z", column), "z", cache.metrics_params, column, "speaker")
     assert "Scored by speaker" in json.dumps(table.to_plotly_json(), default=str)
     rows = table.children[1].children[1].children
     assert len(rows) == 25
     speakers = np.asarray(cache.clips["speaker"])
     chance = max(np.mean(speakers == s) for s in set(speakers))
     assert {r.children[7].children for r in rows} == {f"{chance:.3f}"}  # the same in every space
-    other = layout.metrics_table(page_state.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
+    other = analysis_view.metrics_table(page_state.column_rows(cache, "z", "label"), "z", cache.metrics_params, "label",
                              "duration_s")
     assert "'duration_s' is not a scored column" in json.dumps(other.to_plotly_json(), default=str)
 
@@ -412,7 +412,7 @@ def test_a_cache_from_before_the_codec_lens_opens_with_its_controls_hidden(demo_
 def test_the_sound_memo_never_reads_a_folder_another_user_could_have_planted(tmp_path, monkeypatch):
     import tempfile
 
-    from dacviz_app.viewer.app import private_folder
+    from dacviz_app.viewer.memo import private_folder
 
     monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
     mine = private_folder("memo")
@@ -430,7 +430,7 @@ def test_the_sound_memo_is_bounded_in_bytes_and_old_memos_are_removed(tmp_path, 
     import time
 
     from dacviz_app.explore import sound
-    from dacviz_app.viewer.app import private_folder, remove_stale_private_folders
+    from dacviz_app.viewer.memo import private_folder, remove_stale_private_folders
 
     tone = tmp_path / "tone.wav"
     rate = 16000

@@ -17,7 +17,7 @@ import soundfile as sf
 
 from conftest import ROOT
 from dacviz_app.cache import open_cache
-from dacviz_app.testing import free_port, multipart
+from dacviz_testkit import free_port, multipart
 
 
 def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
@@ -173,7 +173,7 @@ def test_slow_uploads_hold_no_place_in_the_query_queue(gunicorn, demo_cache):
     made every honest query a 503 "busy" while GET /query said 0 waiting. Now the upload is read
     before the encoder admits it: honest queries are answered, the status agrees, and a slow
     upload is cut at the deadline with a 408."""
-    from dacviz_app.viewer.app import UPLOAD_DEADLINE_S
+    from dacviz_app.viewer.query_route import UPLOAD_DEADLINE_S
 
     base, _ = gunicorn
     cache = open_cache(demo_cache[0])

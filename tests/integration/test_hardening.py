@@ -18,7 +18,7 @@ import pytest
 
 from conftest import ROOT, copy_subset, precompute_argv, run_precompute
 from dacviz_app.cache import open_cache
-from dacviz_app.testing import cache_files
+from dacviz_testkit import cache_files
 from dacviz_app.viewer.app import create_app
 
 CALLBACK = "/_dash-update-component"

@@ -14,7 +14,7 @@ import pytest
 from conftest import ROOT, copy_subset, precompute_argv, run_precompute, write_bad_files
 from dacviz_app.cache import CacheError, open_cache
 from dacviz_app.embedding.spaces import VIEWS
-from dacviz_app.testing import cache_files
+from dacviz_testkit import cache_files
 
 
 def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):

@@ -15,7 +15,7 @@ import pytest
 
 from conftest import ROOT, run_precompute
 from dacviz_app.cache import CachePaths
-from dacviz_app.testing import cache_files
+from dacviz_testkit import cache_files
 
 # the demo set, in chunks of 30 clips (four chunks: both workers get some), fewer decoded clips
 COMMAND = ["--untrained", "--device", "cpu", "--chunk-size", "30", "--reconstruct", "4",

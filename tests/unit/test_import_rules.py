@@ -20,6 +20,8 @@ MAY_IMPORT = {
     "query_service": {"embedding", "cache", "explore", "precompute"},
     "viewer": {"embedding", "cache", "explore", "query_service"},
 }
+# test-only code: the app never imports it (tests/testkit, its own package, and selenium)
+TEST_ONLY = ("dacviz_testkit", "selenium", "pytest")
 TORCH_SIDE = ("torch", "torchaudio", "dac", "audiotools", "dacviz_app.precompute",
               "dacviz_app.query_service.encoder", "dacviz_app.query_service.server")
 # the web side never imports torch, not even inside a function; ``embedding`` may, inside the
@@ -86,6 +88,11 @@ def torch_imports(edges_with_outside: dict[str, set[str]]) -> list[str]:
     return problems
 
 
+def imports_of_test_code(edges_with_outside: dict[str, set[str]]) -> list[str]:
+    return [f"{module} imports {t}" for module, targets in edges_with_outside.items() for t in sorted(targets)
+            if any(t == s or t.startswith(s + ".") for s in TEST_ONLY)]
+
+
 def circles(edges: dict[str, set[str]]) -> list[list[str]]:
     """Every import circle between modules (a package's __init__ and its own modules aside)."""
     found, state = [], {}
@@ -122,6 +129,11 @@ def test_the_web_side_never_imports_torch_or_precompute():
         assert not {m for m in names if m and m.split(".")[0] in ("torch", "torchaudio")}, path
 
 
+def test_the_app_never_imports_test_code():
+    modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+    assert imports_of_test_code({name: imports_of(path) for name, path in modules.items()}) == []
+
+
 def test_no_import_circle():
     assert circles(graph()) == []
 
@@ -134,6 +146,8 @@ def test_the_rules_catch_a_broken_rule():
     assert any("cache.reader imports dacviz_app.precompute.pipeline" in p for p in problems)
     assert any("embedding.spaces imports dacviz_app.cache.reader" in p for p in problems)
     assert circles({"a.x": {"a.y"}, "a.y": {"a.x"}})
+    assert imports_of_test_code({"dacviz_app.viewer.app": {"dacviz_testkit"}}) == \
+        ["dacviz_app.viewer.app imports dacviz_testkit"]
     assert torch_imports({"dacviz_app.viewer.app": {"torch"}, "dacviz_app.query_service.client": {"dacviz_app.precompute.audio"}}) \
         == ["dacviz_app.viewer.app imports torch", "dacviz_app.query_service.client imports dacviz_app.precompute.audio"]
 
@@ -145,3 +159,30 @@ def test_a_fresh_web_worker_interpreter_never_loads_torch():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 80
+ARGPARSE_TABLES = {"dacviz_app.precompute.cli.parse_args"}  # an option table reads best whole
+
+
+def oversized(modules: dict[str, str]) -> list[str]:
+    """Modules over MAX_MODULE_LINES and functions over MAX_FUNCTION_LINES (an argparse table
+    aside), by name: ``{module name: source}``."""
+    found = []
+    for name, source in modules.items():
+        lines = source.count("\n")
+        if lines > MAX_MODULE_LINES:
+            found.append(f"{name}: {lines} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES and f"{name}.{node.name}" not in ARGPARSE_TABLES:
+                    found.append(f"{name}.{node.name}: {length} lines")
+    return found
+
+
+def test_no_module_over_500_lines_and_no_function_over_80():
+    assert oversized({module_name(p): p.read_text() for p in PACKAGE.rglob("*.py")}) == []
+    long_function = "def f():\n" + "    x = 1\n" * 90
+    assert oversized({"m": long_function, "big": "x = 1\n" * 501}) == ["m.f: 91 lines", "big: 501 lines"]

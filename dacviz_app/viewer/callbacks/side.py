@@ -11,8 +11,8 @@ from dacviz_app.explore import analysis
 from dacviz_app.explore.groups import ViewGroups
 from dacviz_app.explore.measures import confound_note, controlled_knn
 from dacviz_app.viewer.figures import confusion_figure
-from dacviz_app.viewer.layout import (analysis_note, depth_label, metrics_table, subset_table,
-                                      weights_notes)
+from dacviz_app.viewer.analysis_view import analysis_note, metrics_table, subset_table, weights_notes
+from dacviz_app.viewer.layout import depth_label
 from dacviz_app.viewer.page_state import (clean_clip_list, clean_selection, codec_charts, confusion_control,
                                           column_rows, figures_update, hidden_groups,
                                           highlight_update, link_selection, metrics_column,

@@ -1,9 +1,10 @@
 """Helpers shared by the tests (tests/) and the benchmarks (bench/), one copy of each.
 
-It lives in the package because that is the one place both reach without sys.path edits: the
-package is installed (editable), pytest puts tests/ on sys.path and ``python bench/x.py`` puts
-bench/, but neither sees the other. Nothing here is imported by the app; selenium (a test-only
-dependency, from dash[testing]) is imported only when ``chromium_options`` is called.
+A package of its own under tests/testkit, installed editable by ``bash scripts/setup.sh --test``:
+pytest puts tests/ on sys.path and ``python bench/x.py`` puts bench/, but neither sees the other,
+and test code does not belong in the app's package. The app never imports it (a rule of
+tests/unit/test_import_rules.py); selenium (a test-only dependency, from dash[testing]) is imported
+only when ``chromium_options`` is called.
 """
 from __future__ import annotations
 
