@@ -2,12 +2,13 @@
 # Set up everything the tests need on a fresh machine, then run them all.
 #   bash scripts/test.sh          every tier: unit, integration (real DAC caches), browser
 #   bash scripts/test.sh --fast   the unit tier only (no DAC, no cache built; about a minute)
+# Both run one pytest-xdist worker per core, a test file per worker at a time (--dist loadfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fast" ]; then
   shift
   bash scripts/setup.sh --test
-  exec .venv/bin/python -m pytest tests/unit -q "$@"
+  exec .venv/bin/python -m pytest tests/unit -q -n auto --dist loadfile "$@"
 fi
 bash scripts/setup.sh --test
-exec .venv/bin/python -m pytest tests -q --headless "$@"
+exec .venv/bin/python -m pytest tests -q --headless -n auto --dist loadfile "$@"

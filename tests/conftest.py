@@ -1,15 +1,20 @@
 """Shared fixtures: small real WAV sets and one demo cache built with the real CLI."""
 from __future__ import annotations
 
+import contextlib
 import csv
+import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,14 +50,35 @@ def run_precompute(*args: str, timeout: float = 600, readme: bool = False,
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs)
 
 
-@pytest.fixture(scope="session")
-def demo_wavs(tmp_path_factory) -> Path:
-    """The full espeak demo set (12 words x 10 voices) as WAV files."""
+def shared_root(tmp_path_factory) -> Path:
+    """The folder every pytest-xdist worker of this run shares (the run's own base temp folder
+    without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def built_once(tmp_path_factory, name: str, build) -> object:
+    """``build(folder)`` run once per test run, whichever worker asks first (the others wait on a
+    file lock and read its JSON answer): a session fixture shared by every xdist worker."""
+    root = shared_root(tmp_path_factory)
+    answer = root / f"{name}.json"
+    with FileLock(str(root / f"{name}.lock")):
+        if not answer.is_file():
+            answer.write_text(json.dumps(build(root / name)))
+    return json.loads(answer.read_text())
+
+
+def write_demo_wavs(folder: Path) -> str:
     from dacviz_app.precompute.demo import write_demo_set
 
-    out = tmp_path_factory.mktemp("demo_wavs")
-    write_demo_set(out)
-    return out
+    write_demo_set(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def demo_wavs(tmp_path_factory) -> Path:
+    """The full espeak demo set (12 words x 10 voices) as WAV files (one copy per run)."""
+    return Path(built_once(tmp_path_factory, "demo_wavs", write_demo_wavs))
 
 
 def copy_subset(demo_wavs: Path, dest: Path, words=("zero", "one", "yes"), speakers=4) -> Path:
@@ -65,29 +91,64 @@ def copy_subset(demo_wavs: Path, dest: Path, words=("zero", "one", "yes"), speak
     return dest
 
 
+def start_demo_cache(tmp_path_factory, demo_wavs: Path) -> Path:
+    """Start building the demo cache in the background, once per run (the README's command as
+    written), so that the tests that do not read it run meanwhile; returns its folder, where
+    ``stdout``, ``stderr`` and ``returncode`` appear beside ``cache`` when it is done."""
+    def start(folder: Path) -> str:
+        folder.mkdir()
+        argv = precompute_argv("--no-progress", "--demo", "--demo-dir", str(demo_wavs), "--untrained",
+                               "--out", str(folder / "cache"), readme=True)
+        script = ("import subprocess, sys; p = subprocess.run(sys.argv[2:], capture_output=True, text=True); "
+                  "d = sys.argv[1]; open(d + '/stdout', 'w').write(p.stdout); "
+                  "open(d + '/stderr', 'w').write(p.stderr); open(d + '/returncode', 'w').write(str(p.returncode))")
+        build = subprocess.Popen([sys.executable, "-c", script, str(folder), *argv], cwd=ROOT,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        (folder / "pid").write_text(str(build.pid))  # its own process group: pytest_sessionfinish
+        return str(folder)
+
+    return Path(built_once(tmp_path_factory, "demo_cache", start))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_cache_in_the_background(request, tmp_path_factory):
+    """At the start of a run whose tests read the demo cache, its build starts (``start_demo_cache``)."""
+    if os.environ.get("DACVIZ_TEST_DEMO_CACHE") or not any(
+            "demo_cache" in item.fixturenames for item in request.session.items):
+        return
+    start_demo_cache(tmp_path_factory, request.getfixturevalue("demo_wavs"))
+
+
 @pytest.fixture(scope="session")
 def demo_cache(tmp_path_factory, demo_wavs) -> tuple[Path, str]:
-    """A cache of the whole demo set, built by the CLI exactly as the README does.
-    $DACVIZ_TEST_DEMO_CACHE names one built earlier by that command, for a quick loop while
-    editing (then its stdout is not known: ""); CI never sets it."""
+    """A cache of the whole demo set, built by the CLI exactly as the README does, and
+    precompute's stdout. $DACVIZ_TEST_DEMO_CACHE names one built earlier by that command, for a
+    quick loop while editing (then its stdout is not known: ""); CI never sets it."""
     prebuilt = os.environ.get("DACVIZ_TEST_DEMO_CACHE")
     if prebuilt:
         return Path(prebuilt), ""
-    out = tmp_path_factory.mktemp("cache") / "demo"
-    proc = run_precompute("--demo", "--demo-dir", str(demo_wavs), "--untrained", "--out", str(out),
-                          readme=True)
-    assert proc.returncode == 0, proc.stderr
-    return out, proc.stdout
+    folder = start_demo_cache(tmp_path_factory, demo_wavs)
+    deadline = time.time() + 1200
+    while not (folder / "returncode").is_file():
+        assert time.time() < deadline, "the demo cache was not built in 20 minutes"
+        time.sleep(0.5)
+    assert (folder / "returncode").read_text() == "0", (folder / "stderr").read_text()
+    return folder / "cache", (folder / "stdout").read_text()
 
 
 @pytest.fixture(scope="session")
 def hostile_cache(demo_wavs, tmp_path_factory):
+    out, stdout, peak = built_once(tmp_path_factory, "hostile", lambda base: build_hostile_cache(demo_wavs, base))
+    return Path(out), stdout, peak
+
+
+def build_hostile_cache(demo_wavs: Path, base: Path) -> tuple[str, str, int]:
     """A cache made from a CSV that has it all: columns named like the cache's own, labels that
     are a template, markup, empty, "(none)" and 3,000 characters (five clips: the smallest
     cache, whose t-SNE is nearly flat), a FIFO, /dev/zero and a 3 GB
     stray file among the clips, and a collection name that closes <title> and opens <script>.
     Returns (cache dir, precompute's stdout, peak RSS of the precompute process in MB)."""
-    base = tmp_path_factory.mktemp("hostile")
+    base.mkdir()
     wavs = sorted((demo_wavs / "three").glob("*.wav"))[:5]
     labels = [LONG_LABEL, LONG_LABEL, TEMPLATE_LABEL, "", "(none)"]
     os.mkfifo(base / "a.fifo")
@@ -109,7 +170,7 @@ def hostile_cache(demo_wavs, tmp_path_factory):
                            "--no-progress", str(base / "clips.csv"), "--untrained", "--name", INJECTED_NAME,
                            "--out", str(out))], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
-    return out, proc.stdout, int(proc.stderr.strip().splitlines()[-1])
+    return str(out), proc.stdout, int(proc.stderr.strip().splitlines()[-1])
 
 
 def tone(seconds: float, rate: int, freq: float = 220.0, channels: int = 1) -> np.ndarray:
@@ -149,11 +210,25 @@ def pytest_setup_options():
     return chromium_options()
 
 
+def pytest_sessionfinish(session):
+    """A demo cache build still running when the whole run ends (no test waited for it, or the
+    run was interrupted) is stopped; workers leave it to the run's controller."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    folder = session.config._tmp_path_factory.getbasetemp() / "demo_cache"
+    if (folder / "pid").is_file() and not (folder / "returncode").is_file():
+        with contextlib.suppress(OSError):
+            os.killpg(int((folder / "pid").read_text()), signal.SIGTERM)
+
+
 TIERS = ("unit", "integration", "browser")
 
 
 def pytest_collection_modifyitems(items):
-    """Each test is marked by its tier, the folder it lives in (``-m unit``: the fast tier)."""
+    """Each test is marked by its tier, the folder it lives in (``-m unit``: the fast tier). The
+    tests that do not read the demo cache come first (it is built in the background meanwhile:
+    ``demo_cache_in_the_background``), each group in its files' order."""
+    items.sort(key=lambda item: "demo_cache" in item.fixturenames)
     for item in items:
         tier = Path(str(item.fspath)).parent.name
         if tier in TIERS:

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 
-from conftest import ROOT, run_precompute
+from conftest import ROOT, precompute_argv, run_precompute
 from dacviz_app.cache import CachePaths
 from dacviz_testkit import cache_files
 
@@ -33,8 +33,8 @@ def single(demo_wavs, tmp_path_factory):
 
 
 def ray_precompute(demo_wavs, out, *extra) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(ROOT / "precompute.py"), "--no-progress", "--demo",
-                             "--demo-dir", str(demo_wavs), *COMMAND, *RAY, "--out", str(out), *extra],
+    return subprocess.Popen(precompute_argv("--no-progress", "--demo", "--demo-dir", str(demo_wavs), *COMMAND,
+                                            *RAY, "--out", str(out), *extra),
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
