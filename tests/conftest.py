@@ -18,6 +18,13 @@ from filelock import FileLock
 
 ROOT = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one xdist worker per core: each worker and what it starts computes on one thread. Two
+    # workers of two threads each on two cores spin-wait in OpenMP (the run took 14 more CPU
+    # minutes that way); torch, numpy's BLAS and onnxruntime read these before they start.
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = "1"
+
 LONG_LABEL = "a" * 3000
 TEMPLATE_LABEL = "%{x}<b>b</b>"
 INJECTED_NAME = "</title><script>window.__pwned = 1</script>"
@@ -226,9 +233,11 @@ TIERS = ("unit", "integration", "browser")
 
 def pytest_collection_modifyitems(items):
     """Each test is marked by its tier, the folder it lives in (``-m unit``: the fast tier). The
-    tests that do not read the demo cache come first (it is built in the background meanwhile:
-    ``demo_cache_in_the_background``), each group in its files' order."""
-    items.sort(key=lambda item: "demo_cache" in item.fixturenames)
+    files none of whose tests read the demo cache come first (it is built in the background
+    meanwhile: ``demo_cache_in_the_background``; an xdist worker takes a whole file), each
+    group in the collection's order."""
+    readers = {item.path for item in items if "demo_cache" in item.fixturenames}
+    items.sort(key=lambda item: item.path in readers)
     for item in items:
         tier = Path(str(item.fspath)).parent.name
         if tier in TIERS:

@@ -17,8 +17,10 @@ from conftest import ROOT, precompute_argv, run_precompute
 from dacviz_app.cache import CachePaths
 from dacviz_testkit import cache_files
 
-# the demo set, in chunks of 30 clips (four chunks: both workers get some), fewer decoded clips
-COMMAND = ["--untrained", "--device", "cpu", "--chunk-size", "30", "--reconstruct", "4",
+# half the demo set (5 voices of each word), in chunks of 15 clips (four chunks: both workers get
+# some), fewer decoded clips
+CLIPS, CHUNK = 60, 15
+COMMAND = ["--untrained", "--device", "cpu", "--per-word", "5", "--chunk-size", str(CHUNK), "--reconstruct", "4",
            "--reconstruct-max-clips", "8", "--dnsmos-clips", "0"]  # DNSMOS: tests/unit/test_fidelity.py
 RAY = ["--ray", "local", "--ray-workers", "2"]
 
@@ -102,7 +104,7 @@ def test_an_interrupted_ray_run_resumes_from_its_chunks(single, demo_wavs, tmp_p
     again = ray_precompute(demo_wavs, out)
     stdout, stderr = again.communicate(timeout=900)
     assert again.returncode == 0, stderr
-    assert f"({120 - 30 * done} encoded in this run)" in stdout
+    assert f"({CLIPS - CHUNK * done} encoded in this run)" in stdout
     assert cache_files(out) == cache_files(single)
 
 
