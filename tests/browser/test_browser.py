@@ -57,9 +57,16 @@ def shot_driver(driver, name: str) -> None:
 
 
 def wait_for(predicate, timeout=20, what="condition"):
+    """``predicate()``'s first true value within ``timeout`` s. An element Dash replaced while it
+    was read (stale) counts as not yet: the page is still rendering."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
     deadline = time.time() + timeout
     while time.time() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except StaleElementReferenceException:
+            value = None
         if value:
             return value
         time.sleep(0.1)

@@ -35,7 +35,7 @@ def sampled_cache(demo_cache, tmp_path_factory):
     patch.setattr(projections, "MAX_3D_POINTS", 50)
     out = tmp_path_factory.mktemp("sampled") / "cache"
     try:
-        build_synthetic_cache(demo_cache[0], out, 200, say=lambda _: None)
+        build_synthetic_cache(demo_cache[0], out, 200, say=lambda _: None, depths=())
     finally:
         patch.undo()
     return out

@@ -1,20 +1,12 @@
-"""precompute.py end to end, with the real DAC architecture (untrained) on real WAV files."""
+"""precompute.py end to end, with the real DAC architecture (untrained) on real WAV files: the
+demo cache as the README builds it (its faults: test_precompute_faults.py)."""
 from __future__ import annotations
-
-import os
-import re
-import signal
-import subprocess
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import ROOT, copy_subset, precompute_argv, run_precompute, write_bad_files
-from dacviz_app.cache import CacheError, open_cache
+from dacviz_app.cache import open_cache
 from dacviz_app.embedding.spaces import VIEWS
-from dacviz_testkit import cache_files
 
 
 def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
@@ -162,71 +154,3 @@ def test_depth_latents_are_codebook_prefixes_and_depth_n_is_z(demo_wavs):
             assert audio.shape == clips[row].shape and audio.dtype == np.float32
 
 
-def test_bad_files_are_skipped_with_reasons_and_good_ones_kept(demo_wavs, tmp_path):
-    src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=3)
-    expected = write_bad_files(src / "odd")
-    out = tmp_path / "cache"
-    proc = run_precompute(str(src), "--untrained", "--out", str(out), "--max-seconds", "3",
-                          "--chunk-size", "4")
-    assert proc.returncode == 0, proc.stderr
-    cache = open_cache(out)
-    skipped = {Path(s["source"]).name: s["reason"] for s in cache.skipped}
-    kept = {Path(p).name for p in cache.clips["source"]}
-    for name, outcome in expected.items():
-        if outcome == "encoded":
-            assert name in kept, (name, skipped.get(name))
-        else:
-            assert outcome in skipped[name], (name, skipped.get(name))
-    assert cache.n_clips == 6 + 4
-    assert f"clips skipped : {len(expected) - 4}" in proc.stdout
-    rates = dict(zip([Path(p).name for p in cache.clips["source"]], cache.clips["original_rate"]))
-    assert rates["odd_rate.wav"] == 11025 and rates["cd_rate.flac"] == 44100
-    channels = dict(zip([Path(p).name for p in cache.clips["source"]], cache.clips["channels"]))
-    assert channels["stereo.wav"] == 2
-
-
-def _wait_for_chunks(out: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if len(list((out / "work" / "chunks").glob("chunk_*.npz"))) >= count:
-            return
-        assert proc.poll() is None, "precompute finished before it could be interrupted"
-        time.sleep(0.05)
-    raise AssertionError("no chunk appeared in time")
-
-
-def test_interrupted_runs_resume_to_the_same_cache(demo_wavs, tmp_path):
-    src = copy_subset(demo_wavs, tmp_path / "src", words=("two", "yes", "no"), speakers=4)
-    write_bad_files(src / "odd")
-    args = [str(src), "--untrained", "--chunk-size", "3", "--batch-size", "2", "--max-seconds", "3"]
-    clean = tmp_path / "clean"
-    assert run_precompute(*args, "--out", str(clean)).returncode == 0
-
-    out = tmp_path / "interrupted"
-    cmd = precompute_argv("--no-progress", *args, "--out", str(out))
-    # 1: Ctrl-C after the first chunk
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _wait_for_chunks(out, 1, proc)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "rerun the same command" in err
-    assert not (out / "manifest.json").exists()
-    with pytest.raises(CacheError, match="interrupted"):
-        open_cache(out)
-    # 2: kill -9 a little later
-    done = len(list((out / "work" / "chunks").glob("*.npz")))
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _wait_for_chunks(out, done + 2, proc)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert not (out / "manifest.json").exists()
-    # 3: the same command again finishes the job
-    final = run_precompute(*args, "--out", str(out))
-    assert final.returncode == 0, final.stderr
-    assert "encoded in this run" in final.stdout
-    resumed = int(re.search(r"\((\d+) encoded in this run\)", final.stdout).group(1))
-    assert 0 < resumed < 12 + 11
-    assert cache_files(out) == cache_files(clean)
-    # and once more: nothing left to do
-    again = run_precompute(*args, "--out", str(out))
-    assert again.returncode == 0 and "already complete" in again.stdout

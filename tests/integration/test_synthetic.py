@@ -10,10 +10,12 @@ from dacviz_app.viewer.app import create_app
 
 def test_synthetic_cache_is_complete_fitted_and_labelled_synthetic(demo_cache, tmp_path):
     out = tmp_path / "synth"
-    build_synthetic_cache(demo_cache[0], out, 400, seed=1, say=lambda _: None)
+    build_synthetic_cache(demo_cache[0], out, 400, seed=1, say=lambda _: None, depths=(4,))
     real, synth = open_cache(demo_cache[0]), open_cache(out)
     assert synth.synthetic and synth.n_clips == 400 and "synthetic" in synth.manifest["name"]
-    for rep in real.representations:
+    # every representation but the depths not asked for (each depth costs its maps and measures)
+    assert synth.representations == [r for r in real.representations if not r.startswith("z_q") or r == "z_q4"]
+    for rep in synth.representations:
         assert synth.embedding(rep).shape == (400, real.embedding(rep).shape[1])
         # each label's synthetic mean is near the real mean of that label
         for label in ("zero", "yes"):
@@ -35,8 +37,8 @@ def test_synthetic_cache_is_written_under_the_lock_and_finished_like_a_real_one(
     out = tmp_path / "synth"
     with DirectoryLock(out, "another run"):
         with pytest.raises(PrecomputeError, match="another run"):
-            build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None)
-    build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None)
+            build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None, depths=())
+    build_synthetic_cache(demo_cache[0], out, 60, say=lambda _: None, depths=())
     cache = open_cache(out)
     assert not (out / "work").exists() and not (out / ".lock").exists()
     from dacviz_app.cache import COMPUTED_CLIP_COLUMNS
