@@ -15,14 +15,17 @@ import argparse
 import statistics
 import time
 
+from dacviz_testkit.bench import BenchRecord
 
-def timed(run, repeats: int) -> tuple[float, object]:
+
+def timed(run, repeats: int) -> tuple[list[float], object]:
+    """(seconds of each of ``repeats`` runs, the last run's result)."""
     times, result = [], None
     for _ in range(repeats):
         started = time.perf_counter()
         result = run()
         times.append(time.perf_counter() - started)
-    return statistics.median(times), result
+    return times, result
 
 
 def main(argv=None) -> None:
@@ -33,6 +36,8 @@ def main(argv=None) -> None:
     parser.add_argument("--column", default="label", help="the scored column (default: label)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per step, median (default: 3)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
 
     from dacviz_app.explore import analysis
     from dacviz_app.cache import open_cache
@@ -45,12 +50,13 @@ def main(argv=None) -> None:
     cache = open_cache(args.cache)
     print(f"cache {args.cache}: {cache.n_clips:,} clips, rep {args.rep} vs {args.compare}, "
           f"column {args.column}, medians of {args.repeats}")
-    rows = []
+    record = BenchRecord("bench_analysis")
 
     def step(name, run, repeats=args.repeats):
-        seconds, result = timed(run, repeats)
-        rows.append((name, seconds))
-        print(f"  {name:58s} {seconds * 1000:10.1f} ms", flush=True)
+        times, result = timed(run, repeats)
+        ms = [1000 * t for t in times]
+        print(f"  {name:58s} {statistics.median(ms):10.1f} ms", flush=True)
+        record.add(name, ms, "ms")
         return result
 
     conf = step("confusion of the k-NN vote (one column)", lambda: analysis.confusion(cache, args.rep, args.column))
@@ -83,7 +89,10 @@ def main(argv=None) -> None:
     text = step("offline HTML report", lambda: report_html(
         cache, args.rep, figures, highlight, page_state.column_rows(cache, args.rep, "label"), "label",
         groups.all("label")), repeats=1)
-    print(f"  report size {len(text.encode()) / 1e6:.1f} MB")
+    size_mb = len(text.encode()) / 1e6
+    print(f"  report size {size_mb:.1f} MB")
+    record.add("report size", size_mb, "MB")
+    record.save()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -32,8 +33,14 @@ import time
 from pathlib import Path
 
 from dacviz_testkit import chromium_options, free_port
+from dacviz_testkit.bench import BenchRecord
 
 ROOT = Path(__file__).resolve().parents[1]
+# how the figures name each page (the plain one is the baseline), and each step's key, name, unit
+LABELS = {"plain": "plain Dash", "dacviz": "dacviz"}
+STEPS = (("ready_s", "page ready", "s"), ("click_ms", "click->highlight in 4 views", "ms"),
+         ("audio_ms", "click->audio playing", "ms"), ("switch_s", "switch", "s"), ("slider_s", "slider", "s"),
+         ("rss_mb", "worker RSS", "MB"))
 
 PLAIN_APP = textwrap.dedent('''
     """The plain way, for comparison: full figures of all clips, a Patch per click."""
@@ -136,10 +143,10 @@ def serve(app_module: str, cache: str, cwd: Path, extra_path: str = "") -> tuple
     raise RuntimeError("server did not start")
 
 
-def browser():
+def browser(profile: Path):
     from selenium import webdriver
 
-    return webdriver.Chrome(options=chromium_options())
+    return webdriver.Chrome(options=chromium_options(user_data_dir=profile))
 
 
 def wait(driver, script, timeout=120, *args):
@@ -169,7 +176,8 @@ def click_point(driver) -> None:
 
 
 def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
-    driver = browser()
+    profile = Path(tempfile.mkdtemp(prefix="chromium-"))  # a fresh browser each time, removed after
+    driver = browser(profile)
     try:
         driver.get(url)
         ready = wait(driver, READY_JS)
@@ -194,18 +202,32 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
                   "audio_ms": playing - timings["click"]}
         if kind == "dacviz" and has_depth_slider(driver):
             result["slider_s"] = slide(driver)
-        # representation switch
+        # representation switch (the same dropdown on both pages)
         driver.execute_script("window.__t.afterplot = {}; window.__t.switch = performance.now();")
-        if kind == "dacviz":
-            driver.find_element("css selector", "#rep").click()
-            driver.find_element("xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep_to}')]").click()
-        else:
-            driver.find_element("css selector", "#rep").click()
-            driver.find_element("xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep_to}')]").click()
+        choose_representation(driver, rep_to)
         result["switch_s"] = (redrawn(driver, kind, "switch") - driver.execute_script("return window.__t.switch;")) / 1000
         return result
     finally:
         driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def click_control(driver, element, block: str = "center") -> None:
+    """Click a control after scrolling it into view: the click on the t-SNE view scrolled the page
+    (the dropdown may be above the window) and a WebDriver click does not always scroll back."""
+    driver.execute_script("arguments[0].scrollIntoView({block: arguments[1], behavior: 'instant'});",
+                          element, block)
+    element.click()
+
+
+def choose_representation(driver, rep: str) -> None:
+    """Open the representation dropdown (#rep) and pick ``rep``, as a user does."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click_control(driver, driver.find_element("css selector", "#rep"))
+    option = WebDriverWait(driver, 30).until(lambda d: d.find_element(
+        "xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep}')]"))
+    click_control(driver, option, "nearest")  # the open menu: no scroll unless it is cut off
 
 
 def has_depth_slider(driver) -> bool:
@@ -252,11 +274,16 @@ def rss_mb(proc: subprocess.Popen) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", default="cache/demo")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--switch-to", default="mfcc")
-    parser.add_argument("--screenshots", default="artifacts/bench")
+    parser.add_argument("--cache", default="cache/demo", help="the cache served (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="page loads per app, each in a fresh browser (default %(default)s)")
+    parser.add_argument("--switch-to", default="mfcc",
+                        help="the representation the switch picks (default %(default)s)")
+    parser.add_argument("--screenshots", default="artifacts/bench",
+                        help="where each page is saved after the first click (default %(default)s)")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1")
     from dacviz_app.cache import open_cache
 
     n = open_cache(args.cache).n_clips
@@ -267,28 +294,38 @@ def main() -> None:
     cache = str(Path(args.cache).resolve())
     print(f"{n:,} clips, headless Chromium (software WebGL), gunicorn 1 worker, {os.cpu_count()} cores, "
           f"medians of {args.repeats}")
-    results = {}
-    for kind, module, cwd, path in (("dacviz", "dacviz_app.viewer.wsgi:server", ROOT, ""),
-                                    ("plain", "plain_app:server", plain_dir, str(plain_dir))):
-        proc, port = serve(module, cache, cwd, path)
-        try:
-            runs = [measure(f"http://127.0.0.1:{port}/", kind, args.switch_to, shots if r == 0 else None)
-                    for r in range(args.repeats)]
-            rss = rss_mb(proc)
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        results[kind] = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        results[kind]["rss_mb"] = rss
-        r = results[kind]
-        slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
-        print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
-              f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
-              f"worker RSS {rss:7.1f} MB")
+    results, samples = {}, {}
+    try:
+        for kind, module, cwd, path in (("dacviz", "dacviz_app.viewer.wsgi:server", ROOT, ""),
+                                        ("plain", "plain_app:server", plain_dir, str(plain_dir))):
+            proc, port = serve(module, cache, cwd, path)
+            try:
+                runs = [measure(f"http://127.0.0.1:{port}/", kind, args.switch_to, shots if r == 0 else None)
+                        for r in range(args.repeats)]
+                rss = rss_mb(proc)
+            finally:
+                os.killpg(proc.pid, signal.SIGTERM)
+                proc.wait(timeout=30)
+            samples[kind] = {k: [r[k] for r in runs] for k in runs[0]}
+            samples[kind]["rss_mb"] = [rss]
+            results[kind] = {k: statistics.median(v) for k, v in samples[kind].items()}
+            r = results[kind]
+            slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
+            print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
+                  f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
+                  f"worker RSS {rss:7.1f} MB")
+    finally:
+        shutil.rmtree(plain_dir, ignore_errors=True)
     d, p = results["dacviz"], results["plain"]
     print(f"ratio plain/dacviz: page ready x{p['ready_s'] / d['ready_s']:.2f}, click x{p['click_ms'] / d['click_ms']:.2f}, "
           f"switch x{p['switch_s'] / d['switch_s']:.2f}")
-
+    record = BenchRecord("bench_app_scale")
+    for kind in ("plain", "dacviz"):  # the plain page first: each dacviz figure's baseline
+        for key, step, unit in STEPS:
+            if key in samples[kind]:
+                baseline = f"{LABELS['plain']} {step}" if kind == "dacviz" and key in samples["plain"] else None
+                record.add(f"{LABELS[kind]} {step}", samples[kind][key], unit, baseline=baseline)
+    record.save()
 
 if __name__ == "__main__":
     main()

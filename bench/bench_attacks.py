@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import socket
@@ -35,6 +36,7 @@ import psutil
 
 from dacviz_app.cache import open_cache
 from dacviz_testkit import free_port, multipart
+from dacviz_testkit.bench import BenchRecord
 from load_test import callback_body
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -85,8 +87,10 @@ class Clicker(threading.Thread):
     def __init__(self, base: str):
         super().__init__(daemon=True)
         self.base, self.stop, self.ms = base, threading.Event(), []
+        self.clicking = threading.Event()  # set once its first click is under way
 
     def run(self):
+        self.clicking.set()
         while not self.stop.is_set():
             started = time.perf_counter()
             status, _ = fetch(self.base + "/clip-at/pca2/0/0?colour=label")
@@ -147,13 +151,17 @@ def slow_uploads(base: str, cache_dir: str, seconds: float, n: int = 5) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", default="cache/demo")
+    parser.add_argument("--cache", default="cache/demo", help="the cache served (default %(default)s)")
     parser.add_argument("--workers", type=int, default=1, help="web workers (default %(default)s)")
     parser.add_argument("--attacks", nargs="+", default=["forged-keys", "huge-link", "slow-uploads"],
-                        choices=["forged-keys", "huge-link", "slow-uploads"])
+                        choices=["forged-keys", "huge-link", "slow-uploads"],
+                        help="the attacks, in order (default: all three)")
     parser.add_argument("--seconds", type=float, default=40.0,
                         help="how long the slow uploads last (default %(default)s)")
     args = parser.parse_args()
+    if args.workers < 1:
+        parser.error("--workers must be at least 1")
+    record = BenchRecord("bench_attacks")
     proc, base = start_server(args.cache, args.workers)
     try:
         deps = json.loads(fetch(base + "/_dash-dependencies")[1])
@@ -165,25 +173,39 @@ def main() -> None:
             before = worker_rss_mb(proc)
             clicker = Clicker(base)
             clicker.start()
+            clicker.clicking.wait(10)  # a short attack (huge-link) could end before a thread starts
             started = time.perf_counter()
-            other = ""
+            other, uploads = "", None
             if attack == "forged-keys":
                 forged_keys(base, deps)
             elif attack == "huge-link":
                 huge_link(base, deps)
             else:
-                other = json.dumps(slow_uploads(base, args.cache, args.seconds))
+                uploads = slow_uploads(base, args.cache, args.seconds)
+                other = json.dumps(uploads)
             took = time.perf_counter() - started
             clicker.stop.set()
             clicker.join()
             time.sleep(1.0)
             after = worker_rss_mb(proc)
             ms = clicker.ms or [float("nan")]
-            print(f"| {attack} ({took:.1f} s) | {before} → {after} | {len(ms)} | "
+            print(f"| {attack} ({took:.1f} s) | {before} → {after} | {len(clicker.ms)} | "
                   f"{statistics.median(ms):.0f} | {max(ms):.0f} | {other} |", flush=True)
+            # the row's cells (no baseline: the old code's figures come from a run on its commit)
+            record.add(f"{attack}: duration", took, "s")
+            record.add(f"{attack}: worker RSS MB before", before, "MB")
+            record.add(f"{attack}: worker RSS MB after", after, "MB")
+            if clicker.ms:
+                record.add(f"{attack}: honest clicks", len(clicker.ms), "clicks", better="higher")
+            if any(map(math.isfinite, clicker.ms)):  # a refused click is inf (as printed): not a time
+                record.add(f"{attack}: click ms median (max: worst)", ms, "ms")
+            if uploads:
+                record.add(f"{attack}: honest queries answered", uploads["honest queries"] - uploads["refused"],
+                           "queries", better="higher")
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+    record.save()
 
 
 if __name__ == "__main__":

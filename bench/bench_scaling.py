@@ -30,6 +30,7 @@ from dacviz_app.cache import CachePaths  # noqa: E402
 from dacviz_app.precompute.dac_encode import WeightsChoice  # noqa: E402
 from dacviz_app.precompute.config import PrecomputeConfig  # noqa: E402
 from dacviz_app.precompute.downstream import finish_cache  # noqa: E402
+from dacviz_testkit.bench import BenchRecord  # noqa: E402
 
 STEPS = ("neighbours", "pca2+pca3", "tsne2", "tsne3", "metrics")
 VIEW_LINE = re.compile(r"^\s+(\S+)\s+(pca2|pca3|tsne2|tsne3)\s+([0-9.]+) s$")
@@ -78,16 +79,29 @@ def main() -> None:
                         help="collection sizes (default 25000 50000 100000)")
     parser.add_argument("--rep", default="z", help="the representation (default z, 1024-D)")
     args = parser.parse_args()
+    if min(args.n) < 100:
+        parser.error("each --n must be at least 100 (t-SNE's perplexity 30)")
+    record = BenchRecord("bench_scaling")
     print(f"{args.rep} of {args.source}, synthetic, {os.cpu_count()} cores; seconds per step")
     print(f"{'N':>8} " + " ".join(f"{s:>11}" for s in STEPS) + f" {'peak RSS':>9}")
     table = {}
-    for n in args.n:
+    for n in dict.fromkeys(args.n):  # each size once
         started = time.perf_counter()
         table[n] = one_size(args.source, n, args.rep)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        took = time.perf_counter() - started
         print(f"{n:>8} " + " ".join(f"{table[n][s]:>11.1f}" for s in STEPS)
-              + f" {rss:>7.2f} GB  ({time.perf_counter() - started:.0f} s)", flush=True)
-    sizes = list(table)
+              + f" {rss:>7.2f} GB  ({took:.0f} s)", flush=True)
+        for step in STEPS:
+            record.add(f"N={n} {step}", table[n][step], "s")
+        record.add(f"N={n} peak RSS", rss, "GB")
+        record.add(f"N={n} all, with the data", took, "s")
+    sizes = sorted(table)
+    if len(sizes) < 2:
+        print("\n(one size: no growth to fit; give --n two sizes or more for the exponents and the "
+              "1M and 10M estimates)")
+        record.save()
+        return
     print(f"\n{'step':>11} {'exponent b':>10} {'1M clips':>10} {'10M clips':>10}")
     total = {1_000_000: 0.0, 10_000_000: 0.0}
     for step in STEPS:
@@ -96,8 +110,13 @@ def main() -> None:
         for big in total:
             total[big] += at[big]
         print(f"{step:>11} {b:>10.2f} {human(at[1_000_000]):>10} {human(at[10_000_000]):>10}")
+        record.add(f"{step} exponent b", b, "exponent")
+        record.add(f"{step} at 1M clips (extrapolated)", at[1_000_000], "s")
+        record.add(f"{step} at 10M clips (extrapolated)", at[10_000_000], "s")
     print(f"{'all':>11} {'':>10} {human(total[1_000_000]):>10} {human(total[10_000_000]):>10}")
-
+    record.add("all at 1M clips (extrapolated)", total[1_000_000], "s")
+    record.add("all at 10M clips (extrapolated)", total[10_000_000], "s")
+    record.save()
 
 if __name__ == "__main__":
     main()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import math
 import os
 import random
 import signal
@@ -36,6 +37,7 @@ from dacviz_app.cache import open_cache  # noqa: E402
 from dacviz_app.explore.groups import ViewGroups  # noqa: E402
 from dacviz_app.viewer.layout import representation_choices  # noqa: E402
 from dacviz_testkit import free_port, multipart  # noqa: E402
+from dacviz_testkit.bench import BenchRecord  # noqa: E402
 from dacviz_app.embedding.spaces import VIEW_NAMES as VIEWS  # noqa: E402
 
 CALLBACK = "/_dash-update-component"
@@ -182,8 +184,8 @@ class QueryClient(threading.Thread):
                 conn.close()
 
 
-def worker_rss(master_pid: int) -> list[str]:
-    """Each worker's RSS in MB as 'total/private': private = RSS less the file-backed pages it
+def worker_rss(master_pid: int) -> list[tuple[float, float]]:
+    """Each worker's RSS in MB as (total, private): private = RSS less the file-backed pages it
     shares (the memory-mapped cache arrays, served from the page cache to every worker)."""
     import psutil
 
@@ -192,8 +194,13 @@ def worker_rss(master_pid: int) -> list[str]:
         if "dacviz_app.query_service" in " ".join(child.cmdline()):
             continue  # the query encoder: not a web worker (its RSS is said apart)
         info = child.memory_info()
-        out.append(f"{info.rss / 2**20:.0f}/{(info.rss - info.shared) / 2**20:.0f}")
+        out.append((info.rss / 2**20, (info.rss - info.shared) / 2**20))
     return out
+
+
+def rss_text(rss: list[tuple[float, float]]) -> list[str]:
+    """'total/private' of each worker, as the table prints them."""
+    return [f"{total:.0f}/{private:.0f}" for total, private in rss]
 
 
 class SlowClients(threading.Thread):
@@ -302,7 +309,11 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
     def pct(p, kinds=None, rows=results):
         latencies = sorted(r[2] for r in rows if r[1] and (kinds is None or r[0] in kinds))
         return latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000 if latencies else float("nan")
+    answered = [r[2] * 1000 for r in results if r[1]]
     return {"workers": workers, "requests": len(results), "rps": len(results) / elapsed,
+            "latencies_ms": answered, "query_latencies_ms": [r[2] * 1000 for r in query_results if r[1]],
+            "rss_start": rss_start, "rss_end": rss_end,
+            "kind_ms": {k: [r[2] * 1000 for r in results if r[0] == k] for k in {r[0] for r in results if r[1]}},
             "p50_ms": pct(0.50), "p99_ms": pct(0.99), "click_p99_ms": pct(0.99, ("click", "details")),
             "queries": sum(1 for r in query_results if r[1] == 200),
             "query_p50_ms": pct(0.50, ("query",), query_results),
@@ -311,18 +322,22 @@ def run_once(cache_dir: str, workers: int, clients: int, requests: int, seconds:
             "5xx": sum(1 for r in results if r[1] >= 500),
             "errors": sum(1 for r in results if r[1] == 0 or 400 <= r[1] < 500),
             "wrong": sum(1 for r in results if r[3]),
-            "wrong_kinds": sorted({r[0] for r in results if r[3]}), "rss_start_mb": rss_start, "rss_end_mb": rss_end,
+            "wrong_kinds": sorted({r[0] for r in results if r[3]}),
+            "rss_start_mb": rss_text(rss_start), "rss_end_mb": rss_text(rss_end),
             "by_kind": {k: round(statistics.median([r[2] for r in results if r[0] == k]) * 1000, 1)
                         for k in {r[0] for r in results if r[1]}}}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", default="cache/demo")
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--requests", type=int, default=2000, help="requests per worker count (bound)")
-    parser.add_argument("--seconds", type=float, default=60, help="time bound per worker count")
+    parser.add_argument("--cache", default="cache/demo", help="the cache served (default %(default)s)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4],
+                        help="web worker counts, one run each (default %(default)s)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default %(default)s)")
+    parser.add_argument("--requests", type=int, default=2000,
+                        help="requests per worker count (bound; default %(default)s)")
+    parser.add_argument("--seconds", type=float, default=60,
+                        help="time bound per worker count (default %(default)s)")
     parser.add_argument("--slow-clients", type=int, default=0,
                         help="half-sent requests kept open during the run, one header line every "
                              "8 s (a slowloris; default 0)")
@@ -332,6 +347,9 @@ def main() -> None:
     parser.add_argument("--worker-class", nargs="+", default=[None],
                         help="gunicorn worker classes to compare (default: the Procfile's)")
     args = parser.parse_args()
+    if min(args.workers) < 1 or args.clients < 1 or args.requests < 1 or min(args.queries) < 0:
+        parser.error("--workers, --clients and --requests must be at least 1, --queries at least 0")
+    record = BenchRecord("load_test")
     print(f"cache {args.cache}: {open_cache(args.cache).n_clips} clips · {args.clients} concurrent clients · "
           f"{args.slow_clients} slow clients · mix page 2 : click 4 : neighbours 4 : switch 1 : audio 3 · "
           f"{os.cpu_count()} cores")
@@ -350,6 +368,43 @@ def main() -> None:
                       f"{r['rps']:>7.1f} {r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f} {r['click_p99_ms']:>9.1f} "
                       f"{r['5xx']:>4} {r['errors']:>6} {r['wrong']:>5}{' ' + ','.join(r['wrong_kinds']) if r['wrong'] else ''}  {asked:>42}  "
                       f"{r['rss_start_mb']} -> {r['rss_end_mb']}   {r['by_kind']}", flush=True)
+                # against the same run without queries, else against the first worker class
+                if queries:
+                    base = run_label(worker_class, workers, 0)
+                elif worker_class != args.worker_class[0]:
+                    base = run_label(args.worker_class[0], workers, queries)
+                else:
+                    base = None
+                record_run(record, run_label(worker_class, workers, queries), base, r)
+    record.save()
+
+
+def run_label(worker_class: str | None, workers: int, queries: int) -> str:
+    """How the figures of one row of the table are named: its first three columns."""
+    return f"class {worker_class or 'Procfile'}, workers {workers}, queries {queries}"
+
+
+def record_run(record: BenchRecord, label: str, base: str | None, r: dict) -> None:
+    """One row's measured cells as figures; each against the same cell of row ``base`` where
+    that row was measured. Latencies keep every request (median = the p50 column); the
+    percentiles and the rate are one number per run."""
+    def add(cell, samples, unit, better="lower"):
+        if (isinstance(samples, list) and not samples) or (isinstance(samples, float) and math.isnan(samples)):
+            return  # none measured (no queries asked; no request answered)
+        recorded = {f["name"] for f in record.figures}
+        record.add(f"{label}: {cell}", samples, unit, better=better,
+                   baseline=f"{base}: {cell}" if base and f"{base}: {cell}" in recorded else None)
+
+    add("req/s", r["rps"], "req/s", better="higher")
+    add("p50 ms", r["latencies_ms"], "ms")
+    add("p99 ms", r["p99_ms"], "ms")
+    add("click p99", r["click_p99_ms"], "ms")
+    add("answered queries p50 ms", r["query_latencies_ms"], "ms")
+    for moment in ("start", "end"):
+        add(f"worker RSS MB total, {moment}", [total for total, _ in r[f"rss_{moment}"]], "MB")
+        add(f"worker RSS MB private, {moment}", [private for _, private in r[f"rss_{moment}"]], "MB")
+    for kind in sorted(r["kind_ms"]):
+        add(f"median ms by kind, {kind}", r["kind_ms"][kind], "ms")
 
 
 if __name__ == "__main__":

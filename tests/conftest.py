@@ -228,7 +228,7 @@ def pytest_sessionfinish(session):
             os.killpg(int((folder / "pid").read_text()), signal.SIGTERM)
 
 
-TIERS = ("unit", "integration", "browser")
+TIERS = ("unit", "integration", "browser", "bench")
 
 
 def pytest_collection_modifyitems(items):

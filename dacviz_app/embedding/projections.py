@@ -83,6 +83,17 @@ def tsne_neighbour_count(n_clips: int, perplexity: float = DEFAULT_PERPLEXITY) -
     return min(n_clips - 1, int(3 * effective_perplexity(n_clips, perplexity)))
 
 
+def thread_count() -> int:
+    """The threads t-SNE runs on by default: $OMP_NUM_THREADS when it is a positive number (the
+    limit a shared machine, or a test worker per core, sets for every OpenMP library; openTSNE
+    does not read it itself), else every core."""
+    try:
+        limit = int(os.environ.get("OMP_NUM_THREADS") or 0)
+    except ValueError:
+        limit = 0
+    return limit if limit > 0 else os.cpu_count() or 1
+
+
 def tsne(x: np.ndarray, n_components: int, seed: int = 42,
          perplexity: float = DEFAULT_PERPLEXITY, n_jobs: int | None = None,
          neighbours: tuple[np.ndarray, np.ndarray] | None = None,
@@ -107,7 +118,7 @@ def tsne(x: np.ndarray, n_components: int, seed: int = 42,
     info = {"perplexity": perp, "metric": "cosine", "seed": seed, "gradient": method,
             "neighbours": f"exact, {k} per clip", "library": "openTSNE"}
     x = np.asarray(x, dtype=np.float32)
-    n_jobs = n_jobs or os.cpu_count() or 1
+    n_jobs = n_jobs or thread_count()
     if n_components == 3 and sample is not None and len(sample) < n:
         return _tsne_sample_then_place(x, np.asarray(sample), index, distance, perp, seed, n_jobs,
                                        info)
