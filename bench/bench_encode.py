@@ -65,6 +65,7 @@ from dacviz_app.precompute.encode_run import load_encoder
 from dacviz_app.precompute.precision import PrecisionError, check_precision, device_name, precision_mode
 from dacviz_app.precompute.sources import ClipSource
 from dacviz_app.precompute.loading import default_workers
+from dacviz_testkit.bench import BenchRecord
 
 MODEL_TYPE = "16khz"
 MAX_SECONDS = 30.0  # precompute's default --max-seconds
@@ -300,15 +301,29 @@ class Table:
         for row in self.rows:
             print(self.line(row), flush=True)
 
+    def record(self, record: BenchRecord) -> None:
+        """Each row's rate per timed run, in clips/s and in seconds of audio per second, against
+        the seed loop's (a failed row: no runs)."""
+        seed = self.rows[0].name if self.rows else None
+        for row in self.rows:
+            rates = [] if row.error else row.rates
+            against = seed if row.name != seed else None
+            record.add(row.name, rates, "clips/s", baseline=against, better="higher")
+            record.add(f"{row.name}: s audio/s", [r * self.mean_seconds for r in rates], "s audio/s",
+                       baseline=f"{against}: s audio/s" if against else None, better="higher")
+
 
 # ----------------------------------------------------------------------------- main
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--clips", type=int, default=120, help="clips per timed run (the demo set, cycled)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="default %(default)s: cuda when there is one")
+    parser.add_argument("--clips", type=int, default=120,
+                        help="clips per timed run (the demo set, cycled; default %(default)s)")
     parser.add_argument("--seconds", type=float,
                         help="loop (or cut) each demo clip to this length first (default: as they are, ~0.5 s)")
-    parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median shown)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed runs per configuration (median shown; default %(default)s)")
     parser.add_argument("--precisions", nargs="+", metavar="P",
                         help="fp32, tf32 (cuda only), bf16 (default: fp32 bf16 on cpu; fp32 tf32 bf16 on cuda)")
     parser.add_argument("--compile", action="store_true",
@@ -321,7 +336,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--neighbours", type=int, default=0, metavar="N",
                         help="also time the 50-NN search on N random 1024-d rows (default 0: skip)")
     parser.add_argument("--demo-dir", default="demo_data",
-                        help="where the demo WAVs are (written there first if missing: needs espeakng-loader)")
+                        help="where the demo WAVs are (written there first if missing: needs espeakng-loader; "
+                             "default %(default)s)")
     args = parser.parse_args()
     args.device = pick_device(args.device)
     cuda = args.device == "cuda"
@@ -375,15 +391,21 @@ def main() -> int:
             table.add(*mode_rows(model, audios, batches, clips, config, args.repeats))
     say("")
     table.print()
+    record = BenchRecord("bench_encode")
+    table.record(record)
     failed = table.failed
     if args.neighbours:
+        figure = f"neighbours: cosine_knn of {args.neighbours:,} x 1024, k=50"
         try:
             seconds = neighbour_search(args.neighbours, device)
             print(f"neighbours: cosine_knn of {args.neighbours:,} x 1024 float32, k=50, on {device}: "
                   f"{seconds:.2f} s (upload and CPU-side ordering included)", flush=True)
+            record.add(figure, seconds, "s")
         except Exception as err:  # noqa: BLE001 - reported, like a failed row
             print(f"neighbours: FAILED {type(err).__name__}: {err}", flush=True)
+            record.add(figure, [], "s")
             failed = True
+    record.save()
     return 1 if failed else 0
 
 

@@ -16,6 +16,10 @@ from collections import Counter
 
 import numpy as np
 
+from dacviz_testkit.bench import BenchRecord
+
+CHANCE = "chance (most frequent value)"
+
 
 def loo_knn_accuracy(x: np.ndarray, y: np.ndarray, k: int) -> float:
     """Leave-one-out k-NN accuracy, cosine distance, majority vote (ties: the nearest's value
@@ -30,10 +34,14 @@ def loo_knn_accuracy(x: np.ndarray, y: np.ndarray, k: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cache", default="cache/demo")
+    parser.add_argument("--cache", default="cache/demo", help="cache directory (default %(default)s)")
     parser.add_argument("--k", type=int, default=5, help="neighbours of the vote (default 5)")
-    parser.add_argument("--time", action="store_true", help="also time each built-in encoder per clip")
+    parser.add_argument("--time", action="store_true",
+                        help="also time each built-in encoder per clip (default: off)")
     args = parser.parse_args()
+    if args.k < 1:
+        parser.error("--k must be at least 1")
+    record = BenchRecord("bench_encoders")
     from sklearn.metrics import silhouette_score
 
     from dacviz_app.cache import open_cache
@@ -43,6 +51,8 @@ def main() -> None:
     print(f"{cache.name}: {cache.n_clips} clips, {len(set(columns['speaker']))} speakers, "
           f"{len(set(columns['label']))} labels; leave-one-out {args.k}-NN (cosine), silhouette (cosine)")
     chance = {c: Counter(v).most_common(1)[0][1] / len(v) for c, v in columns.items()}
+    for column in ("speaker", "label"):  # what each accuracy is against
+        record.add(f"{CHANCE}: {column} acc", chance[column], "share", better="higher")
     print(f"{'representation':32s} {'weights':10s} {'speaker acc':>11s} {'speaker sil':>11s} "
           f"{'label acc':>9s} {'label sil':>9s}")
     for rep in cache.representations:
@@ -55,7 +65,10 @@ def main() -> None:
             cells += [loo_knn_accuracy(x, columns[column], args.k),
                       float(silhouette_score(x, columns[column], metric="cosine"))]
         print(f"{rep:32s} {weights:10s} {cells[0]:11.3f} {cells[1]:11.3f} {cells[2]:9.3f} {cells[3]:9.3f}")
-    print(f"{'chance (most frequent value)':43s} {chance['speaker']:11.3f} {'':11s} {chance['label']:9.3f}")
+        for (column, cell), value in zip([(c, m) for c in ("speaker", "label") for m in ("acc", "sil")], cells):
+            record.add(f"{rep}: {column} {cell}", value, "share" if cell == "acc" else "cosine",
+                       baseline=f"{CHANCE}: {column} acc" if cell == "acc" else None, better="higher")
+    print(f"{CHANCE:43s} {chance['speaker']:11.3f} {'':11s} {chance['label']:9.3f}")
     if args.time:
         import soundfile as sf
 
@@ -72,6 +85,8 @@ def main() -> None:
                 encode_with(encoder, audios, rate)
                 runs.append((time.perf_counter() - started) / len(audios))
             print(f"{name}: {1000 * float(np.median(runs)):.1f} ms per clip (median of 3, {len(audios)} clips)")
+            record.add(f"{name}: ms per clip", [1000 * r for r in runs], "ms")
+    record.save()
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from dacviz_app.cache import open_cache  # noqa: E402
 from dacviz_app.embedding.neighbours import cosine_knn_among  # noqa: E402
 from dacviz_app.embedding.projections import PLACE_K, place_among  # noqa: E402
 from dacviz_testkit import chromium_options, free_port, multipart  # noqa: E402
+from dacviz_testkit.bench import BenchRecord  # noqa: E402
 
 KEPT_K = 10
 
@@ -73,7 +74,8 @@ def placement(cache, rep: str, seed: int = 42) -> dict:
     return {"rep": rep, "held": len(held), "fitted": len(fitted),
             "ours_kept": map_neighbours_kept(x, fitted, held, fitted_xy, np.asarray(ours)),
             "theirs_kept": map_neighbours_kept(x, fitted, held, fitted_xy, np.asarray(theirs)),
-            "ours_ms": 1000 * statistics.median(ours_s), "theirs_ms": 1000 * statistics.median(theirs_s)}
+            "ours_ms": 1000 * statistics.median(ours_s), "theirs_ms": 1000 * statistics.median(theirs_s),
+            "ours_each_ms": [1000 * t for t in ours_s], "theirs_each_ms": [1000 * t for t in theirs_s]}
 
 
 def request(port: int, method: str, path: str, body: bytes | None = None, kind: str | None = None):
@@ -111,7 +113,7 @@ def api_latency(cache, port: int, n: int) -> dict:
         times.append(time.perf_counter() - started)
         right += status == 200 and answer["neighbours"][0]["id"] == int(clip)
     times = sorted(times)
-    return {"n": n, "median_ms": 1000 * statistics.median(times),
+    return {"n": n, "each_ms": [1000 * t for t in times], "median_ms": 1000 * statistics.median(times),
             "p90_ms": 1000 * times[min(len(times) - 1, int(0.9 * len(times)))], "first_is_itself": right}
 
 
@@ -161,6 +163,9 @@ def main() -> None:
     parser.add_argument("--browser", type=int, default=0,
                         help="record-stop-to-drawn runs in headless Chromium (default 0: skip)")
     args = parser.parse_args()
+    if args.queries < 1 or args.browser < 0:
+        parser.error("--queries must be at least 1, --browser 0 or more")
+    record = BenchRecord("bench_query")
     cache = open_cache(args.cache)
     reps = args.reps or [r for r in cache.representations
                          if r in ("z", "mfcc") or cache.encoder(r) not in ("dac", "mfcc")]
@@ -173,19 +178,31 @@ def main() -> None:
         r = placement(cache, rep)
         print(f"{rep:>12} {r['held']:>5} {r['ours_kept']:>11.3f} {r['theirs_kept']:>9.3f} "
               f"{r['ours_ms']:>9.3f} {r['theirs_ms']:>9.1f}", flush=True)
+        # openTSNE's own transform is the baseline dacviz's placement is compared with
+        record.add(f"{rep}: kept, openTSNE", r["theirs_kept"], "share", better="higher")
+        record.add(f"{rep}: kept, ours", r["ours_kept"], "share", baseline=f"{rep}: kept, openTSNE",
+                   better="higher")
+        record.add(f"{rep}: ms, openTSNE", r["theirs_each_ms"], "ms")
+        record.add(f"{rep}: ms, ours", r["ours_each_ms"], "ms", baseline=f"{rep}: ms, openTSNE")
     server, port = serve(args.cache)
     try:
         print(f"\n2. POST /query (rep z, gunicorn 1 worker + the encoder service), {args.queries} clips of the cache")
         r = api_latency(cache, port, args.queries)
         print(f"   median {r['median_ms']:.0f} ms · p90 {r['p90_ms']:.0f} ms · "
               f"first neighbour is the posted clip: {r['first_is_itself']}/{r['n']}")
+        record.add("POST /query", r["each_ms"], "ms")
+        record.add("POST /query: p90", r["p90_ms"], "ms")
+        record.add("POST /query: first neighbour is the posted clip", r["first_is_itself"] / r["n"], "share",
+                   better="higher")
         if args.browser:
             times = browser_latency(cache, port, args.browser)
             print(f"\n3. the page: record, stop, query drawn in all four views ({len(times)} runs, fake microphone)")
             print(f"   median {statistics.median(times):.0f} ms · each: {', '.join(f'{t:.0f}' for t in times)} ms")
+            record.add("the page: record, stop, query drawn", times, "ms")
     finally:
         server.terminate()
         server.wait(30)
+    record.save()
 
 
 if __name__ == "__main__":

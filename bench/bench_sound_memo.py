@@ -25,6 +25,9 @@ import soundfile as sf
 
 from dacviz_app.explore.sound import memo_entries, sound_summary
 from dacviz_app.viewer.memo import SharedFileMemo
+from dacviz_testkit.bench import BenchRecord
+
+BASELINE = "cachelib FileSystemCache (before)"
 
 
 def a_summary(folder: Path) -> dict:
@@ -54,10 +57,22 @@ def timed_writes(memo, entries: int, writes: int, value: dict) -> tuple[list[flo
     return below, above, filled
 
 
+def p90(xs: list[float]) -> float:
+    return float(np.percentile(xs, 90))
+
+
 def row(name: str, below: list[float], above: list[float], filled: float) -> str:
-    p90 = lambda xs: float(np.percentile(xs, 90))  # noqa: E731
     return (f"| {name} | {statistics.median(below):.2f} | {statistics.median(above):.2f} | "
             f"{p90(above):.2f} | {statistics.median(above) / statistics.median(below):.0f}x | {filled:.1f} |")
+
+
+def record_row(record: BenchRecord, name: str, below: list[float], above: list[float], filled: float,
+               baseline: str | None) -> None:
+    """The row's measured cells as figures (the ratio is theirs), each against the same cell of
+    ``baseline``'s row when there is one."""
+    for cell, samples, unit in (("write below the bound", below, "ms"), ("write past the bound", above, "ms"),
+                                ("write past the bound, p90", p90(above), "ms"), ("fill", filled, "s")):
+        record.add(f"{name}: {cell}", samples, unit, baseline=f"{baseline}: {cell}" if baseline else None)
 
 
 def main() -> None:
@@ -66,6 +81,10 @@ def main() -> None:
                         help="the memo's bound (default %(default)s: the server's for clips of 1 s)")
     parser.add_argument("--writes", type=int, default=100, help="timed writes (default %(default)s)")
     args = parser.parse_args()
+    if args.entries < 1 or args.writes < 1:
+        parser.error("--entries and --writes must be at least 1")
+    record = BenchRecord("bench_sound_memo")
+    baseline = None
     with tempfile.TemporaryDirectory(prefix="bench-memo-") as tmp:
         tmp = Path(tmp)
         value = a_summary(tmp)
@@ -78,12 +97,17 @@ def main() -> None:
             print("| cachelib FileSystemCache | not installed (pip install cachelib: the baseline) | | | | |")
         else:
             old = FileSystemCache(str(tmp / "old"), threshold=args.entries, default_timeout=0)
-            print(row("cachelib FileSystemCache (before)", *timed_writes(old, args.entries, args.writes, value)),
-                  flush=True)
+            measured = timed_writes(old, args.entries, args.writes, value)
+            print(row(BASELINE, *measured), flush=True)
+            record_row(record, BASELINE, *measured, baseline=None)
+            baseline = BASELINE
         new = SharedFileMemo(tmp / "new", args.entries)
-        print(row("SharedFileMemo (now)", *timed_writes(new, args.entries, args.writes, value)))
+        measured = timed_writes(new, args.entries, args.writes, value)
+        print(row("SharedFileMemo (now)", *measured))
+        record_row(record, "SharedFileMemo (now)", *measured, baseline=baseline)
         print(f"\nSharedFileMemo holds {len(new)} entries (bound {args.entries}, "
               f"{new.per_shard} per shard of 256)")
+    record.save()
 
 
 if __name__ == "__main__":
