@@ -84,7 +84,8 @@ SUITE = [
         "demo": lambda c, w: ["--clips", "120", "--repeats", "3", "--demo-dir", str(c.wavs)],
         "100k": lambda c, w: ["--clips", "120", "--repeats", "3", "--demo-dir", str(c.wavs),
                               "--neighbours", "100000"]},
-        ("clips/s (median)", "seed loop", "model alone", "dacviz end to end")),
+        ("clips/s", "seed loop", "reading alone", "model alone fp32", "dacviz end to end fp32",
+         "model alone bf16", "neighbours: cosine_knn")),
     Bench("bench_codec_lens.py", {
         "smoke": lambda c, w: ["--cache", str(c.real), "--clips", "8", "--repeats", "1"],
         "demo": lambda c, w: ["--cache", str(c.real)], "100k": lambda c, w: ["--cache", str(c.real)]}),
