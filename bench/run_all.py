@@ -56,8 +56,8 @@ class Caches:
 
 @dataclass
 class Bench:
-    """One run of one script: its arguments at each size (None: not run at that size, with the
-    reason in ``skip``) and the columns its table must print."""
+    """One run of one script: its arguments at each size (a size it lacks: not run at that size)
+    and the columns its table must print."""
 
     script: str
     args: dict = field(default_factory=dict)  # size -> callable(Caches, work dir) -> list[str]
@@ -67,11 +67,6 @@ class Bench:
     @property
     def label(self) -> str:
         return self.name or self.script
-
-
-def same(*args):
-    """The same arguments at every size."""
-    return {size: (lambda c, w, a=args: [str(x) for x in a]) for size in SIZES}
 
 
 SUITE = [

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the tests need on a fresh machine, then run them all.
-#   bash scripts/test.sh          every tier: unit, integration (real DAC caches), browser
+#   bash scripts/test.sh          every tier: unit, integration (real DAC caches), browser, bench
 #   bash scripts/test.sh --fast   the unit tier only (no DAC, no cache built; about a minute)
 # Both run one pytest-xdist worker per core, a test file per worker at a time (--dist loadfile).
 set -euo pipefail
