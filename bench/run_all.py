@@ -36,8 +36,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dacviz_app.cache import CachePaths
+from dacviz_testkit.bench import RECORD_ENV
+
 ROOT = Path(__file__).resolve().parents[1]
-RECORD_ENV = "DACVIZ_BENCH_RECORD"  # dacviz_testkit.bench.RECORD_ENV (a run may lack the testkit)
 SIZES = ("smoke", "demo", "100k")
 
 
@@ -171,48 +173,39 @@ def commit() -> dict:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
 
 
-def run_step(argv: list[str], say) -> subprocess.CompletedProcess:
-    say("$ " + " ".join(argv))
-    return subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+def built(out: Path, argv: list[str], say) -> Path:
+    """The cache ``out``, made by ``argv`` unless a complete one is there (its manifest is written
+    last); a builder that fails ends the run with its error."""
+    if not CachePaths(out).manifest.is_file():
+        say("$ " + " ".join(argv))
+        proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise SystemExit(f"{out.name} could not be built:\n{proc.stderr}")
+    return out
 
 
 def prepare(size: str, work: Path, say, real: Path | None = None, wavs: Path | None = None) -> Caches:
-    """The caches of ``size`` under ``work/caches``, built once and reused by later runs (each
-    builder resumes or finds its output complete). ``real``/``wavs``: a demo cache and its WAVs
-    built earlier (the test tier passes the run's own), used instead of building one."""
+    """The caches of ``size`` under ``work/caches``, built once and reused by later runs.
+    ``real``/``wavs``: a demo cache and its WAVs built earlier (the test tier passes the run's
+    own), used instead of building one."""
     caches = work / "caches"
     caches.mkdir(parents=True, exist_ok=True)
     wavs = wavs or caches / "demo_wavs"
-    real = real or caches / f"demo-{size}"
-    precompute = [sys.executable, str(ROOT / "precompute.py"), "--demo", "--demo-dir", str(wavs),
-                  "--untrained", "--no-progress", "--out", str(real)]
-    if size == "smoke":
-        precompute += ["--per-word", "3", "--dnsmos-clips", "2"]
-    if not (real / "manifest.json").is_file():
-        proc = run_step(precompute, say)
-        if proc.returncode != 0:
-            raise SystemExit(f"the {size} cache could not be built:\n{proc.stderr}")
+    demo = [sys.executable, str(ROOT / "precompute.py"), "--demo", "--demo-dir", str(wavs), "--untrained",
+            "--no-progress"]
+    real = real or built(caches / f"demo-{size}", [*demo, "--out", str(caches / f"demo-{size}"),
+                                                    *(["--per-word", "3", "--dnsmos-clips", "2"] if size == "smoke" else [])], say)
     n = {"smoke": 400, "demo": 5000, "100k": 100_000}[size]
-    synthetic = {}
     # smoke: two depths are enough for the slider and cost a seventh of eleven
     some_depths = ["--depths", "2", "4"] if size == "smoke" else []
-    for name, depths in (("synthetic", ["--depths"]), ("synthetic_depths", some_depths)):
-        out = caches / f"{name}-{n}"
-        if not (out / "manifest.json").is_file():
-            proc = run_step([sys.executable, str(ROOT / "bench" / "make_synthetic_cache.py"), "--source", str(real),
-                             "--n", str(n), "--out", str(out), "--overwrite", *depths], say)
-            if proc.returncode != 0:
-                raise SystemExit(f"make_synthetic_cache.py failed:\n{proc.stderr}")
-        synthetic[name] = out
+    synthetic = {name: built(caches / f"{name}-{n}",
+                             [sys.executable, str(ROOT / "bench" / "make_synthetic_cache.py"), "--source", str(real),
+                              "--n", str(n), "--out", str(caches / f"{name}-{n}"), "--overwrite", *depths], say)
+                 for name, depths in (("synthetic", ["--depths"]), ("synthetic_depths", some_depths))}
     plain = real
     if size == "smoke":  # DAC and MFCC only: no speaker encoder, no depths, nothing decoded
-        plain = caches / "plain-smoke"
-        if not (plain / "manifest.json").is_file():
-            proc = run_step([sys.executable, str(ROOT / "precompute.py"), "--demo", "--demo-dir", str(wavs),
-                             "--untrained", "--no-progress", "--per-word", "2", "--encoders", "mfcc",
-                             "--depths", "--reconstruct", "--out", str(plain)], say)
-            if proc.returncode != 0:
-                raise SystemExit(f"the plain smoke cache could not be built:\n{proc.stderr}")
+        plain = built(caches / "plain-smoke", [*demo, "--per-word", "2", "--encoders", "mfcc", "--depths",
+                                               "--reconstruct", "--out", str(caches / "plain-smoke")], say)
     return Caches(wavs, real, plain, synthetic["synthetic"], synthetic["synthetic_depths"])
 
 
