@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from dacviz_app.precompute.interrupt import raise_if_interrupted
+
 MIN_SECONDS = 0.1
 SILENCE_PEAK = 1e-4
 MAX_READ_SAMPLES = 64 * 2**20  # 256 MB of float32: ~30 s of 8-channel 192 kHz audio
@@ -135,6 +137,7 @@ def _decode(handle, size: int, sample_rate: int, max_seconds: float,
     except MemoryError:
         raise ClipRejected("not readable as audio (its header asks for more memory than there is)")
     except Exception as err:  # soundfile raises several types for junk input
+        raise_if_interrupted()  # or a Ctrl-C swallowed in soundfile's read callback: not junk
         detail = getattr(err, "error_string", None) or str(err)  # no object reprs: stable text
         raise ClipRejected(f"not readable as audio ({detail})")
     if samples.shape[0] == 0:

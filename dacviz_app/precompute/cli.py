@@ -39,11 +39,11 @@ import os
 import shlex
 import signal
 import sys
-import time
 from pathlib import Path
 
 from dacviz_app.cache.models import MODEL_CONFIGS
 from dacviz_app.embedding.neighbours import MAX_K
+from dacviz_app.precompute.interrupt import CtrlC
 from dacviz_app.precompute.precision import AGREEMENT_MAX_CLIPS, PRECISIONS
 from dacviz_app.precompute.summary import format_summary, untrained_banner
 
@@ -202,24 +202,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def interrupt_once(burst_s: float = 3.0):
-    """A SIGINT handler that stops the run on a Ctrl-C and ignores the ones that follow within
-    ``burst_s`` (they would interrupt the progress bar's cleanup and print Python's 'Exception
-    ignored' noise); a Ctrl-C after that stops it again."""
-    last = {"at": -1e9}
-
-    def handler(_signum, _frame) -> None:
-        now = time.monotonic()
-        if now - last["at"] < burst_s:
-            return
-        last["at"] = now
-        raise KeyboardInterrupt
-    return handler
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    signal.signal(signal.SIGINT, interrupt_once())
+    CtrlC().install()
     from dacviz_app.cache import CacheError
     from dacviz_app.precompute.dac_encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.precompute.encoders import EncoderError, describe_all, parse_specs

@@ -20,6 +20,7 @@ from dacviz_app.precompute.audio import resample, wav_bytes
 from dacviz_app.precompute.config import COMPILED_SHAPES, PrecomputeConfig
 from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, encode_batch, frame_count, load_dac
 from dacviz_app.precompute.encoders import Encoder, describe_all, make_encoder
+from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.loading import (PreparedClip, padded_batches, prepare_clip,
                                            prepared_clips)
 from dacviz_app.precompute.precision import (agreement, agreement_sample, device_name,
@@ -259,6 +260,7 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
             prepared = list(itertools.islice(stream, sizes[chunk]))
             arrays = encode_chunk(model, prepared, len(clips), config, paths, limit, tell, others)
             atomic_save_npz(paths.chunk(chunk), **arrays)
+            raise_if_interrupted()
             encoded_now += sizes[chunk]
             bar.update(sizes[chunk])
     return encoded_now, time.perf_counter() - started

@@ -22,6 +22,7 @@ import numpy as np
 from dacviz_app.precompute.audio import ClipRejected, load_clip, wav_bytes
 from dacviz_app.cache import CachePaths, atomic_write_bytes
 from dacviz_app.precompute.dac_encode import frame_count
+from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.mfcc import mfcc_stats
 
 LOADER_GROUP = 16  # clips a worker prepares per task (the loader's own "batch")
@@ -118,13 +119,16 @@ def prepared_clips(sources: Sequence[str], indices: Sequence[int], sample_rate: 
     dataset = PlannedClips(sources, indices, sample_rate, max_seconds, paths)
     if workers <= 0:
         for i in range(len(dataset)):
-            yield dataset[i]
+            clip = dataset[i]
+            raise_if_interrupted()  # a Ctrl-C inside soundfile's read is otherwise lost
+            yield clip
         return
     from torch.utils.data import DataLoader
 
     loader = DataLoader(dataset, batch_size=LOADER_GROUP, shuffle=False, num_workers=workers,
                         collate_fn=_as_list, prefetch_factor=max(2, math.ceil(ahead / (LOADER_GROUP * workers))))
     for group in loader:
+        raise_if_interrupted()
         yield from group
 
 

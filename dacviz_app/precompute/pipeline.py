@@ -19,6 +19,7 @@ from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.config import MIN_CLIPS, PrecomputeConfig, PrecomputeError, RunSummary
 from dacviz_app.precompute.downstream import assemble, finish_cache
 from dacviz_app.precompute.encode_run import encode_all, encode_record, precision_check
+from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.plan import (column_notes, make_plan, prepare_out_dir,
                                         refuse_foreign_directory, refuse_missing_sources,
                                         skip_counts)
@@ -65,6 +66,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             else:
                 encode_chunks = encode_all
             newly, encode_seconds = encode_chunks(clips, config, paths, progress, say)
+            raise_if_interrupted()
             data = assemble(clips, config, paths)
             n = len(data["columns"]["label"])
             if n < MIN_CLIPS:
@@ -75,6 +77,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             if config.precision != "fp32" or config.compile:
                 encode["agreement"] = precision_check(clips, data["plan_index"], data["embeddings"]["z"],
                                                       config, paths, say)
+            raise_if_interrupted()
             finish_cache(data["embeddings"], data["columns"], config, plan_id,
                          sum(data["skipped"].values()), paths, say, encode)
     opened = cache_format.open_cache(paths.root)
