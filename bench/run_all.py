@@ -76,7 +76,7 @@ SUITE = [
                                   "demo": lambda c, w: [], "100k": lambda c, w: []},
           ("write below the bound", "write past the bound", "SharedFileMemo (now)")),
     Bench("bench_encode.py", {
-        "smoke": lambda c, w: ["--clips", "8", "--repeats", "1", "--precisions", "fp32", "bf16",
+        "smoke": lambda c, w: ["--clips", "4", "--repeats", "1", "--precisions", "fp32", "bf16",
                                "--neighbours", "500", "--demo-dir", str(c.wavs)],
         "demo": lambda c, w: ["--clips", "120", "--repeats", "3", "--demo-dir", str(c.wavs)],
         "100k": lambda c, w: ["--clips", "120", "--repeats", "3", "--demo-dir", str(c.wavs),
@@ -84,7 +84,7 @@ SUITE = [
         ("clips/s", "seed loop", "reading alone", "model alone fp32", "dacviz end to end fp32",
          "model alone bf16", "neighbours: cosine_knn")),
     Bench("bench_codec_lens.py", {
-        "smoke": lambda c, w: ["--cache", str(c.real), "--clips", "8", "--repeats", "1"],
+        "smoke": lambda c, w: ["--cache", str(c.real), "--clips", "3", "--repeats", "1"],
         "demo": lambda c, w: ["--cache", str(c.real)], "100k": lambda c, w: ["--cache", str(c.real)]}),
     Bench("bench_measures.py", {
         "smoke": lambda c, w: ["--cache", str(c.real), "--clips", "3", "--repeats", "1"],
@@ -97,7 +97,7 @@ SUITE = [
     Bench("bench_query.py", {"smoke": lambda c, w: ["--cache", str(c.plain), "--queries", "3"]},
           name="bench_query.py (no speaker encoder, no depths)"),
     Bench("bench_ray.py", {
-        "smoke": lambda c, w: ["--per-word", "2", "--chunk-size", "6", "--dnsmos-clips", "0", "--no-warm-up"],
+        "smoke": lambda c, w: ["--per-word", "1", "--chunk-size", "6", "--dnsmos-clips", "0", "--no-warm-up"],
         "demo": lambda c, w: [], "100k": lambda c, w: []}),
     Bench("load_test.py", {
         "smoke": lambda c, w: ["--cache", str(c.real), "--workers", "1", "--clients", "2", "--requests", "60",
@@ -106,7 +106,7 @@ SUITE = [
         ("class", "workers", "queries", "req/s", "p50 ms", "p99 ms", "click p99", "5xx", "errors", "wrong",
          "median ms by kind")),
     Bench("bench_attacks.py", {
-        "smoke": lambda c, w: ["--cache", str(c.real), "--seconds", "4"],
+        "smoke": lambda c, w: ["--cache", str(c.real), "--seconds", "2"],
         "demo": lambda c, w: ["--cache", str(c.real)], "100k": lambda c, w: ["--cache", str(c.real)]},
         ("worker RSS MB before", "honest clicks", "click ms median", "forged-keys", "huge-link", "slow-uploads")),
     Bench("bench_choices.py", {
@@ -116,7 +116,7 @@ SUITE = [
          "openTSNE 2D (FFT, cosine)", "openTSNE 3D (BH, cosine)", "k-NN table k=50", "blockwise, torch (dacviz)",
          "faiss IndexFlatIP", "sklearn brute cosine")),
     Bench("bench_precompute_scale.py", {
-        "smoke": lambda c, w: ["--source", str(c.real), "--n", "400", "--reps", "z", "mfcc"],
+        "smoke": lambda c, w: ["--source", str(c.real), "--n", "200", "--reps", "z", "mfcc"],
         "demo": lambda c, w: ["--source", str(c.real)], "100k": lambda c, w: ["--source", str(c.real)]},
         ("dacviz", "peak RSS so far", "seed's scikit-learn way", "faster")),
     Bench("bench_scaling.py", {

@@ -51,7 +51,7 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_CLIP_SECONDS = 24 * 3600.0
 DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
-RECONSTRUCT_MAX_CLIPS = 1_000
+RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 48}  # a CPU decodes ~2 s a clip for five depths
 DNSMOS_CLIPS = 8
 
 
@@ -127,9 +127,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reconstruct", nargs="*", type=int, metavar="Q",
                         help="decode clips back to audio from their first q codebooks, for each "
                              "q (default for 16khz: 1 2 4 8 12; no value: none)")
-    parser.add_argument("--reconstruct-max-clips", type=int, default=RECONSTRUCT_MAX_CLIPS,
-                        help="decode at most this many clips, evenly spread over the collection "
-                             f"(default {RECONSTRUCT_MAX_CLIPS:,})")
+    parser.add_argument("--reconstruct-max-clips", type=int, metavar="N",
+                        help="decode at most N clips, evenly spread over the collection; their "
+                             "fidelity is measured, the others show none (default "
+                             f"{RECONSTRUCT_MAX_CLIPS['cuda']:,} on a GPU, "
+                             f"{RECONSTRUCT_MAX_CLIPS['cpu']} on a CPU, where DAC's decoder takes "
+                             "~2 s a clip for the five default depths)")
     parser.add_argument("--dnsmos-clips", type=int, default=DNSMOS_CLIPS, metavar="N",
                         help="score DNSMOS (a trained, reference-free quality model; ~0.5 s a "
                              "clip and depth on a CPU) for at most N of the decoded clips, evenly "
@@ -194,7 +197,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("--dnsmos-clips must be >= 0")
     if not args.no_pesq and importlib.util.find_spec("pesq") is None:
         parser.error("the pesq package is not installed: install it (requirements.txt) or pass --no-pesq")
-    if args.reconstruct_max_clips < 0:
+    if args.reconstruct_max_clips is not None and args.reconstruct_max_clips < 0:
         parser.error("--reconstruct-max-clips must be >= 0")
     if not (math.isfinite(args.max_seconds) and 0 < args.max_seconds <= MAX_CLIP_SECONDS):
         parser.error(f"--max-seconds must be a positive number of seconds, at most "
@@ -249,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
         tuple(sorted(set(args.reconstruct)))
     config = PrecomputeConfig(
-        depths=depths, reconstruct=reconstruct, reconstruct_max_clips=args.reconstruct_max_clips,
+        depths=depths, reconstruct=reconstruct,
+        reconstruct_max_clips=RECONSTRUCT_MAX_CLIPS["cuda" if device == "cuda" else "cpu"]
+        if args.reconstruct_max_clips is None else args.reconstruct_max_clips,
         dnsmos_clips=args.dnsmos_clips, pesq=not args.no_pesq,
         encoders=others,
         out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
