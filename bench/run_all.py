@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -43,17 +44,63 @@ ROOT = Path(__file__).resolve().parents[1]
 SIZES = ("smoke", "demo", "100k")
 
 
-@dataclass
 class Caches:
-    """The inputs of one size: the demo WAVs, a real cache (depths, speaker encoder, decoded
-    clips), a real one with none of those (smoke only; else the real one), a synthetic one without
-    depths and one with them."""
+    """The inputs of one size, each built on first use under ``work/caches`` (and reused by later
+    runs): the demo WAVs, a real cache (depths, speaker encoder, decoded clips), a real one with
+    none of those (smoke only; else the real one), a synthetic one without depths and one with
+    them. ``real``/``wavs``: a demo cache and its WAVs built earlier (the test tier passes the
+    run's own), used instead of building one. A run of some scripts (``--only``) builds only
+    the caches they use."""
 
-    wavs: Path
-    real: Path
-    plain: Path
-    synthetic: Path
-    synthetic_depths: Path
+    def __init__(self, size: str, work: Path, say, real: Path | None = None, wavs: Path | None = None):
+        self.size, self.dir, self.say = size, work / "caches", say
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._real, self._wavs = real, wavs
+
+    def _demo(self, *args: str) -> list[str]:
+        return [sys.executable, str(ROOT / "precompute.py"), "--demo", "--demo-dir", str(self.wavs_dir),
+                "--untrained", "--no-progress", *args]
+
+    @property
+    def wavs_dir(self) -> Path:
+        return self._wavs or self.dir / "demo_wavs"
+
+    @functools.cached_property
+    def wavs(self) -> Path:
+        if self._wavs is None:
+            self.real  # precompute --demo writes the WAVs while it builds the real cache
+        return self.wavs_dir
+
+    @functools.cached_property
+    def real(self) -> Path:
+        if self._real is not None:
+            return self._real
+        out = self.dir / f"demo-{self.size}"
+        smoke = ["--per-word", "3", "--dnsmos-clips", "2"] if self.size == "smoke" else []
+        return built(out, self._demo("--out", str(out), *smoke), self.say)
+
+    @functools.cached_property
+    def plain(self) -> Path:
+        if self.size != "smoke":
+            return self.real
+        out = self.dir / "plain-smoke"  # DAC and MFCC only: no speaker encoder, no depths, nothing decoded
+        return built(out, self._demo("--per-word", "2", "--encoders", "mfcc", "--depths", "--reconstruct",
+                                     "--out", str(out)), self.say)
+
+    def _synthetic(self, name: str, depths: list[str]) -> Path:
+        n = {"smoke": 400, "demo": 5000, "100k": 100_000}[self.size]
+        out = self.dir / f"{name}-{n}"
+        return built(out, [sys.executable, str(ROOT / "bench" / "make_synthetic_cache.py"), "--source",
+                           str(self.real), "--n", str(n), "--out", str(out), "--overwrite", *depths], self.say)
+
+    @functools.cached_property
+    def synthetic(self) -> Path:
+        return self._synthetic("synthetic", ["--depths"])
+
+    @functools.cached_property
+    def synthetic_depths(self) -> Path:
+        # smoke: two depths are enough for the slider and cost a seventh of eleven
+        return self._synthetic("synthetic_depths", ["--depths", "2", "4"] if self.size == "smoke" else [])
 
 
 @dataclass
@@ -184,31 +231,6 @@ def built(out: Path, argv: list[str], say) -> Path:
     return out
 
 
-def prepare(size: str, work: Path, say, real: Path | None = None, wavs: Path | None = None) -> Caches:
-    """The caches of ``size`` under ``work/caches``, built once and reused by later runs.
-    ``real``/``wavs``: a demo cache and its WAVs built earlier (the test tier passes the run's
-    own), used instead of building one."""
-    caches = work / "caches"
-    caches.mkdir(parents=True, exist_ok=True)
-    wavs = wavs or caches / "demo_wavs"
-    demo = [sys.executable, str(ROOT / "precompute.py"), "--demo", "--demo-dir", str(wavs), "--untrained",
-            "--no-progress"]
-    real = real or built(caches / f"demo-{size}", [*demo, "--out", str(caches / f"demo-{size}"),
-                                                    *(["--per-word", "3", "--dnsmos-clips", "2"] if size == "smoke" else [])], say)
-    n = {"smoke": 400, "demo": 5000, "100k": 100_000}[size]
-    # smoke: two depths are enough for the slider and cost a seventh of eleven
-    some_depths = ["--depths", "2", "4"] if size == "smoke" else []
-    synthetic = {name: built(caches / f"{name}-{n}",
-                             [sys.executable, str(ROOT / "bench" / "make_synthetic_cache.py"), "--source", str(real),
-                              "--n", str(n), "--out", str(caches / f"{name}-{n}"), "--overwrite", *depths], say)
-                 for name, depths in (("synthetic", ["--depths"]), ("synthetic_depths", some_depths))}
-    plain = real
-    if size == "smoke":  # DAC and MFCC only: no speaker encoder, no depths, nothing decoded
-        plain = built(caches / "plain-smoke", [*demo, "--per-word", "2", "--encoders", "mfcc", "--depths",
-                                               "--reconstruct", "--out", str(caches / "plain-smoke")], say)
-    return Caches(wavs, real, plain, synthetic["synthetic"], synthetic["synthetic_depths"])
-
-
 def run_bench(bench: Bench, size: str, caches: Caches, work: Path, say) -> dict:
     """One script at ``size``: its command, status, seconds, output, missing columns, figures."""
     record = work / f"record-{bench.label.replace(' ', '_').replace('(', '').replace(')', '')}.json"
@@ -282,6 +304,8 @@ def main(argv=None) -> int:
                         help="where the run's JSON and table go, and the caches it builds "
                              "(default bench/results, ignored by git)")
     parser.add_argument("--only", nargs="+", metavar="SCRIPT", help="only these scripts (e.g. bench_analysis)")
+    parser.add_argument("--skip", nargs="+", metavar="SCRIPT", default=[],
+                        help="all but these scripts (e.g. bench_ray bench_app_scale)")
     parser.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print two runs side by side")
     parser.add_argument("--quiet", action="store_true", help="print only each script's last line")
     parser.add_argument("--cache", help="a demo cache built earlier, used as the real cache (default: "
@@ -296,10 +320,12 @@ def main(argv=None) -> int:
     say = (lambda text: None) if args.quiet else (lambda text: print(text, flush=True))
     run = {"size": args.size, "started": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine(), "commit": commit(), "not_run": NOT_RUN, "results": []}
-    caches = prepare(args.size, out, say, args.cache and Path(args.cache), args.demo_dir and Path(args.demo_dir))
+    caches = Caches(args.size, out, say, args.cache and Path(args.cache), args.demo_dir and Path(args.demo_dir))
+    named = lambda scripts: {name.removesuffix(".py") for name in scripts}  # noqa: E731
     for bench in SUITE:
-        if args.size not in bench.args or (args.only and bench.script.removesuffix(".py") not in
-                                           [o.removesuffix(".py") for o in args.only]):
+        script = bench.script.removesuffix(".py")
+        if args.size not in bench.args or (args.only and script not in named(args.only)) \
+                or script in named(args.skip):
             continue
         result = run_bench(bench, args.size, caches, out, say)
         run["results"].append(result)

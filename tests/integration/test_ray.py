@@ -17,10 +17,10 @@ from conftest import ROOT, precompute_argv, run_precompute
 from dacviz_app.cache import CachePaths
 from dacviz_testkit import cache_files
 
-# half the demo set (5 voices of each word), in chunks of 15 clips (four chunks: both workers get
-# some), fewer decoded clips
-CLIPS, CHUNK = 60, 15
-COMMAND = ["--untrained", "--device", "cpu", "--per-word", "5", "--chunk-size", str(CHUNK), "--reconstruct", "4",
+# 3 voices of each word, in chunks of 9 clips (four chunks: both workers get some), fewer
+# decoded clips
+CLIPS, CHUNK = 36, 9
+COMMAND = ["--untrained", "--device", "cpu", "--per-word", str(CLIPS // 12), "--chunk-size", str(CHUNK), "--reconstruct", "4",
            "--reconstruct-max-clips", "8", "--dnsmos-clips", "0"]  # DNSMOS: tests/unit/test_fidelity.py
 RAY = ["--ray", "local", "--ray-workers", "2"]
 

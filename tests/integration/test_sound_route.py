@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 
-def test_a_full_disk_costs_the_memo_one_log_line_and_the_answer_is_still_sent(demo_cache, monkeypatch, caplog):
+def test_a_full_disk_costs_the_memo_one_log_line_and_the_answer_is_still_sent(demo_cache, monkeypatch, caplog,
+                                                                             tmp_path):
     import errno
     import logging
     import tempfile
@@ -12,6 +13,7 @@ def test_a_full_disk_costs_the_memo_one_log_line_and_the_answer_is_still_sent(de
     def full(*_args, **_kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # a memo of its own: no other test's entry
     server = create_app(demo_cache[0]).server
     monkeypatch.setattr(tempfile, "mkstemp", full)
     caplog.set_level(logging.WARNING, logger="dacviz")
