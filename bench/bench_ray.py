@@ -50,6 +50,8 @@ def main() -> None:
                              "(default: all of them, 120 clips)")
     parser.add_argument("--dnsmos-clips", type=int, metavar="N",
                         help=f"precompute's --dnsmos-clips (default: precompute's own, {DNSMOS_CLIPS})")
+    parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
+                        help="precompute's --depths (default: precompute's own, every depth)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="no untimed run of the command first (default: one)")
     args = parser.parse_args()
@@ -67,6 +69,8 @@ def main() -> None:
                    "--reconstruct", "4", "--reconstruct-max-clips", "8"]
         if args.per_word is not None:
             command += ["--per-word", str(args.per_word)]
+        if args.depths is not None:
+            command += ["--depths", *map(str, args.depths)]
         if args.dnsmos_clips is not None:
             command += ["--dnsmos-clips", str(args.dnsmos_clips)]
         write_demo_set(demo)  # as --demo does: no run writes it in its time

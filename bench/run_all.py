@@ -144,7 +144,8 @@ SUITE = [
     Bench("bench_query.py", {"smoke": lambda c, w: ["--cache", str(c.plain), "--queries", "3"]},
           name="bench_query.py (no speaker encoder, no depths)"),
     Bench("bench_ray.py", {
-        "smoke": lambda c, w: ["--per-word", "1", "--chunk-size", "6", "--dnsmos-clips", "0", "--no-warm-up"],
+        "smoke": lambda c, w: ["--per-word", "1", "--chunk-size", "6", "--dnsmos-clips", "0", "--depths", "2",
+                                   "--no-warm-up"],
         "demo": lambda c, w: [], "100k": lambda c, w: []}),
     Bench("load_test.py", {
         "smoke": lambda c, w: ["--cache", str(c.real), "--workers", "1", "--clients", "2", "--requests", "60",
