@@ -37,8 +37,9 @@ class CtrlC:
 
 def raise_if_interrupted() -> None:
     """Raise KeyboardInterrupt if a Ctrl-C was asked for (by the installed ``CtrlC``) but its
-    exception was swallowed on the way (once asked, every call raises). A no-op in any process
-    without a ``CtrlC``, a loader worker or a test's own process among them."""
+    exception was swallowed on the way (once asked, every call raises). A no-op in a process
+    that installed no ``CtrlC`` (the app's server reading an upload, a Ray actor, a test's own
+    process); a forked loader worker inherits its parent's and stops with it."""
     handler = signal.getsignal(signal.SIGINT)
     if isinstance(handler, CtrlC) and handler.requested:
         raise KeyboardInterrupt
