@@ -232,11 +232,23 @@ def built(out: Path, argv: list[str], say) -> Path:
     return out
 
 
-def run_bench(bench: Bench, size: str, caches: Caches, work: Path, say) -> dict:
-    """One script at ``size``: its command, status, seconds, output, missing columns, figures."""
+def selected(size: str, only: list[str] | None, skip: list[str]) -> list[Bench]:
+    """The benches of SUITE that run at ``size``, ``only`` these scripts, none of ``skip``
+    (names with or without .py); a name that is no script of the suite is refused."""
+    def named(scripts):
+        return {name.removesuffix(".py") for name in scripts}
+    unknown = (named(only or []) | named(skip)) - named(b.script for b in SUITE)
+    if unknown:
+        raise SystemExit(f"not a script of the suite: {', '.join(sorted(unknown))} "
+                         f"(the suite: {', '.join(sorted(named(b.script for b in SUITE)))})")
+    return [b for b in SUITE if size in b.args and (not only or b.script.removesuffix(".py") in named(only))
+            and b.script.removesuffix(".py") not in named(skip)]
+
+
+def run_bench(bench: Bench, argv: list[str], work: Path, say) -> dict:
+    """One script run as ``argv``: its command, status, seconds, output, missing columns, figures."""
     record = work / f"record-{bench.label.replace(' ', '_').replace('(', '').replace(')', '')}.json"
     record.unlink(missing_ok=True)
-    argv = [sys.executable, str(ROOT / "bench" / bench.script), *bench.args[size](caches, work)]
     say(f"\n== {bench.label}\n$ {' '.join(argv)}")
     started = time.perf_counter()
     proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env={**os.environ, RECORD_ENV: str(record)})
@@ -322,13 +334,11 @@ def main(argv=None) -> int:
     run = {"size": args.size, "started": datetime.datetime.now().isoformat(timespec="seconds"),
            "machine": machine(), "commit": commit(), "not_run": NOT_RUN, "results": []}
     caches = Caches(args.size, out, say, args.cache and Path(args.cache), args.demo_dir and Path(args.demo_dir))
-    named = lambda scripts: {name.removesuffix(".py") for name in scripts}  # noqa: E731
-    for bench in SUITE:
-        script = bench.script.removesuffix(".py")
-        if args.size not in bench.args or (args.only and script not in named(args.only)) \
-                or script in named(args.skip):
-            continue
-        result = run_bench(bench, args.size, caches, out, say)
+    benches = selected(args.size, args.only, args.skip)
+    # every command first: the caches they read are built (or fail) before any script runs
+    commands = [[sys.executable, str(ROOT / "bench" / b.script), *b.args[args.size](caches, out)] for b in benches]
+    for bench, argv in zip(benches, commands):
+        result = run_bench(bench, argv, out, say)
         run["results"].append(result)
         if args.quiet:
             print(f"{bench.label}: exit {result['returncode']}, {result['seconds']} s, "

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 if [ "${1:-}" = "--fast" ]; then
   shift
   bash scripts/setup.sh --test
-  exec .venv/bin/python -m pytest tests/unit -q -n auto --dist loadfile "$@"
+  exec .venv/bin/python -m pytest tests/unit -q -n auto --dist loadfile --no-loadscope-reorder "$@"
 fi
 bash scripts/setup.sh --test
 exec .venv/bin/python -m pytest tests -q --headless -n auto --dist loadfile --no-loadscope-reorder "$@"

@@ -33,8 +33,8 @@ INJECTED_NAME = "</title><script>window.__pwned = 1</script>"
 # What a test's cache leaves out unless the test names the option itself: DNSMOS (~1 s a clip and
 # depth here; checked against speechmos in tests/unit/test_fidelity.py and by the demo cache), and
 # all but one codebook depth and four decoded clips (decoding every clip at five depths is ~85 % of
-# a small run's encoding on these cores; the demo cache, built as the README says, has them all and
-# tests/integration/test_precompute.py checks every one). The paths stay exercised: one depth's
+# a small run's encoding on these cores; the demo cache, built as the README says, has every depth
+# and the default decoded clips (48 on a CPU), and tests/integration/test_precompute.py checks them). The paths stay exercised: one depth's
 # latent, its projections and metrics, decoded audio and its fidelity are still written.
 LEAN_DEFAULTS = {"--dnsmos-clips": ("--dnsmos-clips", "0"),
                  "--depths": ("--depths", "2"),

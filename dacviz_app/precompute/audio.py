@@ -161,5 +161,10 @@ def _decode(handle, size: int, sample_rate: int, max_seconds: float,
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     """(n,) float32 -> bytes of a mono 16-bit PCM WAV file (plays in every browser)."""
     buffer = io.BytesIO()
-    sf.write(buffer, audio, sample_rate, format="WAV", subtype="PCM_16")
+    try:
+        sf.write(buffer, audio, sample_rate, format="WAV", subtype="PCM_16")
+    except Exception:  # a Ctrl-C dropped in soundfile's write callback ends as a failed assert
+        raise_if_interrupted()
+        raise
+    raise_if_interrupted()  # or as a WAV cut short: never keep it
     return buffer.getvalue()

@@ -51,7 +51,7 @@ EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_CLIP_SECONDS = 24 * 3600.0
 DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
-RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 48}  # a CPU decodes ~2 s a clip for five depths
+RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 48}  # a CPU decodes 0.5-2 s a clip for five depths
 DNSMOS_CLIPS = 8
 
 
@@ -132,7 +132,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "fidelity is measured, the others show none (default "
                              f"{RECONSTRUCT_MAX_CLIPS['cuda']:,} on a GPU, "
                              f"{RECONSTRUCT_MAX_CLIPS['cpu']} on a CPU, where DAC's decoder takes "
-                             "~2 s a clip for the five default depths)")
+                             "0.5 to 2 s a clip for the five default depths: 2 idle cores, 1 busy one)")
     parser.add_argument("--dnsmos-clips", type=int, default=DNSMOS_CLIPS, metavar="N",
                         help="score DNSMOS (a trained, reference-free quality model; ~0.5 s a "
                              "clip and depth on a CPU) for at most N of the decoded clips, evenly "

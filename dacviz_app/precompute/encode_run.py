@@ -259,8 +259,8 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
         for chunk in todo:
             prepared = list(itertools.islice(stream, sizes[chunk]))
             arrays = encode_chunk(model, prepared, len(clips), config, paths, limit, tell, others)
+            raise_if_interrupted()  # before the chunk counts as done: its WAVs may be cut short
             atomic_save_npz(paths.chunk(chunk), **arrays)
-            raise_if_interrupted()
             encoded_now += sizes[chunk]
             bar.update(sizes[chunk])
     return encoded_now, time.perf_counter() - started

@@ -111,6 +111,7 @@ def isolated_point(points, keep=None) -> tuple[int, int, float, float]:
     if keep is not None:
         nearest[[not keep(p) for p in points]] = -np.inf
     best = int(nearest.argmax())
+    assert np.isfinite(nearest[best]), "no drawn point is one the test can use"
     return tuple(points[best])
 
 
