@@ -81,3 +81,31 @@ def test_the_same_clips_load_when_no_ctrl_c_comes(two_clips):
     clips = list(prepared_clips(two_clips, [0, 1], RATE, 3.0, None, workers=0))
     assert [c.reason for c in clips] == ["", ""]
     raise_if_interrupted()  # no CtrlC installed here: a no-op
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_inside_soundfiles_write_stops_the_run_not_a_traceback(ctrl_c, monkeypatch):
+    """A playable copy or a decoded clip is written through soundfile's write callback: a Ctrl-C
+    dropped there ends as KeyboardInterrupt (the 'interrupted' line), never a failed assert."""
+    import io
+
+    class Interrupting(io.BytesIO):
+        sent = False
+
+        def write(self, data):
+            if not Interrupting.sent:
+                Interrupting.sent = True
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().write(data)
+
+    monkeypatch.setattr(audio.io, "BytesIO", Interrupting)
+    with pytest.raises(KeyboardInterrupt):
+        audio.wav_bytes(np.zeros(RATE, np.float32), RATE)
+    assert Interrupting.sent and ctrl_c.requested
+
+
+def test_junk_is_still_rejected_with_a_ctrl_c_handler_installed(ctrl_c, tmp_path):
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"RIFF not really a wav file at all" * 10)
+    clips = list(prepared_clips([str(junk)], [0], RATE, 3.0, None, workers=0))
+    assert clips[0].reason.startswith("not readable as audio") and not ctrl_c.requested
