@@ -99,8 +99,9 @@ class Caches:
 
     @functools.cached_property
     def synthetic_depths(self) -> Path:
-        # smoke: two depths are enough for the slider and cost a seventh of eleven
-        return self._synthetic("synthetic_depths", ["--depths", "2", "4"] if self.size == "smoke" else [])
+        # two depths are enough for the slider and the switch, and cost a seventh of eleven (at
+        # 100k every depth is a representation's t-SNE: eleven would take over an hour here)
+        return self._synthetic("synthetic_depths", ["--depths", "2", "4"] if self.size != "demo" else [])
 
 
 @dataclass
