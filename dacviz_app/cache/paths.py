@@ -104,7 +104,39 @@ class CachePaths:
 
     def reconstruction(self, depth: int, name: str) -> Path:
         """The clip ``name`` decoded from its first ``depth`` codebooks."""
-        return self.audio_dir / f"q{int(depth)}" / name
+        return self.reconstruction_dir(depth) / name
+
+    @property
+    def frame_codes(self) -> Path:
+        """Every clip's DAC codes, frame by frame (``write_frame_codes``)."""
+        return self.root / "arrays" / "frame_codes.npy"
+
+    @property
+    def frame_offsets(self) -> Path:
+        """Where each clip's frames start in ``frame_codes`` (``write_frame_codes``)."""
+        return self.root / "arrays" / "frame_offsets.npy"
+
+    @property
+    def inputs(self) -> Path:
+        """What each stored result was made from (``precompute/inputs.py``)."""
+        return self.root / "inputs.json"
+
+    def representation_dir(self, representation: str) -> Path:
+        """Every file of one representation (its embedding, views, neighbours)."""
+        return self.root / "arrays" / representation
+
+    def reconstruction_dir(self, depth: int) -> Path:
+        """Every clip decoded from its first ``depth`` codebooks."""
+        return self.audio_dir / f"q{int(depth)}"
+
+    def update_chunk(self, artifact: str, index: int) -> Path:
+        """One chunk of an encoder run again over the cache's own audio (``precompute/update.py``)."""
+        return self.work_dir / "update" / artifact / f"chunk_{index:06d}.npz"
+
+    @property
+    def chunk_inputs(self) -> Path:
+        """What the chunks in work/chunks were encoded with (they are kept only while it holds)."""
+        return self.work_dir / "chunks.json"
 
     @property
     def sample_3d(self) -> Path:
@@ -116,7 +148,7 @@ class CachePaths:
 
     def array(self, representation: str, kind: str) -> Path:
         """kind: 'embedding', a view name (``spaces.VIEW_NAMES``), 'knn_index' or 'knn_distance'."""
-        return self.root / "arrays" / representation / f"{kind}.npy"
+        return self.representation_dir(representation) / f"{kind}.npy"
 
     def projection_info(self, representation: str, view: str) -> Path:
         """The JSON sidecar saying how ``view`` of ``representation`` was made."""

@@ -12,7 +12,7 @@ from typing import Iterable
 import numpy as np
 
 from dacviz_app import __version__
-from dacviz_app.cache.atomic import (atomic_write, atomic_save_npy, atomic_save_npz,
+from dacviz_app.cache.atomic import (atomic_write, read_json, atomic_save_npy, atomic_save_npz,
                                      atomic_write_json)
 from dacviz_app.cache.models import MODEL_CONFIGS, hop_length
 from dacviz_app.cache.paths import (SKIPPED_ALL, SKIPPED_EXAMPLES, SKIPPED_LISTED, COMPUTED_CLIP_COLUMNS, CachePaths, FORMAT_VERSION,
@@ -54,6 +54,23 @@ def write_code_counts(paths: "CachePaths", counts: np.ndarray) -> None:
     atomic_save_npy(paths.code_counts, np.asarray(counts, np.int64))
 
 
+def write_frame_codes(paths: "CachePaths", frames: np.ndarray, offsets: np.ndarray) -> None:
+    """``frames``: (total_frames, n_codebooks) int16 every clip's DAC codes in clip-id order;
+    ``offsets``: (n_clips + 1,) int64 clip i's frames are rows offsets[i]:offsets[i+1]. Written
+    offsets last: their presence means both are complete."""
+    atomic_save_npy(paths.frame_codes, np.asarray(frames, np.int16))
+    atomic_save_npy(paths.frame_offsets, np.asarray(offsets, np.int64))
+
+
+def read_frame_codes(paths: "CachePaths") -> tuple[np.ndarray, np.ndarray] | None:
+    """(frames memory-mapped, offsets) of ``write_frame_codes``; None when the cache has none
+    (made before they were kept, or synthetic)."""
+    if not (paths.frame_codes.is_file() and paths.frame_offsets.is_file()):
+        return None
+    return (np.load(paths.frame_codes, mmap_mode="r", allow_pickle=False),
+            np.load(paths.frame_offsets, allow_pickle=False))
+
+
 def write_precision_reference(paths: "CachePaths", ids: np.ndarray, z: np.ndarray) -> None:
     """(m,) clip ids and (m, dim) float32 their z in plain fp32 (``precision.agreement``)."""
     atomic_save_npz(paths.precision_reference, ids=np.asarray(ids, np.int64),
@@ -79,6 +96,11 @@ def write_clips(paths: "CachePaths", columns: dict[str, list]) -> None:
     if missing:
         raise ValueError(f"clips.json needs the columns {missing}")
     atomic_write_json(paths.clips, {"columns": columns})
+
+
+def read_clip_columns(paths: "CachePaths") -> dict[str, list]:
+    """clips.json's columns as ``write_clips`` wrote them (for a run that goes on with them)."""
+    return dict(read_json(paths.clips)["columns"])
 
 
 

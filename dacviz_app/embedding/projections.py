@@ -18,6 +18,7 @@ import numpy as np
 from dacviz_app.embedding.neighbours import cosine_knn, cosine_knn_among
 
 DEFAULT_PERPLEXITY = 30.0
+MAX_PERPLEXITY = 500.0  # 1,500 neighbours a clip: the exact table's width stays bounded
 FFT_MIN_CLIPS = 10_000
 MAX_3D_POINTS = 20_000  # above this, 3D t-SNE is fitted on a seeded sample (``sample_3d``), the
 # rest placed; the 3D views draw that same sample (the cache records it: arrays/sample_3d.npy)

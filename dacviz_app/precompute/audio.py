@@ -168,3 +168,16 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
         raise
     raise_if_interrupted()  # or as a WAV cut short: never keep it
     return buffer.getvalue()
+
+
+def read_wav_bytes(data: bytes) -> np.ndarray:
+    """(n,) float32 the samples of a mono WAV file's bytes (``wav_bytes``'s), as soundfile
+    reads them from the cache's copy on disk."""
+    audio, _rate = sf.read(io.BytesIO(data), dtype="float32", always_2d=False)
+    return np.ascontiguousarray(audio, np.float32)
+
+
+def read_copy(path) -> np.ndarray:
+    """(n,) float32 the samples of a cache's playable copy (``read_wav_bytes`` of its file)."""
+    audio, _rate = sf.read(str(path), dtype="float32", always_2d=False)
+    return np.ascontiguousarray(audio, np.float32)

@@ -43,6 +43,7 @@ from pathlib import Path
 
 from dacviz_app.cache.models import MODEL_CONFIGS
 from dacviz_app.embedding.neighbours import MAX_K
+from dacviz_app.embedding.projections import DEFAULT_PERPLEXITY, MAX_PERPLEXITY
 from dacviz_app.precompute.interrupt import CtrlC
 from dacviz_app.precompute.precision import AGREEMENT_MAX_CLIPS, PRECISIONS
 from dacviz_app.precompute.summary import format_summary, untrained_banner
@@ -119,6 +120,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="skip clips longer than this (default 30)")
     parser.add_argument("--knn-k", type=int, default=MAX_K,
                         help=f"neighbours stored per clip (1..{MAX_K}, default {MAX_K})")
+    parser.add_argument("--perplexity", type=float, default=DEFAULT_PERPLEXITY,
+                        help=f"t-SNE's perplexity, about the neighbourhood size each clip keeps "
+                             f"(default {DEFAULT_PERPLEXITY:g}, as in the seed notebook; capped at "
+                             f"(clips - 1) / 3; a class with fewer clips than it is spread by it, "
+                             f"the app says so). Changing it recomputes only the t-SNE views and "
+                             f"their metrics")
     parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
                         help="codebook depths q stored as representations z_q<q>: the latent of "
                              "the first q residual codebooks (default: every q below the model's "
@@ -169,6 +176,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error("give exactly one of SOURCE or --demo")
     if args.per_word is not None and args.per_word < 1:
         parser.error("--per-word must be >= 1")
+    if not (math.isfinite(args.perplexity) and 1 <= args.perplexity <= MAX_PERPLEXITY):
+        parser.error(f"--perplexity must be between 1 and {MAX_PERPLEXITY:g}")
     if not 1 <= args.knn_k <= MAX_K:
         parser.error(f"--knn-k must be between 1 and {MAX_K}")
     if (args.batch_size is not None and args.batch_size < 1) or args.chunk_size < 1:
@@ -264,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=default_workers(device) if args.workers is None else args.workers,
         precision=args.precision, compile=args.compile,
         chunk_size=args.chunk_size, max_seconds=args.max_seconds,
-        seed=args.seed, knn_k=args.knn_k, name=args.name or ("demo" if args.demo else source.stem),
+        seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity, name=args.name or ("demo" if args.demo else source.stem),
         source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
         command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
     try:

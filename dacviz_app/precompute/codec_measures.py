@@ -13,12 +13,13 @@ most probes.MAX_CLIPS clips (seeded). At the demo (120 clips, 16 representations
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Callable
 
 import numpy as np
 
 from dacviz_app import cache as cache_format
-from dacviz_app.cache import CachePaths
+from dacviz_app.cache import CachePaths, read_json
 from dacviz_app.embedding import probes
 from dacviz_app.embedding.metrics import KNN_ACCURACY_K, encode_labels, knn_vote_accuracy
 
@@ -78,25 +79,41 @@ def geometry(embeddings: dict[str, np.ndarray], depth_reps: list[str], paths: Ca
                               "values": [round(v, 6) for v in probes.jaccard_consecutive(tables, k)]}}
 
 
-def codec_measures_all(embeddings: dict[str, np.ndarray], columns: dict[str, list], scored: list[str],
+def codec_measures_all(embeddings: Mapping[str, np.ndarray], columns: dict[str, list], scored: list[str],
                        depth_reps: list[str], paths: CachePaths, seed: int, k: int,
-                       say: Callable[[str], None] = print) -> None:
+                       say: Callable[[str], None] = print, steps=None) -> None:
     """Write probes.json (``cache.write_probes``): confounds, probes and geometry.
     ``scored``: the scored columns (metrics.json's, label first); ``depth_reps``: DAC's
-    representations by depth, z_q1 ... z (the full depth last)."""
+    representations by depth, z_q1 ... z (the full depth last). With ``steps``
+    (``downstream.Steps``), a representation whose probe key is recorded keeps its rows from the
+    probes.json on disk, and the geometry its values when the depths' key is recorded."""
     from threadpoolctl import threadpool_limits
 
     probed = scored[:PROBED_COLUMNS]
+    previous = read_json(paths.probes) if steps is not None and paths.probes.is_file() else {}
+    fresh = (lambda result: steps.fresh(result, paths.probes)) if steps is not None else (lambda _: False)
+    if all(fresh(f"probes:{rep}") for rep in embeddings) and fresh("geometry"):
+        return
     rows = []
-    for rep, x in embeddings.items():
+    for rep in embeddings:
+        kept = [r for r in previous.get("rows", []) if r.get("representation") == rep] \
+            if fresh(f"probes:{rep}") else []
+        if kept:
+            rows += kept
+            continue
         started = time.perf_counter()
         index = np.load(paths.array(rep, "knn_index"), mmap_mode="r")
         with threadpool_limits(limits=1):  # small matrices: one BLAS thread is 4x faster than two here
-            rows += probe_rows(x, np.asarray(index), rep, columns, probed, seed)
+            rows += probe_rows(embeddings[rep], np.asarray(index), rep, columns, probed, seed)
         say(f"  {rep:13s} probes {time.perf_counter() - started:7.2f} s")
     params = {"probe": probes.__doc__.strip(), "knn_k": min(KNN_ACCURACY_K, k), "folds": PROBE_FOLDS,
               "bootstrap": PROBE_BOOTSTRAP, "interval": "95 % percentile bootstrap over clips",
               "probed_columns": probed, "max_clips": probes.MAX_CLIPS,
               "confound_threshold": probes.CONFOUND_THRESHOLD, "seed": seed}
+    shape = previous.get("geometry") if fresh("geometry") else None
     cache_format.write_probes(paths, params=params, confounds=confound_rows(columns, scored), rows=rows,
-                              geometry=geometry(embeddings, depth_reps, paths, k, seed))
+                              geometry=shape or geometry(embeddings, depth_reps, paths, k, seed))
+    if steps is not None:
+        for result in [f"probes:{rep}" for rep in embeddings] + ["geometry"]:
+            if not fresh(result):
+                steps.done(result)

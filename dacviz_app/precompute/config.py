@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dacviz_app.embedding.neighbours import MAX_K
+from dacviz_app.embedding.projections import DEFAULT_PERPLEXITY
 from dacviz_app.precompute.dac_encode import WeightsChoice
 from dacviz_app.precompute.encoders import EncoderSpec
 
@@ -34,6 +35,7 @@ class PrecomputeConfig:
     max_seconds: float = 30.0
     seed: int = 42
     knn_k: int = MAX_K
+    perplexity: float = DEFAULT_PERPLEXITY  # t-SNE's (``projections.effective_perplexity`` caps it)
     name: str = "collection"
     source: str = ""
     command: str = ""
@@ -70,6 +72,7 @@ class RunSummary:
     knn_accuracy_k: int | None = None
     encoder: str = ""  # precision.describe_settings of the cache's encode record
     measures: str = ""  # summary.measures_tables: fidelity and probes against depth
+    computed: list = field(default_factory=list)  # the results this run computed (``inputs``)
 
     @property
     def clips_per_second(self) -> float:

@@ -199,25 +199,22 @@ def padding_masked(encoder: torch.nn.Module, valid_samples: torch.Tensor, padded
 
 
 @torch.inference_mode()
-def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int, ...] = (),
-                 reconstruct: tuple[int, ...] = (), reconstruct_rows: tuple[int, ...] = ()) -> dict:
+def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int, ...] = ()) -> dict:
     """Encode clips of unequal length in one batch and pool over each clip's own frames.
 
     Args:
         clips: list of (n_samples_i,) float32 mono at ``model.sample_rate``.
-        depths: codebook counts q whose quantized latent is pooled too (``depth_name(q)``).
-        reconstruct: codebook counts q at which ``reconstruct_rows`` are decoded back to audio.
-        reconstruct_rows: the rows (positions in ``clips``) to decode.
+        depths: codebook counts q whose quantized latent is pooled too (``depth_name(q)``; the
+            cache computes its depths from the stored codes instead: ``from_codes``).
     Returns:
         {"z": (batch, 1024), "codes_concat": (batch, n_codebooks*8), "codes_mean": (batch, 8),
          "z_q<q>": (batch, 1024) for q in depths} float32, "code_counts": (n_codebooks,
-        codebook_size) int64 (``code_counts``), and "reconstructions": {q: {row: (n_samples_row,)
-        float32}}. Clips are right-padded with zeros to the longest (rounded up to the hop).
-        Inside the encoder each clip's padding is zeroed at every convolution
-        (``padding_masked``), and only each clip's own frames enter the mean, so the result equals
-        a one-by-one encode up to float rounding (the tests check 1e-4 relative). The decoder
-        is not masked: a reconstruction decoded in a batch may differ from one decoded alone in
-        its last few milliseconds; it is cut to the clip's own length.
+        codebook_size) int64 (``code_counts``), and "frame_codes": [(T_i, n_codebooks) int16]
+        each clip's own frames' codebook indices. Clips are right-padded with zeros to the
+        longest (rounded up to the hop). Inside the encoder each clip's padding is zeroed at
+        every convolution (``padding_masked``), and only each clip's own frames enter the mean,
+        so the result equals a one-by-one encode up to float rounding (the tests check 1e-4
+        relative).
     """
     hop = int(model.hop_length)
     frames = [frame_count(len(c), hop) for c in clips]
@@ -250,12 +247,6 @@ def encode_batch(model, clips: list[np.ndarray], device: str, depths: tuple[int,
         out[depth_name(depth)] = masked_time_mean(quantized_at_depth(model, codes, depth).float(),
                                                   n_valid).cpu().numpy()
     out["code_counts"] = code_counts(codes, n_valid, int(model.codebook_size))
-    out["reconstructions"] = {}
-    rows = list(reconstruct_rows)
-    index = torch.tensor(rows, dtype=torch.long, device=codes.device)
-    for depth in reconstruct if rows else ():
-        audio_q = model.decode(quantized_at_depth(model, codes[index], depth))  # (rows, 1, samples)
-        audio_q = audio_q[:, 0].float().cpu().numpy()
-        out["reconstructions"][depth] = {row: np.ascontiguousarray(audio_q[i, :len(clips[row])])
-                                         for i, row in enumerate(rows)}
+    on_host = codes.to(torch.int16).cpu().numpy()  # indices < codebook_size (1024) fit int16
+    out["frame_codes"] = [np.ascontiguousarray(on_host[row, :, :t].T) for row, t in enumerate(frames)]
     return out

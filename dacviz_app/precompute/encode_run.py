@@ -14,9 +14,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dacviz_app import cache as cache_format
-from dacviz_app.cache import CachePaths, atomic_save_npz, atomic_write_bytes
+from dacviz_app.cache import CachePaths, atomic_save_npz
 from dacviz_app.cache.representations import describe
-from dacviz_app.precompute.audio import resample, wav_bytes
+from dacviz_app.precompute.audio import resample
 from dacviz_app.precompute.config import COMPILED_SHAPES, PrecomputeConfig
 from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, encode_batch, frame_count, load_dac
 from dacviz_app.precompute.encoders import Encoder, describe_all, make_encoder
@@ -60,11 +60,14 @@ class BatchLimit:
 
 def encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: PrecomputeConfig,
                   paths: CachePaths, limit: BatchLimit, say: Callable[[str], None],
-                  others: Sequence[Encoder] = ()) -> dict[str, np.ndarray]:
+                  others: Sequence[Encoder] = (),
+                  progress: Callable[[int], None] = lambda _: None) -> dict[str, np.ndarray]:
     """Encode one chunk's prepared clips (``loading.prepare_clip`` wrote their playable copies)
     with DAC and with ``others`` (each at its own rate, resampled from the prepared audio);
-    writes their reconstructions; returns the chunk arrays. A clip the device cannot hold even
-    alone is skipped with that reason."""
+    returns the chunk arrays (DAC's frame codes among them: the depths and the decoded audio
+    come from them later, ``from_codes``). A clip the device cannot hold even
+    alone is skipped with that reason. ``progress`` is called with the clips of each batch
+    DAC has encoded."""
     sample_rate = MODEL_CONFIGS[config.model_type]["sample_rate"]
     ready = [p for p in prepared if p.audio is not None]
     # the encoders beside DAC first: a clip one of them cannot take is skipped before DAC counts
@@ -74,14 +77,8 @@ def encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: Pr
         paths.audio(paths.audio_name(ready[i].plan_index)).unlink(missing_ok=True)
     taken = [i for i in range(len(ready)) if i not in refused]
     ok = [ready[i] for i in taken]
-    wanted = set(reconstructed_plan_indices(n_planned, config.reconstruct_max_clips).tolist())
-    decode = [row for row, p in enumerate(ok) if p.plan_index in wanted]
-    pooled, counts, decoded, failed = _encode_batches(model, [p.audio for p in ok], config, decode,
-                                                      limit, say)
-    for depth, audios in decoded.items():
-        for row, audio in audios.items():
-            atomic_write_bytes(paths.reconstruction(depth, paths.audio_name(ok[row].plan_index)),
-                               wav_bytes(audio, sample_rate))
+    pooled, counts, frame_codes, failed = _encode_batches(model, [p.audio for p in ok], config, limit, say,
+                                                          progress)
     kept = [row for row in range(len(ok)) if row not in failed]
     for row in failed:
         paths.audio(paths.audio_name(ok[row].plan_index)).unlink(missing_ok=True)
@@ -93,12 +90,25 @@ def encode_chunk(model, prepared: list[PreparedClip], n_planned: int, config: Pr
     mfcc_dim = _representation_dims(config)["mfcc"]
     return {"plan_index": np.asarray([p.plan_index for p in chosen], np.int64),
             **{rep: values[kept] for rep, values in pooled.items()}, **beside, "code_counts": counts,
+            **stacked_frame_codes([frame_codes[row] for row in kept], _n_codebooks(config)),
             "mfcc": np.asarray([p.mfcc for p in chosen], np.float32).reshape(len(chosen), mfcc_dim),
             "duration_s": np.asarray([p.duration_s for p in chosen], np.float64),
             "original_rate": np.asarray([p.original_rate for p in chosen], np.int64),
             "channels": np.asarray([p.channels for p in chosen], np.int64),
             "skipped_index": np.asarray([i for i, _ in skipped], np.int64),
             "skipped_reason": np.asarray([r for _, r in skipped], dtype=str)}
+
+
+def _n_codebooks(config: PrecomputeConfig) -> int:
+    return int(MODEL_CONFIGS[config.model_type]["n_codebooks"])
+
+
+def stacked_frame_codes(per_clip: list[np.ndarray], n_codebooks: int) -> dict[str, np.ndarray]:
+    """A chunk's frame codes: {"frame_codes": (sum T_i, n_codebooks) int16, "frame_count": (n,)
+    int64 T_i}, from each clip's (T_i, n_codebooks) int16."""
+    return {"frame_codes": np.concatenate(per_clip).astype(np.int16) if per_clip
+            else np.zeros((0, n_codebooks), np.int16),
+            "frame_count": np.asarray([len(c) for c in per_clip], np.int64)}
 
 
 def encode_beside(encoders: Sequence[Encoder], audios: list[np.ndarray], sample_rate: int
@@ -143,26 +153,27 @@ def _is_out_of_memory(err: BaseException) -> bool:
                                   "alloc_failed"))
 
 
-def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, decode: list[int],
-                    limit: BatchLimit, say: Callable[[str], None]) -> tuple[dict, np.ndarray, dict, dict]:
+def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, limit: BatchLimit,
+                    say: Callable[[str], None], progress: Callable[[int], None] = lambda _: None
+                    ) -> tuple[dict, np.ndarray, list, dict]:
     """Encode in batches of similar length (``loading.padded_batches`` under ``limit``).
 
     An out-of-memory error halves ``limit`` (said once per halving) and the rows not yet encoded
-    are batched again; a clip that fails alone is left out. Returns ({rep: (n, dim)} rows in
-    input order (zeros for failed rows), (n_codebooks, codebook_size) int64 code counts,
-    {depth: {row: audio}} reconstructions of the rows in ``decode``, {row: reason} failed rows)."""
+    are batched again; a clip that fails alone is left out. Returns ({rep: (n, dim)} DAC's base
+    representations, rows in input order (zeros for failed rows), (n_codebooks, codebook_size)
+    int64 code counts, [(T_i, n_codebooks) int16 or None] each row's frame codes, {row: reason}
+    failed rows). ``progress(n)`` after each batch of n clips (a clip that fails alone too)."""
     import torch
 
     cfg = MODEL_CONFIGS[config.model_type]
     hop = int(model.hop_length)
     lengths = [len(a) for a in audios]
-    dims = {name: int(d["dim"]) for name, d in describe(config.model_type, config.depths).items()
+    dims = {name: int(d["dim"]) for name, d in describe(config.model_type).items()
             if d["encoder"] == "dac"}
     out = {name: np.zeros((len(audios), dim), np.float32) for name, dim in dims.items()}
     counts = np.zeros((cfg["n_codebooks"], cfg["codebook_size"]), np.int64)
-    decoded: dict[int, dict[int, np.ndarray]] = {depth: {} for depth in config.reconstruct}
+    frame_codes: list = [None] * len(audios)
     failed: dict[int, str] = {}
-    to_decode = set(decode)
     remaining = list(range(len(audios)))
 
     def batches_of(rows: list[int]) -> list[list[int]]:
@@ -172,12 +183,9 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
     queue = batches_of(remaining)
     while queue:
         rows = queue.pop(0)
-        local = tuple(i for i, row in enumerate(rows) if row in to_decode)
         try:
             with precision_mode(config.precision, config.device):  # the model only, never the loading
-                encoded = encode_batch(model, [audios[i] for i in rows], config.device,
-                                       depths=config.depths, reconstruct=config.reconstruct,
-                                       reconstruct_rows=local)
+                encoded = encode_batch(model, [audios[i] for i in rows], config.device)
         except (torch.OutOfMemoryError, RuntimeError) as err:
             if not _is_out_of_memory(err):
                 raise
@@ -189,6 +197,7 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
             if len(rows) == 1:
                 failed[rows[0]] = (f"out of memory on {config.device} even alone "
                                    f"({lengths[rows[0]] / cfg['sample_rate']:.1f} s)")
+                progress(1)
                 continue
             limit.halve(len(rows), padded)
             say(f"out of memory on {config.device} at {len(rows)} clips x {padded // len(rows):,} "
@@ -199,9 +208,10 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, d
         for name in dims:
             out[name][rows] = encoded[name]
         counts += encoded["code_counts"]
-        for depth, by_row in encoded["reconstructions"].items():
-            decoded[depth].update({rows[i]: audio for i, audio in by_row.items()})
-    return out, counts, decoded, failed
+        for i, row in enumerate(rows):
+            frame_codes[row] = encoded["frame_codes"][i]
+        progress(len(rows))
+    return out, counts, frame_codes, failed
 
 
 def _representation_dims(config: PrecomputeConfig) -> dict[str, int]:
@@ -258,11 +268,18 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
         tell = bar.write if progress else say
         for chunk in todo:
             prepared = list(itertools.islice(stream, sizes[chunk]))
-            arrays = encode_chunk(model, prepared, len(clips), config, paths, limit, tell, others)
+            moved = [0]
+
+            def advance(n: int) -> None:  # the bar moves per batch, not per chunk
+                moved[0] += n
+                bar.update(n)
+
+            arrays = encode_chunk(model, prepared, len(clips), config, paths, limit, tell, others,
+                                  advance)
             raise_if_interrupted()  # before the chunk counts as done: its WAVs may be cut short
             atomic_save_npz(paths.chunk(chunk), **arrays)
             encoded_now += sizes[chunk]
-            bar.update(sizes[chunk])
+            bar.update(sizes[chunk] - moved[0])  # the skipped clips of the chunk
     return encoded_now, time.perf_counter() - started
 
 
@@ -301,8 +318,8 @@ def precision_check(clips: list[ClipSource], plan_index: np.ndarray, z: np.ndarr
         plain = replace(config, precision="fp32", compile=False, reconstruct=(), depths=())
         model = load_encoder(plain)
         limit = BatchLimit(samples=int(config.batch_seconds * sample_rate), clips=config.batch_size)
-        pooled, _counts, _decoded, failed = _encode_batches(
-            model, [prepared[row].audio for row in readable], plain, [], limit, say)
+        pooled, _counts, _codes, failed = _encode_batches(
+            model, [prepared[row].audio for row in readable], plain, limit, say)
         kept = [i for i in range(len(readable)) if i not in failed]
         if len(readable) < len(ids) or failed:  # changed on disk since, or too big in fp32
             say(f"precision check: {len(ids) - len(kept)} sampled clip(s) could not be encoded "

@@ -188,32 +188,52 @@ def dnsmos_rows(n_decoded: int, max_clips: int) -> np.ndarray:
 
 
 def fidelity_all(paths: CachePaths, audio_names: list[str], depths: list[int], dnsmos_clips: int,
-                 say: Callable[[str], None] = print, with_pesq: bool = True) -> dict | None:
+                 say: Callable[[str], None] = print, with_pesq: bool = True, steps=None) -> dict | None:
     """Measure every clip that has reconstructions (``audio_names``: clips.json's ``audio``,
     row = clip id) at every decoded depth in ``depths`` (DNSMOS: on ``dnsmos_rows``, NaN on
     the others), and write ``fidelity.json`` + ``arrays/fidelity.npz``
     (``cache.write_fidelity``). None (nothing written) when no clip was decoded. Returns what
-    was written."""
+    was written. With ``steps`` (``downstream.Steps``), a depth whose ``fidelity:<q>`` key is
+    recorded (and the originals' DNSMOS, ``fidelity:original``) keeps its values from the
+    fidelity on disk: only new or changed depths are measured."""
     clip_ids = [i for i, name in enumerate(audio_names)
                 if depths and all(paths.reconstruction(q, name).is_file() for q in depths)]
     if not clip_ids:
         return None
+    previous = _previous(paths, clip_ids) if steps is not None else None
+    fresh = (lambda r: previous is not None and steps.fresh(r, paths.fidelity_info)) if steps is not None \
+        else (lambda _: False)
+    if all(fresh(f"fidelity:{q}") for q in depths) and fresh("fidelity:original") \
+            and list(previous.depths) == list(depths):
+        return None
     values = {m.name: np.full((len(clip_ids), len(depths)), np.nan, np.float32) for m in FIDELITY_METRICS}
     original = np.full(len(clip_ids), np.nan, np.float32)
     scored = set(dnsmos_rows(len(clip_ids), dnsmos_clips).tolist())
+    todo = []
+    for col, q in enumerate(depths):
+        if fresh(f"fidelity:{q}") and q in previous.depths:
+            for name in values:
+                values[name][:, col] = previous.values[name][:, previous.depths.index(q)]
+        else:
+            todo.append((col, q))
+    keep_original = fresh("fidelity:original")
+    if keep_original:
+        original[:] = previous.dnsmos_original
     started, last = time.perf_counter(), time.perf_counter()
     for row, clip in enumerate(clip_ids):
+        if not todo and keep_original:
+            break
         reference, rate = read_mono(paths.audio(audio_names[clip]))
-        if row in scored:
+        if row in scored and not keep_original:
             original[row] = undefined_as_nan(dnsmos, reference, rate)
-        for col, q in enumerate(depths):
+        for col, q in todo:
             estimate, _ = read_mono(paths.reconstruction(q, audio_names[clip]))
             for name, value in clip_fidelity(reference, estimate, rate, with_dnsmos=row in scored,
                                              with_pesq=with_pesq).items():
                 values[name][row, col] = value
         if time.perf_counter() - last > 10 or row == len(clip_ids) - 1:
             last = time.perf_counter()
-            say(f"  fidelity {row + 1:,}/{len(clip_ids):,} clips x {len(depths)} depths "
+            say(f"  fidelity {row + 1:,}/{len(clip_ids):,} clips x {len(todo)} depths "
                 f"{last - started:7.2f} s")
     params = {"measures": [{"name": m.name, "title": m.title, "unit": m.unit,
                             "higher_is_better": m.higher_is_better, "definition": m.definition}
@@ -223,7 +243,23 @@ def fidelity_all(paths: CachePaths, audio_names: list[str], depths: list[int], d
               "dnsmos_clips": len(scored), "dnsmos_sample": "evenly spread over the decoded clips",
               "pesq": "measured" if with_pesq else "left out (--no-pesq)"}
     cache_format.write_fidelity(paths, np.asarray(clip_ids, np.int64), list(depths), values, original, params)
+    if steps is not None:
+        for result in [f"fidelity:{q}" for _, q in todo] + ([] if keep_original else ["fidelity:original"]):
+            steps.done(result)
     return {"clip_ids": clip_ids, "depths": list(depths), "values": values, "dnsmos_original": original}
+
+
+def _previous(paths: CachePaths, clip_ids: list[int]):
+    """The cache's fidelity on disk when it is of these very clips (else None)."""
+    from dacviz_app.cache.fidelity import read_fidelity
+
+    try:
+        previous = read_fidelity(paths)
+    except (ValueError, OSError, KeyError):
+        return None
+    if previous is None or previous.clip_ids.tolist() != list(clip_ids):
+        return None
+    return previous
 
 
 def package_versions() -> dict[str, str]:

@@ -19,7 +19,7 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from dacviz_app.precompute.audio import ClipRejected, load_clip, wav_bytes
+from dacviz_app.precompute.audio import ClipRejected, load_clip, read_wav_bytes, wav_bytes
 from dacviz_app.cache import CachePaths, atomic_write_bytes
 from dacviz_app.precompute.dac_encode import frame_count
 from dacviz_app.precompute.interrupt import raise_if_interrupted
@@ -74,18 +74,21 @@ def single_threaded() -> Iterator[None]:
 def prepare_clip(path: str, plan_index: int, sample_rate: int, max_seconds: float,
                  paths: CachePaths | None) -> PreparedClip:
     """Read, check and convert one source file; write its playable copy into the cache at
-    ``paths`` (None: no copy)."""
+    ``paths`` (None: no copy). The audio returned is the copy's own 16-bit samples read back,
+    so an encoder run later over the cache's copies (``update``) reads the same bits."""
     try:
         with single_threaded():
             clip = load_clip(path, sample_rate, max_seconds)
-            mfcc = mfcc_stats(clip.audio, sample_rate)
+            playable = wav_bytes(clip.audio, sample_rate)
+            audio = read_wav_bytes(playable)  # what every encoder reads: the copy's own samples
+            mfcc = mfcc_stats(audio, sample_rate)
     except ClipRejected as err:
         return PreparedClip(plan_index=plan_index, reason=str(err))
     except (MemoryError, RuntimeError, ValueError) as err:  # e.g. a resampling kernel too large
         return PreparedClip(plan_index=plan_index, reason=f"cannot be converted ({type(err).__name__})")
     if paths is not None:
-        atomic_write_bytes(paths.audio(paths.audio_name(plan_index)), wav_bytes(clip.audio, sample_rate))
-    return PreparedClip(plan_index=plan_index, audio=clip.audio, mfcc=mfcc,
+        atomic_write_bytes(paths.audio(paths.audio_name(plan_index)), playable)
+    return PreparedClip(plan_index=plan_index, audio=audio, mfcc=mfcc,
                         duration_s=clip.duration_s, original_rate=clip.original_rate,
                         channels=clip.original_channels)
 

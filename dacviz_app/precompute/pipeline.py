@@ -10,6 +10,7 @@ The manifest is written last; then ``work/`` is removed.
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -17,8 +18,19 @@ from typing import Callable, Iterator
 from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.config import MIN_CLIPS, PrecomputeConfig, PrecomputeError, RunSummary
-from dacviz_app.precompute.downstream import assemble, finish_cache
-from dacviz_app.precompute.encode_run import encode_all, encode_record, precision_check
+import numpy as np
+
+from dacviz_app.cache.representations import depth_name
+from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, load_dac
+from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble, encoded_representations,
+                                              finish_cache)
+from dacviz_app.precompute.encode_again import encode_again, plan_indices
+from dacviz_app.precompute.encode_run import (encode_all, encode_record, precision_check,
+                                              reconstructed_plan_indices, representations_of)
+from dacviz_app.precompute.from_codes import decode_step, depths_step
+from dacviz_app.precompute.inputs import (Record, clips_key, decode_keys, digest, downstream_keys,
+                                          encoder_keys)
+from dacviz_app.precompute.precision import precision_mode
 from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.plan import (column_notes, make_plan, prepare_out_dir,
                                         refuse_foreign_directory, refuse_missing_sources,
@@ -50,36 +62,68 @@ def locked(paths: CachePaths, command: str, say: Callable[[str], None]) -> Itera
 # ----------------------------------------------------------------------------- run
 def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                    say: Callable[[str], None] = print, progress: bool = True) -> RunSummary:
-    """Build (or finish) the cache for ``clips`` under ``config.out``."""
+    """Build, finish or update the cache for ``clips`` under ``config.out``: compute every
+    result whose inputs (``inputs``) are not those recorded, keep the others."""
     started = time.perf_counter()
     paths = CachePaths(Path(config.out))
     plan = make_plan(clips, config)
     refuse_missing_sources(plan, config.source)
+    representations = representations_of(config)
+    embedding_keys = encoder_keys(plan, representations)
+    decoding = decode_keys(plan, config.reconstruct, config.reconstruct_max_clips)
+    root = clips_key(plan)
+    n_planned = len(plan["clips"])
     with locked(paths, config.command, say):
         complete = prepare_out_dir(paths, plan, config.overwrite)
         plan_id = plan["plan_id"]
         del plan  # its list of every clip (~200 MB for a million) is written; free it for the run
-        newly, encode_seconds = 0, 0.0
+        newly, encode_seconds, computed = 0, 0.0, []
         if not complete:
-            if config.ray:
-                from dacviz_app.precompute.ray_encode import ray_encode_all as encode_chunks
-            else:
+            record = Record(paths)
+            keys = {"clips": root, **{f"embedding:{rep}": key for rep, key in embedding_keys.items()},
+                    **{f"decode:{q}": key for q, key in decoding.items()}}
+            direct = encoded_representations(config)
+            steps = Steps(keys, record)
+            stale = [rep for rep in direct if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
+            encode = previous_encode_record(paths)
+            if steps.fresh("clips", paths.clips) and stale:  # the clips are here: only what changed
+                columns = cache_format.read_clip_columns(paths)
+                newly, encode_seconds = encode_again(stale, embedding_keys, config, paths, columns["audio"],
+                                                     progress, say)
+            elif not steps.fresh("clips", paths.clips) or stale:
+                drop_stale_chunks(paths, digest({rep: embedding_keys[rep] for rep in direct}))
                 encode_chunks = encode_all
-            newly, encode_seconds = encode_chunks(clips, config, paths, progress, say)
+                if config.ray:
+                    from dacviz_app.precompute.ray_encode import ray_encode_all as encode_chunks
+                newly, encode_seconds = encode_chunks(clips, config, paths, progress, say)
+                raise_if_interrupted()
+                data = assemble(clips, config, paths)
+                n = len(data["columns"]["label"])
+                if n < MIN_CLIPS:
+                    raise PrecomputeError(f"only {n} clip(s) could be encoded "
+                                          f"({skip_counts(data['skipped'])}; see {paths.skipped}); "
+                                          f"at least {MIN_CLIPS} are needed.")
+                del data
+                steps.done("clips")
+            columns = cache_format.read_clip_columns(paths)
+            if any(rep in stale for rep in ("z", "codes_concat", "codes_mean")) or encode is None:
+                encode = encode_record(config)
+                if config.precision != "fp32" or config.compile:
+                    z = np.load(paths.array("z", "embedding"))
+                    encode["agreement"] = precision_check(clips, plan_indices(columns["audio"]), z,
+                                                          config, paths, say)
+            for rep in stale:
+                steps.done(f"embedding:{rep}")
             raise_if_interrupted()
-            data = assemble(clips, config, paths)
-            n = len(data["columns"]["label"])
-            if n < MIN_CLIPS:
-                raise PrecomputeError(f"only {n} clip(s) could be encoded "
-                                      f"({skip_counts(data['skipped'])}; see {paths.skipped}); "
-                                      f"at least {MIN_CLIPS} are needed.")
-            encode = encode_record(config)
-            if config.precision != "fp32" or config.compile:
-                encode["agreement"] = precision_check(clips, data["plan_index"], data["embeddings"]["z"],
-                                                      config, paths, say)
+            from_codes_steps(config, paths, columns, n_planned, steps, say)
             raise_if_interrupted()
-            finish_cache(data["embeddings"], data["columns"], config, plan_id,
-                         sum(data["skipped"].values()), paths, say, encode)
+            downstream = downstream_keys(
+                embedding_keys, knn_k=min(config.knn_k, len(columns["label"]) - 1), seed=config.seed,
+                perplexity=config.perplexity, depth_reps=depth_representations(representations),
+                decode=decoding, fidelity_params={"dnsmos_clips": config.dnsmos_clips, "pesq": config.pesq})
+            timings = finish_cache(StoredEmbeddings(paths, list(representations)), columns, config, plan_id,
+                                   skipped_total(paths), paths, say, encode, {**keys, **downstream}, record)
+            computed = steps.computed + timings["computed"]
     opened = cache_format.open_cache(paths.root)
     return RunSummary(cache_dir=str(paths.root), n_planned=len(clips), n_encoded=opened.n_clips,
                       n_skipped=opened.n_skipped, skipped_reasons=opened.skipped_reasons,
@@ -90,6 +134,56 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       metrics_rows=opened.metrics["rows"], notes=column_notes(clips),
                       knn_accuracy_k=opened.metrics.get("params", {}).get("knn_accuracy_k"),
                       encoder=describe_settings(opened.encode_settings),
-                      measures=measures_tables(opened))
+                      measures=measures_tables(opened), computed=computed)
 
 
+def depth_representations(representations: dict[str, dict]) -> list[str]:
+    """DAC's representations by depth, z_q1 ... z (the full depth last)."""
+    return [r for r, e in sorted(representations.items(), key=lambda item: item[1].get("depth") or 0)
+            if e.get("depth")]
+
+
+def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict, n_planned: int,
+                     steps: Steps, say: Callable[[str], None]) -> None:
+    """The depths' embeddings and the decoded clips, from the stored frame codes
+    (``from_codes``), each only where its key is not recorded. Loads DAC only when there is
+    something to do."""
+    depths = {depth_name(q): q for q in config.depths}
+    names = columns["audio"]
+    wanted = set(reconstructed_plan_indices(n_planned, config.reconstruct_max_clips).tolist())
+    rows = [row for row, index in enumerate(plan_indices(names).tolist()) if index in wanted]
+    to_decode = [q for q in config.reconstruct if not steps.fresh(
+        f"decode:{q}", *(paths.reconstruction(q, names[row]) for row in rows))] if rows else []
+    to_pool = [rep for rep in depths if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
+    if not to_decode and not to_pool:
+        return
+    model = load_dac(config.model_type, config.weights, config.device)
+    say("depths and decoding, from the stored codes:")
+    with precision_mode(config.precision, config.device):
+        depths_step(model, paths, depths, steps, say)
+        decode_step(model, paths, tuple(to_decode), rows, names,
+                    MODEL_CONFIGS[config.model_type]["sample_rate"], steps, say)
+
+
+def drop_stale_chunks(paths: CachePaths, key: str) -> None:
+    """Keep the encoded chunks in work/ only when they were made with ``key`` (the clips' and
+    encoders' keys); record it for the chunks to come."""
+    recorded = cache_format.read_json(paths.chunk_inputs) if paths.chunk_inputs.is_file() else None
+    if recorded != {"key": key}:
+        shutil.rmtree(paths.chunk(0).parent, ignore_errors=True)
+        paths.work_dir.mkdir(parents=True, exist_ok=True)
+        cache_format.atomic_write_json(paths.chunk_inputs, {"key": key})
+
+
+def previous_encode_record(paths: CachePaths) -> dict | None:
+    """The manifest's "encode" of the cache on disk (how DAC ran), None without one."""
+    if not paths.manifest.is_file():
+        return None
+    manifest = cache_format.read_json(paths.manifest)
+    return manifest.get("encode") if isinstance(manifest, dict) else None
+
+
+def skipped_total(paths: CachePaths) -> int:
+    """How many planned clips skipped.json says were skipped."""
+    data = cache_format.read_json(paths.skipped)
+    return len(data) if isinstance(data, list) else sum(int(g["count"]) for g in data["reasons"])

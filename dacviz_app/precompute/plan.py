@@ -14,6 +14,7 @@ from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.config import MIN_CLIPS, PrecomputeConfig, PrecomputeError
 from dacviz_app.precompute.encoders import describe_all
+from dacviz_app.precompute.inputs import CLIPS_FIELDS, clips_key
 from dacviz_app.precompute.sources import ClipSource
 
 
@@ -44,6 +45,7 @@ def make_plan(clips: list[ClipSource], config: PrecomputeConfig) -> dict:
         "max_seconds": config.max_seconds, "seed": config.seed, "knn_k": config.knn_k,
         "format_version": cache_format.FORMAT_VERSION, "depths": list(config.depths),
         "reconstruct": list(config.reconstruct), "reconstruct_max_clips": config.reconstruct_max_clips,
+        "perplexity": config.perplexity,
     }
     if config.dnsmos_clips:  # absent when 0, as in the plans of caches made before fidelity
         body["dnsmos_clips"] = config.dnsmos_clips
@@ -82,11 +84,14 @@ def plan_difference(old: dict, new: dict, shown: int = 3) -> str:
 
 
 def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
-    """Check ``paths.root`` against the plan. Returns True when the cache is already complete.
+    """Check ``paths.root`` against the plan. Returns True when the cache is already complete
+    with this very plan.
 
-    Call it holding the directory's lock (``cache.DirectoryLock``). Raises PrecomputeError when
-    the directory holds something else (another run's cache, a cache of sources that changed
-    since, or unrelated files) and ``overwrite`` is not set.
+    Call it holding the directory's lock (``cache.DirectoryLock``). A cache of the same clips
+    made with other settings is kept: the run computes what the new settings change
+    (``inputs``), and plan.json becomes this run's (the manifest keeps the old plan's id until
+    the run ends). Raises PrecomputeError when the directory holds something else (a cache of
+    other clips, or of sources that changed since; unrelated files) and ``overwrite`` is not set.
     """
     root = paths.root
     existing = None
@@ -95,16 +100,30 @@ def prepare_out_dir(paths: CachePaths, plan: dict, overwrite: bool) -> bool:
             existing = cache_format.read_json(path)
             break
     existing_id = existing.get("plan_id") if isinstance(existing, dict) else None
+    finished_id = cache_format.read_json(paths.manifest).get("plan_id") if paths.manifest.is_file() else None
     if existing_id == plan["plan_id"]:
         cache_format.remove_partial_files(root)  # a killed run's half-written files
-        return paths.manifest.is_file()
+        return finished_id == plan["plan_id"]
     if existing_id is not None:
+        same_clips = "clips" in existing and clips_key(existing) == clips_key(plan)
+        recorded = paths.inputs.is_file() or finished_id is None  # an unfinished run: its chunks say
+        if same_clips and recorded and not overwrite:
+            cache_format.remove_partial_files(root)
+            cache_format.write_plan(paths, plan)
+            return False
         if not overwrite:
-            why = plan_difference(existing, plan) if "clips" in existing else \
-                "made from different inputs or settings"
+            if same_clips:
+                why = ("made before dacviz recorded what each of its results is made from, so "
+                       "it cannot be updated in place")
+            elif "clips" in existing:
+                why = plan_difference({k: existing.get(k) for k in CLIPS_FIELDS},
+                                      {k: plan.get(k) for k in CLIPS_FIELDS})
+            else:
+                why = "made from different inputs or settings"
             raise PrecomputeError(
-                f"{root} holds a cache made from other inputs ({why}). Pass --overwrite to "
-                f"rebuild it, or use another --out.")
+                f"{root} holds a cache of other clips ({why}). Pass --overwrite to rebuild it, "
+                f"or use another --out. (Other settings of the same clips need no --overwrite: "
+                f"only what they change is computed.)")
         _empty_directory(paths)
     elif root.exists() and any(p != paths.lock for p in root.iterdir()):
         raise _not_a_cache(root)

@@ -88,6 +88,19 @@ def measures_tables(cache) -> str:
     return "\n\n".join(parts)
 
 
+def computed_in_words(computed: list[str]) -> str:
+    """What a run computed (``inputs`` result names), grouped: 'embedding z_q3; view x4 (z_q3);
+    metrics x1 ...'; 'nothing (every result was kept)'."""
+    if not computed:
+        return "nothing: every result was kept"
+    groups: dict[str, list[str]] = {}
+    for result in computed:
+        kind, _, what = result.partition(":")
+        groups.setdefault(kind, []).append(what)
+    return "; ".join(f"{kind} {', '.join(sorted(set(w for w in whats if w)))}".strip()
+                     for kind, whats in groups.items())
+
+
 def format_summary(summary) -> str:
     """The closing summary of a RunSummary, as printed by precompute.py."""
     rule = "=" * 78
@@ -102,6 +115,8 @@ def format_summary(summary) -> str:
         parts.append(f"encoding      : {summary.encode_seconds:.1f} s, "
                      f"{summary.clips_per_second:.1f} clips/s on {summary.device}")
     parts.append(f"total time    : {summary.total_seconds:.1f} s")
+    if summary.computed or not summary.already_complete:
+        parts.append(f"computed      : {computed_in_words(summary.computed)}")
     if summary.encoder:
         parts.append(f"encoder       : {summary.encoder}")
     parts.append(f"weights       : {summary.weights}")
