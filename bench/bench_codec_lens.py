@@ -23,6 +23,7 @@ import numpy as np
 from dacviz_app.precompute.audio import load_clip
 from dacviz_app.cache import open_cache
 from dacviz_app.precompute.dac_encode import encode_batch, load_dac, resolve_weights
+from dacviz_app.precompute.from_codes import decode_clips, decode_groups, pooled_depths
 from dacviz_app.embedding.metrics import cluster_metrics, encode_labels
 from dacviz_app.cache.models import MODEL_CONFIGS
 from dacviz_app.embedding.neighbours import MAX_K, cosine_knn
@@ -30,13 +31,25 @@ from dacviz_app.embedding.projections import pca, tsne, tsne_neighbour_count
 from dacviz_testkit.bench import BenchRecord
 
 
-def encode_seconds(model, clips, batch: int, **kwargs) -> float:
+def encode_seconds(model, clips, batch: int, depths: tuple[int, ...] = (),
+                   reconstruct: tuple[int, ...] = ()) -> float:
+    """Seconds to encode ``clips`` in batches of ``batch`` (shortest first), then pool
+    ``depths`` from the frame codes and decode every clip at each of ``reconstruct``, as
+    precompute does (``from_codes``)."""
     started = time.perf_counter()
     order = sorted(range(len(clips)), key=lambda i: len(clips[i]))
+    codes, lengths = [], []
     for start in range(0, len(order), batch):
         rows = order[start:start + batch]
-        encode_batch(model, [clips[i] for i in rows], "cpu", **kwargs,
-                     **({"reconstruct_rows": tuple(range(len(rows)))} if "reconstruct" in kwargs else {}))
+        codes += encode_batch(model, [clips[i] for i in rows], "cpu")["frame_codes"]
+        lengths += [len(clips[i]) for i in rows]
+    offsets = np.concatenate([[0], np.cumsum([len(c) for c in codes])]).astype(np.int64)
+    if depths:
+        pooled_depths(model, np.concatenate(codes), offsets, list(depths))
+    groups = decode_groups([len(c) for c in codes], model.sample_rate / model.hop_length)
+    for q in reconstruct:
+        for group in groups:
+            decode_clips(model, [codes[i] for i in group], q, [lengths[i] for i in group])
     return time.perf_counter() - started
 
 

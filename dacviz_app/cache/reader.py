@@ -3,6 +3,8 @@ the one reader every part of dacviz asks (arrays memory-mapped, read-only)."""
 
 from __future__ import annotations
 
+import collections
+import functools
 import hashlib
 import json
 import os
@@ -232,6 +234,11 @@ class Cache:
         """((n_clips, k) int32 indices, (n_clips, k) float32 cosine distances), closest first."""
         return (self._arrays[(representation, "knn_index")],
                 self._arrays[(representation, "knn_distance")])
+
+    @functools.cached_property
+    def smallest_label(self) -> int:
+        """How many clips the rarest label has (t-SNE's perplexity is compared with it)."""
+        return min(collections.Counter(map(str, self.clips["label"])).values())
 
     @property
     def untrained(self) -> bool:

@@ -90,7 +90,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"(default 42)")
     parser.add_argument("--model-type", default="16khz", choices=list(MODEL_CONFIGS),
                         help="DAC variant (default 16khz)")
-    parser.add_argument("--weights", help="DAC checkpoint (.pth); default: DAC's own download cache")
+    parser.add_argument("--weights", default="auto", metavar="PATH|auto",
+                        help="DAC checkpoint (.pth). Default auto: the file in DAC's own download "
+                             "cache (~/.cache/descript/dac), downloaded there with DAC's downloader "
+                             "when it is missing (from $DACVIZ_DAC_WEIGHTS_URL, a mirror of DAC's "
+                             "release files, when set)")
     parser.add_argument("--untrained", action="store_true",
                         help="use the DAC architecture with seeded RANDOM weights (tests, offline demos)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -229,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
 
     say = lambda text: print(text, flush=True)  # noqa: E731
     try:
-        weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed)
+        weights = resolve_weights(args.model_type, args.weights, args.untrained, args.seed, say)
         if args.ray:  # the cluster's devices, not this machine's
             from dacviz_app.precompute.ray_encode import connect, device_for
 

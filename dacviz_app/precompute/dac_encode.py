@@ -1,16 +1,19 @@
 """Loading DAC and encoding batches of clips into pooled representations.
 
-Model choice, in order: ``--weights PATH``; the file DAC's own download cache holds
-(``~/.cache/descript/dac/weights_<type>_8kbps_<tag>.pth``, where ``dac.utils.download`` puts
-it); or, only when asked for, an untrained model: the same architecture, seeded random init.
+Model choice, in order: ``--untrained`` (the same architecture, seeded random init, only when
+asked for); ``--weights PATH``; else (``--weights auto``, the default) the file DAC's own
+download cache holds (``~/.cache/descript/dac/weights_<type>_8kbps_<tag>.pth``), downloaded
+there by DAC's own downloader when it is not (``download_weights``).
 """
 from __future__ import annotations
 
 import hashlib
 import math
+import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,12 +59,83 @@ class WeightsChoice:
                 "seed": self.seed}
 
 
+WEIGHTS_MIRROR_ENV = "DACVIZ_DAC_WEIGHTS_URL"  # a folder URL serving DAC's release files by name
+DOWNLOAD_TIMEOUT_S = 60.0
+
+
+def release_url(model_type: str) -> str:
+    """Where DAC's own downloader fetches the 8 kbps weights of ``model_type`` (its release
+    table), or the same file name under ``$DACVIZ_DAC_WEIGHTS_URL`` (a team's mirror)."""
+    import dac.utils
+
+    tag = WEIGHT_TAGS[model_type]
+    url = dac.utils.__MODEL_URLS__[(model_type, tag, "8kbps")]
+    mirror = os.environ.get(WEIGHTS_MIRROR_ENV, "").strip()
+    return mirror.rstrip("/") + "/" + url.rsplit("/", 1)[1] if mirror else url
+
+
+def download_weights(model_type: str, say: Callable[[str], None] = print) -> Path:
+    """Fetch the weights with DAC's own downloader (``dac.utils.download``, which puts them in
+    ``dac_cache_weights_path``), from ``release_url``; check that the file is a DAC model of
+    ``model_type``. Raises WeightsNotFound with one line (the URL, the file to put in place,
+    --untrained) when it cannot."""
+    import socket
+
+    import dac.utils
+
+    target = dac_cache_weights_path(model_type)
+    url = release_url(model_type)
+    key = (model_type, WEIGHT_TAGS[model_type], "8kbps")
+    say(f"weights: none in DAC's cache; downloading {url} with DAC's downloader ...")
+    previous_url, previous_timeout = dac.utils.__MODEL_URLS__[key], socket.getdefaulttimeout()
+    dac.utils.__MODEL_URLS__[key] = url  # the mirror, when one is set; DAC's own URL otherwise
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # requests gives DAC's call no timeout of its own
+    try:
+        path = Path(dac.utils.download(model_type=model_type, model_bitrate="8kbps",
+                                       tag=WEIGHT_TAGS[model_type]))
+    except Exception as err:  # noqa: BLE001 - offline, refused, 404: one line, never a traceback
+        target.unlink(missing_ok=True)  # never leave half a file that DAC would trust next time
+        raise WeightsNotFound(
+            f"cannot download the DAC {model_type} weights from {url} ({type(err).__name__}: "
+            f"{str(err)[:160]}). Put that file at {target} (or pass --weights PATH), or pass "
+            f"--untrained for random weights.") from None
+    finally:
+        dac.utils.__MODEL_URLS__[key] = previous_url
+        socket.setdefaulttimeout(previous_timeout)
+    problem = weights_problem(path, model_type)
+    if problem:
+        path.unlink(missing_ok=True)
+        raise WeightsNotFound(f"the file downloaded from {url} is not DAC {model_type} weights "
+                              f"({problem}); it was removed. Put the right file at {target}, or "
+                              f"pass --weights PATH or --untrained.")
+    say(f"weights: saved at {path} (sha256 {sha256_file(path)})")
+    return path
+
+
+def weights_problem(path: Path, model_type: str) -> str | None:
+    """Why ``path`` is not a DAC checkpoint of ``model_type`` (None: it is): it must load with
+    DAC's loader and have the model's sample rate."""
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
+    import dac
+
+    try:
+        model = dac.utils.load_model(load_path=str(path))
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+        return f"DAC cannot load it: {type(err).__name__}"
+    rate = MODEL_CONFIGS[model_type]["sample_rate"]
+    return None if int(model.sample_rate) == rate else f"its sample rate is {model.sample_rate}, not {rate}"
+
+
 def resolve_weights(model_type: str, weights: str | None, untrained: bool,
-                    seed: int = 0) -> WeightsChoice:
-    """Decide which weights to use; raises WeightsNotFound with both ways to fix it."""
+                    seed: int = 0, say: Callable[[str], None] = print) -> WeightsChoice:
+    """Decide which weights to use: a file (``weights``); ``--untrained``; or (``weights``
+    None or "auto"): the file in DAC's download cache, else downloaded there
+    (``download_weights``). Raises WeightsNotFound saying how to fix it."""
     if model_type not in MODEL_CONFIGS:
         raise ValueError(f"unknown model type {model_type!r}; one of {', '.join(MODEL_CONFIGS)}")
-    if weights:
+    if weights and weights != "auto":
         path = Path(weights).expanduser()
         if not path.is_file():
             raise WeightsNotFound(f"--weights {weights}: no such file.")
@@ -69,15 +143,9 @@ def resolve_weights(model_type: str, weights: str | None, untrained: bool,
     if untrained:
         return WeightsChoice(untrained=True, seed=seed)
     cached = dac_cache_weights_path(model_type)
-    if cached.is_file():
-        return WeightsChoice(untrained=False, path=str(cached), sha256=sha256_file(cached))
-    raise WeightsNotFound(
-        f"No DAC {model_type} weights found. Provide them in one of two ways:\n"
-        f"  1. --weights PATH/TO/weights.pth   (a DAC checkpoint, e.g. weights_16khz.pth)\n"
-        f"  2. put the file where DAC's own cache keeps it: {cached}\n"
-        f"     (`python -m dac download --model_type {model_type}` does that where there is network)\n"
-        f"Or pass --untrained to use the same architecture with random weights (for tests and "
-        f"offline demos; the embeddings then say nothing about the trained codec).")
+    if not cached.is_file():
+        cached = download_weights(model_type, say)
+    return WeightsChoice(untrained=False, path=str(cached), sha256=sha256_file(cached))
 
 
 def load_dac(model_type: str, choice: WeightsChoice, device: str):

@@ -325,7 +325,8 @@ def metric_columns(columns: dict[str, list]) -> list[str]:
 def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list], config: PrecomputeConfig,
                  plan_id: str, n_skipped: int, paths: CachePaths,
                  say: Callable[[str], None], encode: dict | None = None,
-                 keys: Mapping[str, str] | None = None, record: Record | None = None) -> dict[str, float]:
+                 keys: Mapping[str, str] | None = None, record: Record | None = None,
+                 computed: list[str] | None = None) -> dict[str, float]:
     """Every step after encoding, in order: the neighbour tables (first: t-SNE reuses them),
     the projections, the metrics, what the codec keeps (``codec_measures``), the decoder's
     fidelity where clips were decoded (``fidelity``); then the manifest and the end of ``work/``
@@ -333,7 +334,8 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
     Each result is computed only when its key (``keys``, ``inputs.downstream_keys``) is not the
     one ``record`` holds; ``keys`` None: keys of this ``plan_id`` (a cache built in one go).
     ``embeddings``: {rep: (n_clips, dim) float32}; ``columns``: clips.json's columns;
-    ``encode``: the manifest's record of how the encoder ran (None: not encoded here).
+    ``encode``: the manifest's record of how the encoder ran (None: not encoded here);
+    ``computed``: the names of the results computed are appended to it.
     Returns the seconds each step took."""
     n_clips = len(columns["label"])
     k = min(config.knn_k, n_clips - 1)
@@ -373,7 +375,8 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
         reconstructions={"depths": list(config.reconstruct) if decoded else [], "n_clips": decoded,
                          "max_clips": config.reconstruct_max_clips}, encode=encode))
     remove_unused(paths, representations, config.reconstruct if decoded else (), steps)
-    timings["computed"] = steps.computed  # type: ignore[assignment]
+    if computed is not None:
+        computed.extend(steps.computed)
     return timings
 
 

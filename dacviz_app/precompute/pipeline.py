@@ -1,11 +1,14 @@
-"""The precompute pipeline: clips -> encoded chunks -> arrays, projections, neighbours, metrics.
+"""The precompute pipeline: clips -> encoded chunks -> arrays; depths and decoded audio from the
+stored codes; neighbours, projections, metrics, probes, fidelity; the manifest.
 
-Resumable at two levels. Encoding runs in fixed chunks of the clip plan (``chunk_size`` clips,
-in plan order); each finished chunk is saved atomically under ``work/chunks`` and never redone.
-Every later stage writes one file per result and skips a file that already exists. All
-results are a deterministic function of the plan (clip list, model, weights, parameters), so
-an interrupted run resumed with the same command ends with the same cache as a clean run.
-The manifest is written last; then ``work/`` is removed.
+Every result has a key, the hash of what it is made from (``inputs``), recorded in inputs.json
+once it is written. A run computes each result whose recorded key is not the one its settings
+give and keeps the others: so an interrupted run resumes where it stopped, and a rerun with other
+settings of the same clips (depths, perplexity, encoders, decoded depths, weights) computes only
+what they change (encoding again, when it must, from the cache's own audio: ``encode_again``).
+Encoding a new collection runs in fixed chunks of the plan (``chunk_size`` clips, in plan order),
+each saved atomically under ``work/chunks`` and never redone. The manifest is written last; then
+``work/`` and the results of settings no longer asked for are removed.
 """
 from __future__ import annotations
 
@@ -121,9 +124,9 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                 embedding_keys, knn_k=min(config.knn_k, len(columns["label"]) - 1), seed=config.seed,
                 perplexity=config.perplexity, depth_reps=depth_representations(representations),
                 decode=decoding, fidelity_params={"dnsmos_clips": config.dnsmos_clips, "pesq": config.pesq})
-            timings = finish_cache(StoredEmbeddings(paths, list(representations)), columns, config, plan_id,
-                                   skipped_total(paths), paths, say, encode, {**keys, **downstream}, record)
-            computed = steps.computed + timings["computed"]
+            computed = steps.computed
+            finish_cache(StoredEmbeddings(paths, list(representations)), columns, config, plan_id,
+                         skipped_total(paths), paths, say, encode, {**keys, **downstream}, record, computed)
     opened = cache_format.open_cache(paths.root)
     return RunSummary(cache_dir=str(paths.root), n_planned=len(clips), n_encoded=opened.n_clips,
                       n_skipped=opened.n_skipped, skipped_reasons=opened.skipped_reasons,

@@ -279,7 +279,8 @@ def figures_update(cache: Cache, groups_by_view: dict, rep: str, presentation: b
         if legend_only:
             out.append(legend_patch(groups, hidden))
             continue
-        title = view_title(view, cache.projection_info[rep][view], cache.trust(rep, view))
+        title = view_title(view, cache.projection_info[rep][view], cache.trust(rep, view),
+                           cache.smallest_label)
         out.append(base_figure(view, cache.projection(rep, view), groups, title,
                                uirevision=uirevision or rep, key=key, filtered=filtered,
                                sampled=view_row(view).dim == 3 and cache.sample_3d() is not None,

@@ -1,16 +1,24 @@
 """Clip selection, the weights choice and the cache's refusal of what it cannot read."""
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
+import http.server
 import json
+import os
 import shutil
+import socket
+import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from conftest import copy_subset, run_precompute
 from dacviz_app.cache import CacheError, open_cache
-from dacviz_app.precompute.dac_encode import (WeightsNotFound, encode_batch, load_dac, resolve_weights,
-                                    masked_time_mean)
+from dacviz_app.precompute.dac_encode import (WEIGHTS_MIRROR_ENV, WeightsNotFound, encode_batch, load_dac,
+                                             masked_time_mean, resolve_weights)
 from dacviz_app.precompute.sources import SourceError, select_clips
 
 
@@ -49,11 +57,68 @@ def test_csv_manifest_keeps_extra_columns(tmp_path, demo_wavs):
 def test_cli_errors_are_clear(tmp_path):
     proc = run_precompute(str(tmp_path / "missing"), "--untrained", "--out", str(tmp_path / "c"))
     assert proc.returncode == 2 and "no such file or directory" in proc.stderr
+    offline = f"http://127.0.0.1:{_closed_port()}/"  # no weights here and nothing to fetch them from
     proc = run_precompute("--demo", "--demo-dir", str(tmp_path / "d"), "--out", str(tmp_path / "c"),
-                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"})
+                          env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", WEIGHTS_MIRROR_ENV: offline})
     assert proc.returncode == 2
+    error = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and f"{offline}weights_16khz.pth" in error[0], proc.stderr
     assert "--weights" in proc.stderr and ".cache/descript/dac/weights_16khz_8kbps_0.0.5.pth" in proc.stderr
     assert "--untrained" in proc.stderr
+    assert not (tmp_path / ".cache/descript/dac/weights_16khz_8kbps_0.0.5.pth").exists()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def _serving(folder: Path):
+    """A local HTTP server of ``folder`` (never the network): yields its URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_weights_auto_downloads_with_dacs_downloader_hashes_and_records(demo_wavs, tmp_path):
+    served = tmp_path / "release"
+    served.mkdir()
+    model = load_dac("16khz", resolve_weights("16khz", None, True, seed=5), "cpu")
+    model.save(str(served / "weights_16khz.pth"), package=False)  # DAC's own checkpoint format
+    (served / "weights_24khz.pth").write_bytes(b"not a checkpoint")
+    digest = hashlib.sha256((served / "weights_16khz.pth").read_bytes()).hexdigest()
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=3)
+    home = tmp_path / "home"
+    target = home / ".cache/descript/dac/weights_16khz_8kbps_0.0.5.pth"
+    with _serving(served) as url:
+        env = {**os.environ, "HOME": str(home), WEIGHTS_MIRROR_ENV: url}
+        proc = run_precompute(str(src), "--encoders", "mfcc", "--out", str(tmp_path / "c"), env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert f"downloading {url}weights_16khz.pth with DAC's downloader" in proc.stdout
+        assert f"weights: saved at {target} (sha256 {digest})" in proc.stdout
+        assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
+        cache = open_cache(tmp_path / "c")
+        assert not cache.untrained
+        assert cache.manifest["weights"]["sha256"] == digest and cache.manifest["weights"]["path"] == str(target)
+        again = run_precompute(str(src), "--encoders", "mfcc", "--out", str(tmp_path / "c2"), env=env)
+        assert again.returncode == 0 and "downloading" not in again.stdout  # found in DAC's cache now
+        # a file that is not DAC's weights is refused and removed, never trusted on the next run
+        wrong = run_precompute(str(src), "--model-type", "24khz", "--encoders", "mfcc",
+                               "--out", str(tmp_path / "c3"), env=env)
+        assert wrong.returncode == 2 and "is not DAC 24khz weights" in wrong.stderr, wrong.stderr
+        assert not (home / ".cache/descript/dac/weights_24khz_8kbps_0.0.4.pth").exists()
+        # a release file the server does not have: one line with the URL
+        missing = run_precompute(str(src), "--model-type", "44khz", "--encoders", "mfcc",
+                                 "--out", str(tmp_path / "c4"), env=env)
+        assert missing.returncode == 2 and f"{url}weights.pth" in missing.stderr and "404" in missing.stderr
 
 
 def test_weights_file_is_loaded_through_dac_and_hashed(tmp_path):
