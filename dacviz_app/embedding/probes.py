@@ -272,14 +272,20 @@ def _cka_centred(x: np.ndarray, y: np.ndarray, form: str = "auto") -> float:
     return float(cross / (norm_x * norm_y)) if norm_x > 0 and norm_y > 0 else float("nan")
 
 
+def cka_rows(n: int, max_clips: int = MAX_CLIPS, seed: int = 0) -> slice | np.ndarray:
+    """The rows CKA reads of n clips: all up to ``max_clips``, else that many, seeded, sorted.
+    Taking them from each representation first gives the same CKA with only the sample in memory."""
+    if n <= max_clips:
+        return slice(None)
+    return np.sort(np.random.default_rng(seed).choice(n, max_clips, replace=False))
+
+
 def _sampled_centred(reps: list[np.ndarray], max_clips: int, seed: int) -> list[np.ndarray]:
     """The same seeded sample of at most max_clips rows from each (n, d) array, centred, float64."""
     n = len(reps[0])
     if any(len(r) != n for r in reps):
         raise ValueError("CKA needs the same clips in every representation")
-    rows = slice(None)
-    if n > max_clips:
-        rows = np.sort(np.random.default_rng(seed).choice(n, max_clips, replace=False))
+    rows = cka_rows(n, max_clips, seed)
     out = [np.asarray(r, dtype=np.float64)[rows] for r in reps]
     return [r - r.mean(axis=0, keepdims=True) for r in out]
 

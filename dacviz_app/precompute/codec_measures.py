@@ -71,10 +71,12 @@ def geometry(embeddings: dict[str, np.ndarray], depth_reps: list[str], paths: Ca
     """Linear CKA between every pair of representations (manifest order) and the mean
     Jaccard@k of neighbour sets between consecutive depths."""
     names = list(embeddings)
-    matrix = probes.cka_matrix([embeddings[r] for r in names], seed=seed)
+    n = len(embeddings[names[0]])
+    rows = probes.cka_rows(n, probes.MAX_CLIPS, seed)  # each representation's sample only in memory
+    matrix = probes.cka_matrix([np.asarray(embeddings[r])[rows] for r in names], seed=seed)
     tables = [np.load(paths.array(r, "knn_index"), mmap_mode="r") for r in depth_reps]
     return {"cka": {"representations": names, "matrix": np.round(matrix, 6).tolist(),
-                    "n": min(len(next(iter(embeddings.values()))), probes.MAX_CLIPS), "seed": seed},
+                    "n": min(n, probes.MAX_CLIPS), "seed": seed},
             "depth_jaccard": {"representations": depth_reps, "k": k,
                               "values": [round(v, 6) for v in probes.jaccard_consecutive(tables, k)]}}
 

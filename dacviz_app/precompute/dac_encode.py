@@ -149,7 +149,8 @@ def resolve_weights(model_type: str, weights: str | None, untrained: bool,
 
 
 def load_dac(model_type: str, choice: WeightsChoice, device: str):
-    """Build the DAC model for ``choice`` on ``device``, in eval mode."""
+    """Build the DAC model for ``choice`` on ``device``, in eval mode, its weight norms folded
+    into plain weights (``fold_weight_norm``)."""
     import warnings
 
     warnings.filterwarnings("ignore", message=".*weight_norm.*", category=FutureWarning)
@@ -160,7 +161,18 @@ def load_dac(model_type: str, choice: WeightsChoice, device: str):
         model = dac.DAC(**MODEL_CONFIGS[model_type])
     else:
         model = dac.utils.load_model(load_path=choice.path)
-    return model.to(device).eval()
+    return fold_weight_norm(model).to(device).eval()
+
+
+def fold_weight_norm(model: torch.nn.Module) -> torch.nn.Module:
+    """Replace every weight-normed layer's (g, v) by the weight g v / |v| they give, computed
+    once: the very weight each forward pass would compute again (the same function), kept
+    once instead of three times (g, v and the weight: ~300 MB less for the 16 kHz model)
+    and not recomputed at every call. For inference only."""
+    for module in model.modules():
+        if hasattr(module, "weight_g") and hasattr(module, "weight_v"):
+            torch.nn.utils.remove_weight_norm(module)
+    return model
 
 
 def pick_device(requested: str) -> str:

@@ -27,6 +27,7 @@ from dacviz_app.precompute.codec_measures import codec_measures_all
 from dacviz_app.precompute.fidelity import fidelity_all
 from dacviz_app.precompute.encode_run import representations_of
 from dacviz_app.precompute.inputs import Record, digest, downstream_keys
+from dacviz_app.precompute.memory import give_back
 from dacviz_app.precompute.precision import precision_mode
 from dacviz_app.precompute.sources import ClipSource
 
@@ -189,6 +190,8 @@ def project_all(embeddings: Mapping[str, np.ndarray], config: PrecomputeConfig, 
             cache_format.write_projection(paths, rep, view.name, coords, info)
             steps.done(f"view:{rep}:{view.name}")
             say(f"  {rep:13s} {view.name:6s} {time.perf_counter() - started:7.2f} s")
+            del coords, info, basis
+            give_back()  # a t-SNE's temporaries, before the next view
     return sample
 
 

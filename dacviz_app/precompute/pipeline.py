@@ -33,6 +33,7 @@ from dacviz_app.precompute.encode_run import (encode_all, encode_record, precisi
 from dacviz_app.precompute.from_codes import decode_step, depths_step
 from dacviz_app.precompute.inputs import (Record, clips_key, decode_keys, digest, downstream_keys,
                                           encoder_keys)
+from dacviz_app.precompute.memory import give_back
 from dacviz_app.precompute.precision import precision_mode
 from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.plan import (column_notes, make_plan, prepare_out_dir,
@@ -118,7 +119,9 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             for rep in stale:
                 steps.done(f"embedding:{rep}")
             raise_if_interrupted()
+            give_back()  # the encoders' batches, before DAC's decoder
             from_codes_steps(config, paths, columns, n_planned, steps, say)
+            give_back()  # DAC itself and the decoder's groups, before the downstream steps
             raise_if_interrupted()
             downstream = downstream_keys(
                 embedding_keys, knn_k=min(config.knn_k, len(columns["label"]) - 1), seed=config.seed,

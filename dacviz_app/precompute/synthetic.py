@@ -22,7 +22,7 @@ from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.dac_encode import WeightsChoice
 from dacviz_app.precompute.encoders import BUILT_IN, CORE, EncoderSpec
 from dacviz_app.precompute.config import PrecomputeConfig
-from dacviz_app.precompute.downstream import finish_cache
+from dacviz_app.precompute.downstream import StoredEmbeddings, finish_cache
 from dacviz_app.precompute.pipeline import locked
 from dacviz_app.precompute.plan import prepare_out_dir
 
@@ -88,10 +88,10 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
             say(f"{out_dir} is already complete")
             return {"seconds": {}}
         started = time.perf_counter()
-        embeddings = {rep: fit_and_sample(np.asarray(real.embedding(rep), np.float64), labels, codes,
-                                          names, noise, rng) for rep in kept}
-        for rep, values in embeddings.items():
-            cache_format.write_embedding(paths, rep, values)
+        for rep in kept:  # one in memory at a time; later steps read them back one at a time
+            cache_format.write_embedding(paths, rep, fit_and_sample(
+                np.asarray(real.embedding(rep), np.float64), labels, codes, names, noise, rng))
+        embeddings = StoredEmbeddings(paths, kept)
         paths.audio_dir.mkdir(parents=True, exist_ok=True)
         for name in sorted({real.clips["audio"][d] for d in np.unique(donors)}):
             shutil.copyfile(real.paths.audio(name), paths.audio(name))

@@ -5,6 +5,7 @@ is the cache a single run with the last settings builds, byte for byte."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -107,3 +108,15 @@ def test_other_clips_still_ask_for_overwrite_and_say_which(demo_wavs, tmp_path):
     assert proc.returncode == 2
     assert "1 source file(s) added" in proc.stderr and added.name in proc.stderr
     assert "--overwrite" in proc.stderr
+
+
+def test_the_progress_bar_moves_per_batch_not_per_chunk(demo_wavs, tmp_path):
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=4)
+    proc = subprocess.run(precompute_argv(str(src), "--untrained", "--encoders", "mfcc", "--chunk-size", "256",
+                                          "--batch-size", "2", "--out", str(tmp_path / "cache")),
+                          capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    counts = {int(m.group(1)) for m in re.finditer(r"encoding:\s+\d+%\|[^|]*\|\s*(\d+)/8", proc.stderr)}
+    # one chunk of 8 clips, batches of 2: the bar shows the clips of each batch as it ends
+    assert {2, 4, 6, 8} <= counts, proc.stderr[-2000:]
+    assert re.search(r"clip/s|s/clip", proc.stderr)

@@ -107,7 +107,7 @@ def test_weights_auto_downloads_with_dacs_downloader_hashes_and_records(demo_wav
         assert hashlib.sha256(target.read_bytes()).hexdigest() == digest
         cache = open_cache(tmp_path / "c")
         assert not cache.untrained
-        assert cache.manifest["weights"]["sha256"] == digest and cache.manifest["weights"]["path"] == str(target)
+        assert cache.model["weights"]["sha256"] == digest and cache.model["weights"]["path"] == str(target)
         again = run_precompute(str(src), "--encoders", "mfcc", "--out", str(tmp_path / "c2"), env=env)
         assert again.returncode == 0 and "downloading" not in again.stdout  # found in DAC's cache now
         # a file that is not DAC's weights is refused and removed, never trusted on the next run
