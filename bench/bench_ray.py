@@ -49,9 +49,10 @@ def main() -> None:
                         help="precompute's --per-word: N clips of each word of the demo set "
                              "(default: all of them, 120 clips)")
     parser.add_argument("--dnsmos-clips", type=int, metavar="N",
-                        help=f"precompute's --dnsmos-clips (default: precompute's own, {DNSMOS_CLIPS})")
+                        help=f"precompute's --dnsmos-clips (default: precompute's own, {DNSMOS_CLIPS['cpu']} "
+                             f"on a CPU)")
     parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
-                        help="precompute's --depths (default: precompute's own, every depth)")
+                        help="precompute's --depths (default: precompute's own, 1 2 4 8)")
     parser.add_argument("--no-warm-up", action="store_true",
                         help="no untimed run of the command first (default: one)")
     args = parser.parse_args()

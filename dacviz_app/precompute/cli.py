@@ -51,18 +51,19 @@ from dacviz_app.precompute.summary import format_summary, untrained_banner
 EXIT_USAGE, EXIT_INTERRUPTED = 2, 130
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_CLIP_SECONDS = 24 * 3600.0
-DEPTHS_ALL_MAX_CLIPS = 20_000  # above this, the default depths are the powers of two
-RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 48}  # a CPU decodes 0.5-2 s a clip for five depths
-DNSMOS_CLIPS = 8
+# a first look: what the demo computes in a minute on 2 CPU cores (docs/precompute.md, "A first
+# look"); every other depth, decoded clip or DNSMOS score is one rerun away, paid for alone
+DEFAULT_DEPTHS = (1, 2, 4, 8, 16)  # those below the model's codebook count
+RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 12}  # a CPU decodes ~0.2 s a clip and depth
+DNSMOS_CLIPS = {"cuda": 8, "cpu": 2}  # DNSMOS runs on the CPU either way: ~0.7 s a clip and depth
+BATCH_SECONDS = {"cuda": 256.0, "cpu": 4.0}  # padded audio per encoder call (and per decoder call)
 
 
-def default_depths(model_type: str, n_clips: int) -> tuple[int, ...]:
-    """Every depth 1..n_codebooks-1 up to DEPTHS_ALL_MAX_CLIPS clips; above, 1, 2, 4, 8...
-    (each depth costs a representation's neighbours, projections and metrics)."""
+def default_depths(model_type: str) -> tuple[int, ...]:
+    """The powers of two below the model's codebook count: 1 2 4 8 at 16 kHz (each depth costs a
+    representation's neighbours, projections, metrics and probes)."""
     n = MODEL_CONFIGS[model_type]["n_codebooks"]
-    if n_clips <= DEPTHS_ALL_MAX_CLIPS:
-        return tuple(range(1, n))
-    return tuple(q for q in (1, 2, 4, 8, 16) if q < n)
+    return tuple(q for q in DEFAULT_DEPTHS if q < n)
 
 
 def default_reconstruct(model_type: str) -> tuple[int, ...]:
@@ -111,8 +112,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="clips per encoder call, at most (default: 8 on CPU, where larger "
                              "batches measured slower, 256 on CUDA)")
     parser.add_argument("--batch-seconds", type=float,
-                        help="padded audio per encoder call, at most: clips x the longest "
-                             "(default: 16 s on CPU, 256 s on CUDA; an out-of-memory error "
+                        help="padded audio per encoder call (and per decoder call), at most: "
+                             f"clips x the longest (default: {BATCH_SECONDS['cpu']:g} s on CPU, "
+                             f"where memory grows ~75 MB a second of it and larger batches were not "
+                             f"faster, {BATCH_SECONDS['cuda']:g} s on CUDA; an out-of-memory error "
                              "halves it and the run goes on)")
     parser.add_argument("--workers", type=int,
                         help="processes that read, resample and convert clips while the model "
@@ -132,9 +135,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"their metrics")
     parser.add_argument("--depths", nargs="*", type=int, metavar="Q",
                         help="codebook depths q stored as representations z_q<q>: the latent of "
-                             "the first q residual codebooks (default: every q below the model's "
-                             f"codebook count up to {DEPTHS_ALL_MAX_CLIPS:,} clips, 1 2 4 8 "
-                             "above; the full count is z itself; no value: none)")
+                             "the first q residual codebooks (default: 1 2 4 8, the powers of two "
+                             "below the model's codebook count; the full count is z itself; no "
+                             "value: none). Adding one later costs only that depth: it comes from "
+                             "the stored codes")
     parser.add_argument("--reconstruct", nargs="*", type=int, metavar="Q",
                         help="decode clips back to audio from their first q codebooks, for each "
                              "q (default for 16khz: 1 2 4 8 12; no value: none)")
@@ -144,11 +148,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              f"{RECONSTRUCT_MAX_CLIPS['cuda']:,} on a GPU, "
                              f"{RECONSTRUCT_MAX_CLIPS['cpu']} on a CPU, where DAC's decoder takes "
                              "0.5 to 2 s a clip for the five default depths: 2 idle cores, 1 busy one)")
-    parser.add_argument("--dnsmos-clips", type=int, default=DNSMOS_CLIPS, metavar="N",
-                        help="score DNSMOS (a trained, reference-free quality model; ~0.5 s a "
-                             "clip and depth on a CPU) for at most N of the decoded clips, evenly "
+    parser.add_argument("--dnsmos-clips", type=int, metavar="N",
+                        help="score DNSMOS (a trained, reference-free quality model; ~0.7 s a "
+                             "clip and depth, on the CPU) for at most N of the decoded clips, evenly "
                              "spread; SI-SDR, log-mel distance, STOI and PESQ score every decoded "
-                             f"clip (default {DNSMOS_CLIPS}; 0: no DNSMOS)")
+                             f"clip (default {DNSMOS_CLIPS['cuda']} with a GPU, "
+                             f"{DNSMOS_CLIPS['cpu']} on a CPU, where 8 would double a first look; "
+                             "0: no DNSMOS)")
     parser.add_argument("--no-pesq", action="store_true",
                         help="leave wide-band PESQ out of the fidelity (its reference code may not be "
                              "used commercially: README.md, licences); the other measures stay")
@@ -206,7 +212,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          f"{args.model_type} model has {n_codebooks} codebooks)")
     if args.layer is not None and args.layer < 0:
         parser.error("--layer must be >= 0")
-    if args.dnsmos_clips < 0:
+    if args.dnsmos_clips is not None and args.dnsmos_clips < 0:
         parser.error("--dnsmos-clips must be >= 0")
     if not args.no_pesq and importlib.util.find_spec("pesq") is None:
         parser.error("the pesq package is not installed: install it (requirements.txt) or pass --no-pesq")
@@ -221,6 +227,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     CtrlC().install()
+    from dacviz_app.precompute.memory import bounded_heap
+
+    bounded_heap()  # before the model and the batches: resident memory stays near what is used
     from dacviz_app.cache import CacheError
     from dacviz_app.precompute.dac_encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.precompute.encoders import EncoderError, describe_all, parse_specs
@@ -260,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         f"· weights {weights.describe()}")
     say("encoders: " + ", ".join([f"dac ({'UNTRAINED' if weights.untrained else 'trained'})", "mfcc (no weights)"]
                                  + [f"{name} ({entry['dim']}-D, trained)" for name, entry in beside.items()]))
-    depths = default_depths(args.model_type, len(clips)) if args.depths is None else \
+    depths = default_depths(args.model_type) if args.depths is None else \
         tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
     reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
         tuple(sorted(set(args.reconstruct)))
@@ -268,12 +277,13 @@ def main(argv: list[str] | None = None) -> int:
         depths=depths, reconstruct=reconstruct,
         reconstruct_max_clips=RECONSTRUCT_MAX_CLIPS["cuda" if device == "cuda" else "cpu"]
         if args.reconstruct_max_clips is None else args.reconstruct_max_clips,
-        dnsmos_clips=args.dnsmos_clips, pesq=not args.no_pesq,
+        dnsmos_clips=DNSMOS_CLIPS["cuda" if device == "cuda" else "cpu"] if args.dnsmos_clips is None
+        else args.dnsmos_clips, pesq=not args.no_pesq,
         encoders=others,
         out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
         weights=weights, device=device,
         batch_size=args.batch_size or (256 if device == "cuda" else 8),
-        batch_seconds=args.batch_seconds or (256.0 if device == "cuda" else 16.0),
+        batch_seconds=args.batch_seconds or BATCH_SECONDS["cuda" if device == "cuda" else "cpu"],
         workers=default_workers(device) if args.workers is None else args.workers,
         precision=args.precision, compile=args.compile,
         chunk_size=args.chunk_size, max_seconds=args.max_seconds,

@@ -63,7 +63,8 @@ def pooled_depths(model, frames: np.ndarray, offsets: np.ndarray, depths: list[i
     return out
 
 
-DECODE_SECONDS = 8.0  # padded audio per decoder call (clips x the longest): memory stays bounded
+DECODE_SECONDS = 4.0  # padded audio per decoder call (clips x the longest): the pipeline passes
+# its --batch-seconds; on a CPU the decoder holds ~150 MB a second of it
 
 
 def decode_groups(frame_counts: list[int], frames_per_second: float,
@@ -124,7 +125,8 @@ def depths_step(model, paths, depths: dict[str, int], steps, say: Callable[[str]
 
 
 def decode_step(model, paths, depths: tuple[int, ...], clip_rows: list[int], audio_names: list[str],
-                sample_rate: int, steps, say: Callable[[str], None]) -> None:
+                sample_rate: int, steps, say: Callable[[str], None],
+                group_seconds: float = DECODE_SECONDS) -> None:
     """Decode the clips ``clip_rows`` (clip ids) from their stored codes at every depth in
     ``depths`` whose ``decode:<q>`` key is not recorded, in ``decode_groups``, one WAV each
     (``audio/q<q>/<name>``). A depth begun by an interrupted run with the same key keeps the
@@ -144,7 +146,7 @@ def decode_step(model, paths, depths: tuple[int, ...], clip_rows: list[int], aud
         raise FileNotFoundError(f"{paths.frame_codes}: the cache has no frame codes to decode")
     frames, offsets = stored
     counts = [int(offsets[row + 1] - offsets[row]) for row in clip_rows]
-    groups = decode_groups(counts, sample_rate / int(model.hop_length))
+    groups = decode_groups(counts, sample_rate / int(model.hop_length), group_seconds)
     for q in todo:
         key = steps.keys[f"decode:{q}"]
         if steps.record.keys.get(f"decode-begun:{q}") != key:

@@ -168,7 +168,7 @@ def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict,
     with precision_mode(config.precision, config.device):
         depths_step(model, paths, depths, steps, say)
         decode_step(model, paths, tuple(to_decode), rows, names,
-                    MODEL_CONFIGS[config.model_type]["sample_rate"], steps, say)
+                    MODEL_CONFIGS[config.model_type]["sample_rate"], steps, say, config.batch_seconds)
 
 
 def drop_stale_chunks(paths: CachePaths, key: str) -> None:

@@ -36,13 +36,13 @@ def test_demo_cache_has_the_promised_shapes_and_says_untrained(demo_cache):
     assert manifest["model"]["sample_rate"] == 16000 and manifest["format_version"] == 1
     assert "--demo" in manifest["command"]
     assert not (out / "work").exists()
-    # the codec lens: every depth 1..11 stored (12 is z itself), decoded audio at the defaults
-    assert cache.depths() == [(q, f"z_q{q}") for q in range(1, 12)] + [(12, "z")]
-    for q in range(1, 12):
+    # the codec lens: the default depths 1 2 4 8 stored (12 is z itself), decoded audio at the defaults
+    assert cache.depths() == [(q, f"z_q{q}") for q in (1, 2, 4, 8)] + [(12, "z")]
+    for q in (1, 2, 4, 8):
         assert cache.embedding(f"z_q{q}").shape == (n, 1024)
         assert cache.projection(f"z_q{q}", "tsne3").shape == (n, 3)
     assert cache.kbps("z_q4") == pytest.approx(2.0) and cache.kbps("z") == pytest.approx(6.0)
-    # the device's default count of clips (48 on a CPU), evenly spread, decoded at every default depth
+    # the device's default count of clips (12 on a CPU), evenly spread, decoded at every default depth
     from dacviz_app.precompute.cli import RECONSTRUCT_MAX_CLIPS
     from dacviz_app.precompute.encode_run import reconstructed_plan_indices
 
@@ -73,8 +73,8 @@ def test_every_metric_recomputes_with_sklearn_from_the_cache(demo_cache):
     cache = open_cache(demo_cache[0])
     k = cache.metrics["params"]["knn_accuracy_k"]
     n_reps = len(cache.representations)
-    # DAC's 3 and its 11 depths, MFCC, and the trained speaker encoder installed beside them
-    assert n_reps == 4 + 11 + 1 and cache.metrics["params"]["columns"] == ["label", "speaker"]
+    # DAC's 3 and its 4 default depths, MFCC, and the trained speaker encoder installed beside them
+    assert n_reps == 4 + 4 + 1 and cache.metrics["params"]["columns"] == ["label", "speaker"]
     assert cache.representations[-1] == "resemblyzer" and cache.trained("resemblyzer")
     assert cache.encoders() == [("dac", False), ("mfcc", False), ("resemblyzer", True)]
     assert len(cache.metrics["rows"]) == n_reps * 5 * 2  # label and speaker: every space
