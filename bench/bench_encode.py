@@ -52,6 +52,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
+from dacviz_app.precompute.cli import BATCH_SECONDS
 from dacviz_app.precompute.audio import load_clip
 from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.demo import write_demo_set
@@ -152,6 +153,15 @@ def clip_files(demo_dir: str, n_clips: int, seconds: float | None, scratch: Path
 
 # ----------------------------------------------------------------------------- what is timed
 # Each returns the seconds it took, the device's queued work included.
+def notebook_model(weights, device: str):
+    """DAC as the seed notebook has it: the same seeded weights as ``load_dac``, its weight norms
+    computed at every call (``load_dac`` folds them once)."""
+    import dac
+
+    torch.manual_seed(weights.seed or 0)
+    return dac.DAC(**MODEL_CONFIGS[MODEL_TYPE]).to(device).eval()
+
+
 def seed_loop(model, files: list[Path], device: str) -> float:
     """The seed's step 5: for each file, read, encode alone, mean-pool z; in fp32."""
     started = start(device)
@@ -332,7 +342,8 @@ def parse_args() -> argparse.Namespace:
                         help="loader processes (default: 0 on cpu, min(8, cores - 1) on cuda, as precompute)")
     parser.add_argument("--batch-size", type=int, help="clips per encoder call, at most (default: cpu 8, cuda 256)")
     parser.add_argument("--batch-seconds", type=float,
-                        help="padded audio per encoder call, at most (default: cpu 16, cuda 256)")
+                        help="padded audio per encoder call, at most (default: precompute's, "
+                             "cpu 4, cuda 256)")
     parser.add_argument("--neighbours", type=int, default=0, metavar="N",
                         help="also time the 50-NN search on N random 1024-d rows (default 0: skip)")
     parser.add_argument("--demo-dir", default="demo_data",
@@ -349,7 +360,7 @@ def parse_args() -> argparse.Namespace:
         parser.error(str(err))
     args.workers = default_workers(args.device) if args.workers is None else args.workers
     args.batch_size = args.batch_size or (256 if cuda else 8)
-    args.batch_seconds = args.batch_seconds or (256.0 if cuda else 16.0)
+    args.batch_seconds = args.batch_seconds or BATCH_SECONDS["cuda" if cuda else "cpu"]
     if args.clips < 1 or args.repeats < 1 or args.neighbours < 0 or args.workers < 0 \
             or (args.seconds is not None and args.seconds <= 0):
         parser.error("--clips and --repeats must be at least 1, --seconds above 0, "
@@ -381,8 +392,10 @@ def main() -> int:
               f"workers={args.workers} batches <= {args.batch_size} clips / {args.batch_seconds:g} s "
               f"({len(batches)} batches) DAC {MODEL_TYPE}, untrained weights: same FLOPs", flush=True)
         table = Table(mean_seconds)
-        table.add(measure("seed loop (1 clip/call, fp32)", len(files), partial(seed_loop, model, files, device),
-                          partial(seed_loop, model, files[:4], device), args.repeats, ("fp32", False)))
+        seed_model = notebook_model(weights, device)  # the notebook's: its weight norms not folded
+        table.add(measure("seed loop (1 clip/call, fp32)", len(files), partial(seed_loop, seed_model, files, device),
+                          partial(seed_loop, seed_model, files[:4], device), args.repeats, ("fp32", False)))
+        del seed_model
         table.add(measure(f"reading alone ({args.workers} workers)", len(files),
                           partial(read_alone, files, args.workers),
                           partial(read_alone, files[:16], args.workers), args.repeats))

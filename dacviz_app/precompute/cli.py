@@ -224,6 +224,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def config_from(args: argparse.Namespace, argv: list[str] | None, source: Path, weights, device: str,
+                others: tuple):
+    """The run's PrecomputeConfig: the arguments, with each default the device gives resolved."""
+    from dacviz_app.precompute.config import PrecomputeConfig
+    from dacviz_app.precompute.loading import default_workers
+
+    kind = "cuda" if device == "cuda" else "cpu"
+    depths = default_depths(args.model_type) if args.depths is None else \
+        tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
+    reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
+        tuple(sorted(set(args.reconstruct)))
+    return PrecomputeConfig(
+        depths=depths, reconstruct=reconstruct,
+        reconstruct_max_clips=RECONSTRUCT_MAX_CLIPS[kind] if args.reconstruct_max_clips is None
+        else args.reconstruct_max_clips,
+        dnsmos_clips=DNSMOS_CLIPS[kind] if args.dnsmos_clips is None else args.dnsmos_clips,
+        pesq=not args.no_pesq, encoders=others,
+        out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
+        weights=weights, device=device,
+        batch_size=args.batch_size or (256 if device == "cuda" else 8),
+        batch_seconds=args.batch_seconds or BATCH_SECONDS[kind],
+        workers=default_workers(device) if args.workers is None else args.workers,
+        precision=args.precision, compile=args.compile,
+        chunk_size=args.chunk_size, max_seconds=args.max_seconds,
+        seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity,
+        name=args.name or ("demo" if args.demo else source.stem),
+        source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
+        command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     CtrlC().install()
@@ -233,9 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     from dacviz_app.cache import CacheError
     from dacviz_app.precompute.dac_encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.precompute.encoders import EncoderError, describe_all, parse_specs
-    from dacviz_app.precompute.config import PrecomputeConfig, PrecomputeError
+    from dacviz_app.precompute.config import PrecomputeError
     from dacviz_app.precompute.pipeline import run_precompute
-    from dacviz_app.precompute.loading import default_workers
     from dacviz_app.precompute.precision import check_precision
     from dacviz_app.precompute.sources import SourceError, select_clips
     from dacviz_app.precompute.ray_encode import RayUnavailable
@@ -269,27 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         f"· weights {weights.describe()}")
     say("encoders: " + ", ".join([f"dac ({'UNTRAINED' if weights.untrained else 'trained'})", "mfcc (no weights)"]
                                  + [f"{name} ({entry['dim']}-D, trained)" for name, entry in beside.items()]))
-    depths = default_depths(args.model_type) if args.depths is None else \
-        tuple(sorted({q for q in args.depths if q < MODEL_CONFIGS[args.model_type]["n_codebooks"]}))
-    reconstruct = default_reconstruct(args.model_type) if args.reconstruct is None else \
-        tuple(sorted(set(args.reconstruct)))
-    config = PrecomputeConfig(
-        depths=depths, reconstruct=reconstruct,
-        reconstruct_max_clips=RECONSTRUCT_MAX_CLIPS["cuda" if device == "cuda" else "cpu"]
-        if args.reconstruct_max_clips is None else args.reconstruct_max_clips,
-        dnsmos_clips=DNSMOS_CLIPS["cuda" if device == "cuda" else "cpu"] if args.dnsmos_clips is None
-        else args.dnsmos_clips, pesq=not args.no_pesq,
-        encoders=others,
-        out=Path(args.out).resolve() if args.ray else Path(args.out), model_type=args.model_type,
-        weights=weights, device=device,
-        batch_size=args.batch_size or (256 if device == "cuda" else 8),
-        batch_seconds=args.batch_seconds or BATCH_SECONDS["cuda" if device == "cuda" else "cpu"],
-        workers=default_workers(device) if args.workers is None else args.workers,
-        precision=args.precision, compile=args.compile,
-        chunk_size=args.chunk_size, max_seconds=args.max_seconds,
-        seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity, name=args.name or ("demo" if args.demo else source.stem),
-        source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
-        command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))
+    config = config_from(args, argv, source, weights, device, others)
     try:
         summary = run_precompute(clips, config, say=say, progress=not args.no_progress)
     except (PrecomputeError, RayUnavailable, CacheError) as err:  # CacheError: --out's cache is damaged
