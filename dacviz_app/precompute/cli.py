@@ -55,8 +55,8 @@ MAX_CLIP_SECONDS = 24 * 3600.0
 # look"); every other depth, decoded clip or DNSMOS score is one rerun away, paid for alone
 DEFAULT_DEPTHS = (1, 2, 4, 8, 16)  # those below the model's codebook count
 RECONSTRUCT_MAX_CLIPS = {"cuda": 1_000, "cpu": 12}  # a CPU decodes ~0.2 s a clip and depth
-DNSMOS_CLIPS = {"cuda": 8, "cpu": 2}  # DNSMOS runs on the CPU either way: ~0.7 s a clip and depth
-BATCH_SECONDS = {"cuda": 256.0, "cpu": 4.0}  # padded audio per encoder call (and per decoder call)
+DNSMOS_CLIPS = {"cuda": 8, "cpu": 0}  # DNSMOS runs on the CPU either way: ~0.7 s a clip and depth
+BATCH_SECONDS = {"cuda": 256.0, "cpu": 2.0}  # padded audio per encoder call (and per decoder call)
 
 
 def default_depths(model_type: str) -> tuple[int, ...]:
@@ -114,8 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-seconds", type=float,
                         help="padded audio per encoder call (and per decoder call), at most: "
                              f"clips x the longest (default: {BATCH_SECONDS['cpu']:g} s on CPU, "
-                             f"where memory grows ~75 MB a second of it and larger batches were not "
-                             f"faster, {BATCH_SECONDS['cuda']:g} s on CUDA; an out-of-memory error "
+                             f"where memory grows ~100 MB a second of it and larger batches were "
+                             f"not faster, {BATCH_SECONDS['cuda']:g} s on CUDA; an out-of-memory error "
                              "halves it and the run goes on)")
     parser.add_argument("--workers", type=int,
                         help="processes that read, resample and convert clips while the model "
@@ -153,7 +153,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "clip and depth, on the CPU) for at most N of the decoded clips, evenly "
                              "spread; SI-SDR, log-mel distance, STOI and PESQ score every decoded "
                              f"clip (default {DNSMOS_CLIPS['cuda']} with a GPU, "
-                             f"{DNSMOS_CLIPS['cpu']} on a CPU, where 8 would double a first look; "
+                             f"{DNSMOS_CLIPS['cpu']} on a CPU, where 8 cost ~35 s, half a first look; "
                              "0: no DNSMOS)")
     parser.add_argument("--no-pesq", action="store_true",
                         help="leave wide-band PESQ out of the fidelity (its reference code may not be "
@@ -257,9 +257,6 @@ def config_from(args: argparse.Namespace, argv: list[str] | None, source: Path, 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     CtrlC().install()
-    from dacviz_app.precompute.memory import bounded_heap
-
-    bounded_heap()  # before the model and the batches: resident memory stays near what is used
     from dacviz_app.cache import CacheError
     from dacviz_app.precompute.dac_encode import WeightsNotFound, pick_device, resolve_weights
     from dacviz_app.precompute.encoders import EncoderError, describe_all, parse_specs

@@ -27,7 +27,7 @@ class PrecomputeConfig:
     weights: WeightsChoice
     device: str = "cpu"
     batch_size: int = 16  # clips per encoder call, at most
-    batch_seconds: float = 4.0  # padded audio per encoder (and decoder) call, at most (clips x the longest)
+    batch_seconds: float = 2.0  # padded audio per encoder (and decoder) call, at most (clips x the longest)
     workers: int = 0  # loader processes preparing clips while the model encodes (0: in turn)
     precision: str = "fp32"  # precision.PRECISIONS
     compile: bool = False  # torch.compile the encoder

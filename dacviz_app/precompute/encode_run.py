@@ -21,6 +21,7 @@ from dacviz_app.precompute.config import COMPILED_SHAPES, PrecomputeConfig
 from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, encode_batch, frame_count, load_dac
 from dacviz_app.precompute.encoders import Encoder, describe_all, make_encoder
 from dacviz_app.precompute.interrupt import raise_if_interrupted
+from dacviz_app.precompute.memory import trim
 from dacviz_app.precompute.loading import (PreparedClip, padded_batches, prepare_clip,
                                            prepared_clips)
 from dacviz_app.precompute.precision import (agreement, agreement_sample, device_name,
@@ -210,6 +211,8 @@ def _encode_batches(model, audios: list[np.ndarray], config: PrecomputeConfig, l
         counts += encoded["code_counts"]
         for i, row in enumerate(rows):
             frame_codes[row] = encoded["frame_codes"][i]
+        del encoded
+        trim()  # the batch's activations, before the next batch of another length
         progress(len(rows))
     return out, counts, frame_codes, failed
 
@@ -241,11 +244,12 @@ def load_encoder(config: PrecomputeConfig):
 
 
 def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths,
-               progress: bool = True, say: Callable[[str], None] = print) -> tuple[int, float]:
+               progress: bool = True, say: Callable[[str], None] = print, model=None) -> tuple[int, float]:
     """Encode every chunk not yet on disk, clips prepared by ``config.workers`` loader
     processes while the model encodes. Returns (planned clips of the chunks done now, skipped
     ones included; seconds from the first clip to the last chunk saved: the model's loading is
-    not in it, a compiled encoder's compilation (on its first batches) is)."""
+    not in it, a compiled encoder's compilation (on its first batches) is). ``model``: DAC as
+    ``load_encoder`` gives it, when the caller has it (None: loaded here)."""
     from tqdm import tqdm
 
     n_chunks = math.ceil(len(clips) / config.chunk_size)
@@ -254,7 +258,7 @@ def encode_all(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePa
         return 0, 0.0
     sizes = {c: min(config.chunk_size, len(clips) - c * config.chunk_size) for c in todo}
     done_clips = len(clips) - sum(sizes.values())
-    model = load_encoder(config)
+    model = model or load_encoder(config)
     others = [make_encoder(spec, config.device) for spec in config.encoders]
     cfg = MODEL_CONFIGS[config.model_type]
     limit = BatchLimit(samples=int(config.batch_seconds * cfg["sample_rate"]), clips=config.batch_size)

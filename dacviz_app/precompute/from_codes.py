@@ -63,7 +63,7 @@ def pooled_depths(model, frames: np.ndarray, offsets: np.ndarray, depths: list[i
     return out
 
 
-DECODE_SECONDS = 4.0  # padded audio per decoder call (clips x the longest): the pipeline passes
+DECODE_SECONDS = 2.0  # padded audio per decoder call (clips x the longest): the pipeline passes
 # its --batch-seconds; on a CPU the decoder holds ~150 MB a second of it
 
 
@@ -136,6 +136,7 @@ def decode_step(model, paths, depths: tuple[int, ...], clip_rows: list[int], aud
     from dacviz_app import cache as cache_format
     from dacviz_app.precompute.audio import wav_bytes
     from dacviz_app.precompute.interrupt import raise_if_interrupted
+    from dacviz_app.precompute.memory import trim
 
     todo = [q for q in depths if not steps.fresh(
         f"decode:{q}", *(paths.reconstruction(q, audio_names[row]) for row in clip_rows))]
@@ -160,6 +161,7 @@ def decode_step(model, paths, depths: tuple[int, ...], clip_rows: list[int], aud
                 continue
             n_samples = [sf.info(str(paths.audio(audio_names[row]))).frames for row in rows]
             audios = decode_clips(model, [frames[offsets[row]:offsets[row + 1]] for row in rows], q, n_samples)
+            trim()  # the group's activations, before the next group
             for target, audio in zip(targets, audios):
                 data = wav_bytes(audio, sample_rate)
                 raise_if_interrupted()

@@ -1,14 +1,15 @@
 """Keeping a run's resident memory near what it uses.
 
-A step's large temporaries (an encoder batch's activations, a decoder group's, a t-SNE) are freed
-when it ends, but glibc keeps much of the freed heap mapped: its mmap threshold grows with every
-large block freed (up to 32 MB), so the activations of the next batches, each of another padded
-length, come from the heap and fragment it, and resident memory climbs batch after batch (the
-demo's encode went from 0.9 to 1.9 GB over 12 batches of 4 s). ``bounded_heap`` fixes the
-threshold at 64 kB (``mallopt(M_MMAP_THRESHOLD)``, which also stops its growth): every block above
-it is its own mapping, returned to the system when freed (the same encode stayed at 1.0 GB).
-``give_back`` collects Python's garbage and returns the heap's free pages (``malloc_trim(0)``)
-between steps. Both do nothing where the C library is not glibc.
+A batch's large temporaries (an encoder batch's activations, a decoder group's, a t-SNE's) are freed
+when it ends, but glibc keeps the freed heap mapped: its mmap threshold grows with every large
+block freed (up to 32 MB), so the activations of the next batches, each of another padded length,
+come from the heap and fragment it, and resident memory climbs batch after batch (the demo's encode
+went from 0.9 to 1.9 GB over 12 batches). ``trim`` returns the heap's free pages to the system
+(glibc's ``malloc_trim(0)``): called after every encoder batch and decoder group it keeps the
+encode at 1.1-1.3 GB for 10-12 s (fixing the threshold at 64 kB instead kept it at 1.1 GB but took
+18 s: every large tensor became its own mapping, its pages faulted in again at each allocation).
+``give_back`` also collects Python's garbage, between steps. Both do nothing but collect where the C
+library is not glibc.
 """
 from __future__ import annotations
 
@@ -28,21 +29,14 @@ def _libc():
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_THRESHOLD_BYTES = 64 * 1024
-
-
-def bounded_heap() -> None:
-    """Every allocation above MMAP_THRESHOLD_BYTES gets its own mapping from now on (glibc);
-    call it once, early in the process."""
+def trim() -> None:
+    """Return the heap's free pages to the system (glibc only; a few ms)."""
     libc = _libc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+    if libc is not None:
+        libc.malloc_trim(0)
 
 
 def give_back() -> None:
     """Free what is unreachable and return free heap pages to the system (glibc only)."""
     gc.collect()
-    libc = _libc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    trim()

@@ -28,7 +28,7 @@ from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, load_dac
 from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble, encoded_representations,
                                               finish_cache)
 from dacviz_app.precompute.encode_again import encode_again, plan_indices
-from dacviz_app.precompute.encode_run import (encode_all, encode_record, precision_check,
+from dacviz_app.precompute.encode_run import (encode_all, encode_record, load_encoder, precision_check,
                                               reconstructed_plan_indices, representations_of)
 from dacviz_app.precompute.from_codes import decode_step, depths_step
 from dacviz_app.precompute.inputs import (Record, clips_key, decode_keys, digest, downstream_keys,
@@ -81,7 +81,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
         complete = prepare_out_dir(paths, plan, config.overwrite)
         plan_id = plan["plan_id"]
         del plan  # its list of every clip (~200 MB for a million) is written; free it for the run
-        newly, encode_seconds, computed = 0, 0.0, []
+        newly, encode_seconds, computed, model = 0, 0.0, [], None
         if not complete:
             record = Record(paths)
             keys = {"clips": root, **{f"embedding:{rep}": key for rep, key in embedding_keys.items()},
@@ -96,10 +96,14 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                                                      progress, say)
             elif not steps.fresh("clips", paths.clips) or stale:
                 drop_stale_chunks(paths, digest({rep: embedding_keys[rep] for rep in direct}))
-                encode_chunks = encode_all
                 if config.ray:
-                    from dacviz_app.precompute.ray_encode import ray_encode_all as encode_chunks
-                newly, encode_seconds = encode_chunks(clips, config, paths, progress, say)
+                    from dacviz_app.precompute.ray_encode import ray_encode_all
+
+                    newly, encode_seconds = ray_encode_all(clips, config, paths, progress, say)
+                else:  # one DAC for the encoding and, when it is not compiled, the codes' steps
+                    model = load_encoder(config)
+                    newly, encode_seconds = encode_all(clips, config, paths, progress, say, model)
+                    model = None if config.compile else model
                 raise_if_interrupted()
                 data = assemble(clips, config, paths)
                 n = len(data["columns"]["label"])
@@ -120,7 +124,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                 steps.done(f"embedding:{rep}")
             raise_if_interrupted()
             give_back()  # the encoders' batches, before DAC's decoder
-            from_codes_steps(config, paths, columns, n_planned, steps, say)
+            from_codes_steps(config, paths, columns, n_planned, steps, say, model)
+            model = None
             give_back()  # DAC itself and the decoder's groups, before the downstream steps
             raise_if_interrupted()
             downstream = downstream_keys(
@@ -150,10 +155,10 @@ def depth_representations(representations: dict[str, dict]) -> list[str]:
 
 
 def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict, n_planned: int,
-                     steps: Steps, say: Callable[[str], None]) -> None:
+                     steps: Steps, say: Callable[[str], None], model=None) -> None:
     """The depths' embeddings and the decoded clips, from the stored frame codes
-    (``from_codes``), each only where its key is not recorded. Loads DAC only when there is
-    something to do."""
+    (``from_codes``), each only where its key is not recorded. ``model``: DAC when the run has
+    it loaded already; else it is loaded only when there is something to do."""
     depths = {depth_name(q): q for q in config.depths}
     names = columns["audio"]
     wanted = set(reconstructed_plan_indices(n_planned, config.reconstruct_max_clips).tolist())
@@ -163,7 +168,7 @@ def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict,
     to_pool = [rep for rep in depths if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
     if not to_decode and not to_pool:
         return
-    model = load_dac(config.model_type, config.weights, config.device)
+    model = model or load_dac(config.model_type, config.weights, config.device)
     say("depths and decoding, from the stored codes:")
     with precision_mode(config.precision, config.device):
         depths_step(model, paths, depths, steps, say)

@@ -62,9 +62,11 @@ def measures_tables(cache) -> str:
         names = [m["name"] for m in summary["measures"]]
         titles = {"si_sdr": "SI-SDR dB", "mel_distance": "log-mel", "stoi": "STOI", "pesq": "PESQ",
                   "dnsmos": "DNSMOS"}
-        lines = [f"decoder fidelity (median over {summary['n_clips']:,} decoded clips; DNSMOS over "
-                 f"{summary['params'].get('dnsmos_clips', 0)}, the original's "
-                 f"{_number(summary['dnsmos_original']['median'], 2).strip()}):",
+        scored = summary["params"].get("dnsmos_clips", 0)
+        dnsmos = (f"DNSMOS over {scored}, the original's "
+                  f"{_number(summary['dnsmos_original']['median'], 2).strip()}" if scored
+                  else "no DNSMOS: --dnsmos-clips N adds it")
+        lines = [f"decoder fidelity (median over {summary['n_clips']:,} decoded clips; {dnsmos}):",
                  f"{'q':>4} {'kbps':>5} " + " ".join(f"{titles.get(n, n):>10}" for n in names)]
         for j, q in enumerate(summary["depths"]):
             cells = [_number(summary["all"][n][j]["median"], 2) for n in names]
@@ -88,17 +90,21 @@ def measures_tables(cache) -> str:
     return "\n\n".join(parts)
 
 
-def computed_in_words(computed: list[str]) -> str:
-    """What a run computed (``inputs`` result names), grouped: 'embedding z_q3; view x4 (z_q3);
-    metrics x1 ...'; 'nothing (every result was kept)'."""
+def computed_in_words(computed: list[str], named: int = 4) -> str:
+    """What a run computed (``inputs`` result names), grouped by kind, each kind's results named
+    up to ``named`` of them, else counted: 'embedding z_q3; knn z_q3; view z_q3:pca2, ...';
+    'embedding 9; view 36; ...'; 'nothing: every result was kept'."""
     if not computed:
         return "nothing: every result was kept"
     groups: dict[str, list[str]] = {}
     for result in computed:
         kind, _, what = result.partition(":")
         groups.setdefault(kind, []).append(what)
-    return "; ".join(f"{kind} {', '.join(sorted(set(w for w in whats if w)))}".strip()
-                     for kind, whats in groups.items())
+    parts = []
+    for kind, whats in groups.items():
+        names = sorted(set(w for w in whats if w))
+        parts.append(f"{kind} {', '.join(names)}".strip() if len(names) <= named else f"{kind} {len(names)}")
+    return "; ".join(parts)
 
 
 def format_summary(summary) -> str:

@@ -41,7 +41,9 @@ def test_fidelity_recomputes_from_the_wavs_with_the_reference_packages(demo_cach
             if np.isfinite(stored_pesq):
                 assert stored_pesq == pytest.approx(pesq(rate, ref[:n], deg[:n], "wb"), abs=1e-4)
     scored = np.isfinite(fid.dnsmos_original)
-    assert scored.sum() == json.loads(cache.paths.fidelity_info.read_text())["params"]["dnsmos_clips"] > 0
+    # as many clips scored as the run asked for (none on a CPU by default; tests/unit/test_fidelity.py
+    # checks DNSMOS against speechmos, and test_cache_format_doc.py stores it through fidelity_all)
+    assert scored.sum() == json.loads(cache.paths.fidelity_info.read_text())["params"]["dnsmos_clips"]
 
 
 def test_confounds_probes_and_cka_recompute_with_scikit_learn(demo_cache):
