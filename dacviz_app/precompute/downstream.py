@@ -365,7 +365,7 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample, steps))
     step("what the codec keeps", lambda: codec_measures_all(
         embeddings, columns, metric_columns(columns), depth_reps, paths, config.seed, k, say, steps))
-    decoded = decoded_clip_count(paths, columns["audio"], config.reconstruct)
+    decoded = decoded_clip_count(paths, columns.get("audio") or [], config.reconstruct)
     if decoded:
         step("fidelity", lambda: fidelity_all(paths, columns["audio"], list(config.reconstruct),
                                               config.dnsmos_clips, say, config.pesq, steps))

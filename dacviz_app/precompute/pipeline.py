@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -24,7 +25,7 @@ from dacviz_app.precompute.config import MIN_CLIPS, PrecomputeConfig, Precompute
 import numpy as np
 
 from dacviz_app.cache.representations import depth_name
-from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, load_dac
+from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, load_dac, pick_device
 from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble, encoded_representations,
                                               finish_cache)
 from dacviz_app.precompute.encode_again import encode_again, plan_indices
@@ -90,29 +91,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             steps = Steps(keys, record)
             stale = [rep for rep in direct if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
             encode = previous_encode_record(paths)
-            if steps.fresh("clips", paths.clips) and stale:  # the clips are here: only what changed
-                columns = cache_format.read_clip_columns(paths)
-                newly, encode_seconds = encode_again(stale, embedding_keys, config, paths, columns["audio"],
-                                                     progress, say)
-            elif not steps.fresh("clips", paths.clips) or stale:
-                drop_stale_chunks(paths, digest({rep: embedding_keys[rep] for rep in direct}))
-                if config.ray:
-                    from dacviz_app.precompute.ray_encode import ray_encode_all
-
-                    newly, encode_seconds = ray_encode_all(clips, config, paths, progress, say)
-                else:  # one DAC for the encoding and, when it is not compiled, the codes' steps
-                    model = load_encoder(config)
-                    newly, encode_seconds = encode_all(clips, config, paths, progress, say, model)
-                    model = None if config.compile else model
-                raise_if_interrupted()
-                data = assemble(clips, config, paths)
-                n = len(data["columns"]["label"])
-                if n < MIN_CLIPS:
-                    raise PrecomputeError(f"only {n} clip(s) could be encoded "
-                                          f"({skip_counts(data['skipped'])}; see {paths.skipped}); "
-                                          f"at least {MIN_CLIPS} are needed.")
-                del data
-                steps.done("clips")
+            newly, encode_seconds, model = encode_what_changed(clips, config, paths, steps, stale,
+                                                               embedding_keys, progress, say)
             columns = cache_format.read_clip_columns(paths)
             if any(rep in stale for rep in ("z", "codes_concat", "codes_mean")) or encode is None:
                 encode = encode_record(config)
@@ -148,6 +128,41 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
                       measures=measures_tables(opened), computed=computed)
 
 
+def encode_what_changed(clips: list[ClipSource], config: PrecomputeConfig, paths: CachePaths, steps: Steps,
+                        stale: list[str], embedding_keys: dict[str, str], progress: bool,
+                        say: Callable[[str], None]) -> tuple[int, float, object]:
+    """Encode what the record does not hold: a new collection (or its unfinished chunks) from the
+    sources, chunk by chunk, then assembled; else only the ``stale`` representations, again over
+    the cache's own audio (``encode_again``). Returns (clips encoded, seconds, DAC when this run
+    loaded it eagerly for the chunks, for the codes' steps to reuse; else None)."""
+    if steps.fresh("clips", paths.clips):
+        if not stale:
+            return 0, 0.0, None
+        here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
+        columns = cache_format.read_clip_columns(paths)
+        newly, seconds = encode_again(stale, embedding_keys, replace(config, device=here), paths,
+                                      columns["audio"], progress, say)
+        return newly, seconds, None
+    drop_stale_chunks(paths, digest({rep: embedding_keys[rep] for rep in encoded_representations(config)}))
+    model = None
+    if config.ray:
+        from dacviz_app.precompute.ray_encode import ray_encode_all
+
+        newly, seconds = ray_encode_all(clips, config, paths, progress, say)
+    else:  # one DAC for the encoding and, when it is not compiled, the codes' steps
+        model = load_encoder(config)
+        newly, seconds = encode_all(clips, config, paths, progress, say, model)
+        model = None if config.compile else model
+    raise_if_interrupted()
+    data = assemble(clips, config, paths)
+    n = len(data["columns"]["label"])
+    if n < MIN_CLIPS:
+        raise PrecomputeError(f"only {n} clip(s) could be encoded ({skip_counts(data['skipped'])}; "
+                              f"see {paths.skipped}); at least {MIN_CLIPS} are needed.")
+    steps.done("clips")
+    return newly, seconds, model
+
+
 def depth_representations(representations: dict[str, dict]) -> list[str]:
     """DAC's representations by depth, z_q1 ... z (the full depth last)."""
     return [r for r, e in sorted(representations.items(), key=lambda item: item[1].get("depth") or 0)
@@ -168,9 +183,11 @@ def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict,
     to_pool = [rep for rep in depths if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
     if not to_decode and not to_pool:
         return
-    model = model or load_dac(config.model_type, config.weights, config.device)
+    # under --ray, this driver's own device: the workers' GPU may not be here
+    here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
+    model = model or load_dac(config.model_type, config.weights, here)
     say("depths and decoding, from the stored codes:")
-    with precision_mode(config.precision, config.device):
+    with precision_mode(config.precision, here):
         depths_step(model, paths, depths, steps, say)
         decode_step(model, paths, tuple(to_decode), rows, names,
                     MODEL_CONFIGS[config.model_type]["sample_rate"], steps, say, config.batch_seconds)

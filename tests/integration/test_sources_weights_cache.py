@@ -68,6 +68,18 @@ def test_cli_errors_are_clear(tmp_path):
     assert not (tmp_path / ".cache/descript/dac/weights_16khz_8kbps_0.0.5.pth").exists()
 
 
+def _checkpoint(seed: int):
+    """DAC 16 kHz with seeded random weights as DAC itself builds it (weight norms unfolded, as a
+    released checkpoint holds them; ``load_dac`` folds them after loading)."""
+    import dac
+    import torch
+
+    from dacviz_app.cache.models import MODEL_CONFIGS
+
+    torch.manual_seed(seed)
+    return dac.DAC(**MODEL_CONFIGS["16khz"]).eval()
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -91,8 +103,7 @@ def _serving(folder: Path):
 def test_weights_auto_downloads_with_dacs_downloader_hashes_and_records(demo_wavs, tmp_path):
     served = tmp_path / "release"
     served.mkdir()
-    model = load_dac("16khz", resolve_weights("16khz", None, True, seed=5), "cpu")
-    model.save(str(served / "weights_16khz.pth"), package=False)  # DAC's own checkpoint format
+    _checkpoint(5).save(str(served / "weights_16khz.pth"), package=False)  # DAC's own checkpoint format
     (served / "weights_24khz.pth").write_bytes(b"not a checkpoint")
     digest = hashlib.sha256((served / "weights_16khz.pth").read_bytes()).hexdigest()
     src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=3)
@@ -124,7 +135,7 @@ def test_weights_auto_downloads_with_dacs_downloader_hashes_and_records(demo_wav
 def test_weights_file_is_loaded_through_dac_and_hashed(tmp_path):
     untrained = load_dac("16khz", resolve_weights("16khz", None, True, seed=3), "cpu")
     path = tmp_path / "weights_16khz.pth"
-    untrained.save(str(path), package=False)
+    _checkpoint(3).save(str(path), package=False)  # DAC's own format: its weight norms unfolded
     choice = resolve_weights("16khz", str(path), untrained=False)
     assert not choice.untrained and len(choice.sha256) == 64
     loaded = load_dac("16khz", choice, "cpu")
