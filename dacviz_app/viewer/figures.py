@@ -52,21 +52,21 @@ def view_title(view: str, info: dict, trust: dict | None = None,
                smallest_label: int | None = None) -> tuple[str, str]:
     """('PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30', from the view's sidecar;
     'trust 0.91 · continuity 0.93 (k=10)' from its trust row (``Cache.trust``), or '' when
-    absent; on a t-SNE view whose perplexity exceeds ``smallest_label`` (the clips of the
-    rarest label) a warning that such a label cannot form a cluster of its own). The figure
+    absent). A t-SNE title whose perplexity exceeds ``smallest_label`` (the clips of the rarest
+    label) says so: each clip's neighbourhood, about the perplexity in clips, is then larger
+    than that label, and labels may look less apart than they are. The figure
     draws the second line, smaller, under the first."""
     row = view_row(view)
     if row.method == "pca":
         title = f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
     else:
         title = f"{row.title} · perplexity {round(float(info['perplexity']), 1):g}"
+        if smallest_label is not None and smallest_label < float(info["perplexity"]):
+            title += f" > rarest label's {smallest_label} clips"
     notes = []
     if trust and trust.get("trustworthiness") is not None:
         k = f" (k={int(trust['k'])})" if trust.get("k") else ""
         notes.append(f"trust {trust['trustworthiness']:.2f} · continuity {trust['continuity']:.2f}{k}")
-    if row.method == "tsne" and smallest_label is not None and smallest_label < float(info["perplexity"]):
-        notes.append(f"perplexity > the {smallest_label} clips of the rarest label: "
-                     f"it cannot form a cluster of its own")
     return title, " · ".join(notes)
 
 
