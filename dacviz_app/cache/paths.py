@@ -121,16 +121,20 @@ class CachePaths:
         """What each stored result was made from (``precompute/inputs.py``)."""
         return self.root / "inputs.json"
 
+    @property
+    def arrays_dir(self) -> Path:
+        return self.root / "arrays"
+
     def representation_dir(self, representation: str) -> Path:
         """Every file of one representation (its embedding, views, neighbours)."""
-        return self.root / "arrays" / representation
+        return self.arrays_dir / representation
 
     def reconstruction_dir(self, depth: int) -> Path:
         """Every clip decoded from its first ``depth`` codebooks."""
         return self.audio_dir / f"q{int(depth)}"
 
     def update_chunk(self, artifact: str, index: int) -> Path:
-        """One chunk of an encoder run again over the cache's own audio (``precompute/update.py``)."""
+        """One chunk of an encoder run again over the cache's own audio (``precompute/encode_again.py``)."""
         return self.work_dir / "update" / artifact / f"chunk_{index:06d}.npz"
 
     @property

@@ -23,7 +23,8 @@ MFCC_RATE = 16000
 N_MFCC = 40
 
 
-BASE = ("z", "codes_concat", "codes_mean", "mfcc")
+DAC_BASE = ("z", "codes_concat", "codes_mean")  # what DAC's encode gives directly (not the depths)
+BASE = DAC_BASE + ("mfcc",)
 DEPTH_PREFIX = "z_q"
 
 

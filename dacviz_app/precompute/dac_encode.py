@@ -175,6 +175,12 @@ def fold_weight_norm(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def driver_device(device: str, ray: str | None) -> str:
+    """Where this process computes what it does itself: the run's ``device``, except under
+    --ray (``ray``), where that is the workers' and this driver takes its own ('auto')."""
+    return device if device == "cpu" or not ray else pick_device("auto")
+
+
 def pick_device(requested: str) -> str:
     """'auto' -> 'cuda' when available, else 'cpu'. 'cuda' without a GPU is an error."""
     if requested == "auto":

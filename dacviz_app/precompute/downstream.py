@@ -22,7 +22,7 @@ from dacviz_app.embedding.projections import (DEFAULT_PERPLEXITY, pca, sample_3d
 from dacviz_app.embedding.spaces import FULL_SPACE, VIEWS, View
 from dacviz_app.explore.analysis import TRUST_K, TRUST_SAMPLE, trust_scores
 from dacviz_app.precompute.config import PrecomputeConfig
-from dacviz_app.precompute.dac_encode import pick_device
+from dacviz_app.precompute.dac_encode import driver_device
 from dacviz_app.precompute.codec_measures import codec_measures_all
 from dacviz_app.precompute.fidelity import fidelity_all
 from dacviz_app.precompute.encode_run import representations_of
@@ -359,7 +359,7 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
         return result
 
     # the driver's own device under --ray: the workers' GPU may not be here
-    here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
+    here = driver_device(config.device, config.ray)
     step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, steps, config.perplexity, here))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say, steps))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample, steps))
@@ -394,7 +394,7 @@ def remove_unused(paths: CachePaths, representations: Mapping[str, dict], decode
                   steps: Steps) -> None:
     """After the manifest: the files of representations and decoded depths this run no longer
     has (a depth or an encoder dropped), and the record of every result it has not."""
-    arrays = paths.representation_dir("z").parent
+    arrays = paths.arrays_dir
     for folder in (arrays.iterdir() if arrays.is_dir() else ()):
         if folder.is_dir() and folder.name not in representations:
             shutil.rmtree(folder)

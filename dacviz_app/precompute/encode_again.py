@@ -18,6 +18,7 @@ import numpy as np
 
 from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths, atomic_save_npz
+from dacviz_app.cache.representations import DAC_BASE
 from dacviz_app.precompute.audio import read_copy
 from dacviz_app.precompute.config import PrecomputeConfig, PrecomputeError
 from dacviz_app.precompute.dac_encode import MODEL_CONFIGS
@@ -28,8 +29,6 @@ from dacviz_app.precompute.inputs import digest
 from dacviz_app.precompute.interrupt import raise_if_interrupted
 from dacviz_app.precompute.loading import single_threaded
 from dacviz_app.precompute.mfcc import mfcc_stats
-
-DAC_BASE = ("z", "codes_concat", "codes_mean")
 
 
 def plan_indices(audio_names: list[str]) -> np.ndarray:

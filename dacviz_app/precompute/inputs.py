@@ -29,6 +29,7 @@ from typing import Iterable, Mapping
 
 from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths
+from dacviz_app.cache.representations import DAC_BASE
 from dacviz_app.embedding.spaces import VIEWS
 
 
@@ -63,7 +64,7 @@ def encoder_keys(plan: Mapping, representations: Mapping[str, dict]) -> dict[str
         if entry.get("encoder") == "mfcc":
             keys[rep] = digest({"clips": root, "representation": rep})
         elif entry.get("encoder") == "dac":
-            keys[rep] = digest({"dac": dac, "representation": rep} if rep in ("z", "codes_concat", "codes_mean")
+            keys[rep] = digest({"dac": dac, "representation": rep} if rep in DAC_BASE
                                else {"dac": dac, "depth": entry.get("depth")})
         else:
             keys[rep] = digest({"clips": root, "representation": rep, "encoder": beside.get(rep, rep)})

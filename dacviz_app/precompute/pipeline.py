@@ -24,8 +24,8 @@ from dacviz_app.cache import CachePaths
 from dacviz_app.precompute.config import MIN_CLIPS, PrecomputeConfig, PrecomputeError, RunSummary
 import numpy as np
 
-from dacviz_app.cache.representations import depth_name
-from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, load_dac, pick_device
+from dacviz_app.cache.representations import DAC_BASE, depth_name
+from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, driver_device, load_dac
 from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble, encoded_representations,
                                               finish_cache)
 from dacviz_app.precompute.encode_again import encode_again, plan_indices
@@ -94,7 +94,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             newly, encode_seconds, model = encode_what_changed(clips, config, paths, steps, stale,
                                                                embedding_keys, progress, say)
             columns = cache_format.read_clip_columns(paths)
-            if any(rep in stale for rep in ("z", "codes_concat", "codes_mean")) or encode is None:
+            if any(rep in stale for rep in DAC_BASE) or encode is None:
                 encode = encode_record(config)
                 if config.precision != "fp32" or config.compile:
                     z = np.load(paths.array("z", "embedding"))
@@ -138,7 +138,7 @@ def encode_what_changed(clips: list[ClipSource], config: PrecomputeConfig, paths
     if steps.fresh("clips", paths.clips):
         if not stale:
             return 0, 0.0, None
-        here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
+        here = driver_device(config.device, config.ray)
         columns = cache_format.read_clip_columns(paths)
         newly, seconds = encode_again(stale, embedding_keys, replace(config, device=here), paths,
                                       columns["audio"], progress, say)
@@ -184,7 +184,7 @@ def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict,
     if not to_decode and not to_pool:
         return
     # under --ray, this driver's own device: the workers' GPU may not be here
-    here = config.device if config.device == "cpu" or not config.ray else pick_device("auto")
+    here = driver_device(config.device, config.ray)
     model = model or load_dac(config.model_type, config.weights, here)
     say("depths and decoding, from the stored codes:")
     with precision_mode(config.precision, here):
