@@ -56,7 +56,9 @@
       canvas.className = "dacviz-layer";
     }
     var svgs = holder.querySelectorAll(":scope > .main-svg"), above = svgs.length > 1 ? svgs[svgs.length - 1] : null;
-    if (canvas.parentNode !== holder || canvas.nextSibling !== above) {
+    var next = canvas.nextSibling;
+    while (next && next.classList && next.classList.contains("dacviz-path")) { next = next.nextSibling; }  // assets/4 draws above
+    if (canvas.parentNode !== holder || next !== above) {
       holder.insertBefore(canvas, above);  // new, or Plotly rebuilt its SVGs (Plotly.newPlot)
     }
     var paper = plotly.paper(L), w = paper.width, h = paper.height, dpr = window.devicePixelRatio || 1;
@@ -130,6 +132,7 @@
                 pixels: data.selected.xyz.concat(data.neighbours.xyz).map(geo.toPixel)};
     }
     drawn[view] = record;
+    if (d.drawPaths) { d.drawPaths(view, gd, geo); }  // a clip's path, on its own canvas above (assets/4)
   }
 
   function refresh(view, force) {
@@ -226,6 +229,7 @@
     return out;
   }
 
+  d.geometry = geometry;
   d.drawn = drawn;
   d.refresh = refresh;
   d.refreshNextFrame = refreshNextFrame;

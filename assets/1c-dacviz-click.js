@@ -53,12 +53,20 @@
     return function (event) {
       var point = event && event.points && event.points[0];
       if (!point || point.curveNumber === undefined || point.pointNumber === undefined) { return; }
-      var token = {};
-      pendingClick = token;
       // the figure says the groups it draws (colour, compared representations, filter): a click
       // maps through them even while a newer figure is on its way; else the link says them
       var gd = graphDiv(view), meta = gd && gd.layout && gd.layout.meta;
       var query = meta && meta.groups ? "?key=" + encodeURIComponent(meta.groups) : window.location.search;
+      var at = "/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber;
+      if (d.lastPointerShift && d.comparePath) {
+        // a shift-click selects nothing: it compares the clicked clip's path with the shown one (assets/4)
+        fetch(at + query).then(function (r) { return r.ok ? r.json() : null; })
+          .then(function (answer) { if (answer) { d.comparePath(answer.clip); } })
+          .catch(function () {});
+        return;
+      }
+      var token = {};
+      pendingClick = token;
       if (meta && meta.groups && meta.rep) {
         // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
         // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
@@ -69,7 +77,7 @@
         query = "?" + ask.toString();
       }
       pendingHighlight = token;
-      fetch("/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber + query)
+      fetch(at + query)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
           if (answer && pendingClick === token) { startPlayer(answer.clip); }

@@ -183,6 +183,7 @@ window.dacvizQuery = (function () {
             first.distance.toFixed(4) + "; encoded in " + Math.round(body.encode_ms) + " ms" +
             (body.untrained ? " (DAC UNTRAINED)" : ""));
         if (player) { var p = player.play(); if (p && p.catch) { p.catch(function () {}); } }
+        if (window.dacviz && window.dacviz.showQueryPath) { window.dacviz.showQueryPath(body.path || null); }
         watchDrawn();
       })
       .catch(function (err) { if (mine === sent) { say("the server did not answer: " + err, "error"); } });

@@ -18,6 +18,7 @@ from dacviz_app.cache.atomic import (TEMPORARY_SUFFIX, atomic_write, remove_part
 from dacviz_app.cache.writers import (write_embedding, write_projection, write_pca_basis,
                                       write_neighbours, write_code_counts,
                                       write_frame_codes, read_frame_codes,
+                                      write_quantizer, read_quantizer,
                                       write_precision_reference, read_precision_reference,
                                       write_sample_3d, write_clips, read_clip_columns, SKIPPED_LISTED,
                                       SKIPPED_EXAMPLES, SKIPPED_ALL, skip_kind, write_skipped,
@@ -31,7 +32,7 @@ __all__ = [
     'CacheError', 'CachePaths', 'TEMPORARY_SUFFIX', 'atomic_write', 'remove_partial_files',
     'atomic_write_bytes', 'atomic_write_json', 'atomic_save_npy', 'atomic_save_npz', 'read_json',
     'write_embedding', 'write_projection', 'write_pca_basis', 'write_neighbours',
-    'write_code_counts', 'write_frame_codes', 'read_frame_codes', 'write_precision_reference', 'read_precision_reference', 'write_sample_3d',
+    'write_code_counts', 'write_frame_codes', 'read_frame_codes', 'write_quantizer', 'read_quantizer', 'write_precision_reference', 'read_precision_reference', 'write_sample_3d',
     'write_clips', 'read_clip_columns', 'SKIPPED_LISTED', 'SKIPPED_EXAMPLES', 'SKIPPED_ALL', 'skip_kind',
     'write_skipped', 'write_plan', 'write_metrics', 'write_fidelity', 'write_probes', 'make_manifest', 'finish', 'clip_columns',
     'CacheLocked', 'DirectoryLock', 'unreadable_message', 'Cache', 'damaged', 'open_cache'

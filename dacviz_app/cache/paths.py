@@ -117,6 +117,11 @@ class CachePaths:
         return self.root / "arrays" / "frame_offsets.npy"
 
     @property
+    def quantizer(self) -> Path:
+        """DAC's quantizer as tables: each frame's latent from its codes (``write_quantizer``)."""
+        return self.root / "arrays" / "quantizer.npz"
+
+    @property
     def inputs(self) -> Path:
         """What each stored result was made from (``precompute/inputs.py``)."""
         return self.root / "inputs.json"

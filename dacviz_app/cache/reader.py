@@ -21,7 +21,7 @@ from dacviz_app.cache.checks import (PROJECTION_INFO_FIELDS, array_problem, desc
                                      skipped_problem)
 from dacviz_app.cache.paths import CacheError, CachePaths, FORMAT_VERSION, REQUIRED_CLIP_COLUMNS
 from dacviz_app.cache.fidelity import Fidelity, read_fidelity
-from dacviz_app.cache.writers import skip_kind
+from dacviz_app.cache.writers import read_frame_codes, read_quantizer, skip_kind
 from dacviz_app.embedding.spaces import VIEWS
 
 
@@ -239,6 +239,43 @@ class Cache:
     def smallest_label(self) -> int:
         """How many clips the rarest label has (t-SNE's perplexity is compared with it)."""
         return min(collections.Counter(map(str, self.clips["label"])).values())
+
+    @functools.cached_property
+    def _frame_codes(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(frames memory-mapped, offsets) when the cache keeps frame codes that fit its clips."""
+        try:
+            stored = read_frame_codes(self.paths)
+        except (ValueError, OSError, EOFError):
+            return None
+        if stored is None:
+            return None
+        frames, offsets = stored
+        n_codebooks = int(self.manifest["model"]["n_codebooks"])
+        if offsets.shape != (self.n_clips + 1,) or frames.ndim != 2 or frames.shape[1] != n_codebooks \
+                or int(offsets[0]) != 0 or int(offsets[-1]) != len(frames) or np.any(np.diff(offsets) < 1):
+            return None
+        return frames, offsets
+
+    def frame_codes(self, clip_id: int) -> np.ndarray | None:
+        """(n_frames, n_codebooks) int16 clip ``clip_id``'s DAC codes, frame by frame (one
+        frame per hop_length samples); None when the cache keeps none (made before they were
+        kept, or synthetic). Raises IndexError outside 0..n_clips-1."""
+        if not 0 <= clip_id < self.n_clips:
+            raise IndexError(clip_id)
+        stored = self._frame_codes
+        if stored is None:
+            return None
+        frames, offsets = stored
+        return np.asarray(frames[int(offsets[clip_id]):int(offsets[clip_id + 1])])
+
+    @functools.cached_property
+    def quantizer(self) -> dict[str, np.ndarray] | None:
+        """DAC's quantizer as tables (``writers.write_quantizer``) when the cache keeps it and
+        it fits the manifest's model; else None."""
+        tables = read_quantizer(self.paths)
+        if tables is None or tables["codebooks"].shape[0] != int(self.manifest["model"]["n_codebooks"]):
+            return None
+        return tables
 
     @property
     def untrained(self) -> bool:

@@ -71,6 +71,37 @@ def read_frame_codes(paths: "CachePaths") -> tuple[np.ndarray, np.ndarray] | Non
             np.load(paths.frame_offsets, allow_pickle=False))
 
 
+QUANTIZER_FIELDS = ("codebooks", "out_weight", "out_bias")
+
+
+def write_quantizer(paths: "CachePaths", codebooks: np.ndarray, out_weight: np.ndarray,
+                    out_bias: np.ndarray) -> None:
+    """DAC's residual quantizer, all a frame's latent needs besides its codes
+    (``quantizer.from_codes``): ``codebooks`` (n_codebooks, codebook_size, codebook_dim) float32
+    each codebook's entries; ``out_weight`` (n_codebooks, latent_dim, codebook_dim) and
+    ``out_bias`` (n_codebooks, latent_dim) float32 each codebook's output projection (its 1x1
+    convolution, weight norm folded in)."""
+    atomic_save_npz(paths.quantizer, codebooks=np.asarray(codebooks, np.float32),
+                    out_weight=np.asarray(out_weight, np.float32), out_bias=np.asarray(out_bias, np.float32))
+
+
+def read_quantizer(paths: "CachePaths") -> dict[str, np.ndarray] | None:
+    """{"codebooks", "out_weight", "out_bias"} of ``write_quantizer``; None when the cache has
+    none (made before it was kept, or synthetic) or its shapes do not agree."""
+    if not paths.quantizer.is_file():
+        return None
+    try:
+        with np.load(paths.quantizer, allow_pickle=False) as data:
+            tables = {name: np.asarray(data[name], np.float32) for name in QUANTIZER_FIELDS}
+    except (ValueError, OSError, KeyError, EOFError):
+        return None
+    books, weight, bias = (tables[name] for name in QUANTIZER_FIELDS)
+    if books.ndim != 3 or weight.shape != (books.shape[0], bias.shape[-1], books.shape[2]) \
+            or bias.shape != (books.shape[0], weight.shape[1]):
+        return None
+    return tables
+
+
 def write_precision_reference(paths: "CachePaths", ids: np.ndarray, z: np.ndarray) -> None:
     """(m,) clip ids and (m, dim) float32 their z in plain fp32 (``precision.agreement``)."""
     atomic_save_npz(paths.precision_reference, ids=np.asarray(ids, np.int64),

@@ -126,3 +126,24 @@ def nearest_to(x: np.ndarray, norms: np.ndarray, vector: np.ndarray, k: int
     order = np.lexsort((candidates, distance[candidates]))[:k]
     chosen = candidates[order].astype(np.int64)
     return chosen, distance[chosen].astype(np.float32)
+
+
+def nearest_to_many(unit: np.ndarray, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k rows of ``unit`` nearest each of ``vectors``, by cosine distance, in numpy alone.
+
+    Args:
+        unit: (n, dim) float32 unit rows (``normalise_rows``).
+        vectors: (m, dim) the points to place (a clip's frames).
+        k: 1 <= k <= n.
+    Returns:
+        (m, k) int64 row positions and (m, k) float32 distances 1 - cos, closest first, ties to
+        the lower position.
+    """
+    distance = np.maximum(1.0 - normalise_rows(vectors) @ np.asarray(unit, np.float32).T, 0.0)  # (m, n)
+    take = min(k + 1, distance.shape[1])
+    candidates = np.argpartition(distance, take - 1, axis=1)[:, :take] if take < distance.shape[1] \
+        else np.broadcast_to(np.arange(distance.shape[1]), distance.shape)
+    near = np.take_along_axis(distance, candidates, axis=1)
+    order = np.lexsort((candidates, near), axis=1)[:, :k]
+    return (np.take_along_axis(candidates, order, axis=1).astype(np.int64),
+            np.take_along_axis(near, order, axis=1).astype(np.float32))

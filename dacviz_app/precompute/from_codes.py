@@ -101,7 +101,36 @@ def decode_clips(model, codes: list[np.ndarray], depth: int, n_samples: list[int
     return [np.ascontiguousarray(audio[row, :n]) for row, n in enumerate(n_samples)]
 
 
+def quantizer_tables(model) -> dict[str, np.ndarray]:
+    """DAC's residual quantizer as plain arrays (``cache.write_quantizer``'s arguments): every
+    codebook's entries and output projection, from the loaded model (weight norm folded by
+    ``load_dac``). With them a frame's latent at depth q is, in numpy alone, the sum over the
+    first q codebooks of ``out_weight[i] @ codebooks[i][code_i] + out_bias[i]``:
+    ``quantizer.from_codes`` (``embedding.frames.frame_latents``)."""
+    rvq = model.quantizer
+    books, weights, biases = [], [], []
+    for level in rvq.quantizers:
+        books.append(level.codebook.weight.detach().float().cpu().numpy())       # (size, cb_dim)
+        weights.append(level.out_proj.weight.detach().float().cpu().numpy()[:, :, 0])  # (latent, cb_dim)
+        biases.append(level.out_proj.bias.detach().float().cpu().numpy())        # (latent,)
+    return {"codebooks": np.stack(books), "out_weight": np.stack(weights), "out_bias": np.stack(biases)}
+
+
 # ----------------------------------------------------------------------------- the pipeline's steps
+def quantizer_step(model, paths, steps, say: Callable[[str], None]) -> None:
+    """Write the quantizer's tables (``quantizer_tables``) unless the record holds them for
+    this DAC: what the viewer turns a clip's frame codes into frame latents with."""
+    from dacviz_app import cache as cache_format
+
+    if steps.fresh("quantizer", paths.quantizer):
+        return
+    tables = quantizer_tables(model)
+    cache_format.write_quantizer(paths, **tables)
+    steps.done("quantizer")
+    size = paths.quantizer.stat().st_size
+    say(f"  quantizer tables ({tables['codebooks'].shape[0]} codebooks, {size / 2**20:.1f} MiB)")
+
+
 def depths_step(model, paths, depths: dict[str, int], steps, say: Callable[[str], None]) -> None:
     """Write the embedding of every depth representation (``depths``: {rep: q}) whose key is
     not recorded (``downstream.Steps``), from the cache's frame codes, in one pass over them."""

@@ -31,8 +31,8 @@ from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble,
 from dacviz_app.precompute.encode_again import encode_again, plan_indices
 from dacviz_app.precompute.encode_run import (encode_all, encode_record, load_encoder, precision_check,
                                               reconstructed_plan_indices, representations_of)
-from dacviz_app.precompute.from_codes import decode_step, depths_step
-from dacviz_app.precompute.inputs import (Record, clips_key, decode_keys, digest, downstream_keys,
+from dacviz_app.precompute.from_codes import decode_step, depths_step, quantizer_step
+from dacviz_app.precompute.inputs import (Record, clips_key, dac_key, decode_keys, digest, downstream_keys,
                                           encoder_keys)
 from dacviz_app.precompute.memory import give_back
 from dacviz_app.precompute.precision import precision_mode
@@ -76,7 +76,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     representations = representations_of(config)
     embedding_keys = encoder_keys(plan, representations)
     decoding = decode_keys(plan, config.reconstruct, config.reconstruct_max_clips)
-    root = clips_key(plan)
+    root, dac = clips_key(plan), dac_key(plan)
     n_planned = len(plan["clips"])
     with locked(paths, config.command, say):
         complete = prepare_out_dir(paths, plan, config.overwrite)
@@ -85,7 +85,7 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
         newly, encode_seconds, computed, model = 0, 0.0, [], None
         if not complete:
             record = Record(paths)
-            keys = {"clips": root, **{f"embedding:{rep}": key for rep, key in embedding_keys.items()},
+            keys = {"clips": root, "quantizer": dac, **{f"embedding:{rep}": key for rep, key in embedding_keys.items()},
                     **{f"decode:{q}": key for q, key in decoding.items()}}
             direct = encoded_representations(config)
             steps = Steps(keys, record)
@@ -181,13 +181,15 @@ def from_codes_steps(config: PrecomputeConfig, paths: CachePaths, columns: dict,
     to_decode = [q for q in config.reconstruct if not steps.fresh(
         f"decode:{q}", *(paths.reconstruction(q, names[row]) for row in rows))] if rows else []
     to_pool = [rep for rep in depths if not steps.fresh(f"embedding:{rep}", paths.array(rep, "embedding"))]
-    if not to_decode and not to_pool:
+    to_table = not steps.fresh("quantizer", paths.quantizer)
+    if not to_decode and not to_pool and not to_table:
         return
     # under --ray, this driver's own device: the workers' GPU may not be here
     here = driver_device(config.device, config.ray)
     model = model or load_dac(config.model_type, config.weights, here)
     say("depths and decoding, from the stored codes:")
     with precision_mode(config.precision, here):
+        quantizer_step(model, paths, steps, say)
         depths_step(model, paths, depths, steps, say)
         decode_step(model, paths, tuple(to_decode), rows, names,
                     MODEL_CONFIGS[config.model_type]["sample_rate"], steps, say, config.batch_seconds)

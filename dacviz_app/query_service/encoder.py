@@ -75,7 +75,7 @@ class QueryEncoder:
 
     def encode(self, data: bytes) -> tuple[dict[str, np.ndarray], dict]:
         """One audio file's bytes -> ({representation: (dim,) float32}, {"duration_s",
-        "encode_ms"}); QueryRefused(422) with the reason for a clip precompute would skip."""
+        "encode_ms", "frame_codes": (n_frames, n_codebooks) as lists: its path}); QueryRefused(422) with the reason for a clip precompute would skip."""
         from dacviz_app.precompute.encode_run import encode_with
 
         started = time.perf_counter()
@@ -96,4 +96,5 @@ class QueryEncoder:
             vectors[rep] = encode_with(encoder, [clip.audio], self.sample_rate)[0]
         vectors = {rep: v for rep, v in vectors.items() if self.cache.has_representation(rep)}
         return vectors, {"duration_s": round(clip.duration_s, 3),
-                         "encode_ms": round(1000 * (time.perf_counter() - started), 1)}
+                         "encode_ms": round(1000 * (time.perf_counter() - started), 1),
+                         "frame_codes": encoded["frame_codes"][0].tolist()}

@@ -36,7 +36,9 @@ def create_app(cache_dir: str | Path) -> Dash:
                title=page_title(cache), update_title=None)
     app.layout = build_layout(cache, {"data-src-template": routes.audio_url(cache, "{clip}"),
                                       "data-audio-template": routes.audio_url(cache, "{clip}", "{q}"),
-                                      "data-sound-template": routes.sound_url(cache, "{clip}", "{q}")})
+                                      "data-sound-template": routes.sound_url(cache, "{clip}", "{q}"),
+                                      "data-path-template": routes.path_url(cache, "{clip}", "{rep}"),
+                                      "data-paths-template": routes.paths_url(cache, "{first}", "{second}", "{rep}")})
     view_groups = ViewGroups(cache)
     callbacks.register(app, cache, view_groups)
     routes.register(app.server, cache, view_groups)

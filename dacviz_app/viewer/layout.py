@@ -242,7 +242,8 @@ def query_panel(cache: Cache) -> html.Div:
 def listening_panel(cache: Cache, templates: dict[str, str]) -> dbc.Card:
     """``templates``: the player's URL templates, ``{clip}`` for the clip id and ``{q}`` for a
     reconstruction's depth (0: the original): data-src-template (what a click plays; the A/B
-    choice rewrites it), data-audio-template, data-sound-template."""
+    choice rewrites it), data-audio-template, data-sound-template, data-path-template ({clip},
+    {rep}) and data-paths-template ({first}, {second}, {rep})."""
     return dbc.Card(dbc.CardBody([
         query_panel(cache),
         html.H5("Listen", className="card-title"),
@@ -254,6 +255,7 @@ def listening_panel(cache: Cache, templates: dict[str, str]) -> dbc.Card:
                               hidden=True)],
                  className="sound-box", title="waveform and log-mel spectrogram (dBFS); the line "
                                               "follows the audio"),
+        html.Div(id="path-info", className="path-info small", hidden=True),  # assets/4-dacviz-path.js
         html.Div(id="clip-info", className="clip-info",
                  children=html.P("Click a point in any view to play it and light up its "
                                  "nearest neighbours.", className="text-muted")),
@@ -347,6 +349,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Store(id="view-state", data={}),  # zoom and camera per view (dacviz.keepView)
         dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
+        dcc.Store(id="click-mode", data={"shift": False}),  # a shift-click compares paths (4-dacviz-path.js)
         dcc.Store(id="query", data=None),  # the query by voice: {"nonce", "vectors", ...} (3-dacviz-query.js)
         html.Div(id="highlight-sync", hidden=True),
         html.Div(id="url-sync", hidden=True),

@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from dacviz_app import query_service
 from dacviz_app.cache import Cache
 from dacviz_app.explore.nearest import answer, clean_vectors, weights_problem
+from dacviz_app.explore.paths import clean_frame_codes, query_path
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES, QueryRefused
 from dacviz_app.viewer.layout import DEFAULT_K
 
@@ -25,7 +26,8 @@ def serve_query(cache: Cache):
     optionally ``rep`` (a representation; default the first), ``k`` (default DEFAULT_K) and
     ``vectors=1`` (the page: send the query's vectors too). The encoder service encodes it
     into every representation; the answer says, for ``rep``, its k nearest clips and its place
-    in every view (``explore.nearest.answer``). Nothing is written. Refusals are JSON
+    in every view (``explore.nearest.answer``), and its frames as a path where ``rep`` has one
+    (``explore.paths.query_path``; else "path" is null). Nothing is written. Refusals are JSON
     {"error": one line} with a 4xx (bad upload, too many at once, too slow) or 503 (no encoder,
     busy). A busy or absent encoder is a 503 before the upload is read; otherwise the whole
     upload is read first (within UPLOAD_DEADLINE_S) and only then does the encoder admit the
@@ -59,7 +61,15 @@ def serve_query(cache: Cache):
             "untrained": cache.untrained}
     if want_vectors:
         body["vectors"] = {name: [float(x) for x in v] for name, v in vectors.items()}
+    codes = clean_frame_codes(cache, encoded.get("frame_codes"), max_query_frames(cache))
+    body["path"] = query_path(cache, rep, codes) if codes is not None else None
     return jsonify(body)
+
+
+def max_query_frames(cache: Cache) -> int:
+    """The most frames a query of MAX_SECONDS has (DAC: one per hop_length samples)."""
+    model = cache.model
+    return int(MAX_SECONDS * int(model["sample_rate"]) // int(model["hop_length"])) + 2
 
 
 class UploadTooSlow(Exception):

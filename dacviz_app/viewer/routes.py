@@ -1,5 +1,6 @@
 """The app's own HTTP routes beside Dash's: ``/audio`` (a clip's WAV or its reconstruction),
-``/sound`` (its waveform and spectrogram as JSON), ``/clip-at`` (the clip at a clicked point) and
+``/sound`` (its waveform and spectrogram as JSON), ``/clip-at`` (the clip at a clicked point),
+``/path`` and ``/paths`` (a clip's frames as a path in every view, two paths compared) and
 ``/query`` (``viewer.query_route``); the one containment check of every file sent; no stack
 trace to a client; the proxy rule. ``register`` puts them on the app's Flask server.
 """
@@ -16,6 +17,7 @@ from werkzeug.exceptions import HTTPException
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import is_view
 from dacviz_app.explore.groups import ViewGroups
+from dacviz_app.explore.paths import NoPath, clip_path, compare_paths
 from dacviz_app.explore.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from dacviz_app.viewer import page_state
 from dacviz_app.viewer.memo import SharedFileMemo, private_folder, remove_stale_private_folders
@@ -49,6 +51,14 @@ def register(server, cache: Cache, view_groups: ViewGroups) -> None:
     def clip_at(view: str, curve: int, point: int):
         return clip_at_request(view_groups, view, curve, point)
 
+    @server.route("/path/<int:clip_id>")
+    def path(clip_id: int):
+        return serve_path(cache, clip_id)
+
+    @server.route("/paths/<int:first>/<int:second>")
+    def paths(first: int, second: int):
+        return serve_path_comparison(cache, first, second)
+
     @server.route("/query", methods=["GET", "POST"])
     def query():
         return serve_query(cache)
@@ -59,8 +69,9 @@ def register(server, cache: Cache, view_groups: ViewGroups) -> None:
             abort(414)
         # any other /audio... or /clip-at... path would otherwise reach Dash's page route (a 200)
         for prefix, endpoint in (("/audio", "audio"), ("/sound", "sound"), ("/clip-at", "clip_at"),
-                                 ("/query", "query")):
-            if request.path.startswith(prefix) and request.endpoint != endpoint:
+                                 ("/path", "path"), ("/paths", "paths"), ("/query", "query")):
+            inside = request.path == prefix or request.path.startswith(prefix + "/")
+            if inside and request.endpoint != endpoint:
                 abort(404)
 
 
@@ -124,6 +135,16 @@ def audio_url(cache: Cache, clip_id: int | str, depth: int | str = 0) -> str:
 def sound_url(cache: Cache, clip_id: int | str, depth: int | str = 0) -> str:
     """The URL of a clip's waveform and spectrogram (``/sound``), as ``audio_url``."""
     return f"/sound/{clip_id}?v={cache.identity}&q={depth}"
+
+
+def path_url(cache: Cache, clip_id: int | str, rep: str) -> str:
+    """The URL of a clip's path in ``rep`` (``/path``), as ``audio_url``."""
+    return f"/path/{clip_id}?v={cache.identity}&rep={rep}"
+
+
+def paths_url(cache: Cache, first: int | str, second: int | str, rep: str) -> str:
+    """The URL of two clips' paths compared (``/paths``), as ``audio_url``."""
+    return f"/paths/{first}/{second}?v={cache.identity}&rep={rep}"
 
 
 def requested_file(cache: Cache, clip_id: int) -> Path | None:
@@ -190,6 +211,49 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     selection = {"clip": clip, "cursor": -1, "play": clip, "nonce": 0}
     return {"clip": clip, "highlight": page_state.highlight_update(
         cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
+
+
+def path_request_rep(cache: Cache) -> str:
+    """The ``rep`` argument of a path request, checked (400 for one the cache does not have)."""
+    rep = request.args.get("rep")
+    if not cache.has_representation(rep):
+        abort(400, f"unknown representation; this cache has {', '.join(cache.representations)}")
+    return rep
+
+
+def cached_json(answer: dict):
+    """``answer`` as JSON, kept by the browser when the URL names the cache (``?v=``)."""
+    response = jsonify(answer)
+    if request.args.get("v") is not None:
+        response.cache_control.max_age = AUDIO_MAX_AGE_S
+    return response
+
+
+def serve_path(cache: Cache, clip_id: int):
+    """``/path/<clip>?rep=&v=``: the clip's frames as a path in every view of ``rep``
+    (``explore.paths.clip_path``); 404 for a clip the cache does not have, 400 for an unknown
+    representation, 409 {"error"} for one without a path here."""
+    clip = cache.clip_or_none(clip_id)
+    if clip is None:
+        abort(404)
+    rep = path_request_rep(cache)
+    try:
+        return cached_json(clip_path(cache, clip, rep))
+    except NoPath as err:
+        return {"error": str(err)}, 409
+
+
+def serve_path_comparison(cache: Cache, first: int, second: int):
+    """``/paths/<first>/<second>?rep=&v=``: two clips' paths compared (``compare_paths``: DTW
+    and its chance level); the same refusals as ``/path``."""
+    a, b = cache.clip_or_none(first), cache.clip_or_none(second)
+    if a is None or b is None:
+        abort(404)
+    rep = path_request_rep(cache)
+    try:
+        return cached_json(compare_paths(cache, a, b, rep))
+    except NoPath as err:
+        return {"error": str(err)}, 409
 
 
 def sound_memo(cache: Cache) -> SharedFileMemo:

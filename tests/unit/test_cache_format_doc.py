@@ -91,6 +91,9 @@ def write_everything(paths: CachePaths, representations: dict[str, dict]) -> Non
                                         "reason": "too short: 0.01 s"}
                                        for i in range(cache_format.SKIPPED_LISTED + 1)))
     cache_format.write_code_counts(paths, np.ones((12, 1024), np.int64))
+    cache_format.write_frame_codes(paths, np.zeros((N_CLIPS, 12), np.int16), np.arange(N_CLIPS + 1))
+    cache_format.write_quantizer(paths, np.zeros((12, 1024, 8), np.float32),
+                                 np.zeros((12, 1024, 8), np.float32), np.zeros((12, 1024), np.float32))
     computed = {"id": list(range(N_CLIPS)), "label": ["a", "b", "c"] * (N_CLIPS // 3),
                 "speaker": ["s1", "s2"] * (N_CLIPS // 2), "source": [f"{i}.wav" for i in range(N_CLIPS)],
                 "duration_s": [0.5] * N_CLIPS, "audio": names, "original_rate": [16000] * N_CLIPS,

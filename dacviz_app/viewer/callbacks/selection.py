@@ -25,15 +25,18 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               query=Input("query", "data")),  # set by assets/3-dacviz-query.js
                   state=dict(selection=State("selection", "data"), key=State("groups-key", "data"),
                              rep=State("rep", "value"), k=State("k", "value"),
-                             depth=State("depth", "value")))
-    def on_event(search, clicks, _clear, _next, _prev, _plays, query, selection, key, rep, k, depth):
-        """The selection after a click, a key, a play button, a query by voice or the link."""
+                             depth=State("depth", "value"), mode=State("click-mode", "data")))
+    def on_event(search, clicks, _clear, _next, _prev, _plays, query, selection, key, rep, k, depth, mode):
+        """The selection after a click, a key, a play button, a query by voice or the link. A
+        shift-click on a view selects nothing: it compares paths (assets/4-dacviz-path.js)."""
         trigger = ctx.triggered_id
         if trigger is None or (trigger == "query" and not isinstance(query, dict)):
             trigger = "url"  # the page's first call (the empty query store announces itself then)
         if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
             return no_update  # buttons appearing in the list are not clicks
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
+        if view is not None and isinstance(mode, dict) and mode.get("shift") is True:
+            return no_update
         click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
         return next_selection(cache, view_groups.drawn(key, view or VIEW_NAMES[0]), trigger,
                               selection, shown_rep(cache, rep, depth), k, click=click, search=search,

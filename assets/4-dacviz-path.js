@@ -1,0 +1,399 @@
+/* dacviz client side, part 6: a clip as a path through the codec's space, heard as it moves.
+ *
+ * The clip the player holds is drawn in every view as the path of its frames (GET /path/<clip>,
+ * explore/paths.py: PCA exact, t-SNE placed frame by frame), coloured by time from its start
+ * (a ring) to its end (a square). While the audio plays a red marker runs along the path, in step
+ * with the spectrogram's cursor (both read the player's currentTime); pressing on a point of the
+ * path plays from that frame, and dragging along it scrubs. A shift-click on another clip draws
+ * its path too, dashed (B), with the two paths' time-aligned distance (GET /paths/<a>/<b>). A
+ * query by voice brings its own path (its answer's "path"), followed by the query's player.
+ * Drawn on a canvas of its own above the highlight layer (assets/1b calls d.drawPaths after
+ * each of its redraws); nothing runs while the page is idle. */
+(function (d) {
+  var MAX_ANSWERS = 100;
+  var answers = new Map();        // "rep/clip" -> Promise of a /path answer ({error} when refused)
+  var state = {rep: null, first: null, second: null, query: null, comparison: null, token: 0, hover: null};
+  var drawnPaths = {};            // view -> {paths: [{name, clip, points, start, end}], marker, at}: tests
+  var loop = null;                // the animation frame while a player plays
+  var scrub = null;               // {path} while a press on a path holds
+  var swallow = false;            // the mouse events of a press on a path are not Plotly's
+  var HIT_PX = 8;
+  var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [53, 183, 121]];  // time: start -> end
+
+  function player() { return document.getElementById("player"); }
+  function queryPlayer() { return document.getElementById("query-player"); }
+  function attr(name) { var p = player(); return p ? p.getAttribute(name) : null; }
+  function currentRep() {
+    var gd = d.graphDiv("pca2");
+    return gd && gd.layout && gd.layout.meta && gd.layout.meta.rep;
+  }
+  function playingClip() {
+    var m = /\/audio\/(\d+)/.exec((player() && player().getAttribute("src")) || "");
+    return m ? parseInt(m[1], 10) : null;
+  }
+  function colour(t) {
+    var x = Math.max(0, Math.min(1, t)) * (RAMP.length - 1), k = Math.min(Math.floor(x), RAMP.length - 2), f = x - k;
+    var c = RAMP[k].map(function (v, i) { return Math.round(v + f * (RAMP[k + 1][i] - v)); });
+    return "rgb(" + c.join(",") + ")";
+  }
+
+  /* ---------------------------------------------------------------- answers */
+  function fetchJson(url) {
+    return fetch(url).then(function (r) {
+      return r.json().catch(function () { return {error: "the server said " + r.status}; })
+        .then(function (body) { return r.ok ? body : {error: body.error || "the server said " + r.status}; });
+    }).catch(function () { return {error: "the server did not answer"}; });
+  }
+  function load(clip, rep) {
+    var key = rep + "/" + clip;
+    if (answers.has(key)) { return answers.get(key); }
+    var url = (attr("data-path-template") || "").replace("{clip}", clip).replace("{rep}", encodeURIComponent(rep));
+    var pending = fetchJson(url);
+    answers.set(key, pending);
+    while (answers.size > MAX_ANSWERS) { answers.delete(answers.keys().next().value); }
+    return pending;
+  }
+
+  function show(clip) {
+    // the clip the player holds: its path (a compared clip stays while either of the two plays)
+    var rep = currentRep();
+    if (!rep || clip === null) { return; }
+    if (state.rep === rep && ((state.first && state.first.clip === clip) || (state.second && state.second.clip === clip))) {
+      return;
+    }
+    var token = ++state.token;
+    state.rep = rep;
+    state.first = {clip: clip, answer: null};
+    state.second = null;
+    state.comparison = null;
+    load(clip, rep).then(function (answer) {
+      if (token !== state.token) { return; }
+      state.first.answer = answer;
+      describe();
+      redraw();
+    });
+  }
+
+  function compare(clip) {
+    // shift-click: the clicked clip's path beside the shown one, and the two compared
+    var rep = currentRep();
+    if (!rep || !state.first || state.first.clip === clip) { return; }
+    var token = ++state.token, first = state.first.clip;
+    state.second = {clip: clip, answer: null};
+    state.comparison = null;
+    var url = (attr("data-paths-template") || "").replace("{first}", first).replace("{second}", clip)
+      .replace("{rep}", encodeURIComponent(rep));
+    Promise.all([load(clip, rep), fetchJson(url)]).then(function (found) {
+      if (token !== state.token) { return; }
+      state.second.answer = found[0];
+      state.comparison = found[1];
+      describe();
+      redraw();
+    });
+  }
+
+  function showQuery(answer) {
+    // a query by voice's path (null: none for this representation), followed by its own player
+    state.query = answer ? {answer: answer, rep: currentRep()} : null;
+    describe();
+    redraw();
+  }
+
+  function clear() {
+    state.token++;
+    state.first = state.second = state.comparison = state.query = null;
+    describe();
+    redraw();
+  }
+
+  /* ---------------------------------------------------------------- the note under the sound */
+  function text(s) { return String(s).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+  function describe() {
+    var box = document.getElementById("path-info");
+    if (!box) { return; }
+    var lines = [], a = state.first && state.first.answer;
+    if (a && a.error) {
+      lines.push("<span class='text-muted'>no path: " + text(a.error) + "</span>");
+    } else if (a) {
+      lines.push("<b>path A</b>: clip " + a.clip + " · " + text(a.label) + " · " + text(a.speaker) + " · " +
+                 a.n_frames + " frames of " + Math.round(a.frame_s * 1000) + " ms · " + text(a.space) +
+                 (a.decimated ? " · " + text(a.decimated) : "") +
+                 (a.untrained ? " · <b>DAC UNTRAINED</b>: the path of a random codec" : ""));
+      lines.push("<span class='path-ramp'></span> start (ring) → end (square); the red dot follows the audio; " +
+                 "press or drag on a path to play from that frame; shift-click another clip to compare");
+      lines.push("<span class='text-muted'>placed: PCA " + text(a.views.pca2.placed) + "; t-SNE " +
+                 text(a.views.tsne2.placed) + "</span>");
+    }
+    var b = state.second && state.second.answer, c = state.comparison;
+    if (b && b.error) { lines.push("<span class='text-muted'>B: " + text(b.error) + "</span>"); }
+    else if (b) {
+      lines.push("<b>path B</b> (dashed): clip " + b.clip + " · " + text(b.label) + " · " + text(b.speaker) +
+                 " · " + b.n_frames + " frames");
+    }
+    if (c && c.error) { lines.push("<span class='text-muted'>" + text(c.error) + "</span>"); }
+    else if (c && c.dtw !== undefined) {
+      var ref = c.reference;
+      lines.push("<b>A↔B distance " + c.dtw.toFixed(3) + "</b>: mean " + text(c.frame_distance) +
+                 " over the best time alignment (DTW); chance: " + text(ref.how) + ", median " +
+                 (ref.median === null ? "–" : ref.median.toFixed(3)) + ", " + ref.closer + " of " + ref.clips +
+                 " closer than B" + (c.untrained ? " · DAC UNTRAINED" : ""));
+    }
+    var q = state.query && state.query.answer;
+    if (q) {
+      lines.push("<b>query path</b>: " + q.n_frames + " frames · " + text(q.space) + (q.decimated ? " · " + text(q.decimated) : ""));
+    }
+    box.innerHTML = lines.map(function (l) { return "<div>" + l + "</div>"; }).join("");
+    box.hidden = !lines.length;
+  }
+
+  /* ---------------------------------------------------------------- drawing */
+  function paths(view) {
+    // [{name, clip, answer, points, dashed, player}] drawable in ``view``
+    var out = [];
+    [["A", state.first, false], ["B", state.second, true]].forEach(function (entry) {
+      var p = entry[1], a = p && p.answer;
+      if (a && !a.error && a.views && a.views[view] && a.rep === state.rep) {
+        out.push({name: entry[0], clip: p.clip, answer: a, points: a.views[view].xyz, dashed: entry[2], player: player()});
+      }
+    });
+    var q = state.query && state.query.answer;
+    if (q && q.views && q.views[view] && state.query.rep === currentRep()) {
+      out.push({name: "query", clip: null, answer: q, points: q.views[view].xyz, dashed: false, player: queryPlayer()});
+    }
+    return out;
+  }
+
+  function heard(path) {
+    // the path's player holds its clip (or the query)
+    var p = path.player;
+    if (!p || !p.getAttribute("src")) { return false; }
+    return path.clip === null ? !p.hidden : playingClip() === path.clip;
+  }
+
+  function at(path, seconds) {
+    // the fractional index into the drawn points at ``seconds`` of the audio
+    var a = path.answer, frames = a.frames, f = seconds / a.frame_s - 0.5;
+    f = Math.max(0, Math.min(a.n_frames - 1, f));
+    var j = 0;
+    while (j < frames.length - 1 && frames[j + 1] <= f) { j++; }
+    if (j >= frames.length - 1) { return frames.length - 1; }
+    return j + (f - frames[j]) / (frames[j + 1] - frames[j]);
+  }
+
+  function canvasOf(gd) {
+    var holder = gd.querySelector(".svg-container"), L = d.plotly.layout(gd);
+    if (!holder || !L) { return null; }
+    var canvas = holder.querySelector(":scope > canvas.dacviz-path");
+    var svgs = holder.querySelectorAll(":scope > .main-svg"), above = svgs.length > 1 ? svgs[svgs.length - 1] : null;
+    if (!canvas) { canvas = document.createElement("canvas"); canvas.className = "dacviz-path"; }
+    if (canvas.parentNode !== holder || canvas.nextSibling !== above) { holder.insertBefore(canvas, above); }
+    var paper = d.plotly.paper(L), dpr = window.devicePixelRatio || 1;
+    if (canvas.width !== Math.round(paper.width * dpr) || canvas.height !== Math.round(paper.height * dpr)) {
+      canvas.width = Math.round(paper.width * dpr); canvas.height = Math.round(paper.height * dpr);
+      canvas.style.width = paper.width + "px"; canvas.style.height = paper.height + "px";
+    }
+    var ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, paper.width, paper.height);
+    return ctx;
+  }
+
+  function drawOne(ctx, path, pixels, big) {
+    var n = pixels.length;
+    ctx.lineWidth = 2.5 * big;
+    ctx.setLineDash(path.dashed ? [6 * big, 4 * big] : []);
+    for (var i = 0; i < n - 1; i++) {
+      ctx.beginPath();
+      ctx.moveTo(pixels[i][0], pixels[i][1]);
+      ctx.lineTo(pixels[i + 1][0], pixels[i + 1][1]);
+      ctx.strokeStyle = colour(i / Math.max(1, n - 2));
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+    if (n <= 120) {
+      pixels.forEach(function (q, i) {
+        ctx.beginPath(); ctx.arc(q[0], q[1], 1.8 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = colour(i / Math.max(1, n - 1)); ctx.fill();
+      });
+    }
+    var s = pixels[0], e = pixels[n - 1];
+    ctx.beginPath(); ctx.arc(s[0], s[1], 5 * big, 0, 2 * Math.PI);
+    ctx.fillStyle = "#fff"; ctx.fill(); ctx.lineWidth = 2 * big; ctx.strokeStyle = colour(0); ctx.stroke();
+    ctx.fillStyle = colour(1);
+    ctx.fillRect(e[0] - 4 * big, e[1] - 4 * big, 8 * big, 8 * big);
+    ctx.font = "bold " + Math.round(11 * big) + "px sans-serif";
+    ctx.lineWidth = 3; ctx.strokeStyle = "#fff"; ctx.strokeText(path.name, s[0] + 7 * big, s[1] - 5 * big);
+    ctx.fillStyle = "#222"; ctx.fillText(path.name, s[0] + 7 * big, s[1] - 5 * big);
+  }
+
+  function drawPaths(view, gd, geo) {
+    gd = gd || d.graphDiv(view);
+    geo = geo || (gd && d.geometry(gd, d.dimOf(view)));
+    if (!gd || !geo) { return; }
+    if (state.first && state.rep !== currentRep()) { resync(); }
+    var ctx = canvasOf(gd);
+    if (!ctx) { return; }
+    var big = document.body.classList.contains("presentation") ? 1.5 : 1, record = {paths: [], marker: null, at: performance.now()};
+    var r = geo.rect;
+    ctx.save();
+    ctx.beginPath(); ctx.rect(r[0], r[1], r[2], r[3]); ctx.clip();
+    paths(view).forEach(function (path) {
+      var pixels = path.points.map(geo.toPixel);
+      if (!pixels.length) { return; }
+      drawOne(ctx, path, pixels, big);
+      record.paths.push({name: path.name, clip: path.clip, points: pixels.length, start: pixels[0],
+                         end: pixels[pixels.length - 1]});
+      if (heard(path)) {
+        var f = at(path, path.player.currentTime || 0), j = Math.floor(f), u = f - j;
+        var p = pixels[j], q = pixels[Math.min(j + 1, pixels.length - 1)];
+        var m = [p[0] + u * (q[0] - p[0]), p[1] + u * (q[1] - p[1])];
+        ctx.beginPath(); ctx.arc(m[0], m[1], 6.5 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = "#e4002b"; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.stroke();
+        record.marker = m;
+        record.markerOf = path.name;
+        record.time = path.player.currentTime || 0;
+      }
+      var h = state.hover;
+      if (h && h.view === view && h.name === path.name && pixels[h.index]) {
+        var hp = pixels[h.index], a = path.answer, label = path.name + " · frame " + a.frames[h.index] + " · " +
+          (a.frames[h.index] * a.frame_s).toFixed(2) + " s: press to play from here";
+        ctx.font = Math.round(11 * big) + "px sans-serif";
+        var w = ctx.measureText(label).width + 8, x = Math.min(hp[0] + 8, r[0] + r[2] - w), y = Math.max(hp[1] - 22, r[1] + 2);
+        ctx.fillStyle = "rgba(255,255,255,0.92)"; ctx.fillRect(x, y, w, 16);
+        ctx.fillStyle = "#111"; ctx.fillText(label, x + 4, y + 12);
+        ctx.beginPath(); ctx.arc(hp[0], hp[1], 4 * big, 0, 2 * Math.PI); ctx.strokeStyle = "#111"; ctx.lineWidth = 1.5; ctx.stroke();
+      }
+    });
+    ctx.restore();
+    drawnPaths[view] = record;
+  }
+
+  function redraw() { d.views().forEach(function (v) { drawPaths(v.name); }); }
+
+  function resync() {
+    // the page shows another representation: the shown clips' paths in it (a query's is dropped)
+    var first = state.first && state.first.clip, second = state.second && state.second.clip;
+    state.query = null;
+    state.first = null;
+    show(first);
+    if (second !== null && second !== undefined) { compare(second); }
+  }
+
+  /* ---------------------------------------------------------------- the audio drives the marker */
+  function follow() {
+    if (loop !== null) { window.cancelAnimationFrame(loop); loop = null; }
+    redraw();
+    var playing = [player(), queryPlayer()].some(function (p) { return p && !p.paused && !p.ended; });
+    if (playing) { loop = window.requestAnimationFrame(follow); }
+  }
+
+  function attach() {
+    var p = player(), qp = queryPlayer();
+    if (!p || !qp || p._dacvizPath) { return !!(p && qp); }
+    p._dacvizPath = true;
+    p.addEventListener("loadstart", function () { show(playingClip()); });
+    [p, qp].forEach(function (el) {
+      ["play", "seeked", "pause", "ended"].forEach(function (name) { el.addEventListener(name, follow); });
+    });
+    return true;
+  }
+  new MutationObserver(function (_records, observer) {
+    if (attach()) { observer.disconnect(); }
+  }).observe(document.documentElement, {childList: true, subtree: true});
+
+  /* ---------------------------------------------------------------- press, drag, hover on a path */
+  function viewUnder(event) {
+    var el = event.target && event.target.closest && event.target.closest("[id^='view-']");
+    var name = el && el.id.slice(5), gd = name && d.graphDiv(name);
+    return gd && gd.contains(event.target) ? {view: name, gd: gd} : null;
+  }
+
+  function nearestPoint(view, gd, event, within) {
+    // {path, index} of the drawn path point nearest the pointer (within ``within`` px), or null
+    var geo = d.geometry(gd, d.dimOf(view));
+    if (!geo) { return null; }
+    var box = gd.getBoundingClientRect(), x = event.clientX - box.left, y = event.clientY - box.top, best = null;
+    paths(view).forEach(function (path) {
+      path.points.forEach(function (p, i) {
+        var q = geo.toPixel(p), dist = Math.hypot(q[0] - x, q[1] - y);
+        if (dist <= within && (!best || dist < best.dist)) { best = {path: path, index: i, dist: dist}; }
+      });
+    });
+    return best;
+  }
+
+  function playFrom(path, index) {
+    var p = path.player, a = path.answer;
+    if (!p) { return; }
+    if (path.clip !== null && playingClip() !== path.clip) {
+      var src = (p.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", path.clip);
+      p.setAttribute("src", src);
+    }
+    var seconds = a.frames[index] * a.frame_s, go = function () {
+      try { p.currentTime = seconds; } catch (e) { /* not loaded */ }
+      var started = p.play();
+      if (started && started.catch) { started.catch(function () {}); }
+    };
+    if (p.readyState >= 1) { go(); } else { p.addEventListener("loadedmetadata", go, {once: true}); }
+  }
+
+  document.addEventListener("pointerdown", function (event) {
+    d.lastPointerShift = !!event.shiftKey;
+    if (window.dash_clientside && window.dash_clientside.set_props && viewUnder(event)) {
+      window.dash_clientside.set_props("click-mode", {data: {shift: !!event.shiftKey}});
+    }
+    var under = viewUnder(event);
+    var hit = under && event.button === 0 && !event.shiftKey && nearestPoint(under.view, under.gd, event, HIT_PX);
+    if (!hit) { return; }
+    scrub = {path: hit.path, view: under.view, gd: under.gd, index: hit.index};
+    swallow = true;
+    event.stopPropagation(); event.preventDefault();
+    playFrom(hit.path, hit.index);
+  }, true);
+
+  ["mousedown", "mouseup", "click", "dblclick"].forEach(function (name) {
+    document.addEventListener(name, function (event) {
+      if (swallow) { event.stopPropagation(); event.preventDefault(); }
+    }, true);
+  });
+
+  document.addEventListener("pointermove", function (event) {
+    if (scrub) {
+      var hit = nearestPoint(scrub.view, scrub.gd, event, 1e9);
+      if (hit && hit.path.name === scrub.path.name && hit.index !== scrub.index) {
+        scrub.index = hit.index;
+        var p = scrub.path.player, a = scrub.path.answer;
+        try { p.currentTime = a.frames[hit.index] * a.frame_s; } catch (e) { /* not loaded */ }
+        redraw();
+      }
+      event.stopPropagation();
+      return;
+    }
+    var under = viewUnder(event), before = state.hover;
+    var near = under && (state.first || state.query) && nearestPoint(under.view, under.gd, event, HIT_PX);
+    state.hover = near ? {view: under.view, name: near.path.name, index: near.index} : null;
+    if (under) { under.gd.style.cursor = near ? "pointer" : ""; }
+    if (JSON.stringify(before) !== JSON.stringify(state.hover)) {
+      if (before) { drawPaths(before.view); }
+      if (state.hover && (!before || before.view !== state.hover.view)) { drawPaths(state.hover.view); }
+    }
+  }, true);
+
+  document.addEventListener("pointerup", function () {
+    if (scrub) { scrub = null; window.setTimeout(function () { swallow = false; }, 50); }  // after its click
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target && event.target.tagName) || "";
+    if (event.key === "Escape" && !/INPUT|TEXTAREA|SELECT/.test(tag)) { clear(); }
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.closest && event.target.closest("#clear")) { clear(); }
+  });
+
+  d.drawPaths = drawPaths;
+  d.drawnPaths = drawnPaths;
+  d.comparePath = compare;
+  d.showQueryPath = showQuery;
+  d.pathState = state;
+})(window.dacviz);

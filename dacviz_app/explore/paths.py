@@ -1,0 +1,206 @@
+"""A clip as a path through the codec's space: its frames, placed in every view, and two paths
+compared. Numpy alone (the web workers hold no torch).
+
+A point of the maps is a clip averaged over time. DAC's own latent moves 50 times a second
+(16 kHz, hop 320): ``embedding.frames.frame_latents`` rebuilds each frame's latent at any depth
+from the codes and quantizer tables the cache keeps, so ``z`` (all codebooks) and every stored
+depth ``z_q<q>`` have a path; representations pooled by another encoder have none here.
+
+Where a frame goes in each view:
+
+- PCA views: exactly, with the PCA the cache stored (``projections.pca_place``). PCA is linear,
+  so the mean of a clip's placed frames is the clip's own point.
+- t-SNE views: a t-SNE map has no formula for a new point; a frame is placed as a query by
+  voice is (``explore.nearest``): at the inverse-distance-weighted mean of the map points of its
+  PLACE_K nearest clips (cosine, full space), searched among PLACEMENT_SAMPLE clips (all of them
+  when the cache has no more; else a fixed seeded sample, said in the answer). A frame is not a
+  clip average, so its nearest clips are farther than a clip's: how faithful this is, is
+  measured in ``bench/bench_paths.py`` (docs/benchmarks.md, "Paths").
+
+A path is drawn with at most MAX_PATH_POINTS points: a longer clip shows evenly spaced frames
+(``frames.decimate``), and the answer says which.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from dacviz_app.cache import Cache
+from dacviz_app.embedding.frames import cosine_cost, decimate, dtw, frame_latents
+from dacviz_app.embedding.neighbours import nearest_to_many, normalise_rows
+from dacviz_app.embedding.projections import PLACE_K, pca_place, place_among
+from dacviz_app.embedding.spaces import VIEWS
+
+MAX_PATH_POINTS = 300      # points drawn of one path (30 s of 16 kHz DAC is 1,500 frames)
+PLACEMENT_SAMPLE = 4096    # clips a frame's t-SNE neighbours are searched among
+DTW_REFERENCES = 16        # clips the first of two compared clips is also aligned with (chance)
+MAX_DTW_CELLS = 4_000_000  # frame pairs the references may cost together (~100 ms)
+
+
+class NoPath(Exception):
+    """Why a path cannot be drawn (one line, for the page)."""
+
+
+def path_depths(cache: Cache) -> dict[str, int]:
+    """{representation: codebook depth} of the representations that have a path: ``z`` and
+    the stored depths ``z_q<q>``."""
+    return {rep: q for q, rep in cache.depths()}
+
+
+def path_problem(cache: Cache, rep: str) -> str | None:
+    """Why clips of ``rep`` have no path in this cache, or None."""
+    depths = path_depths(cache)
+    if rep not in depths:
+        have = ", ".join(depths) or "none here"
+        return (f"{rep} has no path: it is pooled by its encoder over the whole clip; a path is "
+                f"drawn for DAC's frame latents ({have})")
+    if cache.synthetic:
+        return "a synthetic cache has no frames: its clips are made-up vectors"
+    if cache.quantizer is None or cache.frame_codes(0) is None:
+        return ("this cache keeps no frame codes or quantizer tables (made before them): rerun "
+                "precompute into it with the same settings to add them")
+    return None
+
+
+def clip_frames(cache: Cache, clip: int, rep: str) -> np.ndarray:
+    """(n_frames, latent_dim) float32 clip ``clip``'s frame latents in ``rep`` (its depth's);
+    NoPath when there are none."""
+    problem = path_problem(cache, rep)
+    if problem:
+        raise NoPath(problem)
+    return frame_latents(cache.quantizer, cache.frame_codes(clip), path_depths(cache)[rep])
+
+
+def clean_frame_codes(cache: Cache, value, max_frames: int) -> np.ndarray | None:
+    """Frame codes from the encoder service (a query's; maybe forged) -> (n_frames,
+    n_codebooks) int16, or None unless a list of 1..max_frames rows of n_codebooks codes in
+    0..codebook_size-1."""
+    model = cache.model
+    n_codebooks, size = int(model["n_codebooks"]), int(model.get("codebook_size", 1024))
+    if not isinstance(value, list) or not 1 <= len(value) <= max_frames:
+        return None
+    try:
+        codes = np.asarray(value, np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if codes.shape != (len(value), n_codebooks) or codes.min() < 0 or codes.max() >= size:
+        return None
+    return codes.astype(np.int16)
+
+
+def query_path(cache: Cache, rep: str, codes: np.ndarray) -> dict | None:
+    """``path_answer`` of a query's frame codes in ``rep``, or None where ``rep`` has no path
+    (or the cache no quantizer tables)."""
+    depth = path_depths(cache).get(rep)
+    if depth is None or cache.quantizer is None:
+        return None
+    return path_answer(cache, rep, frame_latents(cache.quantizer, codes, depth))
+
+
+def placement_ids(cache: Cache) -> np.ndarray:
+    """The clips a frame is placed among on a t-SNE map: all, or PLACEMENT_SAMPLE of them
+    drawn with the cache's seed (sorted ids). The one owner of this sample."""
+    if cache.n_clips <= PLACEMENT_SAMPLE:
+        return np.arange(cache.n_clips)
+    rng = np.random.default_rng(cache.seed)
+    return np.sort(rng.choice(cache.n_clips, PLACEMENT_SAMPLE, replace=False))
+
+
+@lru_cache(maxsize=4)
+def _placement_rows(cache: Cache, rep: str) -> np.ndarray:
+    """(n_sample, dim) float32 unit rows of ``rep`` for the placement sample, once per worker
+    (16 MB for 4,096 clips of 1,024-D)."""
+    return normalise_rows(np.asarray(cache.embedding(rep))[placement_ids(cache)])
+
+
+def place_frames(cache: Cache, rep: str, frames: np.ndarray) -> dict[str, dict]:
+    """(n, dim) frames of ``rep`` -> {view: {"xyz": (n, view dim) rounded lists, "placed": how}}."""
+    out: dict[str, dict] = {}
+    near = None
+    ids = placement_ids(cache)
+    among = (f"of all {cache.n_clips:,} clips" if len(ids) == cache.n_clips
+             else f"among {len(ids):,} of the {cache.n_clips:,} clips (a fixed sample)")
+    for view in VIEWS:
+        basis = cache.pca_basis(rep, view.name) if view.method == "pca" else None
+        if basis is not None:
+            xyz = np.stack([pca_place(frame, basis, view.dim) for frame in frames]) if len(frames) else \
+                np.zeros((0, view.dim), np.float32)
+            how = "exact (the cache's PCA): the path's mean is the clip's point"
+        else:
+            if near is None:
+                near = nearest_to_many(_placement_rows(cache, rep), frames, min(PLACE_K, len(ids)))
+            coords = np.asarray(cache.projection(rep, view.name))[ids[near[0]]]  # (n, k, d)
+            xyz = place_among(coords, near[1])
+            how = (f"each frame at the inverse-distance-weighted mean of its {near[0].shape[1]} "
+                   f"nearest clips (cosine, full space) {among}")
+        out[view.name] = {"xyz": np.round(np.asarray(xyz, np.float64), 5).tolist(), "placed": how}
+    return out
+
+
+def path_answer(cache: Cache, rep: str, frames: np.ndarray) -> dict:
+    """The JSON of a path of ``frames`` ((n_frames, dim) of ``rep``): the drawn frames'
+    indices, their places in every view, the frame's duration."""
+    model = cache.model
+    frame_s = int(model["hop_length"]) / int(model["sample_rate"])
+    drawn = decimate(len(frames), MAX_PATH_POINTS)
+    return {"rep": rep, "n_frames": int(len(frames)), "frame_s": frame_s,
+            "frames": drawn.tolist(), "views": place_frames(cache, rep, frames[drawn]),
+            "decimated": (f"{len(drawn)} of its {len(frames):,} frames drawn, evenly spaced"
+                          if len(drawn) < len(frames) else None),
+            "space": f"{rep}'s frame latents (full {frames.shape[1]}-D, one per {1000 * frame_s:g} ms)",
+            "untrained": cache.untrained}
+
+
+@lru_cache(maxsize=256)
+def clip_path(cache: Cache, clip: int, rep: str) -> dict:
+    """``path_answer`` for clip ``clip`` (a valid id) in ``rep`` (one of the cache's), with
+    the clip's label and speaker; NoPath when there is none. Memoised per worker: both keys
+    are bounded (the caller checks them)."""
+    answer = path_answer(cache, rep, clip_frames(cache, clip, rep))
+    return {"clip": clip, "label": str(cache.clips["label"][clip]),
+            "speaker": str(cache.clips["speaker"][clip]), **answer}
+
+
+def reference_clips(cache: Cache, first: int, second: int, n_first: int) -> list[int]:
+    """Up to DTW_REFERENCES clips other than ``first`` and ``second``, drawn with the cache's
+    seed and ``first``, while their frames times ``n_first`` stay within MAX_DTW_CELLS."""
+    others = np.setdiff1d(np.arange(cache.n_clips), [first, second])
+    rng = np.random.default_rng([cache.seed, first])
+    chosen, cells = [], 0
+    for clip in rng.permutation(others)[:4 * DTW_REFERENCES].tolist():
+        frames = cache.frame_codes(clip)
+        cost = n_first * (0 if frames is None else len(frames))
+        if len(chosen) == DTW_REFERENCES or cells + cost > MAX_DTW_CELLS:
+            break
+        chosen.append(int(clip))
+        cells += cost
+    return chosen
+
+
+def mean_aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """The mean cosine distance between aligned frames along DTW's best alignment."""
+    total, cells = dtw(cosine_cost(a, b))
+    return total / cells
+
+
+@lru_cache(maxsize=128)
+def compare_paths(cache: Cache, first: int, second: int, rep: str) -> dict:
+    """Two clips' paths compared in ``rep``: the mean frame distance along their best time
+    alignment (DTW), and, for chance, ``first``'s distance to DTW_REFERENCES other clips drawn
+    at random. NoPath when ``rep`` has none."""
+    a, b = clip_frames(cache, first, rep), clip_frames(cache, second, rep)
+    distance = mean_aligned_distance(a, b)
+    references = [mean_aligned_distance(a, clip_frames(cache, other, rep))
+                  for other in reference_clips(cache, first, second, len(a))]
+    return {"first": first, "second": second, "rep": rep, "dtw": round(distance, 5),
+            "frames": [len(a), len(b)],
+            "frame_distance": f"cosine distance 1 - cos between frame latents (full {a.shape[1]}-D {rep})",
+            "alignment": "dynamic time warping, steps (1,0) (0,1) (1,1); the total over the "
+                         "best alignment divided by its length: the mean distance of aligned frames",
+            "reference": {"clips": len(references),
+                          "median": round(float(np.median(references)), 5) if references else None,
+                          "closer": int(sum(r < distance for r in references)),
+                          "how": f"clip {first}'s distance to {len(references)} other clips drawn at "
+                                 f"random (seeded): how far an unrelated clip is"},
+            "untrained": cache.untrained}
