@@ -17,6 +17,7 @@
   var loop = null;                // the animation frame while a player plays
   var scrub = null;               // {path} while a press on a path holds
   var swallow = false;            // the mouse events of a press on a path are not Plotly's
+  var storedShift = false;        // the "click-mode" store's shift, as the page last set it
   var HIT_PX = 8;
   var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [53, 183, 121]];  // time: start -> end
 
@@ -121,6 +122,9 @@
                  (a.untrained ? " · <b>DAC UNTRAINED</b>: the path of a random codec" : ""));
       lines.push("<span class='path-ramp'></span> start (ring) → end (square); the red dot follows the audio; " +
                  "press or drag on a path to play from that frame; shift-click another clip to compare");
+      lines.push("<span id='path-outside'></span> <button type='button' id='path-fit' class='btn btn-link btn-sm p-0 " +
+                 "align-baseline' title='zoom every view out to hold the paths and the clips (double-click a view: " +
+                 "back to the clips)'>fit the views to the paths</button>");
       lines.push("<span class='text-muted'>placed: PCA " + text(a.views.pca2.placed) + "; t-SNE " +
                  text(a.views.tsne2.placed) + "</span>");
     }
@@ -231,13 +235,18 @@
     geo = geo || (gd && d.geometry(gd, d.dimOf(view)));
     if (!gd || !geo) { return; }
     if (state.first && state.rep !== currentRep()) { resync(); }
+    var shown = paths(view);
+    if (!shown.length && !gd.querySelector("canvas.dacviz-path")) {  // nothing drawn, nothing to clear
+      drawnPaths[view] = {paths: [], marker: null, at: performance.now(), outside: 0, total: 0};
+      return;
+    }
     var ctx = canvasOf(gd);
     if (!ctx) { return; }
     var big = document.body.classList.contains("presentation") ? 1.5 : 1, record = {paths: [], marker: null, at: performance.now()};
     var r = geo.rect;
     ctx.save();
     ctx.beginPath(); ctx.rect(r[0], r[1], r[2], r[3]); ctx.clip();
-    paths(view).forEach(function (path) {
+    shown.forEach(function (path) {
       var pixels = path.points.map(geo.toPixel);
       if (!pixels.length) { return; }
       drawOne(ctx, path, pixels, big);
@@ -265,10 +274,50 @@
       }
     });
     ctx.restore();
+    record.outside = shown.reduce(function (n, path) {
+      return n + path.points.filter(function (p) {
+        var q = geo.toPixel(p);
+        return q[0] < r[0] || q[0] > r[0] + r[2] || q[1] < r[1] || q[1] > r[1] + r[3];
+      }).length;
+    }, 0);
+    record.total = record.paths.reduce(function (n, p) { return n + p.points; }, 0);
     drawnPaths[view] = record;
+    sayOutside();
+  }
+
+  function sayOutside() {
+    // how much of the paths each view leaves out (frames vary far more than clip averages)
+    var el = document.getElementById("path-outside");
+    if (!el) { return; }
+    var parts = d.views().map(function (v) {
+      var r = drawnPaths[v.name];
+      return r && r.total && r.outside ? Math.round(100 * r.outside / r.total) + "% outside " + v.title : null;
+    }).filter(Boolean);
+    var said = parts.length ? "frames vary more than clip averages: " + parts.join(", ") + " ·" : "";
+    if (el.textContent !== said) { el.textContent = said; }
   }
 
   function redraw() { d.views().forEach(function (v) { drawPaths(v.name); }); }
+
+  function fit() {
+    // every view zoomed out to hold its paths' points and the map's own range (a relayout, as a
+    // zoom: the figure is not rebuilt)
+    d.views().forEach(function (v) {
+      var gd = d.graphDiv(v.name), L = gd && d.plotly.layout(gd), all = paths(v.name);
+      if (!L || !all.length || !window.Plotly) { return; }
+      var axes = v.dim === 3 ? ["scene.xaxis", "scene.yaxis", "scene.zaxis"] : ["xaxis", "yaxis"], update = {};
+      axes.forEach(function (name, k) {
+        var ax = v.dim === 3 ? L.scene[name.slice(6)] : L[name], lo = ax.range[0], hi = ax.range[1];
+        all.forEach(function (path) { path.points.forEach(function (p) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }); });
+        var pad = 0.04 * (hi - lo || 1);
+        update[name + ".range"] = [lo - pad, hi + pad];
+      });
+      window.Plotly.relayout(gd, update);
+    });
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target && event.target.id === "path-fit") { fit(); }
+  });
 
   function resync() {
     // the page shows another representation: the shown clips' paths in it (a query's is dropped)
@@ -338,11 +387,13 @@
   }
 
   document.addEventListener("pointerdown", function (event) {
-    d.lastPointerShift = !!event.shiftKey;
-    if (window.dash_clientside && window.dash_clientside.set_props && viewUnder(event)) {
-      window.dash_clientside.set_props("click-mode", {data: {shift: !!event.shiftKey}});
+    var under = viewUnder(event), shift = !!event.shiftKey;
+    if (under && shift !== storedShift && window.dash_clientside && window.dash_clientside.set_props) {
+      // the selection callback reads it: a shift-click selects nothing (callbacks/selection.py)
+      window.dash_clientside.set_props("click-mode", {data: {shift: shift}});
+      storedShift = shift;
     }
-    var under = viewUnder(event);
+    d.lastPointerShift = shift;
     var hit = under && event.button === 0 && !event.shiftKey && nearestPoint(under.view, under.gd, event, HIT_PX);
     if (!hit) { return; }
     scrub = {path: hit.path, view: under.view, gd: under.gd, index: hit.index};
@@ -392,6 +443,7 @@
   });
 
   d.drawPaths = drawPaths;
+  d.fitPaths = fit;
   d.drawnPaths = drawnPaths;
   d.comparePath = compare;
   d.showQueryPath = showQuery;

@@ -768,6 +768,18 @@ def test_query_by_voice_with_the_fake_microphone_lands_among_its_own_recording(d
         assert driver.find_element(By.ID, "selected-clip").text == "query"
         timings = driver.execute_script("return window.dacvizQuery.timings")
         assert len(timings) == 1 and timings[0] > 0
+        # said again with z shown: the query's frames are a path in all four views, its marker
+        # follows the query's own player
+        record.click()
+        wait_for(lambda: "Stop" in record.text, 10, "recording again")
+        time.sleep(2 * float(cache.clips["duration_s"][clip]))
+        record.click()
+        drawn = wait_for(lambda: driver.execute_script(
+            "const d = window.dacviz.drawnPaths || {}; return ['pca2','pca3','tsne2','tsne3'].every("
+            "v => d[v] && d[v].paths.some(p => p.name === 'query' && p.points > 10)) ? d : null"),
+            30, "the query's path in all four views")
+        assert "query path" in driver.find_element(By.ID, "path-info").text
+        assert all(drawn[v]["markerOf"] == "query" for v in ("pca2", "tsne2"))
     finally:
         driver.quit()
         server.terminate()

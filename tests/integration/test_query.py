@@ -96,6 +96,13 @@ def test_a_cached_clip_comes_back_first_at_distance_zero_in_every_representation
                 assert np.abs(placed - cache.projection(rep, view.name)[clip]).max() < 1e-3 * spread, \
                     (rep, view.name)
             assert body["views"]["pca2"]["placed"].startswith("exact")
+            if rep in ("z", "z_q2"):  # its frames as a path: the clip's own, centred on its point
+                path = body["path"]
+                assert path["n_frames"] == len(cache.frame_codes(clip)) and path["rep"] == rep
+                np.testing.assert_allclose(np.mean(path["views"]["pca2"]["xyz"], axis=0),
+                                           cache.projection(rep, "pca2")[clip], atol=1e-2)
+            elif rep in ("mfcc", "codes_concat"):
+                assert body["path"] is None
     other = cache.audio_path(3).read_bytes()
     body = post(server, other, rep="mfcc", vectors=1).json
     assert set(body["vectors"]) == set(cache.representations) and len(body["vectors"]["mfcc"]) == 80
