@@ -126,7 +126,7 @@ def faithfulness(cache, record: BenchRecord, clips: list[int], rep: str, seed: i
         ours = place_among(fitted_xy[near], distance)
         ms_ours.append(1000 * (time.perf_counter() - started) / len(frames))
         started = time.perf_counter()
-        theirs = np.asarray(fitted.transform(frames.astype(np.float64), verbose=False))
+        theirs = np.asarray(fitted.transform(frames.astype(np.float64)))
         ms_theirs.append(1000 * (time.perf_counter() - started) / len(frames))
         full = near if PLACE_K == KEPT_K else nearest_to_many(unit, frames, KEPT_K)[0]
         for placed, into in ((ours, kept_ours), (theirs, kept_theirs)):

@@ -21,6 +21,8 @@ from __future__ import annotations
 
 MFCC_RATE = 16000
 N_MFCC = 40
+MFCC_HOP = 160  # samples at MFCC_RATE: one MFCC frame every 10 ms
+MFCC_HOP_S = MFCC_HOP / MFCC_RATE
 
 
 DAC_BASE = ("z", "codes_concat", "codes_mean")  # what DAC's encode gives directly (not the depths)

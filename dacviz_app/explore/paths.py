@@ -27,6 +27,7 @@ from functools import lru_cache
 import numpy as np
 
 from dacviz_app.cache import Cache
+from dacviz_app.cache.representations import N_MFCC
 from dacviz_app.embedding.frames import cosine_cost, decimate, dtw, frame_latents
 from dacviz_app.embedding.neighbours import nearest_to_many, normalise_rows
 from dacviz_app.embedding.projections import PLACE_K, pca_place, place_among
@@ -51,25 +52,45 @@ def path_depths(cache: Cache) -> dict[str, int]:
 def path_problem(cache: Cache, rep: str) -> str | None:
     """Why clips of ``rep`` have no path in this cache, or None."""
     depths = path_depths(cache)
-    if rep not in depths:
-        have = ", ".join(depths) or "none here"
+    if rep not in depths and cache.encoder(rep) != "mfcc":
+        have = ", ".join([*depths, "mfcc"])
         return (f"{rep} has no path: it is pooled by its encoder over the whole clip; a path is "
-                f"drawn for DAC's frame latents ({have})")
+                f"drawn for frame-level representations ({have})")
     if cache.synthetic:
         return "a synthetic cache has no frames: its clips are made-up vectors"
-    if cache.quantizer is None or cache.frame_codes(0) is None:
+    if rep in depths and (cache.quantizer is None or cache.frame_codes(0) is None):
         return ("this cache keeps no frame codes or quantizer tables (made before them): rerun "
                 "precompute into it with the same settings to add them")
     return None
 
 
+def from_service(cache: Cache, rep: str) -> bool:
+    """Whether ``rep``'s frames come from the encoder service (MFCC) rather than the cache."""
+    return cache.encoder(rep) == "mfcc"
+
+
+def dac_frame_s(cache: Cache) -> float:
+    """Seconds per DAC frame (hop_length / sample_rate: 20 ms at 16 kHz)."""
+    return int(cache.model["hop_length"]) / int(cache.model["sample_rate"])
+
+
 def clip_frames(cache: Cache, clip: int, rep: str) -> np.ndarray:
-    """(n_frames, latent_dim) float32 clip ``clip``'s frame latents in ``rep`` (its depth's);
-    NoPath when there are none."""
+    """(n_frames, latent_dim) float32 clip ``clip``'s DAC frame latents in ``rep`` (its
+    depth's); NoPath when there are none."""
     problem = path_problem(cache, rep)
-    if problem:
-        raise NoPath(problem)
+    if problem or rep not in path_depths(cache):
+        raise NoPath(problem or f"{rep}'s frames come from the encoder service")
     return frame_latents(cache.quantizer, cache.frame_codes(clip), path_depths(cache)[rep])
+
+
+def mfcc_vectors(cache: Cache, frames: np.ndarray, clip: int | None = None) -> np.ndarray:
+    """(n_frames, 40) MFCC frames -> (n_frames, 80) float32 points of the ``mfcc`` space: each
+    frame's 40 MFCCs beside the clip's 40 standard deviations (the stored vector's second half
+    for a cached clip, the frames' own for a query), so that their mean is the clip's vector."""
+    frames = np.asarray(frames, np.float32)
+    spread = (np.asarray(cache.embedding("mfcc")[clip, frames.shape[1]:], np.float32) if clip is not None
+              else frames.astype(np.float64).std(axis=0).astype(np.float32))
+    return np.concatenate([frames, np.broadcast_to(spread, frames.shape)], axis=1)
 
 
 def clean_frame_codes(cache: Cache, value, max_frames: int) -> np.ndarray | None:
@@ -89,13 +110,36 @@ def clean_frame_codes(cache: Cache, value, max_frames: int) -> np.ndarray | None
     return codes.astype(np.int16)
 
 
-def query_path(cache: Cache, rep: str, codes: np.ndarray) -> dict | None:
-    """``path_answer`` of a query's frame codes in ``rep``, or None where ``rep`` has no path
-    (or the cache no quantizer tables)."""
-    depth = path_depths(cache).get(rep)
-    if depth is None or cache.quantizer is None:
+def clean_mfcc_frames(value, max_frames: int) -> np.ndarray | None:
+    """MFCC frames from the encoder service -> (n_frames, N_MFCC) float32, or None unless a list
+    of 1..max_frames rows of N_MFCC finite numbers."""
+    if not isinstance(value, list) or not 1 <= len(value) <= max_frames:
         return None
-    return path_answer(cache, rep, frame_latents(cache.quantizer, codes, depth))
+    try:
+        frames = np.asarray(value, np.float32)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if frames.shape != (len(value), N_MFCC) or not np.all(np.isfinite(frames)):
+        return None
+    return frames
+
+
+def max_mfcc_frames(cache: Cache, frame_s: float) -> int:
+    """The most MFCC frames a clip of this cache has (its longest) at ``frame_s`` seconds each."""
+    longest = max((float(d) for d in cache.clips["duration_s"]), default=0.0)
+    return int(longest / frame_s) + 2
+
+
+def query_path(cache: Cache, rep: str, codes: np.ndarray | None, mfcc: np.ndarray | None,
+               mfcc_frame_s: float | None) -> dict | None:
+    """``path_answer`` of a query in ``rep`` from its frame codes (DAC's representations) or its
+    MFCC frames (``mfcc``), or None where ``rep`` has no path or the frames are missing."""
+    depth = path_depths(cache).get(rep)
+    if depth is not None and codes is not None and cache.quantizer is not None:
+        return path_answer(cache, rep, frame_latents(cache.quantizer, codes, depth), dac_frame_s(cache))
+    if cache.encoder(rep) == "mfcc" and mfcc is not None and mfcc_frame_s:
+        return path_answer(cache, rep, mfcc_vectors(cache, mfcc), mfcc_frame_s)
+    return None
 
 
 def placement_ids(cache: Cache) -> np.ndarray:
@@ -138,39 +182,47 @@ def place_frames(cache: Cache, rep: str, frames: np.ndarray) -> dict[str, dict]:
     return out
 
 
-def path_answer(cache: Cache, rep: str, frames: np.ndarray) -> dict:
-    """The JSON of a path of ``frames`` ((n_frames, dim) of ``rep``): the drawn frames'
-    indices, their places in every view, the frame's duration."""
-    model = cache.model
-    frame_s = int(model["hop_length"]) / int(model["sample_rate"])
+def path_answer(cache: Cache, rep: str, frames: np.ndarray, frame_s: float) -> dict:
+    """The JSON of a path of ``frames`` ((n_frames, dim) points of ``rep``, one per ``frame_s``
+    seconds): the drawn frames' indices and their places in every view."""
     drawn = decimate(len(frames), MAX_PATH_POINTS)
     return {"rep": rep, "n_frames": int(len(frames)), "frame_s": frame_s,
             "frames": drawn.tolist(), "views": place_frames(cache, rep, frames[drawn]),
             "decimated": (f"{len(drawn)} of its {len(frames):,} frames drawn, evenly spaced"
                           if len(drawn) < len(frames) else None),
-            "space": f"{rep}'s frame latents (full {frames.shape[1]}-D, one per {1000 * frame_s:g} ms)",
-            "untrained": cache.untrained}
+            "space": f"{rep}'s frames (full {frames.shape[1]}-D, one per {1000 * frame_s:g} ms)",
+            "untrained": cache.untrained and cache.encoder(rep) == "dac"}
+
+
+def clip_answer(cache: Cache, clip: int, rep: str, frames: np.ndarray, frame_s: float) -> dict:
+    """``path_answer`` with the clip's id, label and speaker."""
+    return {"clip": clip, "label": str(cache.clips["label"][clip]),
+            "speaker": str(cache.clips["speaker"][clip]), **path_answer(cache, rep, frames, frame_s)}
 
 
 @lru_cache(maxsize=256)
 def clip_path(cache: Cache, clip: int, rep: str) -> dict:
-    """``path_answer`` for clip ``clip`` (a valid id) in ``rep`` (one of the cache's), with
-    the clip's label and speaker; NoPath when there is none. Memoised per worker: both keys
-    are bounded (the caller checks them)."""
-    answer = path_answer(cache, rep, clip_frames(cache, clip, rep))
-    return {"clip": clip, "label": str(cache.clips["label"][clip]),
-            "speaker": str(cache.clips["speaker"][clip]), **answer}
+    """The path of clip ``clip`` (a valid id) in ``rep``, a DAC representation with frames;
+    NoPath when there is none. Memoised per worker: both keys are bounded (the caller checks
+    them)."""
+    return clip_answer(cache, clip, rep, clip_frames(cache, clip, rep), dac_frame_s(cache))
 
 
-def reference_clips(cache: Cache, first: int, second: int, n_first: int) -> list[int]:
+def mfcc_clip_path(cache: Cache, clip: int, frames: np.ndarray, frame_s: float) -> dict:
+    """The path of clip ``clip`` in ``mfcc`` from its MFCC frames ((n_frames, 40), from the
+    encoder service)."""
+    return clip_answer(cache, clip, "mfcc", mfcc_vectors(cache, frames, clip), frame_s)
+
+
+def reference_clips(cache: Cache, first: int, second: int, n_first: int, frame_s: float) -> list[int]:
     """Up to DTW_REFERENCES clips other than ``first`` and ``second``, drawn with the cache's
-    seed and ``first``, while their frames times ``n_first`` stay within MAX_DTW_CELLS."""
+    seed and ``first``, while their frames (their durations over ``frame_s``) times ``n_first``
+    stay within MAX_DTW_CELLS."""
     others = np.setdiff1d(np.arange(cache.n_clips), [first, second])
     rng = np.random.default_rng([cache.seed, first])
     chosen, cells = [], 0
     for clip in rng.permutation(others)[:4 * DTW_REFERENCES].tolist():
-        frames = cache.frame_codes(clip)
-        cost = n_first * (0 if frames is None else len(frames))
+        cost = n_first * (float(cache.clips["duration_s"][clip]) / frame_s + 1)
         if len(chosen) == DTW_REFERENCES or cells + cost > MAX_DTW_CELLS:
             break
         chosen.append(int(clip))
@@ -184,23 +236,31 @@ def mean_aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     return total / cells
 
 
-@lru_cache(maxsize=128)
-def compare_paths(cache: Cache, first: int, second: int, rep: str) -> dict:
-    """Two clips' paths compared in ``rep``: the mean frame distance along their best time
-    alignment (DTW), and, for chance, ``first``'s distance to DTW_REFERENCES other clips drawn
-    at random. NoPath when ``rep`` has none."""
-    a, b = clip_frames(cache, first, rep), clip_frames(cache, second, rep)
+def compare(cache: Cache, first: int, second: int, rep: str,
+            frames: dict[int, np.ndarray], references: list[int]) -> dict:
+    """Two clips' paths compared in ``rep`` (``frames``: {clip: (n_frames, dim)} of ``first``,
+    ``second`` and ``references``): the mean frame distance along their best time alignment
+    (DTW), and for chance ``first``'s distance to each reference clip."""
+    a, b = frames[first], frames[second]
     distance = mean_aligned_distance(a, b)
-    references = [mean_aligned_distance(a, clip_frames(cache, other, rep))
-                  for other in reference_clips(cache, first, second, len(a))]
+    to_references = [mean_aligned_distance(a, frames[other]) for other in references]
     return {"first": first, "second": second, "rep": rep, "dtw": round(distance, 5),
             "frames": [len(a), len(b)],
-            "frame_distance": f"cosine distance 1 - cos between frame latents (full {a.shape[1]}-D {rep})",
+            "frame_distance": f"cosine distance 1 - cos between frames (full {a.shape[1]}-D {rep})",
             "alignment": "dynamic time warping, steps (1,0) (0,1) (1,1); the total over the "
                          "best alignment divided by its length: the mean distance of aligned frames",
-            "reference": {"clips": len(references),
-                          "median": round(float(np.median(references)), 5) if references else None,
-                          "closer": int(sum(r < distance for r in references)),
-                          "how": f"clip {first}'s distance to {len(references)} other clips drawn at "
+            "reference": {"clips": len(to_references),
+                          "median": round(float(np.median(to_references)), 5) if to_references else None,
+                          "closer": int(sum(r < distance for r in to_references)),
+                          "how": f"clip {first}'s distance to {len(to_references)} other clips drawn at "
                                  f"random (seeded): how far an unrelated clip is"},
-            "untrained": cache.untrained}
+            "untrained": cache.untrained and cache.encoder(rep) == "dac"}
+
+
+@lru_cache(maxsize=128)
+def compare_paths(cache: Cache, first: int, second: int, rep: str) -> dict:
+    """``compare`` for a DAC representation with frames (from the cache); NoPath otherwise."""
+    a = clip_frames(cache, first, rep)
+    references = reference_clips(cache, first, second, len(a), dac_frame_s(cache))
+    frames = {clip: clip_frames(cache, clip, rep) for clip in {first, second, *references}}
+    return compare(cache, first, second, rep, frames, references)

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dacviz_app.cache.representations import MFCC_RATE, N_MFCC
+from dacviz_app.cache.representations import MFCC_HOP, MFCC_HOP_S, MFCC_RATE, N_MFCC
 
 
 @lru_cache(maxsize=1)
@@ -15,12 +15,13 @@ def _mfcc_transform():
 
     return torchaudio.transforms.MFCC(
         sample_rate=MFCC_RATE, n_mfcc=N_MFCC, log_mels=True,
-        melkwargs=dict(n_fft=400, win_length=400, hop_length=160, n_mels=64,
+        melkwargs=dict(n_fft=400, win_length=400, hop_length=MFCC_HOP, n_mels=64,
                        f_min=20.0, f_max=7600.0, center=True))
 
 
-def mfcc_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    """(n_samples,) float32 mono at ``sample_rate`` -> (80,) float32: 40 MFCC means, 40 stds."""
+def mfcc_frames(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(n_samples,) float32 mono at ``sample_rate`` -> (40, n_frames) float64: the clip's 40
+    MFCCs every MFCC_HOP_S seconds (centred windows)."""
     import torch
 
     from dacviz_app.precompute.audio import resample
@@ -28,5 +29,14 @@ def mfcc_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     audio16 = resample(audio, sample_rate, MFCC_RATE)
     with torch.inference_mode():
         mfcc = _mfcc_transform()(torch.from_numpy(np.ascontiguousarray(audio16)))  # (40, frames)
-    mfcc = mfcc.numpy().astype(np.float64)
+    return mfcc.numpy().astype(np.float64)
+
+
+def frame_stats(mfcc: np.ndarray) -> np.ndarray:
+    """(40, n_frames) float64 ``mfcc_frames`` -> (80,) float32: their 40 means, 40 stds."""
     return np.concatenate([mfcc.mean(axis=1), mfcc.std(axis=1)]).astype(np.float32)
+
+
+def mfcc_stats(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """(n_samples,) float32 mono at ``sample_rate`` -> (80,) float32: 40 MFCC means, 40 stds."""
+    return frame_stats(mfcc_frames(audio, sample_rate))

@@ -4,7 +4,7 @@
 weights file, checked against the recorded sha256, or the same untrained seed; the encoders
 beside DAC, checked the same way) and turns one uploaded audio file into one vector per
 representation, through the very functions precompute used: ``audio.load_clip_bytes`` (read,
-mono, resample), ``representations.mfcc_stats`` (single-threaded, as in the loader), DAC's
+mono, resample), ``mfcc.mfcc_stats`` (single-threaded, as in the loader), DAC's
 ``encode.encode_batch`` and ``pipeline.encode_with``. A clip that is in the cache therefore
 gets its own vectors back (up to the 16-bit rounding of the cache's WAV copy).
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from dacviz_app.cache import Cache
-from dacviz_app.precompute.mfcc import mfcc_stats
+from dacviz_app.precompute.mfcc import MFCC_HOP_S, frame_stats, mfcc_frames
 from dacviz_app.explore.nearest import representations_for_queries, weights_problem
 from dacviz_app.precompute.audio import ClipRejected, load_clip_bytes
 from dacviz_app.precompute.dac_encode import WeightsChoice, encode_batch, load_dac, sha256_file
@@ -75,14 +75,16 @@ class QueryEncoder:
 
     def encode(self, data: bytes) -> tuple[dict[str, np.ndarray], dict]:
         """One audio file's bytes -> ({representation: (dim,) float32}, {"duration_s",
-        "encode_ms", "frame_codes": (n_frames, n_codebooks) as lists: its path}); QueryRefused(422) with the reason for a clip precompute would skip."""
+        "encode_ms", "frame_codes": (n_frames, n_codebooks) and "mfcc_frames": (n_mfcc_frames,
+        40) as lists, "mfcc_frame_s": its paths}); QueryRefused(422) with the reason for a clip precompute would skip."""
         from dacviz_app.precompute.encode_run import encode_with
 
         started = time.perf_counter()
         try:
             with single_threaded():  # as prepare_clip: the same bits as the loader's
                 clip = load_clip_bytes(data, self.sample_rate, MAX_SECONDS)
-                mfcc = mfcc_stats(clip.audio, self.sample_rate)
+                frames = mfcc_frames(clip.audio, self.sample_rate)  # (40, n_frames) float64
+                mfcc = frame_stats(frames)
         except ClipRejected as err:
             raise QueryRefused(422, f"not used: {err}")
         except (MemoryError, RuntimeError, ValueError) as err:
@@ -97,4 +99,21 @@ class QueryEncoder:
         vectors = {rep: v for rep, v in vectors.items() if self.cache.has_representation(rep)}
         return vectors, {"duration_s": round(clip.duration_s, 3),
                          "encode_ms": round(1000 * (time.perf_counter() - started), 1),
-                         "frame_codes": encoded["frame_codes"][0].tolist()}
+                         "frame_codes": encoded["frame_codes"][0].tolist(),
+                         "mfcc_frames": np.asarray(frames.T, np.float32).tolist(), "mfcc_frame_s": MFCC_HOP_S}
+
+    mfcc_frame_s = MFCC_HOP_S
+
+    def clip_mfcc_frames(self, clip: int) -> list[list[float]]:
+        """Clip ``clip`` of the cache (its WAV copy, as precompute's MFCC read it) -> (n_frames,
+        40) as lists, one frame per ``mfcc_frame_s``: its MFCC path. QueryRefused(404) for a
+        clip the cache does not have."""
+        from dacviz_app.precompute.audio import read_copy
+
+        try:
+            path = self.cache.audio_path(int(clip))
+        except (IndexError, TypeError, ValueError):
+            raise QueryRefused(404, "no such clip")
+        with single_threaded():  # as prepare_clip: the same bits as the loader's
+            frames = mfcc_frames(read_copy(path), self.sample_rate)
+        return np.asarray(frames.T, np.float32).tolist()

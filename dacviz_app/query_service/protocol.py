@@ -7,6 +7,9 @@ pickle: the answer's vectors are JSON numbers.
   {"op": "encode", "client": address} -> {"status": 100} (admitted) or {"status": 429|503, "error"};
   once admitted, the audio file's bytes -> {"status": 200, "vectors": {rep: [..]}, "duration_s",
   "encode_ms", "waited_ms", "unavailable"} or {"status": 4xx|5xx, "error": reason}.
+  {"op": "frames", "client": address, "clips": [id, ...]} (1..MAX_FRAME_CLIPS) -> (admitted as
+  one query, then) {"status": 200, "frames": {id: [[40 MFCCs] per frame]}, "frame_s", "encode_ms",
+  "waited_ms"}, or a refusal as above: cached clips' MFCC frames, for their paths (``explore.paths``).
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ MAX_UPLOAD_BYTES = 8 * 2**20  # 10 s of 48 kHz stereo float32 WAV is 3.8 MB
 QUEUE_SIZE = 4  # queries that may wait in the encoder while one encodes
 PER_CLIENT = 1  # queries one client (address) may have in the encoder at once
 ENCODE_TIMEOUT_S = 60.0
+MAX_FRAME_CLIPS = 20  # clips one "frames" request may ask for (two compared and their references)
 
 
 class QueryRefused(Exception):

@@ -25,7 +25,7 @@ examples:
 from __future__ import annotations
 
 from dacviz_app.query_service.protocol import (ANSWER_TIMEOUT_S, ENCODE_TIMEOUT_S, MAX_CONNECTIONS,
-                                               MAX_HEADER_BYTES, MAX_UPLOAD_BYTES, PER_CLIENT,
+                                               MAX_FRAME_CLIPS, MAX_HEADER_BYTES, MAX_UPLOAD_BYTES, PER_CLIENT,
                                                QUEUE_SIZE, QueryRefused, busy_message, recv_frame,
                                                send_frame)
 
@@ -43,6 +43,7 @@ class _Job:
     def __init__(self, client: str):
         self.client = client
         self.data = b""
+        self.clips: list[int] | None = None  # a "frames" job: the cache's clips whose MFCC frames are asked
         self.done = threading.Event()
         self.cancelled = False
         self.answer: dict = {}
@@ -147,6 +148,8 @@ class EncoderService:
 
     def _encode(self, job: _Job) -> dict:
         waited = time.perf_counter() - job.queued
+        if job.clips is not None:
+            return self._frames(job.clips, waited)
         try:
             vectors, info = self.encoder.encode(job.data)
         except QueryRefused as err:
@@ -156,6 +159,25 @@ class EncoderService:
         return {"status": 200, **info, "waited_ms": round(1000 * waited, 1),
                 "vectors": {rep: [float(x) for x in v] for rep, v in vectors.items()},
                 "unavailable": self.unavailable}
+
+
+    def _frames(self, clips: list[int], waited: float) -> dict:
+        started = time.perf_counter()
+        try:
+            answer = {"frames": {str(clip): self.encoder.clip_mfcc_frames(clip) for clip in clips},
+                      "frame_s": self.encoder.mfcc_frame_s}
+        except QueryRefused as err:
+            return {"status": err.status, "error": err.message}
+        except Exception as err:  # noqa: BLE001 - one bad clip never stops the service
+            return {"status": 500, "error": f"the MFCC frames failed on this clip ({type(err).__name__})"}
+        return {"status": 200, **answer, "waited_ms": round(1000 * waited, 1),
+                "encode_ms": round(1000 * (time.perf_counter() - started), 1)}
+
+
+def frame_clips(value) -> bool:
+    """Whether ``value`` is what a "frames" request may ask for: 1..MAX_FRAME_CLIPS clip ids."""
+    return isinstance(value, list) and 1 <= len(value) <= MAX_FRAME_CLIPS and all(
+        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
 
 
 def _handler(service: EncoderService):
@@ -172,6 +194,8 @@ def _handler(service: EncoderService):
                     self._answer(service.status())
                 elif op == "encode":
                     self._encode(str(header.get("client") or "?")[:200])
+                elif op == "frames" and frame_clips(header.get("clips")):
+                    self._frames(str(header.get("client") or "?")[:200], header["clips"])
                 else:
                     self._answer({"status": 400, "error": "unknown request"})
             except (ValueError, ConnectionError, OSError, UnicodeDecodeError):
@@ -190,6 +214,15 @@ def _handler(service: EncoderService):
             except BaseException:
                 service.release(job)  # the upload never came: never queued
                 raise
+            self.request.settimeout(None)
+            self._answer(service.wait(job))
+
+        def _frames(self, client: str, clips: list[int]) -> None:
+            job, answer = service.admit(client)  # the same queue and shares as a query
+            if job is None:
+                self._answer(answer)
+                return
+            job.clips = clips
             self.request.settimeout(None)
             self._answer(service.wait(job))
 

@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 from dacviz_app import query_service
 from dacviz_app.cache import Cache
 from dacviz_app.explore.nearest import answer, clean_vectors, weights_problem
-from dacviz_app.explore.paths import clean_frame_codes, query_path
+from dacviz_app.explore.paths import clean_frame_codes, clean_mfcc_frames, query_path
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES, QueryRefused
 from dacviz_app.viewer.layout import DEFAULT_K
 
@@ -62,7 +62,9 @@ def serve_query(cache: Cache):
     if want_vectors:
         body["vectors"] = {name: [float(x) for x in v] for name, v in vectors.items()}
     codes = clean_frame_codes(cache, encoded.get("frame_codes"), max_query_frames(cache))
-    body["path"] = query_path(cache, rep, codes) if codes is not None else None
+    mfcc_s = encoded.get("mfcc_frame_s") if isinstance(encoded.get("mfcc_frame_s"), float) else None
+    mfcc = clean_mfcc_frames(encoded.get("mfcc_frames"), int(MAX_SECONDS / mfcc_s) + 2) if mfcc_s else None
+    body["path"] = query_path(cache, rep, codes, mfcc, mfcc_s)
     return jsonify(body)
 
 

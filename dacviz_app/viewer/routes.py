@@ -1,7 +1,7 @@
 """The app's own HTTP routes beside Dash's: ``/audio`` (a clip's WAV or its reconstruction),
 ``/sound`` (its waveform and spectrogram as JSON), ``/clip-at`` (the clip at a clicked point),
-``/path`` and ``/paths`` (a clip's frames as a path in every view, two paths compared) and
-``/query`` (``viewer.query_route``); the one containment check of every file sent; no stack
+``/path`` and ``/paths`` (``viewer.path_route``: a clip's frames as a path in every view, two
+paths compared) and ``/query`` (``viewer.query_route``); the one containment check of every file sent; no stack
 trace to a client; the proxy rule. ``register`` puts them on the app's Flask server.
 """
 from __future__ import annotations
@@ -17,10 +17,10 @@ from werkzeug.exceptions import HTTPException
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import is_view
 from dacviz_app.explore.groups import ViewGroups
-from dacviz_app.explore.paths import NoPath, clip_path, compare_paths
 from dacviz_app.explore.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from dacviz_app.viewer import page_state
 from dacviz_app.viewer.memo import SharedFileMemo, private_folder, remove_stale_private_folders
+from dacviz_app.viewer.path_route import serve_path, serve_path_comparison
 from dacviz_app.viewer.query_route import serve_query
 
 AUDIO_MAX_AGE_S = 24 * 3600
@@ -211,49 +211,6 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     selection = {"clip": clip, "cursor": -1, "play": clip, "nonce": 0}
     return {"clip": clip, "highlight": page_state.highlight_update(
         cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
-
-
-def path_request_rep(cache: Cache) -> str:
-    """The ``rep`` argument of a path request, checked (400 for one the cache does not have)."""
-    rep = request.args.get("rep")
-    if not cache.has_representation(rep):
-        abort(400, f"unknown representation; this cache has {', '.join(cache.representations)}")
-    return rep
-
-
-def cached_json(answer: dict):
-    """``answer`` as JSON, kept by the browser when the URL names the cache (``?v=``)."""
-    response = jsonify(answer)
-    if request.args.get("v") is not None:
-        response.cache_control.max_age = AUDIO_MAX_AGE_S
-    return response
-
-
-def serve_path(cache: Cache, clip_id: int):
-    """``/path/<clip>?rep=&v=``: the clip's frames as a path in every view of ``rep``
-    (``explore.paths.clip_path``); 404 for a clip the cache does not have, 400 for an unknown
-    representation, 409 {"error"} for one without a path here."""
-    clip = cache.clip_or_none(clip_id)
-    if clip is None:
-        abort(404)
-    rep = path_request_rep(cache)
-    try:
-        return cached_json(clip_path(cache, clip, rep))
-    except NoPath as err:
-        return {"error": str(err)}, 409
-
-
-def serve_path_comparison(cache: Cache, first: int, second: int):
-    """``/paths/<first>/<second>?rep=&v=``: two clips' paths compared (``compare_paths``: DTW
-    and its chance level); the same refusals as ``/path``."""
-    a, b = cache.clip_or_none(first), cache.clip_or_none(second)
-    if a is None or b is None:
-        abort(404)
-    rep = path_request_rep(cache)
-    try:
-        return cached_json(compare_paths(cache, a, b, rep))
-    except NoPath as err:
-        return {"error": str(err)}, 409
 
 
 def sound_memo(cache: Cache) -> SharedFileMemo:
