@@ -274,15 +274,25 @@
       }
     });
     ctx.restore();
-    record.outside = shown.reduce(function (n, path) {
+    var ranges = axisRanges(gd, d.dimOf(view));  // outside the view's axis ranges (for 3D: its box)
+    record.outside = ranges ? shown.reduce(function (n, path) {
       return n + path.points.filter(function (p) {
-        var q = geo.toPixel(p);
-        return q[0] < r[0] || q[0] > r[0] + r[2] || q[1] < r[1] || q[1] > r[1] + r[3];
+        return ranges.some(function (range, k) {
+          return p[k] < Math.min(range[0], range[1]) || p[k] > Math.max(range[0], range[1]);
+        });
       }).length;
-    }, 0);
+    }, 0) : 0;
     record.total = record.paths.reduce(function (n, p) { return n + p.points; }, 0);
     drawnPaths[view] = record;
     sayOutside();
+  }
+
+  function axisRanges(gd, dim) {
+    // [[lo, hi] per axis] the view shows, from its computed layout (public fields)
+    var L = d.plotly.layout(gd);
+    if (!L) { return null; }
+    var axes = dim === 3 ? (L.scene ? [L.scene.xaxis, L.scene.yaxis, L.scene.zaxis] : []) : [L.xaxis, L.yaxis];
+    return axes.length && axes.every(function (a) { return a && a.range; }) ? axes.map(function (a) { return a.range; }) : null;
   }
 
   function sayOutside() {
@@ -306,13 +316,18 @@
       var gd = d.graphDiv(v.name), L = gd && d.plotly.layout(gd), all = paths(v.name);
       if (!L || !all.length || !window.Plotly) { return; }
       var axes = v.dim === 3 ? ["scene.xaxis", "scene.yaxis", "scene.zaxis"] : ["xaxis", "yaxis"], update = {};
+      var ranges = axisRanges(gd, v.dim);
+      if (!ranges) { return; }
       axes.forEach(function (name, k) {
-        var ax = v.dim === 3 ? L.scene[name.slice(6)] : L[name], lo = ax.range[0], hi = ax.range[1];
+        var lo = Math.min(ranges[k][0], ranges[k][1]), hi = Math.max(ranges[k][0], ranges[k][1]);
         all.forEach(function (path) { path.points.forEach(function (p) { lo = Math.min(lo, p[k]); hi = Math.max(hi, p[k]); }); });
         var pad = 0.04 * (hi - lo || 1);
         update[name + ".range"] = [lo - pad, hi + pad];
       });
-      window.Plotly.relayout(gd, update);
+      // a 3D scene takes its new box on one of its next frames: both layers are drawn again then
+      window.Plotly.relayout(gd, update).then(function () {
+        window.setTimeout(function () { d.refresh(v.name, true); }, 120);
+      });
     });
   }
   document.addEventListener("click", function (event) {
