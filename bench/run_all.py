@@ -144,6 +144,11 @@ SUITE = [
         "100k": lambda c, w: ["--cache", str(c.real), "--browser", "3"]}),
     Bench("bench_query.py", {"smoke": lambda c, w: ["--cache", str(c.plain), "--queries", "3"]},
           name="bench_query.py (no speaker encoder, no depths)"),
+    Bench("bench_paths.py", {
+        "smoke": lambda c, w: ["--cache", str(c.real), "--clips", "4", "--scale-cache", str(c.synthetic)],
+        "demo": lambda c, w: ["--cache", str(c.real), "--browser", "5"],
+        "100k": lambda c, w: ["--cache", str(c.real), "--scale-cache", str(c.synthetic), "--browser", "5"]},
+        ("frame codes", "one clip's path", "two paths compared", "kept (a frame's", "openTSNE transform")),
     Bench("bench_ray.py", {
         "smoke": lambda c, w: ["--per-word", "1", "--chunk-size", "6", "--dnsmos-clips", "0", "--depths", "2",
                                    "--no-warm-up"],

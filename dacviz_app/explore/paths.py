@@ -151,6 +151,21 @@ def placement_ids(cache: Cache) -> np.ndarray:
     return np.sort(rng.choice(cache.n_clips, PLACEMENT_SAMPLE, replace=False))
 
 
+@lru_cache(maxsize=1)
+def _blas():
+    """This process's BLAS libraries (threadpoolctl), looked up once."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():
+    """A context in which BLAS runs on one thread: a path's products are small (frames x a few
+    thousand clips), and a second BLAS thread waiting for a busy core made one path 30 ms
+    instead of 0.3 (measured on this 2-core machine under load)."""
+    return _blas().limit(limits=1, user_api="blas")
+
+
 @lru_cache(maxsize=4)
 def _placement_rows(cache: Cache, rep: str) -> np.ndarray:
     """(n_sample, dim) float32 unit rows of ``rep`` for the placement sample, once per worker
@@ -186,8 +201,10 @@ def path_answer(cache: Cache, rep: str, frames: np.ndarray, frame_s: float) -> d
     """The JSON of a path of ``frames`` ((n_frames, dim) points of ``rep``, one per ``frame_s``
     seconds): the drawn frames' indices and their places in every view."""
     drawn = decimate(len(frames), MAX_PATH_POINTS)
+    with one_blas_thread():
+        views = place_frames(cache, rep, frames[drawn])
     return {"rep": rep, "n_frames": int(len(frames)), "frame_s": frame_s,
-            "frames": drawn.tolist(), "views": place_frames(cache, rep, frames[drawn]),
+            "frames": drawn.tolist(), "views": views,
             "decimated": (f"{len(drawn)} of its {len(frames):,} frames drawn, evenly spaced"
                           if len(drawn) < len(frames) else None),
             "space": f"{rep}'s frames (full {frames.shape[1]}-D, one per {1000 * frame_s:g} ms)",
@@ -242,8 +259,9 @@ def compare(cache: Cache, first: int, second: int, rep: str,
     ``second`` and ``references``): the mean frame distance along their best time alignment
     (DTW), and for chance ``first``'s distance to each reference clip."""
     a, b = frames[first], frames[second]
-    distance = mean_aligned_distance(a, b)
-    to_references = [mean_aligned_distance(a, frames[other]) for other in references]
+    with one_blas_thread():
+        distance = mean_aligned_distance(a, b)
+        to_references = [mean_aligned_distance(a, frames[other]) for other in references]
     return {"first": first, "second": second, "rep": rep, "dtw": round(distance, 5),
             "frames": [len(a), len(b)],
             "frame_distance": f"cosine distance 1 - cos between frames (full {a.shape[1]}-D {rep})",

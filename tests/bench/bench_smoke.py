@@ -15,7 +15,7 @@ from conftest import ROOT
 BENCH_FILES = sorted(p.name for p in (ROOT / "bench").iterdir() if p.suffix in (".py", ".sh"))
 # the scripts that serve the app, drive a browser or read the synthetic caches
 SERVING = ("bench_query.py", "load_test.py", "bench_attacks.py", "bench_choices.py", "bench_precompute_scale.py",
-           "bench_scaling.py", "bench_analysis.py", "bench_app_scale.py")
+           "bench_scaling.py", "bench_analysis.py", "bench_app_scale.py", "bench_paths.py")
 
 
 def smoke_run(out: Path, demo_cache: Path, demo_wavs: Path, *selection: str) -> dict:
