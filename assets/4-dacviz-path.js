@@ -12,7 +12,8 @@
 (function (d) {
   var MAX_ANSWERS = 100;
   var answers = new Map();        // "rep/clip" -> Promise of a /path answer ({error} when refused)
-  var state = {rep: null, first: null, second: null, query: null, comparison: null, token: 0, hover: null};
+  var state = {rep: null, first: null, second: null, query: null, comparison: null, token: 0, hover: null,
+               dismissed: null};
   var drawnPaths = {};            // view -> {paths: [{name, clip, points, start, end}], marker, at}: tests
   var loop = null;                // the animation frame while a player plays
   var scrub = null;               // {path} while a press on a path holds
@@ -102,6 +103,7 @@
 
   function clear() {
     state.token++;
+    state.dismissed = playingClip();  // not drawn again until the player loads a clip
     state.first = state.second = state.comparison = state.query = null;
     describe();
     redraw();
@@ -204,7 +206,8 @@
 
   function drawOne(ctx, path, pixels, big) {
     var n = pixels.length;
-    ctx.lineWidth = 2.5 * big;
+    ctx.lineWidth = 2 * big;
+    ctx.globalAlpha = 0.85;
     ctx.setLineDash(path.dashed ? [6 * big, 4 * big] : []);
     for (var i = 0; i < n - 1; i++) {
       ctx.beginPath();
@@ -214,6 +217,7 @@
       ctx.stroke();
     }
     ctx.setLineDash([]);
+    ctx.globalAlpha = 1;
     if (n <= 120) {
       pixels.forEach(function (q, i) {
         ctx.beginPath(); ctx.arc(q[0], q[1], 1.8 * big, 0, 2 * Math.PI);
@@ -235,6 +239,9 @@
     geo = geo || (gd && d.geometry(gd, d.dimOf(view)));
     if (!gd || !geo) { return; }
     if (state.first && state.rep !== currentRep()) { resync(); }
+    else if (!state.first && currentRep() && playingClip() !== null && playingClip() !== state.dismissed) {
+      show(playingClip());  // the player got its clip before the views were drawn (a link)
+    }
     var shown = paths(view);
     if (!shown.length && !gd.querySelector("canvas.dacviz-path")) {  // nothing drawn, nothing to clear
       drawnPaths[view] = {paths: [], marker: null, at: performance.now(), outside: 0, total: 0};
@@ -355,7 +362,7 @@
     var p = player(), qp = queryPlayer();
     if (!p || !qp || p._dacvizPath) { return !!(p && qp); }
     p._dacvizPath = true;
-    p.addEventListener("loadstart", function () { show(playingClip()); });
+    p.addEventListener("loadstart", function () { state.dismissed = null; show(playingClip()); });
     [p, qp].forEach(function (el) {
       ["play", "seeked", "pause", "ended"].forEach(function (name) { el.addEventListener(name, follow); });
     });
