@@ -71,7 +71,7 @@
         // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
         // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
         var link = new URLSearchParams(window.location.search), ask = new URLSearchParams();
-        ask.set("key", meta.groups); ask.set("rep", meta.rep); ask.set("highlight", "1");
+        ask.set("key", meta.groups); ask.set("rep", meta.rep); ask.set("highlight", "1"); ask.set("path", "1");
         if (link.get("k")) { ask.set("k", link.get("k")); }
         link.getAll("hide").forEach(function (h) { ask.append("hide", h); });
         query = "?" + ask.toString();
@@ -80,7 +80,10 @@
       fetch(at + query)
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
-          if (answer && pendingClick === token) { startPlayer(answer.clip); }
+          if (answer && pendingClick === token) {
+            startPlayer(answer.clip);
+            if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
+          }
           if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
         })
         .catch(function () { /* the Dash path still plays and draws it */ });

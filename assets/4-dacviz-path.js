@@ -19,7 +19,7 @@
   var scrub = null;               // {path} while a press on a path holds
   var swallow = false;            // the mouse events of a press on a path are not Plotly's
   var storedShift = false;        // the "click-mode" store's shift, as the page last set it
-  var HIT_PX = 8;
+  var HIT_PX = 6;               // a press this near a drawn frame plays it: the path is on top of the clips
   var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [53, 183, 121]];  // time: start -> end
 
   function player() { return document.getElementById("player"); }
@@ -56,10 +56,14 @@
     return pending;
   }
 
-  function show(clip) {
-    // the clip the player holds: its path (a compared clip stays while either of the two plays)
+  function show(clip, answer) {
+    // the clip the player holds: its path (a compared clip stays while either of the two plays);
+    // ``answer``: its /path answer when the caller has it already (/clip-at sends it)
     var rep = currentRep();
     if (!rep || clip === null) { return; }
+    if (answer && answer.rep === rep && answer.clip === clip && !answers.has(rep + "/" + clip)) {
+      answers.set(rep + "/" + clip, Promise.resolve(answer));
+    }
     if (state.rep === rep && ((state.first && state.first.clip === clip) || (state.second && state.second.clip === clip))) {
       return;
     }
@@ -73,6 +77,7 @@
       state.first.answer = answer;
       describe();
       redraw();
+      state.first.drawnAt = performance.now();  // for benchmarks: when it was first drawn
     });
   }
 
@@ -465,6 +470,7 @@
   });
 
   d.drawPaths = drawPaths;
+  d.showPath = show;
   d.fitPaths = fit;
   d.drawnPaths = drawnPaths;
   d.comparePath = compare;

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import is_view
+from dacviz_app.explore import paths
 from dacviz_app.explore.groups import ViewGroups
 from dacviz_app.explore.sound import SUMMARY_VERSION, TooLong, memo_entries, sound_summary
 from dacviz_app.viewer import page_state
@@ -83,7 +84,8 @@ def clip_at_request(view_groups: ViewGroups, view: str, curve: int, point: int):
     wanted = None
     if request.args.get("highlight") == "1":
         wanted = {"rep": request.args.get("rep"), "k": request.args.get("k"),
-                  "hide": [h[:500] for h in request.args.getlist("hide")[:200]]}
+                  "hide": [h[:500] for h in request.args.getlist("hide")[:200]],
+                  "path": request.args.get("path") == "1"}
     return clip_at_point(view_groups, view, curve, point, key, wanted)
 
 
@@ -191,9 +193,11 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     ``layout.meta.groups``) or the one the link describes (``page_state.query_groups_key``). Lets
     the browser start a clicked clip's audio, and draw its neighbours, before the Dash round trip.
 
-    ``highlight_for``: {"rep", "k", "hide"} (the figure's representation, the page's k and hidden
-    groups): the answer also holds ``"highlight"``, the payload the Dash path will send for this
-    click (``page_state.highlight_update`` without a box/lasso set, which the page keeps)."""
+    ``highlight_for``: {"rep", "k", "hide", "path"} (the figure's representation, the page's k and
+    hidden groups, whether the clip's path is wanted): the answer also holds ``"highlight"``, the
+    payload the Dash path will send for this click (``page_state.highlight_update`` without a
+    box/lasso set, which the page keeps), and with "path" the clip's path where ``rep`` has one
+    from the cache (``/path``'s answer)."""
     if not is_view(view):
         abort(404)
     clip = page_state.point_to_clip(view_groups.drawn(key, view),
@@ -209,8 +213,11 @@ def clip_at_point(view_groups: ViewGroups, view: str, curve: int, point: int, ke
     groups = view_groups.all(key)
     hidden = {h for h in highlight_for["hide"] if isinstance(h, str)} & set(groups.names)
     selection = {"clip": clip, "cursor": -1, "play": clip, "nonce": 0}
-    return {"clip": clip, "highlight": page_state.highlight_update(
+    answer = {"clip": clip, "highlight": page_state.highlight_update(
         cache, groups, rep, selection, highlight_for["k"], [], hidden, False)}
+    if highlight_for.get("path") and not paths.path_problem(cache, rep) and not paths.from_service(cache, rep):
+        answer["path"] = paths.clip_path(cache, clip, rep)  # what /path answers: no second round trip
+    return answer
 
 
 def sound_memo(cache: Cache) -> SharedFileMemo:

@@ -87,3 +87,15 @@ def test_forged_path_requests_are_refused(served, url, status):
         assert "no path" in answer.json["error"]
     if status == 503:  # MFCC's frames come from the encoder service, which this app was not given
         assert "query encoder" in answer.json["error"]
+
+
+def test_a_click_gets_its_path_with_its_neighbours_in_one_answer(served):
+    """``/clip-at?highlight=1&path=1`` (what a click asks): the clip's path comes with its early
+    highlight, the very answer /path gives; a representation without a path sends none."""
+    cache, client = served
+    key = '{"colour": "label", "compare": null, "filter": []}'
+    answer = client.get("/clip-at/tsne2/0/1", query_string={"key": key, "rep": "z", "highlight": "1", "path": "1"}).json
+    assert answer["path"] == client.get(f"/path/{answer['clip']}?rep=z").json
+    plain = client.get("/clip-at/tsne2/0/1", query_string={"key": key, "rep": "codes_concat", "highlight": "1",
+                                                          "path": "1"}).json
+    assert "path" not in plain and plain["highlight"]
