@@ -147,7 +147,7 @@
       lines.push("<b>A↔B distance " + c.dtw.toFixed(3) + "</b>: mean " + text(c.frame_distance) +
                  " over the best time alignment (DTW); chance: " + text(ref.how) + ", median " +
                  (ref.median === null ? "–" : ref.median.toFixed(3)) + ", " + ref.closer + " of " + ref.clips +
-                 " closer than B" + (c.untrained ? " · DAC UNTRAINED" : ""));
+                 " closer than B" + (c.thinned ? " · " + text(c.thinned) : "") + (c.untrained ? " · DAC UNTRAINED" : ""));
     }
     var q = state.query && state.query.answer;
     if (q) {

@@ -37,6 +37,7 @@ MAX_PATH_POINTS = 300      # points drawn of one path (30 s of 16 kHz DAC is 1,5
 PLACEMENT_SAMPLE = 4096    # clips a frame's t-SNE neighbours are searched among
 DTW_REFERENCES = 16        # clips the first of two compared clips is also aligned with (chance)
 MAX_DTW_CELLS = 4_000_000  # frame pairs the references may cost together (~100 ms)
+MAX_DTW_FRAMES = 600       # frames of one clip that are aligned (evenly spaced beyond: 12 s of DAC)
 
 
 class NoPath(Exception):
@@ -233,13 +234,13 @@ def mfcc_clip_path(cache: Cache, clip: int, frames: np.ndarray, frame_s: float) 
 
 def reference_clips(cache: Cache, first: int, second: int, n_first: int, frame_s: float) -> list[int]:
     """Up to DTW_REFERENCES clips other than ``first`` and ``second``, drawn with the cache's
-    seed and ``first``, while their frames (their durations over ``frame_s``) times ``n_first``
-    stay within MAX_DTW_CELLS."""
+    seed and ``first``, while their frames (their durations over ``frame_s``, at most
+    MAX_DTW_FRAMES) times ``n_first`` stay within MAX_DTW_CELLS."""
     others = np.setdiff1d(np.arange(cache.n_clips), [first, second])
     rng = np.random.default_rng([cache.seed, first])
     chosen, cells = [], 0
     for clip in rng.permutation(others)[:4 * DTW_REFERENCES].tolist():
-        cost = n_first * (float(cache.clips["duration_s"][clip]) / frame_s + 1)
+        cost = min(n_first, MAX_DTW_FRAMES) * min(float(cache.clips["duration_s"][clip]) / frame_s + 1, MAX_DTW_FRAMES)
         if len(chosen) == DTW_REFERENCES or cells + cost > MAX_DTW_CELLS:
             break
         chosen.append(int(clip))
@@ -258,12 +259,18 @@ def compare(cache: Cache, first: int, second: int, rep: str,
     """Two clips' paths compared in ``rep`` (``frames``: {clip: (n_frames, dim)} of ``first``,
     ``second`` and ``references``): the mean frame distance along their best time alignment
     (DTW), and for chance ``first``'s distance to each reference clip."""
-    a, b = frames[first], frames[second]
+    def aligned(clip: int) -> np.ndarray:  # a long clip: MAX_DTW_FRAMES evenly spaced frames
+        return frames[clip][decimate(len(frames[clip]), MAX_DTW_FRAMES)]
+
+    a, b = aligned(first), aligned(second)
     with one_blas_thread():
         distance = mean_aligned_distance(a, b)
-        to_references = [mean_aligned_distance(a, frames[other]) for other in references]
+        to_references = [mean_aligned_distance(a, aligned(other)) for other in references]
+    thinned = [clip for clip in (first, second) if len(frames[clip]) > MAX_DTW_FRAMES]
     return {"first": first, "second": second, "rep": rep, "dtw": round(distance, 5),
-            "frames": [len(a), len(b)],
+            "frames": [len(frames[first]), len(frames[second])],
+            "thinned": (f"clip{'s' if len(thinned) > 1 else ''} {' and '.join(map(str, thinned))} aligned on "
+                        f"{MAX_DTW_FRAMES} evenly spaced frames" if thinned else None),
             "frame_distance": f"cosine distance 1 - cos between frames (full {a.shape[1]}-D {rep})",
             "alignment": "dynamic time warping, steps (1,0) (0,1) (1,1); the total over the "
                          "best alignment divided by its length: the mean distance of aligned frames",
