@@ -12,8 +12,8 @@
 (function (d) {
   var MAX_ANSWERS = 100;
   var answers = new Map();        // "rep/clip" -> Promise of a /path answer ({error} when refused)
-  var state = {rep: null, first: null, second: null, query: null, comparison: null, token: 0, hover: null,
-               dismissed: null};
+  var state = {rep: null, first: null, second: null, query: null, comparison: null, hover: null,
+               dismissed: null, firstToken: 0, secondToken: 0};  // a token per slot: only the newest answer lands
   var drawnPaths = {};            // view -> {paths: [{name, clip, points, start, end}], marker, at}: tests
   var loop = null;                // the animation frame while a player plays
   var scrub = null;               // {path} while a press on a path holds
@@ -50,7 +50,10 @@
     var key = rep + "/" + clip;
     if (answers.has(key)) { return answers.get(key); }
     var url = (attr("data-path-template") || "").replace("{clip}", clip).replace("{rep}", encodeURIComponent(rep));
-    var pending = fetchJson(url);
+    var pending = fetchJson(url).then(function (answer) {
+      if (answer.error) { answers.delete(key); }  // a refusal (busy, 409) is asked again next time
+      return answer;
+    });
     answers.set(key, pending);
     while (answers.size > MAX_ANSWERS) { answers.delete(answers.keys().next().value); }
     return pending;
@@ -67,13 +70,14 @@
     if (state.rep === rep && ((state.first && state.first.clip === clip) || (state.second && state.second.clip === clip))) {
       return;
     }
-    var token = ++state.token;
+    var token = ++state.firstToken;
+    state.secondToken++;  // a comparison asked for the previous clip no longer lands
     state.rep = rep;
     state.first = {clip: clip, answer: null};
     state.second = null;
     state.comparison = null;
     load(clip, rep).then(function (answer) {
-      if (token !== state.token) { return; }
+      if (token !== state.firstToken) { return; }
       state.first.answer = answer;
       describe();
       redraw();
@@ -82,32 +86,41 @@
   }
 
   function compare(clip) {
-    // shift-click: the clicked clip's path beside the shown one, and the two compared
+    // shift-click: the clicked clip's path beside the shown one, and the two compared (one
+    // request after the other: MFCC's both go to the encoder service, one at a time per client);
+    // with no path shown yet, the clicked clip's own
     var rep = currentRep();
-    if (!rep || !state.first || state.first.clip === clip) { return; }
-    var token = ++state.token, first = state.first.clip;
+    if (!rep) { return; }
+    if (!state.first) { show(clip); return; }
+    if (state.first.clip === clip) { return; }
+    var token = ++state.secondToken, first = state.first.clip;
     state.second = {clip: clip, answer: null};
     state.comparison = null;
     var url = (attr("data-paths-template") || "").replace("{first}", first).replace("{second}", clip)
       .replace("{rep}", encodeURIComponent(rep));
-    Promise.all([load(clip, rep), fetchJson(url)]).then(function (found) {
-      if (token !== state.token) { return; }
-      state.second.answer = found[0];
-      state.comparison = found[1];
+    load(clip, rep).then(function (answer) {
+      if (token !== state.secondToken) { return null; }
+      state.second.answer = answer;
       describe();
       redraw();
+      return fetchJson(url);
+    }).then(function (comparison) {
+      if (!comparison || token !== state.secondToken) { return; }
+      state.comparison = comparison;
+      describe();
     });
   }
 
   function showQuery(answer) {
     // a query by voice's path (null: none for this representation), followed by its own player
-    state.query = answer ? {answer: answer, rep: currentRep()} : null;
+    state.query = answer ? {answer: answer} : null;
     describe();
     redraw();
   }
 
   function clear() {
-    state.token++;
+    state.firstToken++;
+    state.secondToken++;
     state.dismissed = playingClip();  // not drawn again until the player loads a clip
     state.first = state.second = state.comparison = state.query = null;
     describe();
@@ -158,17 +171,23 @@
   }
 
   /* ---------------------------------------------------------------- drawing */
+  function repOf(view) {
+    // the representation ``view`` draws now (the views are redrawn one by one after a switch)
+    var gd = d.graphDiv(view);
+    return gd && gd.layout && gd.layout.meta && gd.layout.meta.rep;
+  }
+
   function paths(view) {
     // [{name, clip, answer, points, dashed, player}] drawable in ``view``
-    var out = [];
+    var out = [], rep = repOf(view);
     [["A", state.first, false], ["B", state.second, true]].forEach(function (entry) {
       var p = entry[1], a = p && p.answer;
-      if (a && !a.error && a.views && a.views[view] && a.rep === state.rep) {
+      if (a && !a.error && a.views && a.views[view] && a.rep === rep) {
         out.push({name: entry[0], clip: p.clip, answer: a, points: a.views[view].xyz, dashed: entry[2], player: player()});
       }
     });
     var q = state.query && state.query.answer;
-    if (q && q.views && q.views[view] && state.query.rep === currentRep()) {
+    if (q && q.views && q.views[view] && q.rep === rep) {
       out.push({name: "query", clip: null, answer: q, points: q.views[view].xyz, dashed: false, player: queryPlayer()});
     }
     return out;
@@ -241,8 +260,11 @@
 
   function drawPaths(view, gd, geo) {
     gd = gd || d.graphDiv(view);
-    geo = geo || (gd && d.geometry(gd, d.dimOf(view)));
-    if (!gd || !geo) { return; }
+    if (!gd || (!state.first && !state.query && !gd.querySelector("canvas.dacviz-path") && playingClip() === null)) {
+      return;  // nothing to draw, nothing drawn
+    }
+    geo = geo || d.geometry(gd, d.dimOf(view));
+    if (!geo) { return; }
     if (state.first && state.rep !== currentRep()) { resync(); }
     else if (!state.first && currentRep() && playingClip() !== null && playingClip() !== state.dismissed) {
       show(playingClip());  // the player got its clip before the views were drawn (a link)
@@ -347,9 +369,9 @@
   });
 
   function resync() {
-    // the page shows another representation: the shown clips' paths in it (a query's is dropped)
+    // the page shows another representation: the shown clips' paths in it (a query's path is of
+    // the representation it was made in, and is drawn only where the views show that one)
     var first = state.first && state.first.clip, second = state.second && state.second.clip;
-    state.query = null;
     state.first = null;
     show(first);
     if (second !== null && second !== undefined) { compare(second); }
@@ -436,6 +458,7 @@
   });
 
   document.addEventListener("pointermove", function (event) {
+    if (scrub && event.buttons === 0) { endPress(); }  // released where no pointerup reached us
     if (scrub) {
       var hit = nearestPoint(scrub.view, scrub.gd, event, 1e9);
       if (hit && hit.path.name === scrub.path.name && hit.index !== scrub.index) {
@@ -448,7 +471,7 @@
       return;
     }
     var under = viewUnder(event), before = state.hover;
-    var near = under && (state.first || state.query) && nearestPoint(under.view, under.gd, event, HIT_PX);
+    var near = under && (state.first || state.query) && event.buttons === 0 && nearestPoint(under.view, under.gd, event, HIT_PX);
     state.hover = near ? {view: under.view, name: near.path.name, index: near.index} : null;
     if (under) { under.gd.style.cursor = near ? "pointer" : ""; }
     if (JSON.stringify(before) !== JSON.stringify(state.hover)) {
@@ -457,9 +480,14 @@
     }
   }, true);
 
-  document.addEventListener("pointerup", function () {
-    if (scrub) { scrub = null; window.setTimeout(function () { swallow = false; }, 50); }  // after its click
-  }, true);
+  function endPress() {
+    // the press on a path is over: its own mouseup and click still come, then Plotly gets events again
+    scrub = null;
+    if (swallow) { window.setTimeout(function () { swallow = false; }, 50); }
+  }
+  document.addEventListener("pointerup", endPress, true);
+  document.addEventListener("pointercancel", endPress, true);
+  window.addEventListener("blur", endPress);
 
   document.addEventListener("keydown", function (event) {
     var tag = (event.target && event.target.tagName) || "";

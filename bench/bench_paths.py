@@ -94,11 +94,11 @@ def at_scale(cache, big, record: BenchRecord, clips: list[int], rep: str) -> Non
     started = time.perf_counter()
     paths._placement_rows(big, rep)
     first = 1000 * (time.perf_counter() - started)
-    depth = paths.path_depths(cache)[rep]
     ms = []
     for clip in clips:
-        frames = frame_latents(cache.quantizer, cache.frame_codes(clip), depth)
-        ms.append(timed(lambda f=frames: paths.path_answer(big, rep, f, paths.dac_frame_s(cache)), 1)[0])
+        frames, kept, n_frames = paths.clip_frames(cache, clip, rep, paths.MAX_PATH_POINTS)
+        ms.append(timed(lambda f=frames, k=kept, n=n_frames: paths.path_answer(
+            big, rep, f, k, n, paths.dac_frame_s(cache)), 1)[0])
     print(f"latency at {big.n_clips:,} clips: one path placed median {statistics.median(ms):.1f} ms "
           f"(t-SNE among {len(paths.placement_ids(big)):,} clips); the worker's first path also reads "
           f"the sample's rows: {first:.0f} ms once")

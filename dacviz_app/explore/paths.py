@@ -75,13 +75,16 @@ def dac_frame_s(cache: Cache) -> float:
     return int(cache.model["hop_length"]) / int(cache.model["sample_rate"])
 
 
-def clip_frames(cache: Cache, clip: int, rep: str) -> np.ndarray:
-    """(n_frames, latent_dim) float32 clip ``clip``'s DAC frame latents in ``rep`` (its
-    depth's); NoPath when there are none."""
+def clip_frames(cache: Cache, clip: int, rep: str, most: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Clip ``clip``'s DAC frame latents in ``rep`` (its depth's), at most ``most`` of them
+    (evenly spaced, ``frames.decimate``: only those are computed): ((k, latent_dim) float32,
+    (k,) their frame indices, the clip's frame count). NoPath when there are none."""
     problem = path_problem(cache, rep)
     if problem or rep not in path_depths(cache):
         raise NoPath(problem or f"{rep}'s frames come from the encoder service")
-    return frame_latents(cache.quantizer, cache.frame_codes(clip), path_depths(cache)[rep])
+    codes = cache.frame_codes(clip)
+    kept = decimate(len(codes), most)
+    return frame_latents(cache.quantizer, codes[kept], path_depths(cache)[rep]), kept, len(codes)
 
 
 def mfcc_vectors(cache: Cache, frames: np.ndarray, clip: int | None = None) -> np.ndarray:
@@ -96,10 +99,11 @@ def mfcc_vectors(cache: Cache, frames: np.ndarray, clip: int | None = None) -> n
 
 def clean_frame_codes(cache: Cache, value, max_frames: int) -> np.ndarray | None:
     """Frame codes from the encoder service (a query's; maybe forged) -> (n_frames,
-    n_codebooks) int16, or None unless a list of 1..max_frames rows of n_codebooks codes in
-    0..codebook_size-1."""
-    model = cache.model
-    n_codebooks, size = int(model["n_codebooks"]), int(model.get("codebook_size", 1024))
+    n_codebooks) int16, or None unless a list of 1..max_frames rows of n_codebooks codes, each
+    an entry of the cache's quantizer tables (None without them)."""
+    if cache.quantizer is None:
+        return None
+    n_codebooks, size = cache.quantizer["codebooks"].shape[:2]
     if not isinstance(value, list) or not 1 <= len(value) <= max_frames:
         return None
     try:
@@ -113,7 +117,8 @@ def clean_frame_codes(cache: Cache, value, max_frames: int) -> np.ndarray | None
 
 def clean_mfcc_frames(value, max_frames: int) -> np.ndarray | None:
     """MFCC frames from the encoder service -> (n_frames, N_MFCC) float32, or None unless a list
-    of 1..max_frames rows of N_MFCC finite numbers."""
+    of 1..max_frames rows of N_MFCC finite numbers (a query's, or a clip's as ``service_frames``
+    checks them)."""
     if not isinstance(value, list) or not 1 <= len(value) <= max_frames:
         return None
     try:
@@ -137,9 +142,12 @@ def query_path(cache: Cache, rep: str, codes: np.ndarray | None, mfcc: np.ndarra
     MFCC frames (``mfcc``), or None where ``rep`` has no path or the frames are missing."""
     depth = path_depths(cache).get(rep)
     if depth is not None and codes is not None and cache.quantizer is not None:
-        return path_answer(cache, rep, frame_latents(cache.quantizer, codes, depth), dac_frame_s(cache))
+        kept = decimate(len(codes), MAX_PATH_POINTS)
+        return path_answer(cache, rep, frame_latents(cache.quantizer, codes[kept], depth), kept, len(codes),
+                           dac_frame_s(cache))
     if cache.encoder(rep) == "mfcc" and mfcc is not None and mfcc_frame_s:
-        return path_answer(cache, rep, mfcc_vectors(cache, mfcc), mfcc_frame_s)
+        kept = decimate(len(mfcc), MAX_PATH_POINTS)
+        return path_answer(cache, rep, mfcc_vectors(cache, mfcc)[kept], kept, len(mfcc), mfcc_frame_s)
     return None
 
 
@@ -167,15 +175,17 @@ def one_blas_thread():
     return _blas().limit(limits=1, user_api="blas")
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)
 def _placement_rows(cache: Cache, rep: str) -> np.ndarray:
     """(n_sample, dim) float32 unit rows of ``rep`` for the placement sample, once per worker
-    (16 MB for 4,096 clips of 1,024-D)."""
+    and representation (16 MB for 4,096 clips of 1,024-D; 8 representations: the demo's z, its
+    four depths and mfcc fit)."""
     return normalise_rows(np.asarray(cache.embedding(rep))[placement_ids(cache)])
 
 
-def place_frames(cache: Cache, rep: str, frames: np.ndarray) -> dict[str, dict]:
-    """(n, dim) frames of ``rep`` -> {view: {"xyz": (n, view dim) rounded lists, "placed": how}}."""
+def place_frames(cache: Cache, rep: str, frames: np.ndarray, whole: bool) -> dict[str, dict]:
+    """(n, dim) frames of ``rep`` -> {view: {"xyz": (n, view dim) rounded lists, "placed": how}};
+    ``whole``: they are all the clip's frames (then PCA's mean is the clip's point)."""
     out: dict[str, dict] = {}
     near = None
     ids = placement_ids(cache)
@@ -186,7 +196,7 @@ def place_frames(cache: Cache, rep: str, frames: np.ndarray) -> dict[str, dict]:
         if basis is not None:
             xyz = np.stack([pca_place(frame, basis, view.dim) for frame in frames]) if len(frames) else \
                 np.zeros((0, view.dim), np.float32)
-            how = "exact (the cache's PCA): the path's mean is the clip's point"
+            how = "exact (the cache's PCA)" + (": the path's mean is the clip's point" if whole else "")
         else:
             if near is None:
                 near = nearest_to_many(_placement_rows(cache, rep), frames, min(PLACE_K, len(ids)))
@@ -198,38 +208,42 @@ def place_frames(cache: Cache, rep: str, frames: np.ndarray) -> dict[str, dict]:
     return out
 
 
-def path_answer(cache: Cache, rep: str, frames: np.ndarray, frame_s: float) -> dict:
-    """The JSON of a path of ``frames`` ((n_frames, dim) points of ``rep``, one per ``frame_s``
-    seconds): the drawn frames' indices and their places in every view."""
-    drawn = decimate(len(frames), MAX_PATH_POINTS)
+def path_answer(cache: Cache, rep: str, frames: np.ndarray, kept: np.ndarray, n_frames: int,
+                frame_s: float) -> dict:
+    """The JSON of a path: ``frames`` (k, dim) the points of ``rep`` at the frame indices
+    ``kept`` (k,) of a clip of ``n_frames`` frames, one per ``frame_s`` seconds; their places in
+    every view."""
     with one_blas_thread():
-        views = place_frames(cache, rep, frames[drawn])
-    return {"rep": rep, "n_frames": int(len(frames)), "frame_s": frame_s,
-            "frames": drawn.tolist(), "views": views,
-            "decimated": (f"{len(drawn)} of its {len(frames):,} frames drawn, evenly spaced"
-                          if len(drawn) < len(frames) else None),
+        views = place_frames(cache, rep, frames, whole=len(kept) == n_frames)
+    return {"rep": rep, "n_frames": int(n_frames), "frame_s": frame_s,
+            "frames": np.asarray(kept).tolist(), "views": views,
+            "decimated": (f"{len(kept)} of its {n_frames:,} frames drawn, evenly spaced"
+                          if len(kept) < n_frames else None),
             "space": f"{rep}'s frames (full {frames.shape[1]}-D, one per {1000 * frame_s:g} ms)",
             "untrained": cache.untrained and cache.encoder(rep) == "dac"}
 
 
-def clip_answer(cache: Cache, clip: int, rep: str, frames: np.ndarray, frame_s: float) -> dict:
-    """``path_answer`` with the clip's id, label and speaker."""
+def clip_answer(cache: Cache, clip: int, answer: dict) -> dict:
+    """``answer`` (``path_answer``) with the clip's id, label and speaker."""
     return {"clip": clip, "label": str(cache.clips["label"][clip]),
-            "speaker": str(cache.clips["speaker"][clip]), **path_answer(cache, rep, frames, frame_s)}
+            "speaker": str(cache.clips["speaker"][clip]), **answer}
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=64)
 def clip_path(cache: Cache, clip: int, rep: str) -> dict:
     """The path of clip ``clip`` (a valid id) in ``rep``, a DAC representation with frames;
-    NoPath when there is none. Memoised per worker: both keys are bounded (the caller checks
-    them)."""
-    return clip_answer(cache, clip, rep, clip_frames(cache, clip, rep), dac_frame_s(cache))
+    NoPath when there is none. Memoised per worker (64 answers of at most ~170 KB): both keys
+    are bounded (the caller checks them)."""
+    frames, kept, n_frames = clip_frames(cache, clip, rep, MAX_PATH_POINTS)
+    return clip_answer(cache, clip, path_answer(cache, rep, frames, kept, n_frames, dac_frame_s(cache)))
 
 
-def mfcc_clip_path(cache: Cache, clip: int, frames: np.ndarray, frame_s: float) -> dict:
-    """The path of clip ``clip`` in ``mfcc`` from its MFCC frames ((n_frames, 40), from the
-    encoder service)."""
-    return clip_answer(cache, clip, "mfcc", mfcc_vectors(cache, frames, clip), frame_s)
+def mfcc_clip_path(cache: Cache, clip: int, frames: np.ndarray, n_frames: int, frame_s: float) -> dict:
+    """The path of clip ``clip`` in ``mfcc`` from its MFCC frames ((k, 40) from the encoder
+    service, at the frame indices ``decimate(n_frames, MAX_PATH_POINTS)`` of its ``n_frames``)."""
+    kept = decimate(n_frames, MAX_PATH_POINTS)
+    return clip_answer(cache, clip, path_answer(cache, "mfcc", mfcc_vectors(cache, frames, clip), kept,
+                                                n_frames, frame_s))
 
 
 def reference_clips(cache: Cache, first: int, second: int, n_first: int, frame_s: float) -> list[int]:
@@ -254,21 +268,19 @@ def mean_aligned_distance(a: np.ndarray, b: np.ndarray) -> float:
     return total / cells
 
 
-def compare(cache: Cache, first: int, second: int, rep: str,
-            frames: dict[int, np.ndarray], references: list[int]) -> dict:
-    """Two clips' paths compared in ``rep`` (``frames``: {clip: (n_frames, dim)} of ``first``,
-    ``second`` and ``references``): the mean frame distance along their best time alignment
-    (DTW), and for chance ``first``'s distance to each reference clip."""
-    def aligned(clip: int) -> np.ndarray:  # a long clip: MAX_DTW_FRAMES evenly spaced frames
-        return frames[clip][decimate(len(frames[clip]), MAX_DTW_FRAMES)]
-
-    a, b = aligned(first), aligned(second)
+def compare(cache: Cache, first: int, second: int, rep: str, frames: dict[int, np.ndarray],
+            counts: dict[int, int], references: list[int]) -> dict:
+    """Two clips' paths compared in ``rep``: the mean frame distance along their best time
+    alignment (DTW), and for chance ``first``'s distance to each reference clip. ``frames``:
+    {clip: (k, dim)} of ``first``, ``second`` and ``references``, each at most MAX_DTW_FRAMES
+    evenly spaced frames of the clip's ``counts[clip]``."""
+    a, b = frames[first], frames[second]
     with one_blas_thread():
         distance = mean_aligned_distance(a, b)
-        to_references = [mean_aligned_distance(a, aligned(other)) for other in references]
-    thinned = [clip for clip in (first, second) if len(frames[clip]) > MAX_DTW_FRAMES]
+        to_references = [mean_aligned_distance(a, frames[other]) for other in references]
+    thinned = [clip for clip in (first, second) if counts[clip] > len(frames[clip])]
     return {"first": first, "second": second, "rep": rep, "dtw": round(distance, 5),
-            "frames": [len(frames[first]), len(frames[second])],
+            "frames": [counts[first], counts[second]],
             "thinned": (f"clip{'s' if len(thinned) > 1 else ''} {' and '.join(map(str, thinned))} aligned on "
                         f"{MAX_DTW_FRAMES} evenly spaced frames" if thinned else None),
             "frame_distance": f"cosine distance 1 - cos between frames (full {a.shape[1]}-D {rep})",
@@ -282,10 +294,12 @@ def compare(cache: Cache, first: int, second: int, rep: str,
             "untrained": cache.untrained and cache.encoder(rep) == "dac"}
 
 
-@lru_cache(maxsize=128)
+@lru_cache(maxsize=64)
 def compare_paths(cache: Cache, first: int, second: int, rep: str) -> dict:
     """``compare`` for a DAC representation with frames (from the cache); NoPath otherwise."""
-    a = clip_frames(cache, first, rep)
-    references = reference_clips(cache, first, second, len(a), dac_frame_s(cache))
-    frames = {clip: clip_frames(cache, clip, rep) for clip in {first, second, *references}}
-    return compare(cache, first, second, rep, frames, references)
+    frames, counts = {}, {}
+    frames[first], _kept, counts[first] = clip_frames(cache, first, rep, MAX_DTW_FRAMES)
+    references = reference_clips(cache, first, second, counts[first], dac_frame_s(cache))
+    for clip in {second, *references} - {first}:
+        frames[clip], _kept, counts[clip] = clip_frames(cache, clip, rep, MAX_DTW_FRAMES)
+    return compare(cache, first, second, rep, frames, counts, references)

@@ -101,13 +101,14 @@ def wait_ready(path: str | None = None, timeout: float = START_TIMEOUT_S) -> dic
     return state
 
 
-def mfcc_frames(clips: list[int], client: str, path: str | None = None) -> dict:
-    """The MFCC frames of the cache's ``clips`` (at most MAX_FRAME_CLIPS) from the service, one
-    job in its queue under the client's share: {"frames": {str(id): [[40 floats] per frame]},
-    "frame_s", "encode_ms", "waited_ms"}; QueryRefused as ``encode``."""
+def mfcc_frames(clips: list[int], most: int, client: str, path: str | None = None) -> dict:
+    """The MFCC frames of the cache's ``clips`` (at most MAX_FRAME_CLIPS), at most ``most`` of
+    each, from the service, one job in its queue under the client's share: {"frames": {str(id):
+    {"n_frames", "frames": [[40 floats]]}}, "frame_s", "encode_ms", "waited_ms"}; QueryRefused
+    as ``encode``."""
     try:
         with _connect(path, ANSWER_TIMEOUT_S) as sock:
-            send_frame(sock, json.dumps({"op": "frames", "client": client,
+            send_frame(sock, json.dumps({"op": "frames", "client": client, "most": int(most),
                                          "clips": [int(c) for c in clips]}).encode())
             sock.settimeout(ENCODE_TIMEOUT_S + 5)
             answer = json.loads(recv_frame(sock, 64 * 2**20))

@@ -104,10 +104,12 @@ class QueryEncoder:
 
     mfcc_frame_s = MFCC_HOP_S
 
-    def clip_mfcc_frames(self, clip: int) -> list[list[float]]:
-        """Clip ``clip`` of the cache (its WAV copy, as precompute's MFCC read it) -> (n_frames,
-        40) as lists, one frame per ``mfcc_frame_s``: its MFCC path. QueryRefused(404) for a
-        clip the cache does not have."""
+    def clip_mfcc_frames(self, clip: int, most: int) -> dict:
+        """Clip ``clip`` of the cache (its WAV copy, as precompute's MFCC read it) -> {"n_frames":
+        its MFCC frame count, "frames": at most ``most`` of them, evenly spaced
+        (``frames.decimate``), (k, 40) as lists rounded to 1e-4}, one frame per ``mfcc_frame_s``.
+        QueryRefused(404) for a clip the cache does not have."""
+        from dacviz_app.embedding.frames import decimate
         from dacviz_app.precompute.audio import read_copy
 
         try:
@@ -115,5 +117,6 @@ class QueryEncoder:
         except (IndexError, TypeError, ValueError):
             raise QueryRefused(404, "no such clip")
         with single_threaded():  # as prepare_clip: the same bits as the loader's
-            frames = mfcc_frames(read_copy(path), self.sample_rate)
-        return np.asarray(frames.T, np.float32).tolist()
+            frames = mfcc_frames(read_copy(path), self.sample_rate).T  # (n_frames, 40)
+        kept = frames[decimate(len(frames), most)]
+        return {"n_frames": int(len(frames)), "frames": np.round(kept, 4).tolist()}

@@ -7,14 +7,18 @@ pickle: the answer's vectors are JSON numbers.
   {"op": "encode", "client": address} -> {"status": 100} (admitted) or {"status": 429|503, "error"};
   once admitted, the audio file's bytes -> {"status": 200, "vectors": {rep: [..]}, "duration_s",
   "encode_ms", "waited_ms", "unavailable"} or {"status": 4xx|5xx, "error": reason}.
-  {"op": "frames", "client": address, "clips": [id, ...]} (1..MAX_FRAME_CLIPS) -> (admitted as
-  one query, then) {"status": 200, "frames": {id: [[40 MFCCs] per frame]}, "frame_s", "encode_ms",
-  "waited_ms"}, or a refusal as above: cached clips' MFCC frames, for their paths (``explore.paths``).
+  {"op": "frames", "client": address, "clips": [id, ...] (1..MAX_FRAME_CLIPS), "most": k
+  (1..MAX_FRAMES_PER_CLIP)} -> (admitted as one query, then) {"status": 200, "frames": {id:
+  {"n_frames": n, "frames": [[40 MFCCs] of at most k evenly spaced frames]}}, "frame_s",
+  "encode_ms", "waited_ms"}, or a refusal as above: cached clips' MFCC frames, for their paths
+  (``explore.paths``).
 """
 from __future__ import annotations
 
 import socket
 import struct
+
+from dacviz_app.explore.paths import MAX_DTW_FRAMES, MAX_PATH_POINTS
 
 
 MAX_SECONDS = 10.0  # longest clip a query may be
@@ -23,6 +27,8 @@ QUEUE_SIZE = 4  # queries that may wait in the encoder while one encodes
 PER_CLIENT = 1  # queries one client (address) may have in the encoder at once
 ENCODE_TIMEOUT_S = 60.0
 MAX_FRAME_CLIPS = 20  # clips one "frames" request may ask for (two compared and their references)
+# frames of each it answers with (evenly spaced): what a path draws or two paths align, at most
+MAX_FRAMES_PER_CLIP = max(MAX_PATH_POINTS, MAX_DTW_FRAMES)
 
 
 class QueryRefused(Exception):

@@ -25,7 +25,7 @@ examples:
 from __future__ import annotations
 
 from dacviz_app.query_service.protocol import (ANSWER_TIMEOUT_S, ENCODE_TIMEOUT_S, MAX_CONNECTIONS,
-                                               MAX_FRAME_CLIPS, MAX_HEADER_BYTES, MAX_UPLOAD_BYTES, PER_CLIENT,
+                                               MAX_FRAME_CLIPS, MAX_FRAMES_PER_CLIP, MAX_HEADER_BYTES, MAX_UPLOAD_BYTES, PER_CLIENT,
                                                QUEUE_SIZE, QueryRefused, busy_message, recv_frame,
                                                send_frame)
 
@@ -44,6 +44,7 @@ class _Job:
         self.client = client
         self.data = b""
         self.clips: list[int] | None = None  # a "frames" job: the cache's clips whose MFCC frames are asked
+        self.most = MAX_FRAMES_PER_CLIP  # and at most how many frames of each
         self.done = threading.Event()
         self.cancelled = False
         self.answer: dict = {}
@@ -149,7 +150,7 @@ class EncoderService:
     def _encode(self, job: _Job) -> dict:
         waited = time.perf_counter() - job.queued
         if job.clips is not None:
-            return self._frames(job.clips, waited)
+            return self._frames(job.clips, job.most, waited)
         try:
             vectors, info = self.encoder.encode(job.data)
         except QueryRefused as err:
@@ -161,10 +162,10 @@ class EncoderService:
                 "unavailable": self.unavailable}
 
 
-    def _frames(self, clips: list[int], waited: float) -> dict:
+    def _frames(self, clips: list[int], most: int, waited: float) -> dict:
         started = time.perf_counter()
         try:
-            answer = {"frames": {str(clip): self.encoder.clip_mfcc_frames(clip) for clip in clips},
+            answer = {"frames": {str(clip): self.encoder.clip_mfcc_frames(clip, most) for clip in clips},
                       "frame_s": self.encoder.mfcc_frame_s}
         except QueryRefused as err:
             return {"status": err.status, "error": err.message}
@@ -174,10 +175,13 @@ class EncoderService:
                 "encode_ms": round(1000 * (time.perf_counter() - started), 1)}
 
 
-def frame_clips(value) -> bool:
-    """Whether ``value`` is what a "frames" request may ask for: 1..MAX_FRAME_CLIPS clip ids."""
-    return isinstance(value, list) and 1 <= len(value) <= MAX_FRAME_CLIPS and all(
-        isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value)
+def frame_request(header: dict) -> bool:
+    """Whether ``header`` asks what a "frames" request may: 1..MAX_FRAME_CLIPS clip ids and at
+    most 1..MAX_FRAMES_PER_CLIP frames of each."""
+    clips, most = header.get("clips"), header.get("most")
+    whole = lambda v: isinstance(v, int) and not isinstance(v, bool)  # noqa: E731
+    return (isinstance(clips, list) and 1 <= len(clips) <= MAX_FRAME_CLIPS
+            and all(whole(c) and c >= 0 for c in clips) and whole(most) and 1 <= most <= MAX_FRAMES_PER_CLIP)
 
 
 def _handler(service: EncoderService):
@@ -194,8 +198,8 @@ def _handler(service: EncoderService):
                     self._answer(service.status())
                 elif op == "encode":
                     self._encode(str(header.get("client") or "?")[:200])
-                elif op == "frames" and frame_clips(header.get("clips")):
-                    self._frames(str(header.get("client") or "?")[:200], header["clips"])
+                elif op == "frames" and frame_request(header):
+                    self._frames(str(header.get("client") or "?")[:200], header["clips"], header["most"])
                 else:
                     self._answer({"status": 400, "error": "unknown request"})
             except (ValueError, ConnectionError, OSError, UnicodeDecodeError):
@@ -217,14 +221,14 @@ def _handler(service: EncoderService):
             self.request.settimeout(None)
             self._answer(service.wait(job))
 
-        def _frames(self, client: str, clips: list[int]) -> None:
+        def _frames(self, client: str, clips: list[int], most: int) -> None:
             job, answer = service.admit(client)  # the same queue and shares as a query
             if job is None:
                 self._answer(answer)
                 return
-            job.clips = clips
+            job.clips, job.most = clips, most
             self.request.settimeout(None)
-            self._answer(service.wait(job))
+            self._answer(service.wait(job))  # queued at once: the model thread releases it
 
         def _answer(self, answer: dict) -> None:
             try:

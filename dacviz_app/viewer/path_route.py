@@ -4,6 +4,8 @@ compared (``explore.paths``). DAC's frames come from the cache; MFCC's from the 
 per-client share as a query. Registered by ``viewer.routes``."""
 from __future__ import annotations
 
+import math
+
 from flask import abort, jsonify, request
 
 from dacviz_app import query_service
@@ -23,29 +25,33 @@ def path_request_rep(cache: Cache) -> str:
     return rep
 
 
-def cached_json(answer: dict):
-    """``answer`` as JSON, kept by the browser when the URL names the cache (``?v=``)."""
+def cached_json(cache: Cache, answer: dict):
+    """``answer`` as JSON, kept by the browser when the URL names this very cache (``?v=`` its
+    identity: a page of a cache since rebuilt does not keep it)."""
     response = jsonify(answer)
-    if request.args.get("v") is not None:
+    if request.args.get("v") == cache.identity:
         response.cache_control.max_age = PATH_MAX_AGE_S
     return response
 
 
-def service_frames(cache: Cache, clips: list[int]) -> tuple[dict, float]:
-    """The MFCC frames of ``clips`` from the encoder service: ({clip: (n_frames, 40)}, seconds
-    per frame); QueryRefused when it is off, busy, or answers something else."""
-    answer = query_service.mfcc_frames(clips, request.remote_addr or "?")
+def service_frames(cache: Cache, clips: list[int], most: int) -> tuple[dict, dict, float]:
+    """The MFCC frames of ``clips`` from the encoder service, at most ``most`` of each:
+    ({clip: (k, 40)}, {clip: its frame count}, seconds per frame); QueryRefused when it is off,
+    busy, or answers something else."""
+    answer = query_service.mfcc_frames(clips, most, request.remote_addr or "?")
     frame_s = answer.get("frame_s")
     found = answer.get("frames") if isinstance(answer.get("frames"), dict) else {}
-    if not isinstance(frame_s, float) or frame_s <= 0:
+    if not isinstance(frame_s, float) or not math.isfinite(frame_s) or frame_s <= 0:
         raise QueryRefused(502, "the encoder service answered without a frame rate")
-    out = {}
+    frames, counts = {}, {}
     for clip in clips:
-        frames = paths.clean_mfcc_frames(found.get(str(clip)), paths.max_mfcc_frames(cache, frame_s))
-        if frames is None:
+        entry = found.get(str(clip)) if isinstance(found.get(str(clip)), dict) else {}
+        count = entry.get("n_frames")
+        kept = paths.clean_mfcc_frames(entry.get("frames"), most)
+        if not isinstance(count, int) or kept is None or len(kept) != min(count, most):
             raise QueryRefused(502, f"the encoder service sent no MFCC frames for clip {clip}")
-        out[clip] = frames
-    return out, frame_s
+        frames[clip], counts[clip] = kept, count
+    return frames, counts, frame_s
 
 
 def serve_path(cache: Cache, clip_id: int):
@@ -61,12 +67,12 @@ def serve_path(cache: Cache, clip_id: int):
     if problem:
         return {"error": problem}, 409
     if not paths.from_service(cache, rep):
-        return cached_json(paths.clip_path(cache, clip, rep))
+        return cached_json(cache, paths.clip_path(cache, clip, rep))
     try:
-        frames, frame_s = service_frames(cache, [clip])
+        frames, counts, frame_s = service_frames(cache, [clip], paths.MAX_PATH_POINTS)
     except QueryRefused as err:
         return {"error": f"MFCC frames come from the query encoder: {err.message}"}, err.status
-    return cached_json(paths.mfcc_clip_path(cache, clip, frames[clip], frame_s))
+    return cached_json(cache, paths.mfcc_clip_path(cache, clip, frames[clip], counts[clip], frame_s))
 
 
 def serve_path_comparison(cache: Cache, first: int, second: int):
@@ -80,14 +86,12 @@ def serve_path_comparison(cache: Cache, first: int, second: int):
     if problem:
         return {"error": problem}, 409
     if not paths.from_service(cache, rep):
-        return cached_json(paths.compare_paths(cache, a, b, rep))
-    frame_s = MFCC_HOP_S
-    n_first = int(float(cache.clips["duration_s"][a]) / frame_s) + 1
-    references = paths.reference_clips(cache, a, b, n_first, frame_s)
+        return cached_json(cache, paths.compare_paths(cache, a, b, rep))
+    n_first = int(float(cache.clips["duration_s"][a]) / MFCC_HOP_S) + 1
+    references = paths.reference_clips(cache, a, b, n_first, MFCC_HOP_S)
     try:
-        frames, _ = service_frames(cache, sorted({a, b, *references}))
+        frames, counts, _ = service_frames(cache, sorted({a, b, *references}), paths.MAX_DTW_FRAMES)
     except QueryRefused as err:
         return {"error": f"MFCC frames come from the query encoder: {err.message}"}, err.status
     vectors = {clip: paths.mfcc_vectors(cache, f, clip) for clip, f in frames.items()}
-    return cached_json(paths.compare(cache, a, b, rep, vectors, references))
-
+    return cached_json(cache, paths.compare(cache, a, b, rep, vectors, counts, references))

@@ -4,6 +4,7 @@ view (``explore.nearest.answer``). Registered by ``viewer.routes``."""
 from __future__ import annotations
 
 import contextlib
+import math
 import tempfile
 
 from flask import jsonify, request
@@ -62,7 +63,8 @@ def serve_query(cache: Cache):
     if want_vectors:
         body["vectors"] = {name: [float(x) for x in v] for name, v in vectors.items()}
     codes = clean_frame_codes(cache, encoded.get("frame_codes"), max_query_frames(cache))
-    mfcc_s = encoded.get("mfcc_frame_s") if isinstance(encoded.get("mfcc_frame_s"), float) else None
+    mfcc_s = encoded.get("mfcc_frame_s")
+    mfcc_s = mfcc_s if isinstance(mfcc_s, float) and math.isfinite(mfcc_s) and mfcc_s > 0 else None
     mfcc = clean_mfcc_frames(encoded.get("mfcc_frames"), int(MAX_SECONDS / mfcc_s) + 2) if mfcc_s else None
     body["path"] = query_path(cache, rep, codes, mfcc, mfcc_s)
     return jsonify(body)
