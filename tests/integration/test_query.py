@@ -125,6 +125,19 @@ def test_an_mfcc_path_comes_from_the_encoder_service_and_averages_to_the_clip(se
     assert client.get("/path/7?rep=mfcc", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
 
 
+def test_a_long_query_is_drawn_with_evenly_spaced_frames_and_says_so(served):
+    """9 s said into the query: 450 of DAC's frames (900 of MFCC's), a path of 300 points, the
+    first and the last among them, and the answer says it was thinned."""
+    server, cache, _ = served
+    data = wav(speech_like(9.0))
+    for rep, frames in (("z", 450), ("mfcc", 901)):
+        path = post(server, data, rep=rep).json["path"]
+        assert abs(path["n_frames"] - frames) <= 1 and len(path["frames"]) == 300
+        assert path["frames"][0] == 0 and path["frames"][-1] == path["n_frames"] - 1
+        assert all(len(v["xyz"]) == 300 for v in path["views"].values())
+        assert "300 of its" in path["decimated"] and "mean is the clip" not in path["views"]["pca2"]["placed"]
+
+
 def test_pca_placement_and_the_neighbour_search_agree_with_the_cache(demo_cache):
     cache = open_cache(demo_cache[0])
     for rep in ("z", "mfcc"):
