@@ -4,7 +4,8 @@
 1. Disk: the frame codes (2 bytes per codebook and frame) and the quantizer tables the cache
    keeps for paths, per second of audio and in all.
 2. Latency, no server: a clip's path in every view (``explore.paths.clip_path``: frame latents
-   from the codes, PCA exact, t-SNE placed), two paths compared (DTW and its 16 references), and
+   from the codes, PCA exact, t-SNE placed), two paths compared (DTW and its 16 references); an
+   MFCC path through the real encoder service (frames computed on demand in its process); and
    with --scale-cache, one path placed in a large cache's maps (the frames of --cache's clips put
    in the large cache's space: the t-SNE search is among ``paths.PLACEMENT_SAMPLE`` clips).
 3. Faithfulness of the t-SNE placement for frames (as bench_query.py measures it for queries):
@@ -86,6 +87,40 @@ def latency(cache, record: BenchRecord, clips: list[int], rep: str) -> None:
     print(f"latency: two paths compared (DTW + {paths.DTW_REFERENCES} references): median "
           f"{statistics.median(ms):.1f} ms")
     record.add("two paths compared", ms, "ms")
+
+
+def mfcc_latency(cache_dir: Path, record: BenchRecord, clips: list[int]) -> None:
+    """``GET /path/<clip>?rep=mfcc`` through the real encoder service (its own process, which
+    computes MFCC frames on demand): the web worker's whole answer, one clip after the other."""
+    import os
+
+    from dacviz_app import query_service
+    from dacviz_app.viewer.app import create_app
+
+    before = os.environ.get(query_service.SOCKET_ENV)
+    process = query_service.start(str(cache_dir))
+    try:
+        state = query_service.wait_ready()
+        if state.get("state") != "ready":
+            print(f"mfcc paths: the encoder service is {state.get('state')}: {state.get('reason')}")
+            return
+        client = create_app(cache_dir).server.test_client()
+        client.get(f"/path/{clips[0]}?rep=mfcc")  # the placement sample's rows, once
+        ms, service_ms = [], []
+        for clip in clips:
+            started = time.perf_counter()
+            answer = client.get(f"/path/{clip}?rep=mfcc")
+            ms.append(1000 * (time.perf_counter() - started))
+            assert answer.status_code == 200, answer.json
+        print(f"latency: one clip's MFCC path through the encoder service (frames computed on demand, "
+              f"{len(clips)} clips): median {statistics.median(ms):.1f} ms (max {max(ms):.1f})")
+        record.add("MFCC path through the encoder service", ms, "ms")
+    finally:
+        query_service.stop(process)
+        if before is None:
+            os.environ.pop(query_service.SOCKET_ENV, None)
+        else:
+            os.environ[query_service.SOCKET_ENV] = before
 
 
 def at_scale(cache, big, record: BenchRecord, clips: list[int], rep: str) -> None:
@@ -271,6 +306,8 @@ def main(argv=None) -> int:
     clips = np.linspace(0, cache.n_clips - 1, min(args.clips, cache.n_clips)).round().astype(int).tolist()
     disk(cache, record)
     latency(cache, record, clips, args.rep)
+    if cache.has_representation("mfcc"):
+        mfcc_latency(Path(args.cache), record, clips)
     if args.scale_cache:
         at_scale(cache, open_cache(args.scale_cache), record, clips, args.rep)
     faithfulness(cache, record, clips, args.rep)
