@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 from dacviz_app.cache import open_cache  # noqa: E402
 from dacviz_app.embedding.frames import frame_latents  # noqa: E402
 from dacviz_app.embedding.neighbours import cosine_knn_among, nearest_to_many, normalise_rows  # noqa: E402
@@ -106,7 +105,7 @@ def mfcc_latency(cache_dir: Path, record: BenchRecord, clips: list[int]) -> None
             return
         client = create_app(cache_dir).server.test_client()
         client.get(f"/path/{clips[0]}?rep=mfcc")  # the placement sample's rows, once
-        ms, service_ms = [], []
+        ms = []
         for clip in clips:
             started = time.perf_counter()
             answer = client.get(f"/path/{clip}?rep=mfcc")

@@ -6,7 +6,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from dacviz_app.cache.representations import MFCC_HOP, MFCC_HOP_S, MFCC_RATE, N_MFCC
+from dacviz_app.cache.representations import MFCC_HOP, MFCC_RATE, N_MFCC
 
 
 @lru_cache(maxsize=1)

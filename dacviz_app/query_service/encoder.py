@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from dacviz_app.cache import Cache
-from dacviz_app.precompute.mfcc import MFCC_HOP_S, frame_stats, mfcc_frames
+from dacviz_app.cache.representations import MFCC_HOP_S
+from dacviz_app.precompute.mfcc import frame_stats, mfcc_frames
 from dacviz_app.explore.nearest import representations_for_queries, weights_problem
 from dacviz_app.precompute.audio import ClipRejected, load_clip_bytes
 from dacviz_app.precompute.dac_encode import WeightsChoice, encode_batch, load_dac, sha256_file
