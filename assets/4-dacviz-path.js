@@ -128,45 +128,58 @@
   }
 
   /* ---------------------------------------------------------------- the note under the sound */
-  function text(s) { return String(s).replace(/[&<>"]/g, function (c) { return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]; }); }
+  // built from DOM nodes and textContent only: labels and speakers are the collection's text
+  function node(tag, content, props) {
+    // an element of ``tag`` holding ``content``: a string (as text), a node, or a list of them
+    var el = document.createElement(tag);
+    Object.keys(props || {}).forEach(function (k) { el[k] = props[k]; });
+    (Array.isArray(content) ? content : [content]).forEach(function (part) {
+      if (part === null || part === undefined || part === "") { return; }
+      el.appendChild(typeof part === "string" ? document.createTextNode(part) : part);
+    });
+    return el;
+  }
+  function strong(s) { return node("strong", s); }
+  function muted(s) { return node("span", s, {className: "text-muted"}); }
+
   function describe() {
     var box = document.getElementById("path-info");
     if (!box) { return; }
     var lines = [], a = state.first && state.first.answer;
     if (a && a.error) {
-      lines.push("<span class='text-muted'>no path: " + text(a.error) + "</span>");
+      lines.push(muted("no path: " + a.error));
     } else if (a) {
-      lines.push("<b>path A</b>: clip " + a.clip + " · " + text(a.label) + " · " + text(a.speaker) + " · " +
-                 a.n_frames + " frames of " + Math.round(a.frame_s * 1000) + " ms · " + text(a.space) +
-                 (a.decimated ? " · " + text(a.decimated) : "") +
-                 (a.untrained ? " · <b>DAC UNTRAINED</b>: the path of a random codec" : ""));
-      lines.push("<span class='path-ramp'></span> start (ring) → end (square); the red dot follows the audio; " +
-                 "press or drag on a path to play from that frame; shift-click another clip to compare");
-      lines.push("<span id='path-outside'></span> <button type='button' id='path-fit' class='btn btn-link btn-sm p-0 " +
-                 "align-baseline' title='zoom every view out to hold the paths and the clips (double-click a view: " +
-                 "back to the clips)'>fit the views to the paths</button>");
-      lines.push("<span class='text-muted'>placed: PCA " + text(a.views.pca2.placed) + "; t-SNE " +
-                 text(a.views.tsne2.placed) + "</span>");
+      lines.push([strong("path A"), ": clip " + a.clip + " · " + a.label + " · " + a.speaker + " · " + a.n_frames +
+                  " frames of " + Math.round(a.frame_s * 1000) + " ms · " + a.space +
+                  (a.decimated ? " · " + a.decimated : ""),
+                  a.untrained ? [" · ", strong("DAC UNTRAINED"), ": the path of a random codec"] : ""].flat());
+      lines.push([node("span", "", {className: "path-ramp"}), " start (ring) → end (square); the red dot follows the " +
+                  "audio; press or drag on a path to play from that frame; shift-click another clip to compare"]);
+      lines.push([node("span", "", {id: "path-outside"}), " ",
+                  node("button", "fit the views to the paths", {type: "button", id: "path-fit",
+                       className: "btn btn-link btn-sm p-0 align-baseline",
+                       title: "zoom every view out to hold the paths and the clips (double-click a view: back to the clips)"})]);
+      lines.push(muted("placed: PCA " + a.views.pca2.placed + "; t-SNE " + a.views.tsne2.placed));
     }
     var b = state.second && state.second.answer, c = state.comparison;
-    if (b && b.error) { lines.push("<span class='text-muted'>B: " + text(b.error) + "</span>"); }
+    if (b && b.error) { lines.push(muted("B: " + b.error)); }
     else if (b) {
-      lines.push("<b>path B</b> (dashed): clip " + b.clip + " · " + text(b.label) + " · " + text(b.speaker) +
-                 " · " + b.n_frames + " frames");
+      lines.push([strong("path B"), " (dashed): clip " + b.clip + " · " + b.label + " · " + b.speaker + " · " +
+                  b.n_frames + " frames"]);
     }
-    if (c && c.error) { lines.push("<span class='text-muted'>" + text(c.error) + "</span>"); }
+    if (c && c.error) { lines.push(muted(c.error)); }
     else if (c && c.dtw !== undefined) {
       var ref = c.reference;
-      lines.push("<b>A↔B distance " + c.dtw.toFixed(3) + "</b>: mean " + text(c.frame_distance) +
-                 " over the best time alignment (DTW); chance: " + text(ref.how) + ", median " +
-                 (ref.median === null ? "–" : ref.median.toFixed(3)) + ", " + ref.closer + " of " + ref.clips +
-                 " closer than B" + (c.thinned ? " · " + text(c.thinned) : "") + (c.untrained ? " · DAC UNTRAINED" : ""));
+      lines.push([strong("A↔B distance " + c.dtw.toFixed(3)), ": mean " + c.frame_distance + " over the best time " +
+                  "alignment (DTW); chance: " + ref.how + ", median " + (ref.median === null ? "–" : ref.median.toFixed(3)) +
+                  ", " + ref.closer + " of " + ref.clips + " closer than B" + (c.thinned ? " · " + c.thinned : "") +
+                  (c.untrained ? " · DAC UNTRAINED" : "")]);
     }
     var q = state.query && state.query.answer;
     if (q) {
-      lines.push("<b>query path</b>: " + q.n_frames + " frames · " + text(q.space) + (q.decimated ? " · " + text(q.decimated) : ""));
+      lines.push([strong("query path"), ": " + q.n_frames + " frames · " + q.space + (q.decimated ? " · " + q.decimated : "")]);
     }
-    box.innerHTML = lines.map(function (l) { return "<div>" + l + "</div>"; }).join("");
+    box.replaceChildren.apply(box, lines.map(function (line) { return node("div", line); }));
     box.hidden = !lines.length;
   }
 
