@@ -16,6 +16,7 @@ import numpy as np
 
 KNN_ACCURACY_K = 5
 SILHOUETTE_SAMPLE = 10_000
+WORKING_MEMORY_MB = 64  # scikit-learn's chunks of pairwise distances (its default: 1,024)
 
 
 def encode_labels(labels: list[str]) -> np.ndarray:
@@ -63,6 +64,7 @@ def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.n
 
     Values are None where undefined (fewer than 2 labels, or a label per clip).
     """
+    from sklearn import config_context
     from sklearn.metrics import davies_bouldin_score, silhouette_score
 
     n, n_labels = len(codes), len(np.unique(codes))
@@ -70,13 +72,19 @@ def cluster_metrics(points: np.ndarray, codes: np.ndarray, neighbour_index: np.n
                  "knn_accuracy": None, "chance": float(np.bincount(codes).max() / n) if n else None,
                  "silhouette_sample": None}
     if 2 <= n_labels <= n - 1:
-        x = np.asarray(points, dtype=np.float64)
         sample = SILHOUETTE_SAMPLE if n > SILHOUETTE_SAMPLE else None
-        row["silhouette"] = float(silhouette_score(x, codes, sample_size=sample, random_state=seed))
-        row["silhouette_cosine"] = float(silhouette_score(x, codes, metric="cosine",
-                                                          sample_size=sample, random_state=seed))
+        # scikit-learn's own sampling for silhouette_score(sample_size=, random_state=seed), done
+        # here so that only the sample is copied to float64 (the same rows, the same values), and
+        # its distances in chunks of 64 MB instead of 1 GB (a row's sum does not depend on them):
+        # 100,000 clips of 1024-D held 2.7 GB more for this, now ~0.9 GB (docs/benchmarks.md)
+        rows = np.random.RandomState(seed).permutation(n)[:sample] if sample else np.arange(n)
+        x, x_codes = np.asarray(points[rows] if sample else points, dtype=np.float64), codes[rows]
+        with config_context(working_memory=WORKING_MEMORY_MB):
+            row["silhouette"] = float(silhouette_score(x, x_codes))
+            row["silhouette_cosine"] = float(silhouette_score(x, x_codes, metric="cosine"))
         row["silhouette_sample"] = sample
-        row["davies_bouldin"] = float(davies_bouldin_score(x, codes))
+        del x
+        row["davies_bouldin"] = float(davies_bouldin_score(np.asarray(points, dtype=np.float64), codes))
     if n_labels >= 2 and neighbour_index.shape[1] >= 1:
         row["knn_accuracy"] = knn_vote_accuracy(neighbour_index, codes,
                                                 min(KNN_ACCURACY_K, neighbour_index.shape[1]))
