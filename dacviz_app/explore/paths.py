@@ -4,12 +4,16 @@ compared. Numpy alone (the web workers hold no torch).
 A point of the maps is a clip averaged over time. DAC's own latent moves 50 times a second
 (16 kHz, hop 320): ``embedding.frames.frame_latents`` rebuilds each frame's latent at any depth
 from the codes and quantizer tables the cache keeps, so ``z`` (all codebooks) and every stored
-depth ``z_q<q>`` have a path; representations pooled by another encoder have none here.
+depth ``z_q<q>`` have a path. The MFCC baseline has one too: its 40 MFCCs every 10 ms, computed on
+demand by the encoder service (``viewer.path_route``: the web workers hold no torch) from the
+cache's WAV copy; a frame is the point [its 40 MFCCs, the clip's 40 standard deviations] of the
+``mfcc`` space, so that the frames' mean is the clip's own vector. Representations pooled over the
+clip by their encoder (codes_concat, codes_mean, a speaker encoder) have none.
 
 Where a frame goes in each view:
 
 - PCA views: exactly, with the PCA the cache stored (``projections.pca_place``). PCA is linear,
-  so the mean of a clip's placed frames is the clip's own point.
+  so the mean of all a clip's placed frames is the clip's own point.
 - t-SNE views: a t-SNE map has no formula for a new point; a frame is placed as a query by
   voice is (``explore.nearest``): at the inverse-distance-weighted mean of the map points of its
   PLACE_K nearest clips (cosine, full space), searched among PLACEMENT_SAMPLE clips (all of them
@@ -17,8 +21,9 @@ Where a frame goes in each view:
   clip average, so its nearest clips are farther than a clip's: how faithful this is, is
   measured in ``bench/bench_paths.py`` (docs/benchmarks.md, "Paths").
 
-A path is drawn with at most MAX_PATH_POINTS points: a longer clip shows evenly spaced frames
-(``frames.decimate``), and the answer says which.
+A path is drawn with at most MAX_PATH_POINTS points, and two paths are aligned on at most
+MAX_DTW_FRAMES frames each: a longer clip's evenly spaced frames (``frames.decimate``; only those
+are computed), and the answer says so.
 """
 from __future__ import annotations
 
@@ -45,8 +50,8 @@ class NoPath(Exception):
 
 
 def path_depths(cache: Cache) -> dict[str, int]:
-    """{representation: codebook depth} of the representations that have a path: ``z`` and
-    the stored depths ``z_q<q>``."""
+    """{representation: codebook depth} of DAC's representations with a path from the cache:
+    ``z`` and the stored depths ``z_q<q>``."""
     return {rep: q for q, rep in cache.depths()}
 
 
@@ -128,12 +133,6 @@ def clean_mfcc_frames(value, max_frames: int) -> np.ndarray | None:
     if frames.shape != (len(value), N_MFCC) or not np.all(np.isfinite(frames)):
         return None
     return frames
-
-
-def max_mfcc_frames(cache: Cache, frame_s: float) -> int:
-    """The most MFCC frames a clip of this cache has (its longest) at ``frame_s`` seconds each."""
-    longest = max((float(d) for d in cache.clips["duration_s"]), default=0.0)
-    return int(longest / frame_s) + 2
 
 
 def query_path(cache: Cache, rep: str, codes: np.ndarray | None, mfcc: np.ndarray | None,
