@@ -67,7 +67,9 @@
     if (answer && answer.rep === rep && answer.clip === clip && !answers.has(rep + "/" + clip)) {
       answers.set(rep + "/" + clip, Promise.resolve(answer));
     }
-    if (state.rep === rep && ((state.first && state.first.clip === clip) || (state.second && state.second.clip === clip))) {
+    var failed = state.first && state.first.answer && state.first.answer.error;  // asked again (busy, off)
+    if (state.rep === rep && !failed &&
+        ((state.first && state.first.clip === clip) || (state.second && state.second.clip === clip))) {
       return;
     }
     var token = ++state.firstToken;
