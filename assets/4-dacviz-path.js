@@ -20,7 +20,8 @@
   var swallow = false;            // the mouse events of a press on a path are not Plotly's
   var storedShift = false;        // the "click-mode" store's shift, as the page last set it
   var HIT_PX = 6;               // a press this near a drawn frame plays it: the path is on top of the clips
-  var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [53, 183, 121]];  // time: start -> end
+  var RAMP = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [53, 183, 121]];  // A's time: start -> end
+  var RAMP_B = [[127, 39, 4], [196, 76, 2], [241, 105, 19], [253, 174, 97]];  // B's (dashed): brown -> orange
 
   function player() { return document.getElementById("player"); }
   function queryPlayer() { return document.getElementById("query-player"); }
@@ -33,9 +34,10 @@
     var m = /\/audio\/(\d+)/.exec((player() && player().getAttribute("src")) || "");
     return m ? parseInt(m[1], 10) : null;
   }
-  function colour(t) {
-    var x = Math.max(0, Math.min(1, t)) * (RAMP.length - 1), k = Math.min(Math.floor(x), RAMP.length - 2), f = x - k;
-    var c = RAMP[k].map(function (v, i) { return Math.round(v + f * (RAMP[k + 1][i] - v)); });
+  function colour(t, ramp) {
+    ramp = ramp || RAMP;
+    var x = Math.max(0, Math.min(1, t)) * (ramp.length - 1), k = Math.min(Math.floor(x), ramp.length - 2), f = x - k;
+    var c = ramp[k].map(function (v, i) { return Math.round(v + f * (ramp[k + 1][i] - v)); });
     return "rgb(" + c.join(",") + ")";
   }
 
@@ -78,7 +80,7 @@
     state.first = {clip: clip, answer: null};
     state.second = null;
     state.comparison = null;
-    load(clip, rep).then(function (answer) {
+    return load(clip, rep).then(function (answer) {
       if (token !== state.firstToken) { return; }
       state.first.answer = answer;
       describe();
@@ -149,7 +151,7 @@
     if (!box) { return; }
     var lines = [], a = state.first && state.first.answer;
     if (a && a.error) {
-      lines.push(muted("no path: " + a.error));
+      lines.push(muted("path A (clip " + state.first.clip + "): no path: " + a.error));
     } else if (a) {
       lines.push([strong("path A"), ": clip " + a.clip + " · " + a.label + " · " + a.speaker + " · " + a.n_frames +
                   " frames of " + Math.round(a.frame_s * 1000) + " ms · " + a.space +
@@ -164,9 +166,10 @@
       lines.push(muted("placed: PCA " + a.views.pca2.placed + "; t-SNE " + a.views.tsne2.placed));
     }
     var b = state.second && state.second.answer, c = state.comparison;
-    if (b && b.error) { lines.push(muted("B: " + b.error)); }
+    if (a && a.error) { b = c = null; }  // the same refusal, said once
+    if (b && b.error) { lines.push(muted("path B (clip " + state.second.clip + "): no path: " + b.error)); }
     else if (b) {
-      lines.push([strong("path B"), " (dashed): clip " + b.clip + " · " + b.label + " · " + b.speaker + " · " +
+      lines.push([strong("path B"), " (dashed, ", node("span", "", {className: "path-ramp path-ramp-b"}), "): clip " + b.clip + " · " + b.label + " · " + b.speaker + " · " +
                   b.n_frames + " frames"]);
     }
     if (c && c.error) { lines.push(muted(c.error)); }
@@ -244,7 +247,7 @@
   }
 
   function drawOne(ctx, path, pixels, big) {
-    var n = pixels.length;
+    var n = pixels.length, ramp = path.name === "B" ? RAMP_B : RAMP;
     ctx.lineWidth = 2 * big;
     ctx.globalAlpha = 0.85;
     ctx.setLineDash(path.dashed ? [6 * big, 4 * big] : []);
@@ -252,7 +255,7 @@
       ctx.beginPath();
       ctx.moveTo(pixels[i][0], pixels[i][1]);
       ctx.lineTo(pixels[i + 1][0], pixels[i + 1][1]);
-      ctx.strokeStyle = colour(i / Math.max(1, n - 2));
+      ctx.strokeStyle = colour(i / Math.max(1, n - 2), ramp);
       ctx.stroke();
     }
     ctx.setLineDash([]);
@@ -260,13 +263,13 @@
     if (n <= 120) {
       pixels.forEach(function (q, i) {
         ctx.beginPath(); ctx.arc(q[0], q[1], 1.8 * big, 0, 2 * Math.PI);
-        ctx.fillStyle = colour(i / Math.max(1, n - 1)); ctx.fill();
+        ctx.fillStyle = colour(i / Math.max(1, n - 1), ramp); ctx.fill();
       });
     }
     var s = pixels[0], e = pixels[n - 1];
     ctx.beginPath(); ctx.arc(s[0], s[1], 5 * big, 0, 2 * Math.PI);
-    ctx.fillStyle = "#fff"; ctx.fill(); ctx.lineWidth = 2 * big; ctx.strokeStyle = colour(0); ctx.stroke();
-    ctx.fillStyle = colour(1);
+    ctx.fillStyle = "#fff"; ctx.fill(); ctx.lineWidth = 2 * big; ctx.strokeStyle = colour(0, ramp); ctx.stroke();
+    ctx.fillStyle = colour(1, ramp);
     ctx.fillRect(e[0] - 4 * big, e[1] - 4 * big, 8 * big, 8 * big);
     ctx.font = "bold " + Math.round(11 * big) + "px sans-serif";
     ctx.lineWidth = 3; ctx.strokeStyle = "#fff"; ctx.strokeText(path.name, s[0] + 7 * big, s[1] - 5 * big);
@@ -301,12 +304,14 @@
       drawOne(ctx, path, pixels, big);
       record.paths.push({name: path.name, clip: path.clip, points: pixels.length, start: pixels[0],
                          end: pixels[pixels.length - 1]});
-      if (heard(path)) {
+      if (heard(path) && (path.player.currentTime > 0 || !path.player.paused)) {
         var f = at(path, path.player.currentTime || 0), j = Math.floor(f), u = f - j;
         var p = pixels[j], q = pixels[Math.min(j + 1, pixels.length - 1)];
         var m = [p[0] + u * (q[0] - p[0]), p[1] + u * (q[1] - p[1])];
-        ctx.beginPath(); ctx.arc(m[0], m[1], 6.5 * big, 0, 2 * Math.PI);
-        ctx.fillStyle = "#e4002b"; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = "#fff"; ctx.stroke();
+        ctx.beginPath(); ctx.arc(m[0], m[1], 8 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = "#fff"; ctx.fill();  // a white halo, then the spectrogram cursor's red, ringed black
+        ctx.beginPath(); ctx.arc(m[0], m[1], 6 * big, 0, 2 * Math.PI);
+        ctx.fillStyle = "#e4002b"; ctx.fill(); ctx.lineWidth = 2; ctx.strokeStyle = "#000"; ctx.stroke();
         record.marker = m;
         record.markerOf = path.name;
         record.time = path.player.currentTime || 0;
@@ -388,8 +393,15 @@
     // the representation it was made in, and is drawn only where the views show that one)
     var first = state.first && state.first.clip, second = state.second && state.second.clip;
     state.first = null;
-    show(first);
-    if (second !== null && second !== undefined) { compare(second); }
+    var shown = show(first);
+    if (shown && second !== null && second !== undefined) {
+      // after A's answer: MFCC's paths come from the encoder service, one request per client at a time
+      shown.then(function () {
+        if (state.first && state.first.clip === first && state.first.answer && !state.first.answer.error) {
+          compare(second);
+        }
+      });
+    }
   }
 
   /* ---------------------------------------------------------------- the audio drives the marker */

@@ -17,11 +17,17 @@ from dacviz_app.query_service.protocol import QueryRefused
 PATH_MAX_AGE_S = 24 * 3600  # a path of a named cache never changes
 
 
+class BadRequest(Exception):
+    """A path request the server answers 400 {"error": message}."""
+
+
 def path_request_rep(cache: Cache) -> str:
-    """The ``rep`` argument of a path request, checked (400 for one the cache does not have)."""
+    """The ``rep`` argument of a path request, checked (BadRequest for none or one the cache
+    does not have)."""
     rep = request.args.get("rep")
     if not cache.has_representation(rep):
-        abort(400, f"unknown representation; this cache has {', '.join(cache.representations)}")
+        said = "missing" if rep is None else "unknown"
+        raise BadRequest(f"{said} representation (?rep=); this cache has {', '.join(cache.representations)}")
     return rep
 
 
@@ -62,7 +68,10 @@ def serve_path(cache: Cache, clip_id: int):
     clip = cache.clip_or_none(clip_id)
     if clip is None:
         abort(404)
-    rep = path_request_rep(cache)
+    try:
+        rep = path_request_rep(cache)
+    except BadRequest as err:
+        return {"error": str(err)}, 400
     problem = paths.path_problem(cache, rep)
     if problem:
         return {"error": problem}, 409
@@ -81,7 +90,10 @@ def serve_path_comparison(cache: Cache, first: int, second: int):
     a, b = cache.clip_or_none(first), cache.clip_or_none(second)
     if a is None or b is None:
         abort(404)
-    rep = path_request_rep(cache)
+    try:
+        rep = path_request_rep(cache)
+    except BadRequest as err:
+        return {"error": str(err)}, 400
     problem = paths.path_problem(cache, rep)
     if problem:
         return {"error": problem}, 409
