@@ -65,8 +65,9 @@ def path_problem(cache: Cache, rep: str) -> str | None:
     if cache.synthetic:
         return "a synthetic cache has no frames: its clips are made-up vectors"
     if rep in depths and (cache.quantizer is None or cache.frame_codes(0) is None):
-        return ("this cache keeps no frame codes or quantizer tables (made before them): rerun "
-                "precompute into it with the same settings to add them")
+        return ("this cache keeps no frame codes or quantizer tables (made before them): rerun the "
+                "precompute command that made it to add them (a cache from before dacviz kept frame "
+                "codes asks for --overwrite)")
     return None
 
 

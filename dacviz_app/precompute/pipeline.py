@@ -80,6 +80,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
     n_planned = len(plan["clips"])
     with locked(paths, config.command, say):
         complete = prepare_out_dir(paths, plan, config.overwrite)
+        if complete and not Record(paths).holds("quantizer", dac):
+            complete = False  # made before the quantizer tables: this run adds them, keeps the rest
         plan_id = plan["plan_id"]
         del plan  # its list of every clip (~200 MB for a million) is written; free it for the run
         newly, encode_seconds, computed, model = 0, 0.0, [], None

@@ -120,3 +120,28 @@ def test_the_progress_bar_moves_per_batch_not_per_chunk(demo_wavs, tmp_path):
     # one chunk of 8 clips, batches of 2: the bar shows the clips of each batch as it ends
     assert {2, 4, 6, 8} <= counts, proc.stderr[-2000:]
     assert re.search(r"clip/s|s/clip", proc.stderr)
+
+
+def test_a_cache_made_before_the_quantizer_tables_gets_them_from_the_same_command(demo_wavs, tmp_path):
+    """The same command again on a finished cache without the quantizer tables (as one made
+    before paths): only the tables are written, and the cache then draws paths."""
+    from dacviz_app.explore.paths import clip_path, path_problem
+
+    src = copy_subset(demo_wavs, tmp_path / "src", words=("zero", "one"), speakers=4)
+    argv = [str(src), "--untrained", "--encoders", "mfcc", "--depths", "2", "--out", str(tmp_path / "cache")]
+    assert run_precompute(*argv).returncode == 0
+    out = tmp_path / "cache"
+    (out / "arrays" / "quantizer.npz").unlink()
+    inputs = json.loads((out / "inputs.json").read_text())
+    del inputs["keys"]["quantizer"]
+    (out / "inputs.json").write_text(json.dumps(inputs))
+    assert "no frame codes or quantizer tables" in path_problem(open_cache(out), "z")
+    before, metrics = _times(out), (out / "metrics.json").read_bytes()
+    again = run_precompute(*argv)
+    assert again.returncode == 0, again.stderr
+    assert _computed(again.stdout).split(":", 1)[1].strip() == "quantizer", again.stdout
+    changed = {f for f, t in _times(out).items() if before.get(f) != t}
+    assert changed - RUN_FILES - {"metrics.json"} == {"arrays/quantizer.npz"}, changed
+    assert (out / "metrics.json").read_bytes() == metrics  # written again, the same bytes
+    cache = open_cache(out)
+    assert path_problem(cache, "z") is None and clip_path(cache, 0, "z")["n_frames"] == len(cache.frame_codes(0))
