@@ -77,11 +77,16 @@ def encode(data: bytes, client: str, path: str | None = None) -> dict:
                 raise QueryRefused(int(admitted.get("status") or 503), str(admitted.get("error") or "refused"))
             sock.settimeout(ENCODE_TIMEOUT_S + 5)
             send_frame(sock, data)
-            answer = json.loads(recv_frame(sock, 64 * 2**20))
+            return _answered(sock)
     except QueryRefused:
         raise
     except (OSError, ConnectionError, ValueError) as err:
         raise _not_answering(err)
+
+
+def _answered(sock: socket.socket) -> dict:
+    """The service's final answer on ``sock``, or its refusal raised as QueryRefused."""
+    answer = json.loads(recv_frame(sock, 64 * 2**20))
     if answer.get("status") != 200:
         raise QueryRefused(int(answer.get("status") or 503), str(answer.get("error") or "failed"))
     return answer
@@ -111,11 +116,8 @@ def mfcc_frames(clips: list[int], most: int, client: str, path: str | None = Non
             send_frame(sock, json.dumps({"op": "frames", "client": client, "most": int(most),
                                          "clips": [int(c) for c in clips]}).encode())
             sock.settimeout(ENCODE_TIMEOUT_S + 5)
-            answer = json.loads(recv_frame(sock, 64 * 2**20))
+            return _answered(sock)
     except QueryRefused:
         raise
     except (OSError, ConnectionError, ValueError) as err:
         raise _not_answering(err)
-    if answer.get("status") != 200:
-        raise QueryRefused(int(answer.get("status") or 503), str(answer.get("error") or "failed"))
-    return answer

@@ -40,7 +40,7 @@ def cached_json(cache: Cache, answer: dict):
     return response
 
 
-def service_frames(cache: Cache, clips: list[int], most: int) -> tuple[dict, dict, float]:
+def service_frames(clips: list[int], most: int) -> tuple[dict, dict, float]:
     """The MFCC frames of ``clips`` from the encoder service, at most ``most`` of each:
     ({clip: (k, 40)}, {clip: its frame count}, seconds per frame); QueryRefused when it is off,
     busy, or answers something else."""
@@ -60,27 +60,40 @@ def service_frames(cache: Cache, clips: list[int], most: int) -> tuple[dict, dic
     return frames, counts, frame_s
 
 
+def refused(cache: Cache, clips: list[int | None]) -> tuple[str | None, tuple[dict, int] | None]:
+    """A path request's checks, in order: 404 (abort) for a clip the cache does not have; then
+    (its representation, None), or (None, the 400/409 answer) for a missing or unknown one, or
+    one without a path here."""
+    if any(clip is None for clip in clips):
+        abort(404)
+    try:
+        rep = path_request_rep(cache)
+    except BadRequest as err:
+        return None, ({"error": str(err)}, 400)
+    problem = paths.path_problem(cache, rep)
+    return (None, ({"error": problem}, 409)) if problem else (rep, None)
+
+
+def service_refusal(err: QueryRefused) -> tuple[dict, int]:
+    """The answer when the encoder service cannot give MFCC frames now."""
+    return {"error": f"MFCC frames come from the query encoder: {err.message}"}, err.status
+
+
 def serve_path(cache: Cache, clip_id: int):
     """``/path/<clip>?rep=&v=``: the clip's frames as a path in every view of ``rep``
     (``explore.paths``); 404 for a clip the cache does not have, 400 for an unknown
     representation, 409 {"error"} for one without a path here, the encoder service's refusal
     (503, 429) for MFCC when it cannot answer now."""
     clip = cache.clip_or_none(clip_id)
-    if clip is None:
-        abort(404)
-    try:
-        rep = path_request_rep(cache)
-    except BadRequest as err:
-        return {"error": str(err)}, 400
-    problem = paths.path_problem(cache, rep)
-    if problem:
-        return {"error": problem}, 409
+    rep, answer = refused(cache, [clip])
+    if answer:
+        return answer
     if not paths.from_service(cache, rep):
         return cached_json(cache, paths.clip_path(cache, clip, rep))
     try:
-        frames, counts, frame_s = service_frames(cache, [clip], paths.MAX_PATH_POINTS)
+        frames, counts, frame_s = service_frames([clip], paths.MAX_PATH_POINTS)
     except QueryRefused as err:
-        return {"error": f"MFCC frames come from the query encoder: {err.message}"}, err.status
+        return service_refusal(err)
     return cached_json(cache, paths.mfcc_clip_path(cache, clip, frames[clip], counts[clip], frame_s))
 
 
@@ -88,22 +101,16 @@ def serve_path_comparison(cache: Cache, first: int, second: int):
     """``/paths/<first>/<second>?rep=&v=``: two clips' paths compared (``paths.compare``: DTW
     and its chance level); the same refusals as ``/path``."""
     a, b = cache.clip_or_none(first), cache.clip_or_none(second)
-    if a is None or b is None:
-        abort(404)
-    try:
-        rep = path_request_rep(cache)
-    except BadRequest as err:
-        return {"error": str(err)}, 400
-    problem = paths.path_problem(cache, rep)
-    if problem:
-        return {"error": problem}, 409
+    rep, answer = refused(cache, [a, b])
+    if answer:
+        return answer
     if not paths.from_service(cache, rep):
         return cached_json(cache, paths.compare_paths(cache, a, b, rep))
     n_first = int(float(cache.clips["duration_s"][a]) / MFCC_HOP_S) + 1
     references = paths.reference_clips(cache, a, b, n_first, MFCC_HOP_S)
     try:
-        frames, counts, _ = service_frames(cache, sorted({a, b, *references}), paths.MAX_DTW_FRAMES)
+        frames, counts, _ = service_frames(sorted({a, b, *references}), paths.MAX_DTW_FRAMES)
     except QueryRefused as err:
-        return {"error": f"MFCC frames come from the query encoder: {err.message}"}, err.status
+        return service_refusal(err)
     vectors = {clip: paths.mfcc_vectors(cache, f, clip) for clip, f in frames.items()}
     return cached_json(cache, paths.compare(cache, a, b, rep, vectors, counts, references))
