@@ -3,15 +3,20 @@
  * zoom or camera kept for the server's next figure. */
 (function (d) {
   var views = d.views;
-  /* The views share the window's height under the header: --maps-top is where the legend starts
-   * (the CSS adds one legend row). Set only when it moves by more than 2 px: a new height makes
-   * Plotly redraw, which at 100k clips costs a second. */
-  var fitAsked = false;
+  /* The views share the window's height under the header and the legend: --maps-top is where
+   * the grid of views starts (under the legend, however many rows it wraps to). Set only when it
+   * moves by more than 2 px: a new height makes Plotly redraw, which at 100k clips costs a
+   * second. The legend's own size is watched (a new colouring may wrap it to more rows). */
+  var fitAsked = false, watched = null;
   function fitMaps() {
     fitAsked = false;
-    var legend = document.getElementById("legend");
-    if (!legend) { return; }
-    var top = Math.round(legend.getBoundingClientRect().top + window.scrollY);
+    var grid = document.querySelector(".views-grid"), legend = document.getElementById("legend");
+    if (!grid) { return; }
+    if (legend && watched !== legend && window.ResizeObserver) {
+      watched = legend;
+      new ResizeObserver(fitMapsSoon).observe(legend);
+    }
+    var top = Math.round(grid.getBoundingClientRect().top + window.scrollY);
     var root = document.documentElement, now = parseInt(root.style.getPropertyValue("--maps-top"), 10);
     if (isNaN(now) || Math.abs(now - top) > 2) { root.style.setProperty("--maps-top", top + "px"); }
   }
@@ -69,8 +74,14 @@
     if (known) { params.set("max", known); } else { params.delete("max"); }
     var url = window.location.pathname + "?" + params.toString();
     if (url !== window.location.pathname + window.location.search) { window.history.replaceState(null, "", url); }
+    // the shared legend stays in view above the maximised view: the view is as tall as the
+    // window less the legend (--legend-height), and the page scrolls to the legend
+    var legend = document.getElementById("legend");
     var box = known && document.getElementById("box-" + known);
-    if (box) { box.scrollIntoView({block: "start", behavior: "instant"}); }
+    if (box && legend) {
+      document.documentElement.style.setProperty("--legend-height", Math.ceil(legend.getBoundingClientRect().height) + "px");
+      legend.scrollIntoView({block: "start", behavior: "instant"});
+    } else if (box) { box.scrollIntoView({block: "start", behavior: "instant"}); }
     window.dispatchEvent(new Event("resize"));  // Plotly fits the new size; the layer follows
     return known;
   }

@@ -76,59 +76,147 @@ window.dacvizSound = (function () {
     return depths.reduce(function (best, d) { return Math.abs(d - q) < Math.abs(best - q) ? d : best; });
   }
 
-  /* ---------------------------------------------------------------- drawing */
-  function drawBlock(ctx, s, x, y, w, h, duration) {
-    // waveform (top quarter) and spectrogram (the rest) of one summary, time scaled to duration
-    var wave = Math.round(h * 0.3), spec = h - wave, used = w * s.duration_s / duration;
-    ctx.fillStyle = "#f4f4f4";
-    ctx.fillRect(x, y, w, wave);
-    ctx.strokeStyle = "#333";
-    ctx.beginPath();
-    var env = atob(s.envelope), n = s.envelope_columns;
-    function sample(i) { var b = env.charCodeAt(i); return (b > 127 ? b - 256 : b) / 127; }  // int8
-    for (var i = 0; i < n; i++) {
-      var px = x + (i + 0.5) * used / n;
-      ctx.moveTo(px, y + wave / 2 - sample(n + i) * wave / 2);
-      ctx.lineTo(px, y + wave / 2 - sample(i) * wave / 2 + 0.5);
+  /* ---------------------------------------------------------------- drawing
+   * A figure per sound, on a canvas: a caption line above (outside the drawing), the waveform
+   * strip, the log-mel spectrogram with its frequency axis in Hz on the left (the mel bands
+   * placed by their centre frequencies) and a colour bar in dBFS on the right; blocks stacked
+   * on one time axis in seconds (the longest), drawn under the last one. */
+  var AXIS_LEFT = 40, COLOURBAR = 50, CAPTION = 16, TIME_AXIS = 28, GAP = 6;
+  var SIZES = {main: {wave: 34, spec: 150}, hover: {wave: 22, spec: 84}, query: {wave: 28, spec: 120}};
+  var HZ_TICKS = [125, 250, 500, 1000, 2000, 4000, 8000, 16000];
+
+  function hzLabel(f) { return f >= 1000 ? (f / 1000) + "k" : String(f); }
+
+  function bandOf(hz, centres) {
+    // the (fractional) mel band whose centre is at hz, interpolated between centres; null outside
+    if (!centres || !centres.length || hz < centres[0] || hz > centres[centres.length - 1]) { return null; }
+    for (var i = 1; i < centres.length; i++) {
+      if (hz <= centres[i]) { return i - 1 + (hz - centres[i - 1]) / (centres[i] - centres[i - 1]); }
     }
-    ctx.stroke();
+    return centres.length - 1;
+  }
+
+  function timeStep(duration, width) {
+    // a round tick step giving a label every 45 px or more
+    var steps = [0.05, 0.1, 0.2, 0.25, 0.5, 1, 2, 5, 10, 20, 30];
+    for (var i = 0; i < steps.length; i++) { if (width * steps[i] / duration >= 45) { return steps[i]; } }
+    return steps[steps.length - 1];
+  }
+
+  function spectrogramImage(s) {
     var bytes = atob(s.spectrogram), frames = s.n_frames, mels = s.n_mels;
-    var image = ctx.createImageData(frames, mels);
+    var tmp = document.createElement("canvas");
+    tmp.width = frames; tmp.height = mels;
+    var tctx = tmp.getContext("2d"), image = tctx.createImageData(frames, mels);
     for (var m = 0; m < mels; m++) {
       for (var f = 0; f < frames; f++) {
         var v = bytes.charCodeAt(m * frames + f), c = LUT[v], o = ((mels - 1 - m) * frames + f) * 4;
         image.data[o] = c[0]; image.data[o + 1] = c[1]; image.data[o + 2] = c[2]; image.data[o + 3] = 255;
       }
     }
-    var tmp = document.createElement("canvas");
-    tmp.width = frames; tmp.height = mels;
-    tmp.getContext("2d").putImageData(image, 0, 0);
-    ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(tmp, x, y + wave, used, spec);
-    if (used < w) { ctx.fillStyle = "#eee"; ctx.fillRect(x + used, y, w - used, h); }
+    tctx.putImageData(image, 0, 0);
+    return tmp;
   }
 
-  function draw(canvas, blocks, captions) {
+  function drawBlock(ctx, s, box, duration, size) {
+    // one summary: waveform strip, spectrogram, its Hz axis and dBFS colour bar; returns the ticks
+    var x = box.x, w = box.w, used = w * s.duration_s / duration, y = box.y;
+    ctx.fillStyle = "#f4f4f4";
+    ctx.fillRect(x, y, w, size.wave);
+    ctx.strokeStyle = "#333"; ctx.lineWidth = 1;
+    ctx.beginPath();
+    var env = atob(s.envelope), n = s.envelope_columns, mid = y + size.wave / 2;
+    function sample(i) { var b = env.charCodeAt(i); return (b > 127 ? b - 256 : b) / 127; }  // int8
+    for (var i = 0; i < n; i++) {
+      var px = x + (i + 0.5) * used / n;
+      ctx.moveTo(px, mid - sample(n + i) * size.wave / 2);
+      ctx.lineTo(px, mid - sample(i) * size.wave / 2 + 0.5);
+    }
+    ctx.stroke();
+    var top = y + size.wave, bottom = top + size.spec;
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(spectrogramImage(s), x, top, used, size.spec);
+    if (used < w) { ctx.fillStyle = "#eee"; ctx.fillRect(x + used, y, w - used, size.wave + size.spec); }
+    // frequency axis (Hz): ticks where a round frequency's band lies
+    ctx.fillStyle = "#333"; ctx.strokeStyle = "#333"; ctx.font = "10px sans-serif";
+    ctx.textAlign = "right"; ctx.textBaseline = "middle";
+    var freq = [], last = 1e9;
+    HZ_TICKS.forEach(function (f) {
+      var band = bandOf(f, s.mel_hz);
+      if (band === null) { return; }
+      var ty = bottom - (band + 0.5) / s.n_mels * size.spec;
+      if (last - ty < 11) { return; }  // too close to the one below
+      last = ty;
+      ctx.beginPath(); ctx.moveTo(x - 3, ty); ctx.lineTo(x, ty); ctx.stroke();
+      ctx.fillText(hzLabel(f), x - 5, ty);
+      freq.push(hzLabel(f));
+    });
+    ctx.textAlign = "left"; ctx.textBaseline = "bottom";
+    ctx.fillText("Hz", 2, top - 1);
+    // colour bar (dBFS), the same scale as every block
+    var bx = x + w + 8, bw = 9, floor = s.db_floor, bars = [];
+    for (var r = 0; r < size.spec; r++) {
+      var c = LUT[Math.round(255 * (1 - r / (size.spec - 1)))];
+      ctx.fillStyle = "rgb(" + c[0] + "," + c[1] + "," + c[2] + ")";
+      ctx.fillRect(bx, top + r, bw, 1);
+    }
+    ctx.fillStyle = "#333"; ctx.textBaseline = "middle";
+    var stepDb = size.spec >= 120 ? 20 : 50;
+    for (var db = 0; db >= floor; db -= stepDb) {
+      var yy = top + (db / floor) * (size.spec - 1);
+      ctx.fillText(String(db), bx + bw + 3, yy);
+      bars.push(db);
+    }
+    ctx.textBaseline = "bottom";
+    ctx.fillText("dBFS", bx - 2, top - 1);
+    return {freq: freq, colourbar: bars};
+  }
+
+  function drawTimeAxis(ctx, x, w, y, duration) {
+    var step = timeStep(duration, w), ticks = [];
+    ctx.strokeStyle = "#333"; ctx.fillStyle = "#333"; ctx.font = "10px sans-serif";
+    ctx.textAlign = "center"; ctx.textBaseline = "top";
+    ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + w, y); ctx.stroke();
+    for (var t = 0; t <= duration + 1e-9; t += step) {
+      var tx = x + t / duration * w, label = String(Math.round(t * 1000) / 1000);
+      ctx.beginPath(); ctx.moveTo(tx, y); ctx.lineTo(tx, y + 3); ctx.stroke();
+      ctx.fillText(label, tx, y + 4);
+      ticks.push(label);
+    }
+    ctx.textAlign = "right";
+    ctx.fillText("time (s)", x + w, y + 15);
+    return ticks;
+  }
+
+  function draw(canvas, blocks, captions, kind) {
     // blocks: [summary, ...] stacked, one time axis (the longest), the same dB scale
     if (!canvas) { return; }
+    var size = SIZES[kind || "main"];
     var dpr = window.devicePixelRatio || 1, w = canvas.clientWidth || 300;
-    var h = 78 * blocks.length + 4;
+    var blockH = CAPTION + size.wave + size.spec + GAP, h = blockH * blocks.length + TIME_AXIS;
     canvas.width = Math.round(w * dpr); canvas.height = Math.round(h * dpr);
     canvas.style.height = h + "px";
     var ctx = canvas.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, w, h);
+    ctx.fillStyle = "white"; ctx.fillRect(0, 0, w, h);
+    var plotW = Math.max(w - AXIS_LEFT - COLOURBAR, 40);
     var duration = Math.max.apply(null, blocks.map(function (s) { return s.duration_s; }));
+    var axes = null;
     blocks.forEach(function (s, i) {
-      drawBlock(ctx, s, 0, i * 78, w, 74, duration);
-      ctx.fillStyle = "rgba(255,255,255,0.85)";
-      ctx.fillRect(0, i * 78, ctx.measureText(captions[i]).width + 6, 13);
-      ctx.fillStyle = "#222"; ctx.font = "10px sans-serif";
-      ctx.fillText(captions[i], 3, i * 78 + 10);
+      var y = i * blockH;
+      ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
+      ctx.fillText(captions[i], AXIS_LEFT, y + 12);
+      axes = drawBlock(ctx, s, {x: AXIS_LEFT, y: y + CAPTION, w: plotW}, duration, size);
     });
+    var timeTicks = drawTimeAxis(ctx, AXIS_LEFT, plotW, blockH * blocks.length - GAP + 1, duration);
     canvas.dataset.duration = duration;
-    canvas.dataset.drawn = JSON.stringify({blocks: blocks.length, captions: captions,
-                                           frames: blocks.map(function (s) { return s.n_frames; })});
+    canvas.dataset.plotLeft = AXIS_LEFT;
+    canvas.dataset.plotWidth = plotW;
+    canvas.dataset.drawn = JSON.stringify({
+      blocks: blocks.length, captions: captions, frames: blocks.map(function (s) { return s.n_frames; }),
+      freqTicks: axes.freq, timeTicks: timeTicks, colourbar: axes.colourbar, size: [w, h],
+      spectrogram: [plotW, size.spec]});
     canvas._base = ctx.getImageData(0, 0, canvas.width, canvas.height);
   }
 
@@ -138,10 +226,11 @@ window.dacvizSound = (function () {
     var ctx = canvas.getContext("2d"), dpr = window.devicePixelRatio || 1;
     ctx.putImageData(canvas._base, 0, 0);
     var duration = parseFloat(canvas.dataset.duration) || 1;
-    var x = Math.min(p.currentTime / duration, 1) * canvas.width / dpr;
+    var left = parseFloat(canvas.dataset.plotLeft) || 0, width = parseFloat(canvas.dataset.plotWidth) || 1;
+    var x = left + Math.min(p.currentTime / duration, 1) * width;
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.strokeStyle = "#e4002b"; ctx.lineWidth = 1.5;
-    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, canvas.height / dpr); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, canvas.height / dpr - TIME_AXIS); ctx.stroke();
   }
 
   function follow() {
@@ -181,8 +270,9 @@ window.dacvizSound = (function () {
       if (found[1]) { blocks.push(found[1]); captions.push("decoded from " + q + " codebooks"); }
       var caption = document.getElementById("sound-caption");
       if (caption) {
-        caption.textContent = blocks.length ? "waveform and log-mel spectrogram, " + found[0].db_floor +
-          "..0 dBFS" + (q > 0 && !found[1] ? " · no decoded audio for this clip" : "") : "";
+        caption.textContent = blocks.length ? "waveform and log-mel spectrogram (" + found[0].n_mels +
+          " mel bands, " + Math.round(found[0].hop_s * 1000) + " ms hop), colour in dBFS" +
+          (q > 0 && !found[1] ? " · no decoded audio for this clip" : "") : "";
       }
       if (blocks.length) { draw(document.getElementById("sound-canvas"), blocks, captions); drawCursor(); }
     });
@@ -197,7 +287,7 @@ window.dacvizSound = (function () {
       var canvas = document.getElementById("hover-canvas");
       if (s && canvas && token === hoverToken) {
         canvas.hidden = false;
-        draw(canvas, [s], [caption]);
+        draw(canvas, [s], [caption], "hover");
         canvas.dataset.caption = caption;
       }
     });
@@ -233,6 +323,15 @@ window.dacvizSound = (function () {
     if (event.key === "a") { toggle(); event.preventDefault(); }
   });
 
+  function showTime() {
+    // the position and length in seconds (the browser's control reads 0:00 / 0:00 under a second)
+    var p = player(), out = document.getElementById("player-time");
+    if (!p || !out) { return; }
+    var length = p.duration;
+    out.textContent = isFinite(length) && length > 0 ?
+      (p.currentTime || 0).toFixed(2) + " / " + length.toFixed(2) + " s" : "";
+  }
+
   function attach() {
     var p = player();
     if (!p || p._dacvizSound) { return !!p; }
@@ -240,6 +339,9 @@ window.dacvizSound = (function () {
     p.addEventListener("loadstart", function () {
       var now = parse(p.getAttribute("src"));
       if (now) { show(now.clip); }
+    });
+    ["timeupdate", "durationchange", "loadedmetadata", "emptied", "seeked", "ended"].forEach(function (type) {
+      p.addEventListener(type, showTime);
     });
     p.addEventListener("play", follow);
     p.addEventListener("seeked", drawCursor);
@@ -267,8 +369,16 @@ window.dacvizSound = (function () {
     return window.dash_clientside ? window.dash_clientside.no_update : null;
   }
 
-  return {choose: choose, toggle: toggle, show: show, refresh: refresh, summaries: summaries,
-          MAX_SUMMARIES: MAX_SUMMARIES};
+  function showQuery(summary, name) {
+    // the query by voice's recording, as the server heard it (assets/3-dacviz-query.js)
+    var canvas = document.getElementById("query-sound");
+    if (!canvas) { return; }
+    canvas.hidden = !summary;
+    if (summary) { draw(canvas, [summary], [(name || "your recording") + " · as encoded"], "query"); }
+  }
+
+  return {choose: choose, toggle: toggle, show: show, refresh: refresh, showQuery: showQuery,
+          summaries: summaries, MAX_SUMMARIES: MAX_SUMMARIES};
 })();
 
 // the functions Dash calls in the browser (viewer/callbacks/clientside.py: namespace "dacvizSound")

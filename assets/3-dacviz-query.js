@@ -177,13 +177,12 @@ window.dacvizQuery = (function () {
         pending = {nonce: nonce, since: since};
         window.dash_clientside.set_props("query", {data: {
           nonce: nonce, vectors: body.vectors, duration_s: body.duration_s, name: name}});
-        var first = body.neighbours[0];
-        say(name + " (" + body.duration_s.toFixed(2) + " s): nearest in " + body.representation +
-            " is clip " + first.id + " (" + first.label + ", " + first.speaker + ") at " +
-            first.distance.toFixed(4) + "; encoded in " + Math.round(body.encode_ms) + " ms" +
-            (body.untrained ? " (DAC UNTRAINED)" : ""));
+        // what follows the representation shown (its nearest clips) is said under Listen
+        say(name + " (" + body.duration_s.toFixed(2) + " s) encoded in " + Math.round(body.encode_ms) +
+            " ms" + (body.untrained ? " (DAC UNTRAINED)" : "") + "; its nearest clips are under Listen");
         if (player) { var p = player.play(); if (p && p.catch) { p.catch(function () {}); } }
         if (window.dacviz && window.dacviz.showQueryPath) { window.dacviz.showQueryPath(body.path || null); }
+        if (window.dacvizSound) { window.dacvizSound.showQuery(body.sound || null, name); }
         watchDrawn();
       })
       .catch(function (err) { if (mine === sent) { say("the server did not answer: " + err, "error"); } });

@@ -12,10 +12,14 @@ WebGL). Times are measured inside the page with performance.now():
 - switch: choosing another representation -> all four views redrawn (dacviz: and the clicked
   clip's highlight drawn again in each);
 - slider (dacviz, caches with codebook depths): a click on the codebook slider's middle mark
-  -> all four views redrawn from that depth and the clicked clip's highlight drawn again.
-Medians over --repeats.
+  -> all four views redrawn from that depth and the clicked clip's highlight drawn again;
+- colouring (dacviz): choosing another "Colour by" column -> all four views redrawn in its
+  colours and the clicked clip's highlight drawn again.
+Medians over --repeats. --load N runs N CPU-bound processes (a Python busy loop each, nice 0)
+beside the browser for the whole measurement: the page on a busy machine.
 
   python bench/bench_app_scale.py --cache cache/synth100k --repeats 5
+  python bench/bench_app_scale.py --cache cache/demo --pages dacviz --load 2   # a loaded machine
 """
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = {"plain": "plain Dash", "dacviz": "dacviz"}
 STEPS = (("ready_s", "page ready", "s"), ("click_ms", "click->highlight in 4 views", "ms"),
          ("audio_ms", "click->audio playing", "ms"), ("switch_s", "switch", "s"), ("slider_s", "slider", "s"),
+         ("colour_s", "colouring", "s"),
          ("rss_mb", "worker RSS", "MB"))
 
 PLAIN_APP = textwrap.dedent('''
@@ -202,6 +207,8 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
                   "audio_ms": playing - timings["click"]}
         if kind == "dacviz" and has_depth_slider(driver):
             result["slider_s"] = slide(driver)
+        if kind == "dacviz":
+            result["colour_s"] = recolour(driver, "speaker")
         # representation switch (the same dropdown on both pages)
         driver.execute_script("window.__t.afterplot = {}; window.__t.switch = performance.now();")
         choose_representation(driver, rep_to)
@@ -228,6 +235,25 @@ def choose_representation(driver, rep: str) -> None:
     option = WebDriverWait(driver, 30).until(lambda d: d.find_element(
         "xpath", f"//*[contains(@class,'dash-dropdown-option')][contains(., '{rep}')]"))
     click_control(driver, option, "nearest")  # the open menu: no scroll unless it is cut off
+
+
+def recolour(driver, column: str) -> float:
+    """Choose ``column`` in "Colour by" as a user does -> seconds until all four views are redrawn
+    and the clicked clip's highlight drawn again in each."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    click_control(driver, driver.find_element("css selector", "#colour"))
+    option = WebDriverWait(driver, 30).until(lambda d: d.find_element(
+        "xpath", f"//*[contains(@class,'dash-dropdown-option')][normalize-space(.)='{column}']"))
+    driver.execute_script("window.__t.afterplot = {}; window.__t.colour = performance.now();")
+    click_control(driver, option, "nearest")
+    return (redrawn(driver, "dacviz", "colour") - driver.execute_script("return window.__t.colour;")) / 1000
+
+
+def busy_loops(n: int) -> list[subprocess.Popen]:
+    """``n`` CPU-bound processes (a Python busy loop each): the load beside the browser."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(n)]
 
 
 def has_depth_slider(driver) -> bool:
@@ -279,11 +305,17 @@ def main() -> None:
                         help="page loads per app, each in a fresh browser (default %(default)s)")
     parser.add_argument("--switch-to", default="mfcc",
                         help="the representation the switch picks (default %(default)s)")
+    parser.add_argument("--pages", nargs="+", choices=tuple(LABELS), default=list(LABELS),
+                        help="the pages measured (default: both; the plain one is the baseline)")
+    parser.add_argument("--load", type=int, default=0,
+                        help="CPU-bound processes run beside the browser (default %(default)s: none)")
     parser.add_argument("--screenshots", default="artifacts/bench",
                         help="where each page is saved after the first click (default %(default)s)")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if not 0 <= args.load <= 64:
+        parser.error("--load must be 0..64")
     from dacviz_app.cache import open_cache
 
     n = open_cache(args.cache).n_clips
@@ -293,11 +325,14 @@ def main() -> None:
     (plain_dir / "plain_app.py").write_text(PLAIN_APP)
     cache = str(Path(args.cache).resolve())
     print(f"{n:,} clips, headless Chromium (software WebGL), gunicorn 1 worker, {os.cpu_count()} cores, "
-          f"medians of {args.repeats}")
+          f"medians of {args.repeats}, {args.load} CPU-bound process(es) beside it")
     results, samples = {}, {}
+    load = busy_loops(args.load)
     try:
         for kind, module, cwd, path in (("dacviz", "dacviz_app.viewer.wsgi:server", ROOT, ""),
                                         ("plain", "plain_app:server", plain_dir, str(plain_dir))):
+            if kind not in args.pages:
+                continue
             proc, port = serve(module, cache, cwd, path)
             try:
                 runs = [measure(f"http://127.0.0.1:{port}/", kind, args.switch_to, shots if r == 0 else None)
@@ -311,21 +346,27 @@ def main() -> None:
             results[kind] = {k: statistics.median(v) for k, v in samples[kind].items()}
             r = results[kind]
             slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
+            slider += f"   colouring {r['colour_s']:6.2f} s" if "colour_s" in r else ""
             print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
                   f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
                   f"worker RSS {rss:7.1f} MB")
     finally:
         shutil.rmtree(plain_dir, ignore_errors=True)
-    d, p = results["dacviz"], results["plain"]
-    print(f"ratio plain/dacviz: page ready x{p['ready_s'] / d['ready_s']:.2f}, click x{p['click_ms'] / d['click_ms']:.2f}, "
-          f"switch x{p['switch_s'] / d['switch_s']:.2f}")
+        for proc in load:
+            proc.kill()
     record = BenchRecord("bench_app_scale")
     for kind in ("plain", "dacviz"):  # the plain page first: each dacviz figure's baseline
         for key, step, unit in STEPS:
-            if key in samples[kind]:
-                baseline = f"{LABELS['plain']} {step}" if kind == "dacviz" and key in samples["plain"] else None
+            if key in samples.get(kind, {}):
+                baseline = (f"{LABELS['plain']} {step}" if kind == "dacviz" and key in samples.get("plain", {})
+                            else None)
                 record.add(f"{LABELS[kind]} {step}", samples[kind][key], unit, baseline=baseline)
     record.save()
+    if len(results) < 2:
+        return
+    d, p = results["dacviz"], results["plain"]
+    print(f"ratio plain/dacviz: page ready x{p['ready_s'] / d['ready_s']:.2f}, click x{p['click_ms'] / d['click_ms']:.2f}, "
+          f"switch x{p['switch_s'] / d['switch_s']:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -21,10 +21,12 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
 from dacviz_app.cache import Cache
+from dacviz_app.cache.paths import COMPUTED_CLIP_COLUMNS
 from dacviz_app.embedding.metrics import KNN_ACCURACY_K, encode_labels, vote_predictions
 from dacviz_app.embedding.probes import controlled_chance, controlled_predictions
 
@@ -226,25 +228,79 @@ def filter_mask(cache: Cache, filters: dict[str, set[str]]) -> np.ndarray | None
     return keep
 
 
-def find_clips(cache: Cache, text, limit: int = FIND_LIMIT) -> list[int]:
-    """Clips that ``text`` names: an id (digits), else a case-insensitive substring of the file
-    name, or an exact speaker or label. At most ``limit``, ascending."""
+FIND_PART_COLUMN = "source"  # the file name: a part of it is enough, when no column matches whole
+@dataclass(frozen=True)
+class FindResult:
+    """What the find box found: ``clips`` ascending (at most the limit asked), ``total`` before
+    the limit, and ``matched``: [(column, value shown, count)] in the order searched ('id'
+    first), each column that matched and how many clips it gave."""
+    clips: list[int]
+    total: int
+    matched: list[tuple[str, str, int]]
+
+    def summary(self) -> str:
+        """'13 found: id 7 (1) · label "7" (12)'."""
+        if not self.total:
+            return "nothing found (searched the id, label, speaker, file name and every column)"
+        parts = " · ".join(f"{column} {value} ({n:,})" for column, value, n in self.matched)
+        more = f", the first {len(self.clips):,} shown" if len(self.clips) < self.total else ""
+        return f"{self.total:,} found{more}: {parts}"
+
+
+def find_columns(cache: Cache) -> list[str]:
+    """The columns the find box searches, after the id: the label, speaker, file name and every
+    column the collection brought (not the ones dacviz computes: duration, audio, rate, channels)."""
+    return ["label", "speaker", FIND_PART_COLUMN] + \
+        [c for c in cache.clips if c not in COMPUTED_CLIP_COLUMNS]
+
+
+def find_clips(cache: Cache, text, limit: int = FIND_LIMIT) -> FindResult:
+    """Clips that ``text`` names: the id (digits) and the whole value of every other column at
+    once (case-insensitive: the label "7", the speaker "us-m1", a metadata value), or, when no
+    column holds it whole, a part of the file name. 'column=value' (or 'column:value') searches
+    that column only. A clip matched by several columns counts once; at most ``limit`` clips,
+    ascending."""
     text = str(text or "").strip()[:200]
     if not text:
-        return []
-    if text.isdigit() and cache.clip_or_none(text) is not None:
-        return [int(text)]
+        return FindResult([], 0, [])
+    columns = ["id", *find_columns(cache)]
+    for separator in ("=", ":"):
+        name, found, value = text.partition(separator)
+        if found and name.strip() in columns and value.strip():
+            columns, text = [name.strip()], value.strip()
+            break
     needle = text.lower()
-    hits = [i for i, (source, speaker, label) in enumerate(zip(
-        cache.clips["source"], cache.clips["speaker"], cache.clips["label"]))
-        if needle in str(source).lower() or needle == str(speaker).lower() or needle == str(label).lower()]
-    return hits[:limit]
+    hits = np.zeros(cache.n_clips, dtype=bool)
+    matched = []
+
+    def lowered(column):
+        return np.char.lower(np.asarray([str(v) for v in cache.clips[column]], dtype=str))
+
+    for column in columns:
+        if column == "id":
+            clip = cache.clip_or_none(text) if text.isdigit() else None
+            mask = np.zeros(cache.n_clips, dtype=bool)
+            if clip is not None:
+                mask[clip] = True
+        else:
+            mask = lowered(column) == needle
+        if mask.any():
+            matched.append((column, text if column == "id" else repr(text), int(mask.sum())))
+            hits |= mask
+    if not hits.any() and FIND_PART_COLUMN in columns:
+        hits = np.char.find(lowered(FIND_PART_COLUMN), needle) >= 0
+        if hits.any():
+            matched.append((FIND_PART_COLUMN, f"contains {text!r}", int(hits.sum())))
+    ids = np.flatnonzero(hits)
+    return FindResult(ids[:limit].tolist(), int(ids.size), matched)
 
 
 # ----------------------------------------------------------------------------- selections
-def selection_summary(cache: Cache, clips: list[int], columns: list[str], top: int = 6) -> list[tuple[str, list]]:
-    """Per column, the most frequent values among ``clips``: [(column, [(value, count)])],
-    at most ``top`` values each, most frequent first (ties by value)."""
+def selection_summary(cache: Cache, clips: list[int], columns: list[str],
+                      top: int = 6) -> list[tuple[str, list, int]]:
+    """Per column, the most frequent values among ``clips``: [(column, [(value, count)], more)],
+    at most ``top`` values each, most frequent first (ties by value); ``more``: how many other
+    values the column has among them (the page says "+3 more")."""
     out = []
     for column in columns:
         counts: dict[str, int] = {}
@@ -252,7 +308,8 @@ def selection_summary(cache: Cache, clips: list[int], columns: list[str], top: i
         for clip in clips:
             value = str(values[clip])
             counts[value] = counts.get(value, 0) + 1
-        out.append((column, sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:top]))
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        out.append((column, ranked[:top], max(len(ranked) - top, 0)))
     return out
 
 

@@ -118,7 +118,12 @@ def sound_summary(path: Path) -> dict:
     info = soundfile.info(str(path))
     if info.frames > MAX_SECONDS * info.samplerate:
         raise TooLong(f"{info.frames / info.samplerate:.0f} s: longer than {MAX_SECONDS:g} s")
-    audio, rate = read_wav(path)
+    return summary_of(*read_wav(path))
+
+
+def summary_of(audio: np.ndarray, rate: int) -> dict:
+    """``sound_summary`` of (n_samples,) float32 mono samples at ``rate`` Hz (a query's
+    recording, as the encoder service heard it)."""
     db = log_mel_dbfs(audio, rate)
     _, centres = mel_filters(rate, 1 << (int(round(rate * FRAME_MS / 1000)) - 1).bit_length())
     return {"sample_rate": rate, "duration_s": len(audio) / rate, "hop_s": HOP_MS / 1000,
@@ -132,3 +137,28 @@ def sound_summary(path: Path) -> dict:
 def to_int8(values: np.ndarray) -> np.ndarray:
     """Samples in [-1, 1] -> int8 in -127..127."""
     return np.round(np.clip(values, -1.0, 1.0) * 127).astype(np.int8)
+
+
+SUMMARY_KEYS = {"sample_rate": int, "duration_s": float, "hop_s": float, "n_mels": int, "db_floor": float,
+                "n_frames": int, "mel_hz": list, "spectrogram": str, "envelope": str, "envelope_columns": int}
+
+
+def clean_summary(summary, longest_s: float) -> dict | None:
+    """A summary from another process (the encoder service) -> itself when it has the shape
+    ``summary_of`` gives for a clip of at most ``longest_s`` seconds, else None."""
+    if not isinstance(summary, dict) or set(summary) != set(SUMMARY_KEYS):
+        return None
+    for key, kind in SUMMARY_KEYS.items():
+        value = summary[key]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            continue
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return None
+    frames = int(longest_s * 1000 / HOP_MS) + 2
+    if summary["n_mels"] != N_MELS or not 0 < summary["n_frames"] <= frames \
+            or len(summary["mel_hz"]) != N_MELS or not all(isinstance(f, (int, float)) for f in summary["mel_hz"]) \
+            or len(summary["spectrogram"]) != 4 * -(-N_MELS * summary["n_frames"] // 3) \
+            or not 0 < summary["envelope_columns"] <= ENVELOPE_COLUMNS \
+            or len(summary["envelope"]) != 4 * -(-2 * summary["envelope_columns"] // 3):
+        return None
+    return summary

@@ -19,6 +19,7 @@ from dacviz_app.cache import Cache
 from dacviz_app.cache.representations import MFCC_HOP_S
 from dacviz_app.precompute.mfcc import frame_stats, mfcc_frames
 from dacviz_app.explore.nearest import representations_for_queries, weights_problem
+from dacviz_app.explore.sound import summary_of
 from dacviz_app.precompute.audio import ClipRejected, load_clip_bytes
 from dacviz_app.precompute.dac_encode import WeightsChoice, encode_batch, load_dac, sha256_file
 from dacviz_app.precompute.encoders import EncoderError, EncoderSpec, make_encoder
@@ -77,7 +78,8 @@ class QueryEncoder:
     def encode(self, data: bytes) -> tuple[dict[str, np.ndarray], dict]:
         """One audio file's bytes -> ({representation: (dim,) float32}, {"duration_s",
         "encode_ms", "frame_codes": (n_frames, n_codebooks) and "mfcc_frames": (n_mfcc_frames,
-        40) as lists, "mfcc_frame_s": its paths}); QueryRefused(422) with the reason for a clip precompute would skip."""
+        40) as lists, "mfcc_frame_s": its paths, "sound": its waveform and spectrogram as
+        ``explore.sound.summary_of`` draws them}); QueryRefused(422) with the reason for a clip precompute would skip."""
         from dacviz_app.precompute.encode_run import encode_with
 
         started = time.perf_counter()
@@ -101,7 +103,8 @@ class QueryEncoder:
         return vectors, {"duration_s": round(clip.duration_s, 3),
                          "encode_ms": round(1000 * (time.perf_counter() - started), 1),
                          "frame_codes": encoded["frame_codes"][0].tolist(),
-                         "mfcc_frames": np.asarray(frames.T, np.float32).tolist(), "mfcc_frame_s": MFCC_HOP_S}
+                         "mfcc_frames": np.asarray(frames.T, np.float32).tolist(), "mfcc_frame_s": MFCC_HOP_S,
+                         "sound": summary_of(clip.audio, self.sample_rate)}
 
     mfcc_frame_s = MFCC_HOP_S
 

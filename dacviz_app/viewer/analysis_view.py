@@ -46,8 +46,9 @@ def unscored_reason(colour) -> str:
 
 
 def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agreement,
-                  colour) -> list:
-    """What the heatmap shows and the agreement's mean, with space, distance, k and sample."""
+                  colour, filtered: int | None = None) -> list:
+    """What the heatmap shows and the agreement's mean, with space, distance, k and sample;
+    ``filtered``: how many clips the page's filter keeps (None: no filter), said not to apply."""
     column, control = conf["column"], conf.get("control")
     unscored = (f" ({unscored_reason(colour)}: the label is shown)"
                 if colour not in (column, None) else "")
@@ -62,6 +63,12 @@ def analysis_note(cache: Cache, conf: dict, current: str, compare: str, mean_agr
                      f"Rows: the true {column}; columns: what the k nearest voted; colour: the "
                      f"share of the row. Click a cell to select its clips."], id="confusion-summary"),
              html.P("Hardest: " + ", ".join(f"{name} {acc:.2f} (n={n})" for acc, name, n in worst))]
+    if filtered is not None:
+        lines.append(html.P([html.Strong("The filter does not apply here: "),
+                             f"the maps show {filtered:,} of {cache.n_clips:,} clips; the heatmap, the "
+                             f"probe and the agreement score all of them. “Score the filtered clips” "
+                             f"scores those {filtered:,} among themselves."],
+                            className="text-warning-emphasis", id="filter-not-applied"))
     said = confound_note(cache, column)
     if said:
         lines.append(html.P([html.Strong("Confound: "), said, " Scores of these columns are one "

@@ -70,6 +70,9 @@ def view_title(view: str, info: dict, trust: dict | None = None,
     return title, " · ".join(notes)
 
 
+NOTE_LEFT_PX = 40  # where a view's sample note starts: clear of the maximise button
+
+
 def sample_note(drawn: int, total: int, filtered: bool = False, sampled: bool = True) -> str:
     """'' when every clip is drawn, else '20,000 of 100,000 drawn (seeded sample)', or
     '(the filter)' / '(seeded sample, the filter)' when a filter keeps fewer."""
@@ -144,8 +147,10 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str | tuple[str, s
               "meta": {"groups": key, "rep": rep} if key else None,
               "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
               "dragmode": "orbit" if dim == 3 else "zoom",  # 3D: a drag rotates (ORBIT below)
+              # the note starts right of the view's maximise button (bottom left, 1-dacviz.css)
               "annotations": ([{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",
                                 "x": 0, "y": 0, "xanchor": "left", "yanchor": "bottom",
+                                "xshift": NOTE_LEFT_PX - (26 if dim == 2 else 8),
                                 "font": {"size": font - 1, "color": "#666"}}] if note else [])
               + ([{"text": under, "showarrow": False, "xref": "paper", "yref": "paper", "x": 0,
                    "y": 1, "xanchor": "left", "yanchor": "bottom", "yshift": 2,
@@ -313,17 +318,20 @@ def depth_figure(rows: list[dict], column: str, current: int | None, presentatio
                  chance: float | None = None) -> dict:
     """k-NN accuracy (with its chance level dashed), silhouette and Davies-Bouldin of z's full
     space against the number of codebooks q (``explore.groups.depth_metrics`` rows): one panel
-    and one y axis each (small multiples), the slider's q marked."""
+    and one y axis each, stacked (small multiples sharing the q axis, which is written under the
+    lowest), the slider's q marked. No fixed height: it fills its box (the page's CSS sizes it)."""
     if not rows:
         return empty_figure("no codebook depths in this cache", 260)
     font = 15 if presentation else 11
     qs = [r["q"] for r in rows]
-    layout = {"height": 290, "font": {"size": font}, "paper_bgcolor": "white", "plot_bgcolor": "white",
-              "margin": {"l": 40, "r": 10, "t": 50, "b": 48}, "showlegend": False, "annotations": [],
+    layout = {"font": {"size": font}, "paper_bgcolor": "white", "plot_bgcolor": "white",
+              "margin": {"l": 40, "r": 12, "t": 40, "b": 40}, "showlegend": False, "annotations": [],
               "shapes": [], "title": {"text": f"z at q codebooks, scored by {plotly_text(column)}",
-                                      "font": {"size": font + 1}, "x": 0.01, "y": 0.98}}
+                                      "font": {"size": font + 1}, "x": 0.01, "y": 0.99, "yanchor": "top"}}
     data = []
-    for i, ((key, name, colour), domain) in enumerate(zip(METRIC_PANELS, panel_domains(len(METRIC_PANELS)))):
+    count = len(METRIC_PANELS)
+    domains = [list(d) for d in reversed(panel_domains(count, gap=0.11))]  # the first panel on top
+    for i, ((key, name, colour), domain) in enumerate(zip(METRIC_PANELS, domains)):
         data.append({"type": "scatter", "mode": "lines+markers", "x": qs, "y": [r[key] for r in rows],
                      "name": name, "line": {"color": colour},
                      "hovertemplate": "q=%{x}: %{y:.3f}<extra>" + name + "</extra>", **trace_axes(i)})
@@ -331,14 +339,18 @@ def depth_figure(rows: list[dict], column: str, current: int | None, presentatio
             data.append({"type": "scatter", "mode": "lines", "x": [qs[0], qs[-1]], "y": [chance, chance],
                          "name": "chance", "line": {"color": "#555", "dash": "dash", "width": 1.2},
                          "hovertemplate": "chance %{y:.3f}<extra></extra>", **trace_axes(i)})
-        layout[axis_name("x", i)] = {"domain": domain, "title": {"text": "codebooks q"}, "tickvals": qs,
-                                     "gridcolor": "#eee", "anchor": trace_axes(i)["yaxis"]}
-        layout[axis_name("y", i)] = {"gridcolor": "#eee", "anchor": trace_axes(i)["xaxis"], "zeroline": True,
-                                     **({"range": [0, 1.02]} if key == "knn_accuracy" else {})}
+        lowest = i == count - 1
+        layout[axis_name("x", i)] = {"title": {"text": "codebooks q" if lowest else ""}, "tickvals": qs,
+                                     "showticklabels": lowest, "gridcolor": "#eee",
+                                     "anchor": trace_axes(i)["yaxis"],
+                                     **({} if i == 0 else {"matches": "x"})}
+        layout[axis_name("y", i)] = {"domain": domain, "gridcolor": "#eee", "anchor": trace_axes(i)["xaxis"],
+                                     "zeroline": True, **({"range": [0, 1.02]} if key == "knn_accuracy" else {})}
         layout["annotations"].append({"text": name + (" · chance dashed" if key == "knn_accuracy" and chance
                                                       is not None else ""),
-                                      "showarrow": False, "xref": "paper", "yref": "paper", "y": 1.08,
-                                      "x": (domain[0] + domain[1]) / 2, "xanchor": "center"})
+                                      "showarrow": False, "xref": "paper", "yref": "paper", "y": domain[1],
+                                      "x": 0, "xanchor": "left", "yanchor": "bottom",
+                                      "font": {"size": font, "color": colour}})
         if current is not None:
             layout["shapes"].append({"type": "line", "x0": current, "x1": current,
                                      "xref": trace_axes(i)["xaxis"], "y0": 0, "y1": 1,
@@ -351,11 +363,17 @@ def usage_figure(usage: dict | None, presentation: bool) -> dict:
     """Per residual level: entries used of the codebook (bars) and the perplexity of its code
     distribution (line), from ``core.metrics.codebook_usage``."""
     layout = _small_layout("codebook usage per level", presentation)
+    del layout["height"]  # it fills its box (the page's CSS sizes it)
+    layout["showlegend"] = False  # said under the title: a legend does not fit a narrow column
     if usage is None:
         layout["annotations"] = [{"text": "no code counts in this cache", "showarrow": False,
                                   "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
         return {"data": [], "layout": layout}
     size = usage["codebook_size"]
+    layout["title"]["text"] = (f"codebook usage per level<br><span style='font-size:0.85em;color:#555'>"
+                               f"bars: entries used (of {size}) · line: perplexity</span>")
+    layout["title"].update(yref="container", y=1, yanchor="top", pad={"t": 4})
+    layout["margin"] = {**layout["margin"], "t": 48}
     data = [{"type": "bar", "x": usage["level"], "y": usage["used"], "name": f"entries used (of {size})",
              "marker": {"color": "#9ecae1"}, "hovertemplate": "%{y} used<extra></extra>"},
             {"type": "scatter", "mode": "lines+markers", "x": usage["level"],
@@ -367,7 +385,7 @@ def usage_figure(usage: dict | None, presentation: bool) -> dict:
     return {"data": data, "layout": layout}
 
 
-def confusion_figure(conf: dict, presentation: bool) -> dict:
+def confusion_figure(conf: dict, presentation: bool, filtered: bool = False) -> dict:
     """The k-NN vote's confusion (``core.analysis.confusion``) as a heatmap: rows the true value
     (with its accuracy), columns the voted one, colour the share of the row, the count on hover
     (and written in each cell up to 15 values)."""
@@ -389,7 +407,9 @@ def confusion_figure(conf: dict, presentation: bool) -> dict:
     height = max(260, min(640, 60 + 22 * len(names)))
     layout = {"title": {"text": f"k-NN vote by {plotly_text(conf['column'])} · "
                                 f"{plotly_text(conf['representation'])} · k={conf['k']} · "
-                                f"accuracy {conf['accuracy']:.2f} (chance {conf['chance']:.2f})",
+                                f"accuracy {conf['accuracy']:.2f} (chance {conf['chance']:.2f})"
+                                + (f" · all {conf['n_scored']:,} clips (the filter does not apply)"
+                                   if filtered else ""),
                         "font": {"size": font + 1}, "x": 0.01, "y": 0.98},
               "margin": {"l": 10, "r": 10, "t": 34, "b": 10}, "font": {"size": font},
               "height": height, "paper_bgcolor": "white", "plot_bgcolor": "white",

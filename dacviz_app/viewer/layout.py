@@ -30,9 +30,10 @@ def header(cache: Cache) -> html.Div:
     if cache.untrained:
         banners.append(dbc.Alert(
             [html.Strong("UNTRAINED CODEC WEIGHTS. "),
-             "This cache was encoded with a randomly initialised DAC (seed "
-             f"{model['weights'].get('seed')}). The maps and metrics say nothing about the "
-             "trained codec."], color="danger", id="untrained-banner", className="banner mb-2"))
+             html.Span("This cache was encoded with a randomly initialised DAC (seed "
+                       f"{model['weights'].get('seed')}). ", className="banner-detail"),
+             "The maps and metrics say nothing about the trained codec."],
+            color="danger", id="untrained-banner", className="banner mb-2"))
     if cache.synthetic:
         banners.append(dbc.Alert(
             [html.Strong("SYNTHETIC COLLECTION. "),
@@ -102,29 +103,36 @@ def controls(cache: Cache) -> dbc.Card:
                  dcc.Dropdown(id="rep", clearable=False, value=cache.representations[0],
                               options=[{"label": representation_label(cache, r), "value": r}
                                        for r in representation_choices(cache)]),
-                 depth_control(cache)], md=4),
+                 depth_control(cache)], xl=4, lg=6),
         dbc.Col([dbc.Label("Colour by", html_for="colour"),
                  dcc.Dropdown(id="colour", clearable=False, value="label",
-                              options=[{"label": c, "value": c} for c in colour_columns(cache)] +
-                                      [{"label": "k-NN agreement with…", "value": AGREEMENT,
-                                        "title": f"Jaccard overlap of each clip's {analysis.AGREEMENT_K} "
-                                                 "nearest in this representation and in 'Compare with'"}] +
-                                      fidelity_colours(cache))],
-                md=2),
+                              options=colour_options(cache, cache.representations[0], None))],
+                xl=2, lg=3),
         dbc.Col([dbc.Label("Neighbours k", html_for="k"),
                  dcc.Slider(id="k", min=1, max=cache.knn_k, step=1, value=min(DEFAULT_K, cache.knn_k),
                             marks={1: "1", **{v: str(v) for v in (10, 20, 30, 40, 50) if v <= cache.knn_k}},
-                            tooltip={"placement": "bottom"})], md=2),
+                            tooltip={"placement": "bottom"})], xl=2, lg=3),
         dbc.Col([dbc.Checklist(id="presentation", switch=True, value=[],
                                options=[{"label": "Presentation (t)", "value": "on"}]),
                  dbc.Button("Clear selection (Esc)", id="clear", size="sm", color="secondary",
-                            outline=True, className="mt-1")], md=2),
+                            outline=True)], xl=2, lg=5, className="control-pair"),
         dbc.Col([dbc.Button("Filter · find · compare · export ▾", id="more-toggle", size="sm",
                             color="secondary", outline=True, n_clicks=0, className="more-toggle"),
-                 keys_line()], md=2),
+                 keys_line()], xl=2, lg=7, className="control-pair"),
     ], className="g-2 align-items-end"),
         dbc.Collapse(analysis_controls(cache), id="more-controls", is_open=False)]),
         className="mb-2", id="controls-card")
+
+
+def colour_options(cache: Cache, rep: str, other: str | None) -> list[dict]:
+    """"Colour by"'s choices: the metadata columns, the k-NN agreement of ``rep`` (shown) with
+    ``other`` (compared; both named once known), the fidelity measures."""
+    pair = f"{rep} vs {other}" if other else f"{rep} vs the compared one"
+    return ([{"label": c, "value": c} for c in colour_columns(cache)] +
+            [{"label": f"k-NN agreement: {pair}", "value": AGREEMENT,
+              "title": f"Jaccard overlap of each clip's {analysis.AGREEMENT_K} nearest in {rep} and in "
+                       f"{other or 'the compared representation'} (the second: 'Compare with')"}] +
+            fidelity_colours(cache))
 
 
 def keys_line() -> html.Div:
@@ -144,9 +152,9 @@ def analysis_controls(cache: Cache) -> dbc.Row:
         dbc.Col([dbc.Label("Filter (hide the others in every view)", html_for="filter"),
                  dcc.Dropdown(id="filter", multi=True, value=[], placeholder="e.g. speaker=…",
                               options=[{"label": c, "value": c} for c in choices])], md=4),
-        dbc.Col([dbc.Label("Find clips (id, file name, speaker or label)", html_for="find"),
+        dbc.Col([dbc.Label("Find clips (id, label, speaker, file name, any column; column=value for one)", html_for="find"),
                  dbc.InputGroup([dbc.Input(id="find", type="text", debounce=False, maxLength=200,
-                                           placeholder="e.g. 12, seven, carib-f4"),
+                                           placeholder="e.g. 12, seven, label=7, carib-f4"),
                                  dbc.Button("Find", id="find-go", color="secondary", n_clicks=0)],
                                 size="sm"),
                  html.Small(id="find-note", className="text-muted")], md=3),
@@ -229,11 +237,13 @@ def query_panel(cache: Cache) -> html.Div:
             html.Canvas(id="query-level", className="query-level", width=90, height=12,
                         title="input level"),
         ], className="d-flex flex-wrap align-items-center gap-2 query-head"),
-        html.Div(f"or drop an audio file here (WAV, FLAC, OGG, MP3; up to {MAX_SECONDS:g} s), or "
-                 f"click to choose one", id="query-drop", className="query-drop" + (" off" if off else ""),
-                 tabIndex="0", role="button"),
+        html.Div("or drop a file here, or click to choose one", id="query-drop",
+                 className="query-drop" + (" off" if off else ""), tabIndex="0", role="button",
+                 title=f"WAV, FLAC, OGG or MP3, up to {MAX_SECONDS:g} s"),
         html.Small(off or "", id="query-status", className="query-status d-block"),
         html.Audio(id="query-player", controls=True, className="w-100 query-player", hidden=True),
+        html.Canvas(id="query-sound", className="sound-canvas", width=320, height=190, hidden=True,
+                    title="the recording as the encoder heard it: waveform and log-mel spectrogram"),
     ], className="query-panel", id="query-panel",
         **{"data-max-seconds": str(MAX_SECONDS), "data-max-bytes": str(MAX_UPLOAD_BYTES),
            "data-off": off or ""})
@@ -247,20 +257,25 @@ def listening_panel(cache: Cache, templates: dict[str, str]) -> dbc.Card:
     return dbc.Card(dbc.CardBody([
         query_panel(cache),
         html.H5("Listen", className="card-title"),
-        html.Audio(id="player", controls=True, preload="auto", className="w-100", **templates),
+        html.Div([html.Audio(id="player", controls=True, preload="auto", className="player", **templates),
+                  # the browser's own clock reads 0:00 / 0:00 under a second: ours says the length
+                  html.Span("", id="player-time", className="player-time",
+                            title="position / length of what plays, in seconds")],
+                 className="player-row"),
         reconstruction_control(cache),
-        html.Div([html.Canvas(id="sound-canvas", className="sound-canvas", width=320, height=150),
-                  html.Small("", id="sound-caption", className="text-muted sound-caption"),
-                  html.Canvas(id="hover-canvas", className="sound-canvas", width=320, height=80,
+        html.Div(id="clip-info", className="clip-info",
+                 children=html.P("Click a point in any view to play it and light up its "
+                                 "nearest neighbours.", className="text-muted")),
+        # the neighbours straight under the clip: in view after a click, without scrolling
+        html.H6("Nearest neighbours", className="mt-2 mb-1"),
+        html.Div(id="neighbour-list", className="neighbour-list"),
+        html.Div([html.Canvas(id="sound-canvas", className="sound-canvas", width=320, height=230),
+                  html.Small("", id="sound-caption", className="text-muted sound-caption d-block"),
+                  html.Canvas(id="hover-canvas", className="sound-canvas", width=320, height=150,
                               hidden=True)],
                  className="sound-box", title="waveform and log-mel spectrogram (dBFS); the line "
                                               "follows the audio"),
         html.Div(id="path-info", className="path-info small", hidden=True),  # assets/4-dacviz-path.js
-        html.Div(id="clip-info", className="clip-info",
-                 children=html.P("Click a point in any view to play it and light up its "
-                                 "nearest neighbours.", className="text-muted")),
-        html.H6("Nearest neighbours", className="mt-3"),
-        html.Div(id="neighbour-list", className="neighbour-list"),
         html.H6("Box / lasso selection", className="mt-3"),
         html.Div(id="lasso-list", className="lasso-list",
                  children=html.P("Drag a box or lasso in a 2D view.", className="text-muted")),
@@ -306,36 +321,35 @@ def reconstruction_control(cache: Cache) -> html.Div:
                         hidden=True, id="ab-box")
     note = []
     if cache.untrained:
-        note = [html.Small("Untrained codec: the decoded audio is noise, not the codec's sound.",
-                           className="text-danger fw-semibold d-block", id="ab-untrained")]
+        note = [html.Span("Untrained codec: noise, not the codec's sound.",
+                          className="text-danger fw-semibold", id="ab-untrained")]
     return html.Div([
-        html.Div([html.Span("Play ", className="text-muted"), html.Kbd("a"),
-                  html.Span(" original ↔ decoded", className="text-muted")], className="small"),
-        dbc.RadioItems(id="ab", value=0, inline=True, className="ab-choice",
-                       options=[{"label": "original", "value": 0}] +
-                               [{"label": f"{q} cb", "value": q} for q in depths]),
-        *note,
+        html.Div([html.Span([html.Kbd("a"), " play "], className="small text-muted",
+                            title="a: original ↔ decoded"),
+                  dbc.RadioItems(id="ab", value=0, inline=True, className="ab-choice",
+                                 options=[{"label": "original", "value": 0}] +
+                                         [{"label": f"{q} cb", "value": q} for q in depths])],
+                 className="d-flex flex-wrap align-items-center gap-1"),
+        html.Small([html.Span(f"cb: DAC decoded from the first q codebooks ({cache.reconstructed_clips:,} of "
+                              f"{cache.n_clips:,} clips). ", className="text-muted"), *note], className="d-block"),
         html.Small(id="clip-fidelity", className="d-block clip-fidelity"),
-        html.Small(f"cb: decoded by DAC from the first q codebooks; "
-                   f"{cache.reconstructed_clips:,} of {cache.n_clips:,} clips have it",
-                   className="text-muted d-block"),
     ], id="ab-box", className="ab-box")
 
 
 def codec_panel(cache: Cache) -> dbc.Card:
-    """What each codebook adds: metrics of z against q, and how each level uses its codebook."""
+    """What each codebook adds: metrics of z against q, and how each level uses its codebook.
+    On a wide window it is the column between the maps and the listening panel, so a sweep of
+    the codebook slider is watched in one screen (maps, these charts, the clip's neighbours)."""
     if not cache.depths() and cache.code_counts() is None:
         return html.Div(id="codec-panel", hidden=True)
     return dbc.Card(dbc.CardBody([
-        html.H5("The codec lens: what each codebook adds", className="card-title"),
-        dbc.Row([
-            dbc.Col(dcc.Graph(id="depth-chart", className="small-chart",
-                              config={**GRAPH_CONFIG, "displayModeBar": False}), lg=8),
-            dbc.Col(dcc.Graph(id="usage-chart", className="small-chart",
-                              config={**GRAPH_CONFIG, "displayModeBar": False}), lg=4),
-        ], className="g-2"),
-        html.Small(id="codec-note", className="text-muted"),
-    ]), className="mt-2", id="codec-panel")
+        html.H6("Codec lens: what each codebook adds", className="card-title mb-1"),
+        dcc.Graph(id="depth-chart", className="lens-chart depth-chart",
+                  config={**GRAPH_CONFIG, "displayModeBar": False, "responsive": True}),
+        dcc.Graph(id="usage-chart", className="lens-chart usage-chart",
+                  config={**GRAPH_CONFIG, "displayModeBar": False, "responsive": True}),
+        html.Small(id="codec-note", className="text-muted codec-note"),
+    ]), id="codec-panel", className="codec-panel")
 
 
 def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
@@ -360,12 +374,14 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         html.Button(id="key-prev", hidden=True, n_clicks=0),
         header(cache),
         controls(cache),
-        dbc.Row([
-            dbc.Col(views_grid(), lg=9),
-            dbc.Col(listening_panel(cache, templates), lg=3),
-        ], className="g-2"),
+        # the maps, the listening panel and the codec lens: a grid whose arrangement follows the
+        # window (assets/1-dacviz.css: three columns on a wide one, the lens below on a narrow one)
+        html.Div([html.Div(views_grid(), className="area-maps"),
+                  html.Div(codec_panel(cache), className="area-lens"),
+                  html.Div(listening_panel(cache, templates), className="area-side")],
+                 className="work-grid" + ("" if cache.depths() or cache.code_counts() is not None
+                                          else " no-lens")),
         analysis_panel(cache),
-        codec_panel(cache),
         measures_panel(cache),
         metrics_panel(),
     ], id="page", className="container-fluid py-2",

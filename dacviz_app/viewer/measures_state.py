@@ -100,7 +100,7 @@ def clip_fidelity_text(cache: Cache, clip, depth) -> str:
     if clip is None:
         return ""
     if not depth:
-        return "Choose a decoded depth (cb) to see this clip's fidelity."
+        return ""  # the original plays: a depth (cb) chosen says this clip's fidelity there
     line = measures.clip_fidelity_line(cache, int(clip), int(depth))
     if line is None:
         return f"This clip was not decoded at {depth} cb."

@@ -199,6 +199,19 @@ def point_to_clip(groups, point: dict) -> int | None:
         return None
 
 
+def find_selection(cache: Cache, text, kept: np.ndarray) -> tuple[list[int], str]:
+    """The find box's text (untrusted) -> (the clips it selects, the note under the box): what
+    every column matched (``analysis.find_clips``), the clips the filter hides (``kept``:
+    (n_clips,) bool) said and left out."""
+    found = analysis.find_clips(cache, text, cache.n_clips)
+    visible = [i for i in found.clips if kept[i]]
+    hidden = len(found.clips) - len(visible)
+    limit = analysis.FIND_LIMIT
+    note = found.summary() + (f"; {hidden:,} hidden by the filter" if hidden else "") \
+        + (f"; the first {limit:,} selected" if len(visible) > limit else "")
+    return visible[:limit], note
+
+
 def points_to_clips(cache: Cache, groups, selected_data) -> list[int]:
     """selectedData of a box/lasso -> sorted unique clip ids. A view draws each clip at most
     once, so only the first n_clips points are read (a forged list may be longer)."""

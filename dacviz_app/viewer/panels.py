@@ -15,13 +15,18 @@ from dacviz_app.viewer.page_state import (to_int, clean_clip_list, clean_selecti
 
 
 # ----------------------------------------------------------------------------- rendering
-def render_query_info(cache: Cache, query: dict) -> list:
-    """The side panel's head while a query by voice is shown."""
+def render_query_info(cache: Cache, query: dict, rep: str, nearest_row: dict | None) -> list:
+    """The side panel's head while a query by voice is shown: its name and length, and its
+    nearest clip in ``rep``, the representation on screen (``nearest_row``: its first row)."""
     duration = query.get("duration_s")
     seconds = f"{duration:.2f} s" if isinstance(duration, (int, float)) else ""
     name = str(query.get("name") or "your recording")[:80]
+    nearest_line = [] if nearest_row is None else [html.Div(
+        f"nearest in {rep} is clip {nearest_row['id']} ({nearest_row['label']}, {nearest_row['speaker']}) "
+        f"at {nearest_row['distance']:.4f}", id="query-nearest")]
     return [html.Div([html.Span("query", className="fw-bold", id="selected-clip"),
                       html.Span(f" · {name} · {seconds}", id="selected-duration")]),
+            *nearest_line,
             html.Small(f"encoded by the server with this cache's models ({cache_models(cache)}), "
                        f"placed among its {cache.n_clips:,} clips; not added to the cache. "
                        f"▶ on the query card plays it.", className="text-muted d-block")]
@@ -33,10 +38,14 @@ def cache_models(cache: Cache) -> str:
                      for name, trained in cache.encoders())
 
 
-def render_clip_info(cache: Cache, selection: dict, query=None) -> list:
+def render_clip_info(cache: Cache, selection: dict, query=None, rep: str | None = None) -> list:
+    """The clicked clip's head and metadata (or the query's head, its nearest in ``rep``)."""
     clip, play = selection.get("clip"), selection.get("play")
-    if clip is None and query_vectors(cache, selection, query) is not None:
-        return render_query_info(cache, query)
+    vectors = query_vectors(cache, selection, query) if clip is None else None
+    if vectors is not None:
+        rep = rep or cache.representations[0]
+        rows = query_rows(cache, vectors, rep, 1)
+        return render_query_info(cache, query, rep, rows[0] if rows else None)
     if clip is None:
         return [html.P("Click a point in any view to play it and light up its nearest "
                        "neighbours.", className="text-muted")]
@@ -48,12 +57,15 @@ def render_clip_info(cache: Cache, selection: dict, query=None) -> list:
     playing = "" if play in (None, clip) else f" · playing neighbour #{selection['cursor'] + 1}"
     if play is None:  # restored from a link: browsers start no audio without a gesture
         playing = " · from the link: press r or ▶ to listen"
-    # the player's own clock reads 0:00 / 0:00 for a clip under a second: its length is said here
+    # one line (label · speaker · file), every column one click away: the neighbours stay in view
     return [html.Div([html.Span(f"clip {clip}", className="fw-bold", id="selected-clip"),
                       html.Span(f" · {details['duration_s']:.2f} s", id="selected-duration"),
+                      html.Span([" · ", html.Span(str(rows[0][1]), className="fw-semibold"), " · ",
+                                 str(rows[1][1])], id="clip-line"),
                       html.Span(playing, className="text-muted")]),
-            html.Table([html.Tr([html.Th(name), html.Td(str(value))]) for name, value in rows],
-                       className="table table-sm clip-table mb-0")]
+            html.Details([html.Summary(f"file and all {len(rows)} columns", className="small text-muted"),
+                          html.Table([html.Tr([html.Th(name), html.Td(str(value))]) for name, value in rows],
+                                     className="table table-sm clip-table mb-0")], className="clip-columns")]
 
 
 def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[str],
@@ -77,14 +89,14 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[
     shares = " · ".join(f"{sum(str(cache.clips[c][j]) == str(cache.clips[c][clip]) for j in ids)}/"
                         f"{len(ids)} same {c}" for c in columns)
     lines = [html.Small(shares, className="d-block", id="neighbour-shares"),
-             html.Small(f"cosine distance between clip vectors: {cache.pooling(rep)} "
-                        f"({cache.dim(rep)}-D {rep}), k={len(ids)}", className="text-muted d-block",
-                        id="neighbour-space")]
+             html.Small(f"{rep} ({cache.dim(rep)}-D, {cache.pooling(rep)}), cosine distance, k={len(ids)}",
+                        className="text-muted d-block", id="neighbour-space",
+                        title="the k clips nearest the clicked one, by the cosine distance between clip vectors")]
     if compare and compare != rep and cache.has_representation(compare):
         other = {r["id"] for r in neighbour_rows(cache, compare, clip, k)}
         shared = len(other & set(ids))
-        lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in "
-                                f"{compare} (Jaccard {shared / (2 * len(ids) - shared):.2f})",
+        lines.append(html.Small(f"{rep} vs {compare}: {shared}/{len(ids)} of these are also its {len(ids)} "
+                                f"nearest in {compare} (Jaccard {shared / (2 * len(ids) - shared):.2f})",
                                 className="text-muted d-block", id="neighbour-compare"))
     return lines + [neighbour_items(rows, cursor, label)]
 
@@ -116,12 +128,12 @@ def render_query_neighbours(cache: Cache, rows: list[dict], rep: str, cursor: in
             top = max(sorted(set(values)), key=values.count)
             shares.append(f"{values.count(top)}/{len(ids)} {column} {top!r}")
     lines = [html.Small(" · ".join(shares), className="d-block", id="neighbour-shares"),
-             html.Small(f"cosine distance between clip vectors: {cache.pooling(rep)} "
-                        f"({cache.dim(rep)}-D {rep}), k={len(ids)}, all {cache.n_clips:,} clips",
-                        className="text-muted d-block")]
+             html.Small(f"{rep} ({cache.dim(rep)}-D, {cache.pooling(rep)}), cosine distance, k={len(ids)}, "
+                        f"among all {cache.n_clips:,} clips", className="text-muted d-block")]
     if compared:
         shared = len({r["id"] for r in compared} & set(ids))
-        lines.append(html.Small(f"{shared}/{len(ids)} also among its {len(ids)} nearest in {compare}",
+        lines.append(html.Small(f"{rep} vs {compare}: {shared}/{len(ids)} of these are also its {len(ids)} "
+                                f"nearest in {compare}",
                                 className="text-muted d-block", id="neighbour-compare"))
     top_label = max(sorted({r["label"] for r in rows}), key=[r["label"] for r in rows].count) if rows else None
     return lines + [neighbour_items(rows, cursor, top_label)]
@@ -137,9 +149,10 @@ def render_lasso(cache: Cache, lasso: list[int], columns: list[str], in_link: bo
         if len(lasso) > MAX_LASSO_DRAWN else ""
     link = "" if in_link else " · too many to keep in the link"
     summary = [html.Div([html.Span(f"{column}: ", className="text-muted"),
-                         ", ".join(f"{value} ×{n}" for value, n in counts)],
+                         ", ".join(f"{value} ×{n}" for value, n in counts),
+                         html.Span(f" +{more:,} more", className="text-muted summary-more") if more else None],
                         className="lasso-summary")
-               for column, counts in analysis.selection_summary(cache, lasso, columns)]
+               for column, counts, more in analysis.selection_summary(cache, lasso, columns)]
     shown = lasso[:100]
     return [html.Div(f"{len(lasso):,} clips selected{drawn}{link}", id="lasso-count"),
             *summary,

@@ -14,6 +14,7 @@ from dacviz_app import query_service
 from dacviz_app.cache import Cache
 from dacviz_app.explore.nearest import answer, clean_vectors, weights_problem
 from dacviz_app.explore.paths import clean_frame_codes, clean_mfcc_frames, query_path
+from dacviz_app.explore.sound import clean_summary
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES, QueryRefused
 from dacviz_app.viewer.layout import DEFAULT_K
 
@@ -67,6 +68,7 @@ def serve_query(cache: Cache):
     mfcc_s = mfcc_s if isinstance(mfcc_s, float) and math.isfinite(mfcc_s) and mfcc_s > 0 else None
     mfcc = clean_mfcc_frames(encoded.get("mfcc_frames"), int(MAX_SECONDS / mfcc_s) + 2) if mfcc_s else None
     body["path"] = query_path(cache, rep, codes, mfcc, mfcc_s)
+    body["sound"] = clean_summary(encoded.get("sound"), MAX_SECONDS)
     return jsonify(body)
 
 

@@ -104,15 +104,37 @@ def test_a_filter_hides_the_other_clips_in_every_view_and_clicks_still_map(cache
     assert set(payload["views"]["pca2"]["neighbours"]["ids"]) <= set(kept)
 
 
-def test_find_by_id_file_speaker_or_label(cache):
-    assert analysis.find_clips(cache, "7") == [7]
+def test_find_by_id_file_speaker_label_or_any_column_says_which_matched(cache):
+    labels = [str(v) for v in cache.clips["label"]]
+    seven = [i for i, v in enumerate(labels) if v == labels[7]]
+    found = analysis.find_clips(cache, "7")
+    assert found.clips == [7] and found.matched == [("id", "7", 1)]
+    # a label is reachable whatever the ids: the label's own text finds every clip of it
+    found = analysis.find_clips(cache, labels[7].upper())
+    assert found.clips == seven and ("label", repr(labels[7].upper()), len(seven)) in found.matched
+    assert f"label {labels[7].upper()!r} ({len(seven)})" in found.summary()
     speaker = str(cache.clips["speaker"][3])
-    assert analysis.find_clips(cache, speaker.upper()) == \
+    assert analysis.find_clips(cache, speaker.upper()).clips == \
         [i for i in range(cache.n_clips) if cache.clips["speaker"][i] == speaker]
     name = str(cache.clips["source"][5])
-    assert 5 in analysis.find_clips(cache, name[-12:])
-    assert analysis.find_clips(cache, "") == [] and analysis.find_clips(cache, "zzz-no-such") == []
-    assert analysis.find_clips(cache, "99999999") == []
+    assert 5 in analysis.find_clips(cache, name[-12:]).clips
+    part = analysis.find_clips(cache, name[-12:])
+    assert part.matched == [("source", f"contains {name[-12:]!r}", part.total)] and part.total >= 1
+    # a column the collection brought is searched; column=value narrows to one column
+    assert analysis.find_columns(cache)[:3] == ["label", "speaker", "source"]
+    assert "channels" not in analysis.find_columns(cache)  # dacviz's own, not the collection's
+    assert analysis.find_clips(cache, "id=7").clips == [7]
+    assert analysis.find_clips(cache, f"label:{labels[7]}").clips == seven
+    assert analysis.find_clips(cache, "").clips == [] and analysis.find_clips(cache, "zzz-no-such").total == 0
+    assert "nothing found" in analysis.find_clips(cache, "zzz-no-such").summary()
+    assert analysis.find_clips(cache, "99999999").clips == []
+    capped = analysis.find_clips(cache, labels[7], 2)
+    assert capped.clips == seven[:2] and capped.total == len(seven) and "the first 2 shown" in capped.summary()
+    # the page: the filter's hidden clips are said and left out
+    kept = np.ones(cache.n_clips, dtype=bool)
+    kept[seven[0]] = False
+    clips, note = page_state.find_selection(cache, labels[7], kept)
+    assert clips == seven[1:] and "1 hidden by the filter" in note and "label" in note
 
 
 def test_a_selection_goes_into_the_link_and_back(cache):
@@ -122,10 +144,17 @@ def test_a_selection_goes_into_the_link_and_back(cache):
     assert page_state.decode_id_ranges(cache, "5-999999999999,-3,x,2-1") == list(range(5, cache.n_clips))
     assert page_state.parse_query(cache, "?sel=1-2,5")["lasso"] == [1, 2, 5]
     assert page_state.link_selection(list(range(0, 4000, 2))) is None  # too long: said in the panel
-    summary = dict(analysis.selection_summary(cache, ids, ["label", "speaker"]))
-    assert sum(n for _v, n in summary["label"]) <= len(ids)
+    summary = {column: (counts, more) for column, counts, more in
+               analysis.selection_summary(cache, ids, ["label", "speaker"])}
+    assert sum(n for _v, n in summary["label"][0]) <= len(ids)
     panel = str(panels.render_lasso(cache, ids, ["label", "speaker"]))
     assert "label: " in panel and "speaker: " in panel and "×" in panel and "8 clips selected" in panel
+    # a column with more values than the summary shows says how many it left out
+    every = list(range(cache.n_clips))
+    counts, more = {c: (v, m) for c, v, m in analysis.selection_summary(cache, every, ["label"], top=3)}["label"]
+    assert len(counts) == 3 and more == len(set(map(str, cache.clips["label"]))) - 3 > 0
+    shown = {c: m for c, _v, m in analysis.selection_summary(cache, every, ["label"])}["label"]
+    assert shown > 0 and f"+{shown} more" in str(panels.render_lasso(cache, every, ["label"]))
 
 
 def test_the_csv_export_matches_the_selection_and_defuses_formulas(cache, tmp_path):

@@ -9,6 +9,7 @@ from dacviz_app.embedding.spaces import VIEW_NAMES
 from dacviz_app.explore.groups import ViewGroups
 from dacviz_app.viewer.page_state import (figures_update, hidden_groups, highlight_update,
                                           shown_rep, valid_compare)
+from dacviz_app.viewer.layout import colour_options
 from dacviz_app.viewer.panels import legend_options
 
 
@@ -58,6 +59,14 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                                 uirevision=current, key=key.text, filtered=bool(key.filters),
                                 view_state=view_state),
                 legend, value, restored_out)
+
+    @app.callback(Output("colour", "options"),
+                  inputs=dict(rep=Input("rep", "value"),
+                              depth=Input("depth", "value"),
+                              compare=Input("compare", "value")))
+    def on_colour_names(rep, depth, compare):
+        """"Colour by"'s agreement choice names both representations it compares."""
+        return colour_options(cache, shown_rep(cache, rep, depth), valid_compare(cache, compare, rep))
 
     @app.callback(Output("highlight", "data"),
                   inputs=dict(selection=Input("selection", "data"),

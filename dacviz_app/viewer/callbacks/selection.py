@@ -6,10 +6,9 @@ from dash import ALL, Input, Output, State, ctx, no_update
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES, VIEWS
-from dacviz_app.explore import analysis
 from dacviz_app.explore.groups import ViewGroups
-from dacviz_app.viewer.page_state import (confusion_cell_clips, next_selection, parse_query,
-                                          points_to_clips, shown_rep)
+from dacviz_app.viewer.page_state import (confusion_cell_clips, find_selection, next_selection,
+                                          parse_query, points_to_clips, shown_rep)
 
 
 def register(app, cache: Cache, view_groups: ViewGroups) -> None:
@@ -66,13 +65,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         if trigger in ("find-go", "find"):
             if not isinstance(text, str) or not text.strip():
                 return no_update, ""
-            found = analysis.find_clips(cache, text, analysis.FIND_LIMIT + 1)
-            hidden = len(found) - len(shown(found))
-            found = shown(found)
-            more = len(found) > analysis.FIND_LIMIT
-            return found[:analysis.FIND_LIMIT], (
-                f"{min(len(found), analysis.FIND_LIMIT)} found" + (" (the first ones)" if more else "")
-                + (f", {hidden} hidden by the filter" if hidden else ""))
+            return find_selection(cache, text, kept)
         view = trigger[5:] if isinstance(trigger, str) else None
         if view not in flat:
             return no_update, no_update

@@ -36,10 +36,9 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               compare=Input("compare", "value")),
                   state=dict(query=State("query", "data")))
     def on_details(selection, rep, k, depth, compare, query):
-        selection = clean_selection(cache, selection)
-        return render_clip_info(cache, selection, query), render_neighbours(
-            cache, selection, shown_rep(cache, rep, depth), k, columns,
-            valid_compare(cache, compare, rep), query)
+        selection, current = clean_selection(cache, selection), shown_rep(cache, rep, depth)
+        return render_clip_info(cache, selection, query, current), render_neighbours(
+            cache, selection, current, k, columns, valid_compare(cache, compare, rep), query)
 
     @app.callback(Output("lasso-list", "children"),
                   Output("lasso-link", "data"),
@@ -68,14 +67,17 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               colour=Input("colour", "value"),
                               compare=Input("compare", "value"),
                               presentation=Input("presentation", "value"),
-                              control=Input("control", "value")))
-    def on_analysis(rep, depth, colour, compare, presentation, control):
+                              control=Input("control", "value"),
+                              filters=Input("filter", "value")))
+    def on_analysis(rep, depth, colour, compare, presentation, control, filters):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         conf = analysis.confusion(cache, current, column, confusion_control(cache, control, column))
         compare = valid_compare(cache, compare, rep)
         mean = float(analysis.agreement(cache, current, compare).mean()) if compare != current else None
-        return (confusion_figure(conf, bool(presentation)),
-                analysis_note(cache, conf, current, compare, mean, colour))
+        kept = view_groups.kept(view_groups.make_key("label", current, compare, filters))
+        filtered = None if kept is None else int(kept.sum())
+        return (confusion_figure(conf, bool(presentation), filtered is not None),
+                analysis_note(cache, conf, current, compare, mean, colour, filtered))
 
     register_scores_and_exports(app, cache, view_groups)
 

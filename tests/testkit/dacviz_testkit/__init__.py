@@ -37,6 +37,14 @@ def chromium_options(width: int = 1600, height: int = 1100, user_data_dir: str |
     return options
 
 
+def set_viewport(driver, width: int, height: int) -> None:
+    """Size the browser window so that the page itself (window.innerWidth x innerHeight) is
+    ``width`` x ``height`` CSS px: what a screen of that size shows, without the window's frame."""
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return [window.innerWidth, window.innerHeight]")
+    driver.set_window_size(width + width - inner[0], height + height - inner[1])
+
+
 def multipart(fields: dict, audio: bytes) -> tuple[bytes, str]:
     """A multipart/form-data body as a browser's FormData sends it, with the text ``fields`` and
     the file field ``audio`` (a WAV), and its Content-Type: what ``POST /query`` takes."""
