@@ -197,7 +197,10 @@
     refreshNextFrame(view);
   }
 
-  function bindAll() { views().forEach(function (v) { bind(v.name); }); d.restoreMaximised(); d.fitMapsSoon(); }
+  function bindAll() {
+    views().forEach(function (v) { bind(v.name); });
+    d.restoreMaximised(); d.fitMapsSoon(); d.restoreViews();
+  }
 
   function drawEarly(payload) {
     // a click's own neighbours from /clip-at: the box/lasso set and presentation size of the

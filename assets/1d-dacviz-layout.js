@@ -96,7 +96,91 @@
   }
 
 
-  function syncUrl(sel, rep, colour, k, pres, depth, compare, filter, lassoLink, shown, options) {
+  /* A link's zooms and cameras (view=): the server draws the first figures with them, but the
+   * views change size once the legend and --maps-top settle, and a 2D view's equal-scale axes
+   * then widen one range. So once every view has its final size, the link's values are set
+   * again, exactly (Plotly.relayout; keepView records them as if the user had zoomed). */
+  var viewsRestored = false;
+  var OPENED_WITH = window.location.search;  // the link as opened, before syncUrl rewrites it
+  function linkViews() {
+    // the link's view= values the server also takes (page_state.parse_views): finite, within
+    // #page's data-view-limit, non-empty ranges
+    var out = {}, page = document.getElementById("page");
+    var limit = parseFloat(page && page.getAttribute("data-view-limit")) || 0;
+    new URLSearchParams(OPENED_WITH).getAll("view").slice(0, 8).forEach(function (field) {
+      var parts = field.split(":"), numbers = (parts[1] || "").split(",").map(Number);
+      if (parts.length !== 2 || field.length > 300 || !numbers.every(function (n) {
+        return isFinite(n) && Math.abs(n) <= limit; })) { return; }
+      if (numbers.length === 4 && (numbers[0] === numbers[1] || numbers[2] === numbers[3])) { return; }
+      out[parts[0]] = numbers;
+    });
+    return out;
+  }
+  function settled(gd) {
+    var L = gd && gd._fullLayout;
+    return !!L && Math.abs(L.height - gd.clientHeight) < 2 && Math.abs(L.width - gd.clientWidth) < 2;
+  }
+  var restoring = null;  // the pending check: {tries, stable, sizes}
+  function restoreViews() {
+    // called on every highlight paint: the first call starts a check every 150 ms that applies
+    // the link's views once every view has kept one size for three checks in a row
+    if (viewsRestored || restoring || !document.getElementById("page") || !window.Plotly) { return; }
+    if (!Object.keys(linkViews()).length) { viewsRestored = true; return; }
+    restoring = {tries: 0, stable: 0, sizes: ""};
+    window.setTimeout(checkViews, 150);
+  }
+  function checkViews() {
+    var table = views(), graphs = table.map(function (v) { return d.graphDiv(v.name); });
+    var sizes = graphs.map(function (gd) { return gd ? gd.clientWidth + "x" + gd.clientHeight : "-"; }).join(" ");
+    restoring.stable = graphs.every(settled) && sizes === restoring.sizes ? restoring.stable + 1 : 0;
+    restoring.sizes = sizes;
+    restoring.tries += 1;
+    if (restoring.stable < 3 && restoring.tries < 60) { window.setTimeout(checkViews, 150); return; }
+    viewsRestored = true;
+    d.viewsRestoredAt = performance.now();
+    var wanted = linkViews();
+    table.forEach(function (v, i) {
+      var n = wanted[v.name], gd = graphs[i];
+      if (!n) { return; }
+      if (v.dim === 2 && n.length === 4) {
+        window.Plotly.relayout(gd, {"xaxis.range": n.slice(0, 2), "yaxis.range": n.slice(2, 4)});
+      } else if (v.dim === 3 && n.length === 9) {
+        var xyz = function (k) { return {x: n[k], y: n[k + 1], z: n[k + 2]}; };
+        window.Plotly.relayout(gd, {"scene.camera": {eye: xyz(0), center: xyz(3), up: xyz(6)}});
+      }
+    });
+  }
+
+  function fixed(v) { return String(Number(v.toPrecision(6))); }
+
+  function shownRep(rep, depth) {
+    // the representation on screen: the dropdown's, at the slider's depth for z (#page's table)
+    var page = document.getElementById("page"), table = {};
+    try { table = JSON.parse(page.getAttribute("data-depth-reps") || "{}"); } catch (e) { table = {}; }
+    return rep === "z" && depth && table[String(depth)] ? table[String(depth)] : rep;
+  }
+
+  function viewFields(state, shown) {
+    // the zooms and cameras the user left for the representation the link names (``shown``):
+    // 'pca2:x0,x1,y0,y1' and 'pca3:eye x,y,z,centre x,y,z,up x,y,z' (page_state.parse_views)
+    var out = [];
+    views().forEach(function (v) {
+      var entry = state && state[v.name];
+      if (!entry || entry.rep !== shown) { return; }
+      var numbers = null;
+      if (entry.x && entry.y) { numbers = entry.x.concat(entry.y); }
+      if (entry.camera && entry.camera.eye) {
+        var c = entry.camera, up = c.up || {x: 0, y: 0, z: 1}, centre = c.center || {x: 0, y: 0, z: 0};
+        numbers = [c.eye, centre, up].reduce(function (all, p) { return all.concat([p.x, p.y, p.z]); }, []);
+      }
+      if (numbers && numbers.every(function (n) { return typeof n === "number" && isFinite(n); })) {
+        out.push(v.name + ":" + numbers.map(fixed).join(","));
+      }
+    });
+    return out;
+  }
+
+  function syncUrl(sel, rep, colour, k, pres, depth, compare, filter, lassoLink, shown, viewState, options) {
     var params = new URLSearchParams();
     if (rep) { params.set("rep", rep); }
     var handle = document.querySelector("#depth [role=slider]");  // the codebook slider
@@ -109,6 +193,7 @@
     if (shown && options) {  // the groups switched off in the legend
       options.forEach(function (o) { if (shown.indexOf(o.value) < 0) { params.append("hide", o.value); } });
     }
+    viewFields(viewState, shownRep(rep, depth)).forEach(function (f) { params.append("view", f); });
     if (k) { params.set("k", k); }
     if (sel && sel.clip !== null && sel.clip !== undefined) { params.set("clip", sel.clip); }
     var presenting = pres && pres.length > 0;
@@ -140,6 +225,7 @@
   d.maximise = maximise;
   d.maximised = maximised;
   d.restoreMaximised = restoreMaximised;
+  d.restoreViews = restoreViews;
   d.syncUrl = syncUrl;
   d.keepView = keepView;
 })(window.dacviz);

@@ -242,3 +242,15 @@ def pytest_collection_modifyitems(items):
         tier = Path(str(item.fspath)).parent.name
         if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture
+def page(dash_duo, demo_cache):
+    """The browser tests' page: the demo cache served by dash[testing], open in headless Chromium
+    with its four views drawn."""
+    from dacviz_app.viewer.app import create_app
+    from test_browser import views, wait_for  # tests/browser, on the path of the tests that ask
+
+    dash_duo.start_server(create_app(demo_cache[0]))
+    wait_for(lambda: all(v and v["drawn"] for v in (views(dash_duo) or [None])), 30, "four views")
+    return dash_duo

@@ -194,6 +194,9 @@ def _xyz(value) -> dict | None:
     return point if all(np.isfinite(list(point.values()))) else None
 
 
+MAX_VIEW_COORDINATE = 1e6  # a zoom or camera in a link beyond this is not one the page made
+
+
 def user_view(state, view: str, rep: str) -> dict:
     """The zoom (2D) or camera (3D) the user left ``view`` at, from the page's view-state store
     (``dacviz.keepView``: {view: {"rep", "x": [lo, hi], "y": [lo, hi], "camera": {...}}}), if it

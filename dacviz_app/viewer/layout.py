@@ -15,7 +15,7 @@ from dacviz_app.explore.measures import fidelity_colours
 from dacviz_app.explore.nearest import weights_problem
 from dacviz_app.cache.encode_record import describe_settings, short_settings
 from dacviz_app.query_service.protocol import MAX_SECONDS, MAX_UPLOAD_BYTES
-from dacviz_app.viewer.figures import GRAPH_CONFIG
+from dacviz_app.viewer.figures import GRAPH_CONFIG, MAX_VIEW_COORDINATE
 from dacviz_app.viewer.measures_view import control_choice, measures_panel
 
 DEFAULT_K = 10
@@ -385,4 +385,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         measures_panel(cache),
         metrics_panel(),
     ], id="page", className="container-fluid py-2",
-        **{"data-views": json.dumps(page_table())})  # the script's view table (core.spaces)
+        **{"data-views": json.dumps(page_table()),  # the script's view table (core.spaces)
+           # the representation z shows at each slider depth (the link's view= is for it)
+           "data-depth-reps": json.dumps({str(q): rep for q, rep in cache.depths()}),
+           "data-view-limit": str(MAX_VIEW_COORDINATE)})  # a link's view= values (page_state.parse_views)

@@ -21,8 +21,8 @@ from dacviz_app.explore.groups import (AGREEMENT, ViewGroups, active_representat
                                        hover_texts, neighbour_rows, scored_columns, valid_clip_ids,
                                        valid_colour)
 from dacviz_app.explore.nearest import clean_vectors, nearest, nearest_and_place
-from dacviz_app.viewer.figures import (base_figure, depth_figure, highlight_payload, legend_patch,
-                                       usage_figure, user_view, view_title)
+from dacviz_app.viewer.figures import (MAX_VIEW_COORDINATE, base_figure, depth_figure, highlight_payload,
+                                       legend_patch, usage_figure, user_view, view_title)
 from dacviz_app.viewer.analysis_view import unscored_reason
 from dacviz_app.viewer.layout import DEFAULT_K, representation_choices
 
@@ -73,7 +73,45 @@ def parse_query(cache: Cache, search: str | None) -> dict:
             "compare": valid_compare(cache, query.get("cmp"), valid_rep(cache, query.get("rep"))),
             "filter": lists.get("filter", [])[:1000],
             "hide": [h[:500] for h in lists.get("hide", [])[:200]],
-            "lasso": decode_id_ranges(cache, query.get("sel"))}
+            "lasso": decode_id_ranges(cache, query.get("sel")),
+            "views": parse_views(lists.get("view", [])[:len(VIEW_NAMES)],
+                                 shown_rep(cache, query.get("rep"), query.get("q")))}
+
+
+MAX_VIEW_FIELD_CHARS = 300  # 'pca3:' and nine numbers of a camera, with room to spare
+
+
+def parse_views(fields: list[str], rep: str) -> dict:
+    """The link's view= fields (untrusted) -> the view-state store's value for ``rep`` (the
+    representation shown): 'pca2:x0,x1,y0,y1' is a 2D view's zoom, 'tsne3:ex,ey,ez,cx,cy,cz,
+    ux,uy,uz' a 3D view's camera (eye, centre, up); the page writes them (assets/1d, syncUrl).
+    Each field is read within MAX_VIEW_FIELD_CHARS; a malformed one, an unknown view or a number
+    that is not finite or beyond MAX_VIEW_COORDINATE is dropped; the last field of a view counts."""
+    out = {}
+    for field in fields:
+        if not isinstance(field, str) or len(field) > MAX_VIEW_FIELD_CHARS:
+            continue
+        name, _, numbers = field.partition(":")
+        if name not in VIEW_NAMES:
+            continue
+        try:
+            values = [float(v) for v in numbers.split(",")]
+        except ValueError:
+            continue
+        if not all(np.isfinite(values)) or any(abs(v) > MAX_VIEW_COORDINATE for v in values):
+            continue
+        dim = view_row(name).dim
+        if dim == 2 and len(values) == 4:
+            entry = {"rep": rep, "x": values[:2], "y": values[2:]}
+        elif dim == 3 and len(values) == 9:
+            entry = {"rep": rep, "camera": {part: dict(zip("xyz", values[3 * i:3 * i + 3]))
+                                            for i, part in enumerate(("eye", "center", "up"))}}
+        else:
+            continue
+        kept = user_view({name: entry}, name, rep)
+        if kept and (dim == 3 or len(kept) == 2):  # a zoom is both ranges
+            out[name] = {"rep": rep, **kept}
+    return out
 
 
 def query_groups_key(view_groups: ViewGroups, search: str | None) -> str:

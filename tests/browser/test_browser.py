@@ -115,14 +115,6 @@ def isolated_point(points, keep=None) -> tuple[int, int, float, float]:
     return tuple(points[best])
 
 
-@pytest.fixture
-def page(dash_duo, demo_cache):
-    app = create_app(demo_cache[0])
-    dash_duo.start_server(app)
-    wait_for(lambda: all(v and v["drawn"] for v in (views(dash_duo) or [None])), 30, "four views")
-    return dash_duo
-
-
 def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     driver = page.driver
     cache = open_cache(demo_cache[0])

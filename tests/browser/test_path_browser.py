@@ -8,14 +8,12 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
 
 from dacviz_app.cache import open_cache
 from dacviz_app.explore.groups import colour_groups
-from dacviz_app.viewer.app import create_app
-from test_browser import click_at, isolated_point, shot, views, visible_points, wait_for
+from test_browser import click_at, isolated_point, shot, visible_points, wait_for
 
 DRAWN_JS = "return ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => (window.dacviz.drawnPaths || {})[v] || null);"
 PATH_PIXELS_JS = """
@@ -25,13 +23,6 @@ const s = window.dacviz.pathState, path = name === 'A' ? s.first : s.second, r =
 return path.answer.views[view].xyz.map(p => { const q = geo.toPixel(p); return [r.left + q[0], r.top + q[1]]; });
 """
 PLAYER_JS = "const p = document.getElementById('player'); return [p.currentTime, p.paused, p.getAttribute('src')];"
-
-
-@pytest.fixture
-def page(dash_duo, demo_cache):
-    dash_duo.start_server(create_app(demo_cache[0]))
-    wait_for(lambda: all(v and v["drawn"] for v in (views(dash_duo) or [None])), 30, "four views")
-    return dash_duo
 
 
 def test_a_clicked_clip_is_a_path_heard_as_it_moves_and_two_paths_compare(page, demo_cache):

@@ -40,4 +40,5 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         Output("url-sync", "children"), Input("selection", "data"), Input("rep", "value"),
         Input("colour", "value"), Input("k", "value"), Input("presentation", "value"),
         Input("depth", "value"), Input("compare", "value"), Input("filter", "value"),
-        Input("lasso-link", "data"), Input("legend", "value"), State("legend", "options"))
+        Input("lasso-link", "data"), Input("legend", "value"), Input("view-state", "data"),
+        State("legend", "options"))

@@ -19,13 +19,17 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                   Output("compare", "value"),
                   Output("filter", "value"),
                   Output("restored-hide", "data"),
-                  inputs=dict(search=Input("url", "search")))
+                  Output("view-state", "data", allow_duplicate=True),
+                  inputs=dict(search=Input("url", "search")),
+                  prevent_initial_call="initial_duplicate")
     def url_to_controls(search):
+        """The link's settings into the controls, and its zooms and cameras (view=) into the
+        view-state store, which the next figures of the link's representation are drawn with."""
         settings = parse_query(cache, search)
         key = view_groups.make_key("label", filters=settings["filter"])
         return (settings["rep"], settings["colour"], settings["k"],
                 ["on"] if settings["presentation"] else [], settings["depth"] or no_update,
-                settings["compare"], list(key.filters), settings["hide"])
+                settings["compare"], list(key.filters), settings["hide"], settings["views"] or no_update)
 
     @app.callback(Output("more-controls", "is_open"),
                   inputs=dict(_clicks=Input("more-toggle", "n_clicks"),
