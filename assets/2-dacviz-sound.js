@@ -168,7 +168,7 @@ window.dacvizSound = (function () {
       bars.push(db);
     }
     ctx.textBaseline = "bottom";
-    ctx.fillText("dBFS", bx - 2, top - 1);
+    ctx.fillText("dBFS", bx - 2, top - 7);
     return {freq: freq, colourbar: bars};
   }
 

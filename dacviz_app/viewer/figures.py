@@ -373,10 +373,12 @@ def usage_figure(usage: dict | None, presentation: bool) -> dict:
                                   "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}]
         return {"data": [], "layout": layout}
     size = usage["codebook_size"]
-    layout["title"]["text"] = (f"codebook usage per level<br><span style='font-size:0.85em;color:#555'>"
-                               f"bars: entries used (of {size}) · line: perplexity</span>")
     layout["title"].update(yref="container", y=1, yanchor="top", pad={"t": 4})
-    layout["margin"] = {**layout["margin"], "t": 48}
+    layout["margin"] = {**layout["margin"], "t": 46}
+    layout["annotations"] = [{"text": f"bars: entries used (of {size}) · line: perplexity", "showarrow": False,
+                              "xref": "paper", "yref": "paper", "x": 0, "y": 1, "xanchor": "left",
+                              "yanchor": "bottom", "yshift": 4, "font": {"size": layout["font"]["size"] - 1,
+                                                                        "color": "#555"}}]
     data = [{"type": "bar", "x": usage["level"], "y": usage["used"], "name": f"entries used (of {size})",
              "marker": {"color": "#9ecae1"}, "hovertemplate": "%{y} used<extra></extra>"},
             {"type": "scatter", "mode": "lines+markers", "x": usage["level"],
