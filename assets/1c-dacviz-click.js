@@ -67,6 +67,10 @@
       }
       var token = {};
       pendingClick = token;
+      // the figure names the clip (customdata, when it carries hover texts): the audio starts
+      // now, before any round trip; /clip-at still brings the neighbours and the path
+      var named = point.customdata;
+      if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named); }
       if (meta && meta.groups && meta.rep) {
         // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
         // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
@@ -102,6 +106,13 @@
                                                             nonce: Date.now()}});
     }
   }
+  // a neighbour's ▶ plays it (the server moves the cursor to it: callbacks/selection.py)
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#neighbour-items .play-btn");
+    if (!button || !window.dash_clientside || !window.dash_clientside.set_props) { return; }
+    window.dash_clientside.set_props("neighbour-play", {data: {clip: parseInt(button.getAttribute("data-clip"), 10),
+                                                                nonce: Date.now()}});
+  });
   // rows of the selection list: a click plays the clip, a double-click selects it
   document.addEventListener("click", function (event) {
     var row = event.target.closest && event.target.closest(".lasso-row");

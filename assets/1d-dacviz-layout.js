@@ -209,6 +209,28 @@
     return url;
   }
 
+  /* The maps' new figures are drawn (two animation frames after Dash hands them to the graphs):
+   * the maps-drawn store, which the panels below the maps follow, so that the browser draws the
+   * maps before it redraws the analysis, the lens and the tables. */
+  var lastDrawn = null;
+  function mapsDrawn() {
+    // what the figures draw (groups, representation, font size: presentation); a legend click
+    // (visibility only) changes none of these, and the panels below are not asked again
+    var figures = Array.prototype.slice.call(arguments);
+    if (!figures.some(function (f) { return f && f.layout; })) { return window.dash_clientside.no_update; }
+    var signature = JSON.stringify(figures.map(function (f) {
+      var L = f && f.layout;
+      return L ? [L.meta && L.meta.groups, L.meta && L.meta.rep, L.font && L.font.size] : null;
+    }));
+    if (signature === lastDrawn) { return window.dash_clientside.no_update; }
+    lastDrawn = signature;
+    return new Promise(function (resolve) {
+      window.requestAnimationFrame(function () {
+        window.requestAnimationFrame(function () { resolve({signature: signature, at: Date.now()}); });
+      });
+    });
+  }
+
   document.addEventListener("click", function (event) {
     var button = event.target.closest && event.target.closest(".maximise");
     if (button) {
@@ -228,4 +250,5 @@
   d.restoreViews = restoreViews;
   d.syncUrl = syncUrl;
   d.keepView = keepView;
+  d.mapsDrawn = mapsDrawn;
 })(window.dacviz);

@@ -51,6 +51,6 @@
 
   window.dash_clientside = Object.assign({}, window.dash_clientside);
   window.dash_clientside.dacviz = {keepView: d.keepView, drawHighlight: d.drawHighlight, play: d.play,
-                                   syncUrl: d.syncUrl};
+                                   syncUrl: d.syncUrl, mapsDrawn: d.mapsDrawn};
   d.clearOutlines = clearOutlines;
 })(window.dacviz);

@@ -213,24 +213,30 @@ window.dacvizSound = (function () {
     canvas.dataset.duration = duration;
     canvas.dataset.plotLeft = AXIS_LEFT;
     canvas.dataset.plotWidth = plotW;
+    canvas.dataset.plotHeight = h - TIME_AXIS;
     canvas.dataset.drawn = JSON.stringify({
       blocks: blocks.length, captions: captions, frames: blocks.map(function (s) { return s.n_frames; }),
       freqTicks: axes.freq, timeTicks: timeTicks, colourbar: axes.colourbar, size: [w, h],
       spectrogram: [plotW, size.spec]});
-    canvas._base = ctx.getImageData(0, 0, canvas.width, canvas.height);
   }
 
   function drawCursor() {
+    // the line that follows the audio: an element over the canvas, moved (no canvas redraw)
     var canvas = document.getElementById("sound-canvas"), p = player();
-    if (!canvas || !canvas._base || !p) { return; }
-    var ctx = canvas.getContext("2d"), dpr = window.devicePixelRatio || 1;
-    ctx.putImageData(canvas._base, 0, 0);
+    var line = document.getElementById("sound-cursor");
+    if (!canvas || !p || !canvas.dataset.drawn) { return; }
+    if (!line) {
+      line = document.createElement("div");
+      line.id = "sound-cursor";
+      line.className = "sound-cursor";
+      canvas.parentNode.insertBefore(line, canvas.nextSibling);
+    }
     var duration = parseFloat(canvas.dataset.duration) || 1;
     var left = parseFloat(canvas.dataset.plotLeft) || 0, width = parseFloat(canvas.dataset.plotWidth) || 1;
-    var x = left + Math.min(p.currentTime / duration, 1) * width;
-    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-    ctx.strokeStyle = "#e4002b"; ctx.lineWidth = 1.5;
-    ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, canvas.height / dpr - TIME_AXIS); ctx.stroke();
+    var x = canvas.offsetLeft + left + Math.min(p.currentTime / duration, 1) * width;
+    line.style.top = canvas.offsetTop + "px";
+    line.style.height = (parseFloat(canvas.dataset.plotHeight) || canvas.clientHeight) + "px";
+    line.style.transform = "translateX(" + x.toFixed(1) + "px)";
   }
 
   function follow() {

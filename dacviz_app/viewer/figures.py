@@ -37,6 +37,12 @@ def typed(values: np.ndarray) -> dict:
     return {"dtype": "f4", "bdata": base64.b64encode(data).decode("ascii")}
 
 
+def typed_ids(values: np.ndarray) -> dict:
+    """Clip ids as Plotly's typed-array spec (int32, base64)."""
+    data = np.ascontiguousarray(values, dtype="<i4").tobytes()
+    return {"dtype": "i4", "bdata": base64.b64encode(data).decode("ascii")}
+
+
 # every graph: no Plotly logo link and no "send to Plotly Cloud" button (it uploads the chart):
 # nothing on the page reaches off this machine
 GRAPH_CONFIG = {"displaylogo": False, "showSendToCloud": False, "showLink": False,
@@ -117,7 +123,9 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str | tuple[str, s
         filtered: a filter keeps fewer clips; sampled: a 3D sample (default: any 3D view that
             draws fewer clips than it has, without a filter).
         hover: per clip, what hovering its point says (``core.views.hover_texts``, escaped
-            here); None: the group's name only.
+            here), and then each point's clip id as its customdata (a click starts the clip's
+            audio with no round trip: assets/1c-dacviz-click.js); None: the group's name only
+            (a large cache: /clip-at names the clicked clip).
     """
     row = view_row(view)
     dim = row.dim
@@ -130,7 +138,7 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str | tuple[str, s
                    marker={"size": size, "color": colour, "opacity": OPACITY, "line": {"width": 0},
                            **({"symbol": SYMBOL_3D} if dim == 3 else {})},
                    meta=plotly_text(name),
-                   **({"text": [plotly_text(hover[i]) for i in member],
+                   **({"text": [plotly_text(hover[i]) for i in member], "customdata": typed_ids(member),
                        "hovertemplate": "%{text}<extra>%{meta}</extra>"} if hover is not None
                       else {"hovertemplate": "%{meta}<extra></extra>"}))
             for name, member, colour in zip(groups.names, groups.members, groups.colours)]

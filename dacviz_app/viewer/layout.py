@@ -363,6 +363,10 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         dcc.Store(id="view-state", data={}),  # zoom and camera per view (dacviz.keepView)
         dcc.Store(id="groups-key", data=groups_key(cache, "label").text),
         dcc.Store(id="highlight", data=None),
+        # the four maps' newest figures drawn: the panels below follow it (callbacks/side.py), so a
+        # colour, slider or representation change redraws the maps first
+        dcc.Store(id="maps-drawn", data=None),
+        dcc.Store(id="neighbour-play", data=None),  # a neighbour's ▶: {"clip", "nonce"} (1c-dacviz-click.js)
         dcc.Store(id="click-mode", data={"shift": False}),  # a shift-click compares paths (4-dacviz-path.js)
         dcc.Store(id="query", data=None),  # the query by voice: {"nonce", "vectors", ...} (3-dacviz-query.js)
         html.Div(id="highlight-sync", hidden=True),

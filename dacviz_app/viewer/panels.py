@@ -105,9 +105,11 @@ def neighbour_items(rows: list[dict], cursor: int, same_label: str | None) -> ht
     """The neighbour rows: ▶ (plays it), rank, label (marked when it is ``same_label``),
     speaker, cosine distance."""
     return html.Ol([html.Li([
-        dbc.Button("▶", id={"type": "play-neighbour", "index": r["id"]}, size="sm",
-                   color="primary" if i == cursor else "light", className="play-btn",
-                   title=f"play clip {r['id']}"),
+        # a plain button (no Dash id): assets/1c-dacviz-click.js sends its clip to the
+        # neighbour-play store; a pattern-matching id made Dash's renderer re-walk its callback
+        # graph for every new list (~0.4 s of the browser's time per click on a busy machine)
+        html.Button("▶", className="btn btn-sm play-btn " + ("btn-primary" if i == cursor else "btn-light"),
+                    title=f"play clip {r['id']}", **{"data-clip": r["id"]}),
         html.Span(f"#{r['rank']}", className="rank"),
         html.Span(r["label"], className="nb-label" + (" same" if r["label"] == same_label else "")),
         html.Span(r["speaker"], className="nb-speaker text-muted"),

@@ -29,6 +29,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         Output("view-state", "data"), *[Input(f"view-{v}", "relayoutData") for v in VIEW_NAMES],
         *[State(f"view-{v}", "figure") for v in VIEW_NAMES], State("view-state", "data"),
         prevent_initial_call=True)
+    app.clientside_callback(page("mapsDrawn"), Output("maps-drawn", "data"),
+                            *[Input(f"view-{v}", "figure") for v in VIEW_NAMES])
     app.clientside_callback(page("drawHighlight"), Output("highlight-sync", "children"), Input("highlight", "data"))
     app.clientside_callback(sound("choose"), Output("ab-sync", "children"), Input("ab", "value"),
                             prevent_initial_call=True)

@@ -2,7 +2,7 @@
 the clicked clip's fidelity under the player."""
 from __future__ import annotations
 
-from dash import Input, Output, html
+from dash import Input, Output, State, html
 
 from dacviz_app.cache import Cache
 from dacviz_app.explore.groups import ViewGroups
@@ -23,8 +23,10 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         return figure, lines(note)
 
     @app.callback(Output("fidelity-chart", "figure"), Output("fidelity-note", "children"),
-                  inputs=dict(colour=Input("colour", "value"), presentation=Input("presentation", "value")))
-    def on_fidelity(colour, presentation):
+                  inputs=dict(_drawn=Input("maps-drawn", "data")),  # after the maps (callbacks/side.py)
+                  state=dict(colour=State("colour", "value"), presentation=State("presentation", "value")),
+                  prevent_initial_call=True)
+    def on_fidelity(_drawn, colour, presentation):
         figure, note = measures_state.fidelity_panel(cache, colour, bool(presentation))
         return figure, lines(note)
 

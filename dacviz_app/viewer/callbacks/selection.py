@@ -2,7 +2,7 @@
 box/lasso set (from a view, a confusion cell, the find box or the link)."""
 from __future__ import annotations
 
-from dash import ALL, Input, Output, State, ctx, no_update
+from dash import Input, Output, State, ctx, no_update
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES, VIEWS
@@ -20,26 +20,29 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               clicks=[Input(f"view-{v}", "clickData") for v in VIEW_NAMES],
                               _clear=Input("clear", "n_clicks"), _next=Input("key-next", "n_clicks"),
                               _prev=Input("key-prev", "n_clicks"),
-                              _plays=Input({"type": "play-neighbour", "index": ALL}, "n_clicks"),
+                              played=Input("neighbour-play", "data"),  # assets/1c-dacviz-click.js
                               query=Input("query", "data")),  # set by assets/3-dacviz-query.js
                   state=dict(selection=State("selection", "data"), key=State("groups-key", "data"),
                              rep=State("rep", "value"), k=State("k", "value"),
                              depth=State("depth", "value"), mode=State("click-mode", "data")))
-    def on_event(search, clicks, _clear, _next, _prev, _plays, query, selection, key, rep, k, depth, mode):
-        """The selection after a click, a key, a play button, a query by voice or the link. A
-        shift-click on a view selects nothing: it compares paths (assets/4-dacviz-path.js)."""
+    def on_event(search, clicks, _clear, _next, _prev, played, query, selection, key, rep, k, depth, mode):
+        """The selection after a click, a key, a neighbour's play button (``played``: {"clip",
+        "nonce"}), a query by voice or the link. A shift-click on a view selects nothing: it
+        compares paths (assets/4-dacviz-path.js)."""
         trigger = ctx.triggered_id
-        if trigger is None or (trigger == "query" and not isinstance(query, dict)):
-            trigger = "url"  # the page's first call (the empty query store announces itself then)
-        if isinstance(trigger, dict) and not (ctx.triggered and ctx.triggered[0]["value"]):
-            return no_update  # buttons appearing in the list are not clicks
+        if trigger is None or (trigger == "query" and not isinstance(query, dict)) \
+                or (trigger == "neighbour-play" and not isinstance(played, dict)):
+            trigger = "url"  # the page's first call (an empty store announces itself then)
+        neighbour = None
+        if trigger == "neighbour-play":
+            trigger, neighbour = {"type": "play-neighbour"}, cache.clip_or_none(played.get("clip"))
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
         if view is not None and isinstance(mode, dict) and mode.get("shift") is True:
             return no_update
         click = clicks[VIEW_NAMES.index(view)] if view in VIEW_NAMES else None
         return next_selection(cache, view_groups.drawn(key, view or VIEW_NAMES[0]), trigger,
                               selection, shown_rep(cache, rep, depth), k, click=click, search=search,
-                              neighbour=trigger.get("index") if isinstance(trigger, dict) else None,
+                              neighbour=neighbour,
                               query=query)
 
     @app.callback(Output("lasso-store", "data"), Output("find-note", "children"),

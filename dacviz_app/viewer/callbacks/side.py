@@ -48,12 +48,16 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         link = link_selection(lasso)
         return render_lasso(cache, lasso, columns, link is not None), link
 
+    # the panels below the maps follow "maps-drawn" (assets/1d-dacviz-layout.js), not the controls
+    # that redraw the maps: the browser draws the maps first, then these
     @app.callback(Output("metrics-table", "children"),
-                  inputs=dict(rep=Input("rep", "value"),
-                              depth=Input("depth", "value"),
-                              colour=Input("colour", "value"),
-                              control=Input("control", "value")))
-    def on_metrics(rep, depth, colour, control):
+                  inputs=dict(_drawn=Input("maps-drawn", "data"),
+                              control=Input("control", "value")),
+                  state=dict(rep=State("rep", "value"),
+                             depth=State("depth", "value"),
+                             colour=State("colour", "value")),
+                  prevent_initial_call=True)
+    def on_metrics(_drawn, control, rep, depth, colour):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         held_out = confusion_control(cache, control, column)
         return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
@@ -62,14 +66,16 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
 
     @app.callback(Output("confusion", "figure"),
                   Output("analysis-note", "children"),
-                  inputs=dict(rep=Input("rep", "value"),
-                              depth=Input("depth", "value"),
-                              colour=Input("colour", "value"),
-                              compare=Input("compare", "value"),
-                              presentation=Input("presentation", "value"),
-                              control=Input("control", "value"),
-                              filters=Input("filter", "value")))
-    def on_analysis(rep, depth, colour, compare, presentation, control, filters):
+                  inputs=dict(_drawn=Input("maps-drawn", "data"),
+                              control=Input("control", "value")),
+                  state=dict(rep=State("rep", "value"),
+                             depth=State("depth", "value"),
+                             colour=State("colour", "value"),
+                             compare=State("compare", "value"),
+                             presentation=State("presentation", "value"),
+                             filters=State("filter", "value")),
+                  prevent_initial_call=True)
+    def on_analysis(_drawn, control, rep, depth, colour, compare, presentation, filters):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         conf = analysis.confusion(cache, current, column, confusion_control(cache, control, column))
         compare = valid_compare(cache, compare, rep)
@@ -143,10 +149,18 @@ def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> N
 
     if cache.depths() or cache.code_counts() is not None:
         @app.callback(Output("depth-chart", "figure"),
-                      Output("usage-chart", "figure"),
                       Output("codec-note", "children"),
-                      inputs=dict(colour=Input("colour", "value"),
-                                  depth=Input("depth", "value"),
-                                  presentation=Input("presentation", "value")))
-        def on_codec_charts(colour, depth, presentation):
-            return codec_charts(cache, colour, depth, bool(presentation))
+                      inputs=dict(_drawn=Input("maps-drawn", "data")),
+                      state=dict(colour=State("colour", "value"),
+                                 depth=State("depth", "value"),
+                                 presentation=State("presentation", "value")),
+                      prevent_initial_call=True)
+        def on_depth_chart(_drawn, colour, depth, presentation):
+            figure, _usage, note = codec_charts(cache, colour, depth, bool(presentation))
+            return figure, note
+
+        @app.callback(Output("usage-chart", "figure"),
+                      inputs=dict(presentation=Input("presentation", "value")))
+        def on_usage_chart(presentation):
+            """How each level uses its codebook: only the presentation's font size changes it."""
+            return codec_charts(cache, None, None, bool(presentation))[1]
