@@ -375,3 +375,38 @@ def test_a_csv_cell_cannot_start_a_formula_after_a_separator(demo_cache):
                     float(head)  # only a number may start so (a coordinate: -0.5)
     read_back = [r["label"] for r in csv.DictReader(io.StringIO(text))]
     assert read_back[0] == "x;'=cmd|' /C calc'!A0" and read_back[-1] == "plain; text"
+
+
+def event_body(played, selection) -> dict:
+    """The selection callback (callbacks/selection.py) as a neighbour's ▶ sends it."""
+    views = ("pca2", "pca3", "tsne2", "tsne3")
+    return {"output": "selection.data", "outputs": {"id": "selection", "property": "data"},
+            "inputs": [{"id": "url", "property": "search", "value": ""},
+                       *[{"id": f"view-{v}", "property": "clickData", "value": None} for v in views],
+                       {"id": "clear", "property": "n_clicks", "value": 0},
+                       {"id": "key-next", "property": "n_clicks", "value": 0},
+                       {"id": "key-prev", "property": "n_clicks", "value": 0},
+                       {"id": "neighbour-play", "property": "data", "value": played},
+                       {"id": "query", "property": "data", "value": None}],
+            "changedPropIds": ["neighbour-play.data"],
+            "state": [{"id": "selection", "property": "data", "value": selection},
+                      {"id": "groups-key", "property": "data", "value": "label"},
+                      {"id": "rep", "property": "value", "value": "z"},
+                      {"id": "k", "property": "value", "value": 10},
+                      {"id": "depth", "property": "value", "value": None},
+                      {"id": "click-mode", "property": "data", "value": {"shift": False}}]}
+
+
+def test_a_neighbours_play_button_plays_only_one_of_the_clicked_clips_neighbours(client, demo_cache):
+    cache = open_cache(demo_cache[0])
+    selected = {"clip": 3, "cursor": -1, "play": 3, "nonce": 1}
+    second = int(cache.neighbours("z")[0][3, 1])
+    answer = client.post(CALLBACK, json=event_body({"clip": second, "nonce": 5}, selected))
+    assert answer.status_code == 200
+    chosen = answer.json["response"]["selection"]["data"]
+    assert chosen["clip"] == 3 and chosen["play"] == second and chosen["cursor"] == 1
+    for forged in ({"clip": 10**9}, {"clip": "x"}, {"clip": -1}, "junk", [1], 7):
+        answer = client.post(CALLBACK, json=event_body(forged, selected))
+        assert answer.status_code in (200, 204) and b"Traceback" not in answer.data, forged
+        kept = (answer.json or {}).get("response", {}).get("selection") if answer.status_code == 200 else None
+        assert kept is None or kept["data"] == {**selected, "query": None}, forged  # unchanged or not sent

@@ -67,15 +67,15 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     @app.callback(Output("confusion", "figure"),
                   Output("analysis-note", "children"),
                   inputs=dict(_drawn=Input("maps-drawn", "data"),
-                              control=Input("control", "value")),
+                              control=Input("control", "value"),
+                              compare=Input("compare", "value")),  # redraws no map (but agreement's)
                   state=dict(rep=State("rep", "value"),
                              depth=State("depth", "value"),
                              colour=State("colour", "value"),
-                             compare=State("compare", "value"),
                              presentation=State("presentation", "value"),
                              filters=State("filter", "value")),
                   prevent_initial_call=True)
-    def on_analysis(_drawn, control, rep, depth, colour, compare, presentation, filters):
+    def on_analysis(_drawn, control, compare, rep, depth, colour, presentation, filters):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         conf = analysis.confusion(cache, current, column, confusion_control(cache, control, column))
         compare = valid_compare(cache, compare, rep)
