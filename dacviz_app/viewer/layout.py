@@ -10,7 +10,7 @@ from dash import dcc, html
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEWS, page_table
 from dacviz_app.explore import analysis
-from dacviz_app.explore.groups import AGREEMENT, colour_columns, groups_key
+from dacviz_app.explore.groups import AGREEMENT, colour_columns, colour_groups, groups_key
 from dacviz_app.explore.measures import fidelity_colours
 from dacviz_app.explore.nearest import weights_problem
 from dacviz_app.cache.encode_record import describe_settings, short_settings
@@ -208,7 +208,19 @@ def depth_control(cache: Cache) -> html.Div:
         title="z quantized with only its first q residual codebooks (applies to z)")
 
 
-def views_grid() -> html.Div:
+def legend_options(groups) -> list[dict]:
+    """The shared legend's checkboxes: one per group of ``groups`` (a ``ColourGroups``), its
+    colour's swatch and its name."""
+    return [{"label": html.Span([html.Span(className="swatch", style={"background": colour}), name],
+                                title=name),
+             "value": name} for name, colour in zip(groups.names, groups.colours)]
+
+
+def views_grid(cache: Cache) -> html.Div:
+    """The shared legend above the four views. The legend starts with the label's groups (what
+    the page first colours by), so it has its rows before the first figures arrive and the views,
+    which share the height under it, are not resized (and redrawn) when they do."""
+    first = colour_groups(cache, "label")
     graphs = [html.Div([
         dcc.Graph(id=f"view-{view.name}", className="view", config={
             **GRAPH_CONFIG, "scrollZoom": True, "responsive": True,
@@ -218,7 +230,8 @@ def views_grid() -> html.Div:
                     **{"data-view": view.name, "aria-label": f"maximise {view.title}"}),
     ], className="view-box", id=f"box-{view.name}") for view in VIEWS]
     return html.Div([
-        dbc.Checklist(id="legend", inline=True, value=[], options=[], className="legend mb-1"),
+        dbc.Checklist(id="legend", inline=True, value=list(first.names), options=legend_options(first),
+                      className="legend mb-1"),
         html.Div(graphs, className="views-grid"),
     ])
 
@@ -380,7 +393,7 @@ def build_layout(cache: Cache, templates: dict[str, str]) -> html.Div:
         controls(cache),
         # the maps, the listening panel and the codec lens: a grid whose arrangement follows the
         # window (assets/1-dacviz.css: three columns on a wide one, the lens below on a narrow one)
-        html.Div([html.Div(views_grid(), className="area-maps"),
+        html.Div([html.Div(views_grid(cache), className="area-maps"),
                   html.Div(codec_panel(cache), className="area-lens"),
                   html.Div(listening_panel(cache, templates), className="area-side")],
                  className="work-grid" + ("" if cache.depths() or cache.code_counts() is not None

@@ -2,7 +2,6 @@
 selection, the legend's options, and what the CSV export holds."""
 from __future__ import annotations
 
-import dash_bootstrap_components as dbc
 from dash import html
 
 from dacviz_app.cache import Cache
@@ -179,11 +178,3 @@ def exported_clips(cache: Cache, selection, lasso, rep: str, k, keep) -> tuple[l
     if keep is not None:
         return [int(i) for i in keep.nonzero()[0]], "filtered"
     return list(range(cache.n_clips)), "all"
-
-
-def legend_options(groups) -> list[dict]:
-    return [{"label": html.Span([html.Span(className="swatch", style={"background": colour}), name],
-                                title=name),
-             "value": name} for name, colour in zip(groups.names, groups.colours)]
-
-

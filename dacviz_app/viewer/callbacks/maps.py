@@ -9,8 +9,7 @@ from dacviz_app.embedding.spaces import VIEW_NAMES
 from dacviz_app.explore.groups import AGREEMENT, ViewGroups
 from dacviz_app.viewer.page_state import (figures_update, hidden_groups, highlight_update,
                                           shown_rep, valid_compare)
-from dacviz_app.viewer.layout import colour_options
-from dacviz_app.viewer.panels import legend_options
+from dacviz_app.viewer.layout import colour_options, legend_options
 
 
 def register(app, cache: Cache, view_groups: ViewGroups) -> None:
@@ -49,12 +48,13 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         names = list(groups.names)
         same = isinstance(options, list) and [o.get("value") for o in options if isinstance(o, dict)] == names
         hide = {h for h in restored if isinstance(h, str)} if isinstance(restored, list) else set()
-        if same:
+        if hide & set(names):  # a link's hidden groups, once (the legend may already list them)
+            legend = no_update if same else legend_options(groups)
+            value, restored_out = [n for n in names if n not in hide], []
+            hidden = hide & set(names)
+        elif same:
             legend, value, restored_out = no_update, no_update, no_update
             hidden = hidden_groups(groups, shown)
-        elif hide & set(names):
-            legend, value, restored_out = legend_options(groups), [n for n in names if n not in hide], []
-            hidden = hide & set(names)
         else:
             legend, value, restored_out = legend_options(groups), names, no_update
             hidden = set()

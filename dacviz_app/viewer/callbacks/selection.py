@@ -30,12 +30,11 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         "nonce"}), a query by voice or the link. A shift-click on a view selects nothing: it
         compares paths (assets/4-dacviz-path.js)."""
         trigger = ctx.triggered_id
-        if trigger is None or (trigger == "query" and not isinstance(query, dict)):
-            trigger = "url"  # the page's first call (the empty query store announces itself then)
+        if trigger is None or (trigger == "query" and not isinstance(query, dict)) \
+                or (trigger == "neighbour-play" and not isinstance(played, dict)):
+            trigger = "url"  # the page's first call (an empty store announces itself then)
         neighbour = None
         if trigger == "neighbour-play":
-            if not isinstance(played, dict):
-                return no_update  # not a ▶ the page sent
             trigger, neighbour = {"type": "play-neighbour"}, cache.clip_or_none(played.get("clip"))
         view = trigger[5:] if isinstance(trigger, str) and trigger.startswith("view-") else None
         if view is not None and isinstance(mode, dict) and mode.get("shift") is True:
