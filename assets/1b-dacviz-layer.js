@@ -192,7 +192,11 @@
     gd.on("plotly_relayout", h.now);      // zoom, pan, camera, autorange: when done
     gd.on("plotly_redraw", h.now);
     gd.on("plotly_relayouting", h.soon);  // zoom, pan and the 3D camera during a drag
-    gd.on("plotly_click", h.click);       // /clip-at: start the audio before the Dash round trip
+    // a click: the audio and /clip-at before the Dash round trip, and before dcc.Graph's own
+    // handler (which sets clickData, and Dash's renderer works through it first; on a busy
+    // machine that delayed this by ~0.1 s): first in line where Plotly's emitter allows it
+    if (gd._ev && typeof gd._ev.prependListener === "function") { gd._ev.prependListener("plotly_click", h.click); }
+    else { gd.on("plotly_click", h.click); }
     refresh(view, true);
     refreshNextFrame(view);
   }

@@ -195,6 +195,14 @@ SUITE = [
         "100k": lambda c, w: ["--cache", str(c.synthetic_depths), "--screenshots", str(w / "shots-depths")]},
         ("page ready", "click->highlight in 4 views", "switch", "slider", "ratio plain/dacviz"),
         name="bench_app_scale.py (depths)"),
+    # the page on a busy machine (issue 29): CPU-bound loops beside the browser, the demo cache
+    Bench("bench_app_scale.py", {
+        "smoke": lambda c, w: ["--cache", str(c.real), "--pages", "dacviz", "--load", "1", "--repeats", "1",
+                               "--screenshots", str(w / "shots-loaded")],
+        "demo": lambda c, w: ["--cache", str(c.real), "--pages", "dacviz", "--load", "2", "--repeats", "5",
+                              "--screenshots", str(w / "shots-loaded")]},
+        ("page ready", "click->highlight in 4 views", "click->audio playing", "switch", "slider", "colouring"),
+        name="bench_app_scale.py (busy machine)"),
 ]
 # not in the suite, with the reason (the test tier checks every bench/ file is one or the other)
 NOT_RUN = {"make_synthetic_cache.py": "run first, by this runner, to make the synthetic caches",
