@@ -239,7 +239,7 @@ class FindResult:
     matched: list[tuple[str, str, int]]
 
     def summary(self) -> str:
-        """'13 found: id 7 (1) · label "7" (12)'."""
+        """"13 found: id 7 (1) · label '7' (12)"."""
         if not self.total:
             return "nothing found (searched the id, label, speaker, file name and every column)"
         parts = " · ".join(f"{column} {value} ({n:,})" for column, value, n in self.matched)

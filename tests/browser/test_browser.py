@@ -754,6 +754,10 @@ def test_query_by_voice_with_the_fake_microphone_lands_among_its_own_recording(d
         assert float(rows[0].find_element(By.CLASS_NAME, "nb-dist").text) < 0.02, status
         assert len(rows) == 10 and level > 0.05  # k rows; the meter moved
         assert driver.find_element(By.ID, "selected-clip").text == "query"
+        # the recording as the encoder heard it, drawn as a figure on the query card
+        heard = json.loads(wait_for(lambda: driver.execute_script(
+            "return document.getElementById('query-sound').dataset.drawn"), 10, "the query's spectrogram"))
+        assert heard["captions"][0].endswith("· as encoded") and "1k" in heard["freqTicks"], heard
         shot_driver(driver, "query_by_voice")
         # another representation: the same query placed again, from the vectors the page holds
         driver.execute_script("window.dash_clientside.set_props('rep', {value: 'z'})")
