@@ -4,21 +4,26 @@
   var graphDiv = d.graphDiv;
   var lastNonce = null;
 
-  /* A click plays its clip by two paths, whichever is first: the browser asks the server which clip
-   * sits at the clicked point (/clip-at, a few ms) and starts it at once, and the Dash selection
-   * (which also fills the side panel and the highlight) starts it when it arrives. The second start
-   * of the same clip within SAME_START_MS is the same click and is skipped. */
-  var SAME_START_MS = 700;
-  var lastStart = {clip: null, at: -1e9};
+  /* A click plays its clip at once: from the figure's customdata when it has it, else when
+   * /clip-at names the clip (a few ms). The Dash selection for the same click (which also fills
+   * the side panel and the highlight) arrives later (0.1-1 s on a busy machine) and would start
+   * the clip again from 0: a selection that plays the clip a click started within ECHO_MS, with
+   * nothing started since, is that click's echo and is skipped. Other starts (a neighbour, a
+   * selection row) skip only the same clip within SAME_START_MS. */
+  var SAME_START_MS = 700, ECHO_MS = 5000;
+  var lastStart = {clip: null, at: -1e9, click: null};
   var pendingClick = null;
   var pendingHighlight = null;    // the click whose early highlight may still be drawn
 
-  function startPlayer(clip) {
+  function startPlayer(clip, click) {
+    // click: the click's token (its start always plays; the same click's second start is skipped)
     var now = performance.now();
-    if (lastStart.clip === clip && now - lastStart.at < SAME_START_MS) { return false; }
+    if (click ? lastStart.click === click : lastStart.clip === clip && now - lastStart.at < SAME_START_MS) {
+      return false;
+    }
     var player = document.getElementById("player");
     if (!player) { return false; }
-    lastStart = {clip: clip, at: now};
+    lastStart = {clip: clip, at: now, click: click || null};
     var src = (player.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", clip);
     if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
     try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
@@ -45,6 +50,11 @@
       return window.dash_clientside.no_update;
     }
     lastNonce = sel.nonce;
+    if (lastStart.click && !lastStart.echoed && lastStart.clip === sel.play &&
+        performance.now() - lastStart.at < ECHO_MS) {
+      lastStart.echoed = true;  // once: a later selection of the same clip plays it again
+      return "playing " + sel.play + " (started by the click)";
+    }
     startPlayer(sel.play);
     return "playing " + sel.play;
   }
@@ -70,7 +80,7 @@
       // the figure names the clip (customdata, when it carries hover texts): the audio starts
       // now, before any round trip; /clip-at still brings the neighbours and the path
       var named = point.customdata;
-      if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named); }
+      if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named, token); }
       if (meta && meta.groups && meta.rep) {
         // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
         // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
@@ -85,7 +95,7 @@
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (answer) {
           if (answer && pendingClick === token) {
-            startPlayer(answer.clip);
+            startPlayer(answer.clip, token);
             if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
           }
           if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }

@@ -8,6 +8,7 @@
    * moves by more than 2 px: a new height makes Plotly redraw, which at 100k clips costs a
    * second. The legend's own size is watched (a new colouring may wrap it to more rows). */
   var fitAsked = false, watched = null;
+  function root0() { return document.documentElement; }
   function fitMaps() {
     fitAsked = false;
     var grid = document.querySelector(".views-grid"), legend = document.getElementById("legend");
@@ -15,6 +16,9 @@
     if (legend && watched !== legend && window.ResizeObserver) {
       watched = legend;
       new ResizeObserver(fitMapsSoon).observe(legend);
+    }
+    if (legend && document.body.classList.contains("maximised")) {  // the legend may have wrapped
+      root0().style.setProperty("--legend-height", Math.ceil(legend.getBoundingClientRect().height) + "px");
     }
     var top = Math.round(grid.getBoundingClientRect().top + window.scrollY);
     var root = document.documentElement, now = parseInt(root.style.getPropertyValue("--maps-top"), 10);
@@ -102,28 +106,39 @@
    * again, exactly (Plotly.relayout; keepView records them as if the user had zoomed). */
   var viewsRestored = false;
   var OPENED_WITH = window.location.search;  // the link as opened, before syncUrl rewrites it
+  var NUMBER = /^-?\d+(\.\d+)?(e[-+]?\d+)?$/i;  // a view= number (page_state.VIEW_NUMBER, the same rule)
+  var userMoved = false;  // a press on a view before the link's views are set: the user's own wins
+  document.addEventListener("pointerdown", function (event) {
+    if (event.target.closest && event.target.closest(".view")) { userMoved = true; }
+  }, true);
+  function linkRep() {
+    var link = new URLSearchParams(OPENED_WITH);
+    return shownRep(link.get("rep") || "z", link.get("q"));
+  }
   function linkViews() {
     // the link's view= values the server also takes (page_state.parse_views): finite, within
     // #page's data-view-limit, non-empty ranges
     var out = {}, page = document.getElementById("page");
     var limit = parseFloat(page && page.getAttribute("data-view-limit")) || 0;
-    new URLSearchParams(OPENED_WITH).getAll("view").slice(0, 8).forEach(function (field) {
-      var parts = field.split(":"), numbers = (parts[1] || "").split(",").map(Number);
-      if (parts.length !== 2 || field.length > 300 || !numbers.every(function (n) {
-        return isFinite(n) && Math.abs(n) <= limit; })) { return; }
+    new URLSearchParams(OPENED_WITH).getAll("view").slice(0, views().length).forEach(function (field) {
+      var parts = field.split(":"), texts = (parts[1] || "").split(","), numbers = texts.map(Number);
+      if (parts.length !== 2 || field.length > 300 || !texts.every(function (t) { return NUMBER.test(t); }) ||
+          !numbers.every(function (n) { return isFinite(n) && Math.abs(n) <= limit; })) { return; }
       if (numbers.length === 4 && (numbers[0] === numbers[1] || numbers[2] === numbers[3])) { return; }
       out[parts[0]] = numbers;
     });
     return out;
   }
   function settled(gd) {
+    if (gd && gd.offsetParent === null) { return true; }  // folded (another view maximised)
     var L = gd && gd._fullLayout;
     return !!L && Math.abs(L.height - gd.clientHeight) < 2 && Math.abs(L.width - gd.clientWidth) < 2;
   }
   var restoring = null;  // the pending check: {tries, stable, sizes}
   function restoreViews() {
-    // called on every highlight paint: the first call starts a check every 150 ms that applies
-    // the link's views once every view has kept one size for three checks in a row
+    // called from bindAll (each highlight paint and each re-render of the page): the first call
+    // starts a check every 150 ms that applies the link's views once every shown view has kept
+    // one size for three checks in a row, unless the user pressed a view meanwhile
     if (viewsRestored || restoring || !document.getElementById("page") || !window.Plotly) { return; }
     if (!Object.keys(linkViews()).length) { viewsRestored = true; return; }
     restoring = {tries: 0, stable: 0, sizes: ""};
@@ -138,10 +153,12 @@
     if (restoring.stable < 3 && restoring.tries < 60) { window.setTimeout(checkViews, 150); return; }
     viewsRestored = true;
     d.viewsRestoredAt = performance.now();
-    var wanted = linkViews();
+    if (userMoved) { return; }  // the user zoomed, turned or clicked meanwhile: theirs stays
+    var wanted = linkViews(), rep = linkRep();
     table.forEach(function (v, i) {
       var n = wanted[v.name], gd = graphs[i];
-      if (!n) { return; }
+      var drawn = gd && gd.layout && gd.layout.meta && gd.layout.meta.rep;
+      if (!n || drawn !== rep) { return; }  // another representation by now: the link's view is not its
       if (v.dim === 2 && n.length === 4) {
         window.Plotly.relayout(gd, {"xaxis.range": n.slice(0, 2), "yaxis.range": n.slice(2, 4)});
       } else if (v.dim === 3 && n.length === 9) {

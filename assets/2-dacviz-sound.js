@@ -85,6 +85,11 @@ window.dacvizSound = (function () {
   var SIZES = {main: {wave: 34, spec: 150}, hover: {wave: 22, spec: 84}, query: {wave: 28, spec: 120}};
   var HZ_TICKS = [125, 250, 500, 1000, 2000, 4000, 8000, 16000];
 
+  function fontPx(px) {
+    // canvas text follows presentation mode (a projector): 1.3x
+    return Math.round(px * (document.body.classList.contains("presentation") ? 1.3 : 1)) + "px sans-serif";
+  }
+
   function hzLabel(f) { return f >= 1000 ? (f / 1000) + "k" : String(f); }
 
   function bandOf(hz, centres) {
@@ -138,7 +143,7 @@ window.dacvizSound = (function () {
     ctx.drawImage(spectrogramImage(s), x, top, used, size.spec);
     if (used < w) { ctx.fillStyle = "#eee"; ctx.fillRect(x + used, y, w - used, size.wave + size.spec); }
     // frequency axis (Hz): ticks where a round frequency's band lies
-    ctx.fillStyle = "#333"; ctx.strokeStyle = "#333"; ctx.font = "10px sans-serif";
+    ctx.fillStyle = "#333"; ctx.strokeStyle = "#333"; ctx.font = fontPx(10);
     ctx.textAlign = "right"; ctx.textBaseline = "middle";
     var freq = [], last = 1e9;
     HZ_TICKS.forEach(function (f) {
@@ -162,7 +167,7 @@ window.dacvizSound = (function () {
     }
     ctx.fillStyle = "#333"; ctx.textBaseline = "middle";
     var stepDb = size.spec >= 120 ? 20 : 50;
-    for (var db = 0; db >= floor; db -= stepDb) {
+    for (var db = 0; db >= floor && bars.length < 12; db -= stepDb) {
       var yy = top + (db / floor) * (size.spec - 1);
       ctx.fillText(String(db), bx + bw + 3, yy);
       bars.push(db);
@@ -174,10 +179,10 @@ window.dacvizSound = (function () {
 
   function drawTimeAxis(ctx, x, w, y, duration) {
     var step = timeStep(duration, w), ticks = [];
-    ctx.strokeStyle = "#333"; ctx.fillStyle = "#333"; ctx.font = "10px sans-serif";
+    ctx.strokeStyle = "#333"; ctx.fillStyle = "#333"; ctx.font = fontPx(10);
     ctx.textAlign = "center"; ctx.textBaseline = "top";
     ctx.beginPath(); ctx.moveTo(x, y); ctx.lineTo(x + w, y); ctx.stroke();
-    for (var t = 0; t <= duration + 1e-9; t += step) {
+    for (var t = 0; t <= duration + 1e-9 && ticks.length < 40; t += step) {
       var tx = x + t / duration * w, label = String(Math.round(t * 1000) / 1000);
       ctx.beginPath(); ctx.moveTo(tx, y); ctx.lineTo(tx, y + 3); ctx.stroke();
       ctx.fillText(label, tx, y + 4);
@@ -205,7 +210,7 @@ window.dacvizSound = (function () {
     var axes = null;
     blocks.forEach(function (s, i) {
       var y = i * blockH;
-      ctx.fillStyle = "#222"; ctx.font = "11px sans-serif"; ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
+      ctx.fillStyle = "#222"; ctx.font = fontPx(11); ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
       ctx.fillText(captions[i], AXIS_LEFT, y + 12);
       axes = drawBlock(ctx, s, {x: AXIS_LEFT, y: y + CAPTION, w: plotW}, duration, size);
     });
@@ -276,8 +281,8 @@ window.dacvizSound = (function () {
       if (found[1]) { blocks.push(found[1]); captions.push("decoded from " + q + " codebooks"); }
       var caption = document.getElementById("sound-caption");
       if (caption) {
-        caption.textContent = blocks.length ? "waveform and log-mel spectrogram (" + found[0].n_mels +
-          " mel bands, " + Math.round(found[0].hop_s * 1000) + " ms hop), colour in dBFS" +
+        caption.textContent = blocks.length ? "waveform and log-mel spectrogram (" + blocks[0].n_mels +
+          " mel bands, " + Math.round(blocks[0].hop_s * 1000) + " ms hop), colour in dBFS" +
           (q > 0 && !found[1] ? " · no decoded audio for this clip" : "") : "";
       }
       if (blocks.length) { draw(document.getElementById("sound-canvas"), blocks, captions); drawCursor(); }
@@ -380,7 +385,9 @@ window.dacvizSound = (function () {
     var canvas = document.getElementById("query-sound");
     if (!canvas) { return; }
     canvas.hidden = !summary;
-    if (summary) { draw(canvas, [summary], [(name || "your recording") + " · as encoded"], "query"); }
+    if (!summary) { return; }
+    try { draw(canvas, [summary], [(name || "your recording") + " · as encoded"], "query"); }
+    catch (e) { canvas.hidden = true; }  // a summary it cannot draw: no figure rather than a broken page
   }
 
   return {choose: choose, toggle: toggle, show: show, refresh: refresh, showQuery: showQuery,

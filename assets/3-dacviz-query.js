@@ -182,8 +182,8 @@ window.dacvizQuery = (function () {
             " ms" + (body.untrained ? " (DAC UNTRAINED)" : "") + "; its nearest clips are under Listen");
         if (player) { var p = player.play(); if (p && p.catch) { p.catch(function () {}); } }
         if (window.dacviz && window.dacviz.showQueryPath) { window.dacviz.showQueryPath(body.path || null); }
-        if (window.dacvizSound) { window.dacvizSound.showQuery(body.sound || null, name); }
         watchDrawn();
+        if (window.dacvizSound) { window.dacvizSound.showQuery(body.sound || null, name); }
       })
       .catch(function (err) { if (mine === sent) { say("the server did not answer: " + err, "error"); } });
   }

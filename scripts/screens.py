@@ -72,6 +72,9 @@ def shoot(driver, base: str, size: str, presentation: bool, out: Path) -> Path:
     wait(lambda: driver.execute_script("return document.querySelectorAll('#neighbour-items li').length > 0"),
          30, "the neighbours")
     time.sleep(1.5)  # the sound and the path drawn
+    away = ActionChains(driver)  # no hover label left over a view
+    away.w3c_actions.pointer_action.move_to_location(2, 2)
+    away.perform()
     driver.execute_script("window.scrollTo(0, 0)")
     time.sleep(0.3)
     path = out / f"{size}{'-presentation' if presentation else ''}.png"

@@ -233,15 +233,17 @@ FIND_PART_COLUMN = "source"  # the file name: a part of it is enough, when no co
 class FindResult:
     """What the find box found: ``clips`` ascending (at most the limit asked), ``total`` before
     the limit, and ``matched``: [(column, value shown, count)] in the order searched ('id'
-    first), each column that matched and how many clips it gave."""
+    first), each column that matched and how many clips it gave; ``searched``: the columns
+    looked in."""
     clips: list[int]
     total: int
     matched: list[tuple[str, str, int]]
+    searched: tuple[str, ...] = ()  # the columns looked in
 
     def summary(self) -> str:
         """"13 found: id 7 (1) · label '7' (12)"."""
         if not self.total:
-            return "nothing found (searched the id, label, speaker, file name and every column)"
+            return f"nothing found (searched {', '.join(self.searched)})"
         parts = " · ".join(f"{column} {value} ({n:,})" for column, value, n in self.matched)
         more = f", the first {len(self.clips):,} shown" if len(self.clips) < self.total else ""
         return f"{self.total:,} found{more}: {parts}"
@@ -292,7 +294,7 @@ def find_clips(cache: Cache, text, limit: int = FIND_LIMIT) -> FindResult:
         if hits.any():
             matched.append((FIND_PART_COLUMN, f"contains {text!r}", int(hits.sum())))
     ids = np.flatnonzero(hits)
-    return FindResult(ids[:limit].tolist(), int(ids.size), matched)
+    return FindResult(ids[:limit].tolist(), int(ids.size), matched, tuple(columns))
 
 
 # ----------------------------------------------------------------------------- selections

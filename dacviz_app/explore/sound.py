@@ -13,6 +13,7 @@ Shapes: a clip of n samples at rate r gives a (N_MELS, n_frames) spectrogram, n_
 from __future__ import annotations
 
 import base64
+import math
 from functools import lru_cache
 from pathlib import Path
 
@@ -155,10 +156,20 @@ def clean_summary(summary, longest_s: float) -> dict | None:
         if not isinstance(value, kind) or isinstance(value, bool):
             return None
     frames = int(longest_s * 1000 / HOP_MS) + 2
+    centres = summary["mel_hz"]
     if summary["n_mels"] != N_MELS or not 0 < summary["n_frames"] <= frames \
-            or len(summary["mel_hz"]) != N_MELS or not all(isinstance(f, (int, float)) for f in summary["mel_hz"]) \
+            or not 0 < summary["duration_s"] <= longest_s + 1 or summary["db_floor"] != DB_FLOOR \
+            or summary["hop_s"] != HOP_MS / 1000 or not 0 < summary["sample_rate"] <= 384_000 \
+            or len(centres) != N_MELS or not all(isinstance(f, (int, float)) and not isinstance(f, bool)
+                                                 and math.isfinite(f) for f in centres) \
+            or any(b <= a for a, b in zip(centres, centres[1:])) \
             or len(summary["spectrogram"]) != 4 * -(-N_MELS * summary["n_frames"] // 3) \
             or not 0 < summary["envelope_columns"] <= ENVELOPE_COLUMNS \
             or len(summary["envelope"]) != 4 * -(-2 * summary["envelope_columns"] // 3):
+        return None
+    try:  # what the page's atob reads
+        base64.b64decode(summary["spectrogram"], validate=True)
+        base64.b64decode(summary["envelope"], validate=True)
+    except ValueError:
         return None
     return summary

@@ -13,7 +13,7 @@ import base64
 import html
 
 import numpy as np
-from dash import Patch
+from dash import Patch, no_update
 
 from dacviz_app.embedding.spaces import view as view_row
 
@@ -370,6 +370,17 @@ def depth_figure(rows: list[dict], column: str, current: int | None, presentatio
     return {"data": data, "layout": layout}
 
 
+def depth_marker(current: int | None):
+    """A Patch of ``depth_figure``'s q line to ``current`` (a slider move), in each panel."""
+    if current is None:
+        return no_update
+    patch = Patch()
+    for i in range(len(METRIC_PANELS)):
+        patch["layout"]["shapes"][i]["x0"] = current
+        patch["layout"]["shapes"][i]["x1"] = current
+    return patch
+
+
 def usage_figure(usage: dict | None, presentation: bool) -> dict:
     """Per residual level: entries used of the codebook (bars) and the perplexity of its code
     distribution (line), from ``core.metrics.codebook_usage``."""
@@ -393,7 +404,7 @@ def usage_figure(usage: dict | None, presentation: bool) -> dict:
              "y": [round(p, 1) for p in usage["perplexity"]], "name": "perplexity",
              "line": {"color": "#08519c"}, "hovertemplate": "perplexity %{y}<extra></extra>"}]
     layout.update({"xaxis": {"title": {"text": "level"}, "tickvals": usage["level"]},
-                   "yaxis": {"title": {"text": "entries"}, "range": [0, size * 1.05],
+                   "yaxis": {"title": {"text": "entries / perplexity"}, "range": [0, size * 1.05],
                              "gridcolor": "#eee"}, "bargap": 0.25})
     return {"data": data, "layout": layout}
 
@@ -421,7 +432,7 @@ def confusion_figure(conf: dict, presentation: bool, filtered: bool = False) -> 
     layout = {"title": {"text": f"k-NN vote by {plotly_text(conf['column'])} · "
                                 f"{plotly_text(conf['representation'])} · k={conf['k']} · "
                                 f"accuracy {conf['accuracy']:.2f} (chance {conf['chance']:.2f})"
-                                + (f" · all {conf['n_scored']:,} clips (the filter does not apply)"
+                                + (f" · {conf['n_scored']:,} scored clips (the filter does not apply)"
                                    if filtered else ""),
                         "font": {"size": font + 1}, "x": 0.01, "y": 0.98},
               "margin": {"l": 10, "r": 10, "t": 34, "b": 10}, "font": {"size": font},

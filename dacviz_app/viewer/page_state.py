@@ -6,6 +6,7 @@ the highlight payload (``figures_update``, ``highlight_update``; its shape is
 """
 from __future__ import annotations
 
+import re
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -79,14 +80,16 @@ def parse_query(cache: Cache, search: str | None) -> dict:
 
 
 MAX_VIEW_FIELD_CHARS = 300  # 'pca3:' and nine numbers of a camera, with room to spare
+VIEW_NUMBER = re.compile(r"-?\d+(\.\d+)?(e[-+]?\d+)?", re.IGNORECASE)  # the page's script: the same rule
 
 
 def parse_views(fields: list[str], rep: str) -> dict:
     """The link's view= fields (untrusted) -> the view-state store's value for ``rep`` (the
     representation shown): 'pca2:x0,x1,y0,y1' is a 2D view's zoom, 'tsne3:ex,ey,ez,cx,cy,cz,
     ux,uy,uz' a 3D view's camera (eye, centre, up); the page writes them (assets/1d, syncUrl).
-    Each field is read within MAX_VIEW_FIELD_CHARS; a malformed one, an unknown view or a number
-    that is not finite or beyond MAX_VIEW_COORDINATE is dropped; the last field of a view counts."""
+    Each field is read within MAX_VIEW_FIELD_CHARS; a malformed one, an unknown view, a number not
+    written as VIEW_NUMBER or beyond MAX_VIEW_COORDINATE is dropped; of the first len(VIEW_NAMES)
+    fields, the last one of a view counts."""
     out = {}
     for field in fields:
         if not isinstance(field, str) or len(field) > MAX_VIEW_FIELD_CHARS:
@@ -94,10 +97,10 @@ def parse_views(fields: list[str], rep: str) -> dict:
         name, _, numbers = field.partition(":")
         if name not in VIEW_NAMES:
             continue
-        try:
-            values = [float(v) for v in numbers.split(",")]
-        except ValueError:
+        texts = numbers.split(",")
+        if not all(VIEW_NUMBER.fullmatch(t) for t in texts):
             continue
+        values = [float(t) for t in texts]
         if not all(np.isfinite(values)) or any(abs(v) > MAX_VIEW_COORDINATE for v in values):
             continue
         dim = view_row(name).dim

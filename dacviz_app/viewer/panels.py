@@ -56,7 +56,8 @@ def render_clip_info(cache: Cache, selection: dict, query=None, rep: str | None 
     playing = "" if play in (None, clip) else f" · playing neighbour #{selection['cursor'] + 1}"
     if play is None:  # restored from a link: browsers start no audio without a gesture
         playing = " · from the link: press r or ▶ to listen"
-    # one line (label · speaker · file), every column one click away: the neighbours stay in view
+    # one line (clip · length · label · speaker), the file and every column one click away: the
+    # neighbours stay in view
     return [html.Div([html.Span(f"clip {clip}", className="fw-bold", id="selected-clip"),
                       html.Span(f" · {details['duration_s']:.2f} s", id="selected-duration"),
                       html.Span([" · ", html.Span(str(rows[0][1]), className="fw-semibold"), " · ",

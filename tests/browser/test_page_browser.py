@@ -30,6 +30,15 @@ return arguments[0].map(s => Array.from(document.querySelectorAll(s)).map(inside
 """
 
 
+def pointer_away(driver) -> None:
+    """The pointer to the page's corner: no hover label left over a view in a screenshot."""
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(2, 2)
+    actions.perform()
+
+
 def slider_to(page, q: int) -> None:
     """A real click on the codebook slider's mark ``q`` (on the track), where it is now."""
     driver = page.driver
@@ -58,6 +67,7 @@ def test_the_codebook_sweep_is_watched_in_one_screen(page, demo_cache):
                                              "#view-pca2", "#view-tsne3"])
     assert all(seen[0]) and len(seen[0]) == 10, seen  # every neighbour row, no panel scrolled
     assert all(seen[1]) and all(seen[2]) and all(seen[3]) and all(seen[4]), seen
+    pointer_away(driver)
     shot(page, "page-sweep-1920-clicked")
 
     slider_to(page, 4)
@@ -71,6 +81,7 @@ def test_the_codebook_sweep_is_watched_in_one_screen(page, demo_cache):
     seen = driver.execute_script(INSIDE_JS, ["#neighbour-items li", "#depth-chart", "#depth"])
     assert all(seen[0]) and len(seen[0]) == 10 and all(seen[1]) and all(seen[2]), seen
     assert driver.execute_script("return window.scrollY") == 0
+    pointer_away(driver)
     shot(page, "page-sweep-1920-q4")
 
     # the spectrogram is a figure: Hz and time axes, a colour bar in dBFS, its caption above it

@@ -16,7 +16,10 @@ def test_a_recordings_summary_passes_and_a_tampered_one_does_not():
     assert clean_summary(summary, 1.0) is None  # longer than the query may be
     for key, value in (("n_frames", summary["n_frames"] + 1), ("n_mels", 128), ("spectrogram", "AAAA"),
                        ("mel_hz", summary["mel_hz"][:10]), ("envelope_columns", 10**6), ("sample_rate", "16k"),
-                       ("duration_s", True), ("mel_hz", ["x"] * N_MELS)):
+                       ("duration_s", True), ("mel_hz", ["x"] * N_MELS), ("duration_s", 1e300),
+                       ("duration_s", float("nan")), ("db_floor", -1e9), ("hop_s", 1e-9),
+                       ("mel_hz", [float("nan")] * N_MELS), ("mel_hz", list(reversed(summary["mel_hz"]))),
+                       ("spectrogram", "!" * len(summary["spectrogram"]))):
         assert clean_summary({**summary, key: value}, 10.0) is None, key
     assert clean_summary({**summary, "extra": 1}, 10.0) is None
     assert clean_summary({k: v for k, v in summary.items() if k != "envelope"}, 10.0) is None

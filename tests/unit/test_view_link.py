@@ -20,6 +20,7 @@ def test_forged_fields_are_dropped():
                   "pca2:nan,1,0,1", "pca2:0,inf,0,1", "pca2:0,1e9,0,1",  # not finite, beyond bounds
                   "pca2:1,1,0,1",  # an empty range
                   "pca2:a,b,c,d", "nope:0,1,0,1", "pca2", ":0,1,0,1",
+                  "pca2:,1,0,1", "pca2:0x10,1,0,1", "pca2:1_0,2,0,1", "pca2: 1,2,0,1", "pca2:inf,1,0,1",
                   "pca2:" + ",".join(["1"] * 200),  # longer than a field is
                   ):
         assert parse_views([field], "z") == {}, field

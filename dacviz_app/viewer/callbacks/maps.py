@@ -8,7 +8,7 @@ from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES
 from dacviz_app.explore.groups import AGREEMENT, ViewGroups
 from dacviz_app.viewer.page_state import (figures_update, hidden_groups, highlight_update,
-                                          shown_rep, valid_compare)
+                                          shown_rep, valid_compare, valid_rep)
 from dacviz_app.viewer.layout import colour_options, legend_options
 
 
@@ -35,10 +35,13 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
         (not through the groups-key store and the legend: each link in that chain was a round
         trip before a 100k page could start drawing). A legend click patches visibility only;
         new groups show every group, but a link's hidden ones (``hide=``) once. "Compare with"
-        redraws nothing unless the maps are coloured by the agreement it changes."""
+        redraws nothing unless the maps are coloured by the agreement it changes, nor does the
+        slider while another representation than z is shown."""
         current = shown_rep(cache, rep, depth)
-        if ctx.triggered_id == "compare" and len(ctx.triggered) == 1 and colour != AGREEMENT:
-            return (no_update,) * (len(VIEW_NAMES) + 3)
+        alone = len(ctx.triggered) == 1
+        if alone and ((ctx.triggered_id == "compare" and colour != AGREEMENT)
+                      or (ctx.triggered_id == "depth" and valid_rep(cache, rep) != "z")):
+            return (no_update,) * (len(VIEW_NAMES) + 3)  # the slider applies to z only
         key = view_groups.make_key(colour, current, valid_compare(cache, compare, rep), filters)
         groups = view_groups.all(key)
         drawn = {v: view_groups.drawn(key, v) for v in VIEW_NAMES}

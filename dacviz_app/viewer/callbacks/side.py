@@ -2,15 +2,17 @@
 table, the analysis, a filter's scores, the exports, and the codec lens's charts."""
 from __future__ import annotations
 
+from functools import partial
+
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 
 from dacviz_app.cache import Cache
 from dacviz_app.embedding.spaces import VIEW_NAMES
 from dacviz_app.explore import analysis
-from dacviz_app.explore.groups import ViewGroups
+from dacviz_app.explore.groups import AGREEMENT, ViewGroups
 from dacviz_app.explore.measures import confound_note, controlled_knn
-from dacviz_app.viewer.figures import confusion_figure
+from dacviz_app.viewer.figures import confusion_figure, depth_marker
 from dacviz_app.viewer.analysis_view import analysis_note, metrics_table, subset_table, weights_notes
 from dacviz_app.viewer.layout import depth_label
 from dacviz_app.viewer.page_state import (clean_clip_list, clean_selection, codec_charts, confusion_control,
@@ -26,6 +28,7 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     """Attach this feature's callbacks to ``app`` for ``cache``."""
     columns = view_groups.filter_columns
     notes = weights_notes(cache)
+    filter_said = partial(filter_note, cache, view_groups)
 
     @app.callback(Output("clip-info", "children"),
                   Output("neighbour-list", "children"),
@@ -55,14 +58,15 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                               control=Input("control", "value")),
                   state=dict(rep=State("rep", "value"),
                              depth=State("depth", "value"),
-                             colour=State("colour", "value")),
+                             colour=State("colour", "value"),
+                             filters=State("filter", "value")),
                   prevent_initial_call=True)
-    def on_metrics(_drawn, control, rep, depth, colour):
+    def on_metrics(_drawn, control, rep, depth, colour, filters):
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         held_out = confusion_control(cache, control, column)
-        return metrics_table(column_rows(cache, current, column), current, cache.metrics_params,
-                             column, colour, notes, controlled_knn(cache, column, held_out), held_out,
-                             confound_note(cache, column))
+        return [filter_said(filters), metrics_table(
+            column_rows(cache, current, column), current, cache.metrics_params, column, colour, notes,
+            controlled_knn(cache, column, held_out), held_out, confound_note(cache, column))]
 
     @app.callback(Output("confusion", "figure"),
                   Output("analysis-note", "children"),
@@ -76,6 +80,8 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
                              filters=State("filter", "value")),
                   prevent_initial_call=True)
     def on_analysis(_drawn, control, compare, rep, depth, colour, presentation, filters):
+        if ctx.triggered_id == "compare" and len(ctx.triggered) == 1 and colour == AGREEMENT:
+            return no_update, no_update  # the maps are redrawn for it: maps-drawn follows
         current, column = shown_rep(cache, rep, depth), metrics_column(cache, colour)
         conf = analysis.confusion(cache, current, column, confusion_control(cache, control, column))
         compare = valid_compare(cache, compare, rep)
@@ -88,8 +94,19 @@ def register(app, cache: Cache, view_groups: ViewGroups) -> None:
     register_scores_and_exports(app, cache, view_groups)
 
 
+def filter_note(cache: Cache, view_groups: ViewGroups, filters) -> html.Small | None:
+    """'The filter does not apply here: …' for a panel that scores every clip while the page's
+    filter (``filters``, the control's value) hides some; None without a filter."""
+    kept = view_groups.kept(view_groups.make_key("label", filters=filters))
+    if kept is None:
+        return None
+    return html.Small(f"The filter does not apply here: every clip is scored (the maps show "
+                      f"{int(kept.sum()):,} of {cache.n_clips:,}).", className="d-block text-warning-emphasis filter-said")
+
+
 def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> None:
     """A filter's scores, the CSV and report exports, and the codec lens's label and charts."""
+    filter_said = partial(filter_note, cache, view_groups)
     @app.callback(Output("filter-metrics", "children"),
                   inputs=dict(clicks=Input("score-filter", "n_clicks"),
                               key=Input("groups-key", "data"),
@@ -150,14 +167,19 @@ def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> N
     if cache.depths() or cache.code_counts() is not None:
         @app.callback(Output("depth-chart", "figure"),
                       Output("codec-note", "children"),
-                      inputs=dict(_drawn=Input("maps-drawn", "data")),
+                      inputs=dict(_drawn=Input("maps-drawn", "data"),
+                                  depth=Input("depth", "value")),
                       state=dict(colour=State("colour", "value"),
-                                 depth=State("depth", "value"),
-                                 presentation=State("presentation", "value")),
+                                 presentation=State("presentation", "value"),
+                                 filters=State("filter", "value")),
                       prevent_initial_call=True)
-        def on_depth_chart(_drawn, colour, depth, presentation):
+        def on_depth_chart(_drawn, depth, colour, presentation, filters):
+            """The metrics against q: the whole chart after the maps are drawn; a slider move
+            alone (with another representation shown, no map changes) moves its q line only."""
+            if ctx.triggered_id == "depth" and len(ctx.triggered) == 1:
+                return depth_marker(valid_depth(cache, depth)), no_update
             figure, _usage, note = codec_charts(cache, colour, depth, bool(presentation))
-            return figure, note
+            return figure, [note, filter_said(filters)]
 
         @app.callback(Output("usage-chart", "figure"),
                       inputs=dict(presentation=Input("presentation", "value")))
