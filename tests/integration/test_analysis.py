@@ -199,13 +199,16 @@ def test_export_and_analysis_callbacks_over_http(demo_cache):
     cache = open_cache(demo_cache[0])
     body = {"output": "..confusion.figure...analysis-note.children..",
             "outputs": [{"id": "confusion", "property": "figure"}, {"id": "analysis-note", "property": "children"}],
-            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
-                       {"id": "depth", "property": "value", "value": None},
-                       {"id": "colour", "property": "value", "value": "speaker"},
-                       {"id": "compare", "property": "value", "value": "z"},
-                       {"id": "presentation", "property": "value", "value": []},
-                       {"id": "control", "property": "value", "value": "none"}],
-            "changedPropIds": ["colour.value"], "state": []}
+            # it follows the maps being drawn (maps-drawn), the controls are its state
+            "inputs": [{"id": "maps-drawn", "property": "data", "value": {"signature": "x", "at": 1}},
+                       {"id": "control", "property": "value", "value": "none"},
+                       {"id": "compare", "property": "value", "value": "z"}],
+            "state": [{"id": "rep", "property": "value", "value": "mfcc"},
+                      {"id": "depth", "property": "value", "value": None},
+                      {"id": "colour", "property": "value", "value": "speaker"},
+                      {"id": "presentation", "property": "value", "value": []},
+                      {"id": "filter", "property": "value", "value": []}],
+            "changedPropIds": ["maps-drawn.data"]}
     answer = client.post("/_dash-update-component", json=body)
     assert answer.status_code == 200
     text = answer.get_data(as_text=True)

@@ -79,10 +79,10 @@ def test_keys_step_through_neighbours_and_clear_ends_the_selection(cache, groups
 def test_url_round_trip_and_bad_values(cache):
     assert page_state.parse_query(cache, "?rep=mfcc&colour=speaker&k=7&clip=12&present=1&cmp=z") == {
         "rep": "mfcc", "colour": "speaker", "k": 7, "clip": 12, "presentation": True, "depth": 12,
-        "compare": "z", "filter": [], "hide": [], "lasso": []}
+        "compare": "z", "filter": [], "hide": [], "lasso": [], "views": {}}
     assert page_state.parse_query(cache, "?rep=../../etc&colour=x&k=-1&clip=99999999999&cmp=x&sel=a") == {
         "rep": "z", "colour": "label", "k": 1, "clip": None, "presentation": False, "depth": 12,
-        "compare": "mfcc", "filter": [], "hide": [], "lasso": []}
+        "compare": "mfcc", "filter": [], "hide": [], "lasso": [], "views": {}}
     assert page_state.parse_query(cache, "?k=1e9")["k"] == 10
 
 

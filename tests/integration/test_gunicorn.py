@@ -65,11 +65,13 @@ def test_gunicorn_serves_page_layout_callback_and_audio(gunicorn, demo_cache):
     status, _, layout = fetch(base + "/_dash-layout")
     assert status == 200 and b"UNTRAINED CODEC WEIGHTS" in layout
     body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
-            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
-                       {"id": "depth", "property": "value", "value": None},
-                       {"id": "colour", "property": "value", "value": "speaker"},
+            "inputs": [{"id": "maps-drawn", "property": "data", "value": {"signature": "x", "at": 1}},
                        {"id": "control", "property": "value", "value": "none"}],
-            "changedPropIds": ["rep.value"], "state": []}
+            "state": [{"id": "rep", "property": "value", "value": "mfcc"},
+                      {"id": "depth", "property": "value", "value": None},
+                      {"id": "colour", "property": "value", "value": "speaker"},
+                      {"id": "filter", "property": "value", "value": []}],
+            "changedPropIds": ["maps-drawn.data"]}
     for _ in range(4):  # several requests: both workers answer the same
         status, _, answer = fetch(base + "/_dash-update-component", json.dumps(body).encode(),
                                   {"Content-Type": "application/json"})

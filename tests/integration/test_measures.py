@@ -111,11 +111,13 @@ def test_the_metrics_table_and_the_confusion_follow_control_for(demo_cache):
     client = create_app(demo_cache[0]).server.test_client()
     cache = open_cache(demo_cache[0])
     body = {"output": "metrics-table.children", "outputs": {"id": "metrics-table", "property": "children"},
-            "inputs": [{"id": "rep", "property": "value", "value": "mfcc"},
-                       {"id": "depth", "property": "value", "value": None},
-                       {"id": "colour", "property": "value", "value": "label"},
+            "inputs": [{"id": "maps-drawn", "property": "data", "value": {"signature": "x", "at": 1}},
                        {"id": "control", "property": "value", "value": "speaker"}],
-            "changedPropIds": ["control.value"], "state": []}
+            "state": [{"id": "rep", "property": "value", "value": "mfcc"},
+                      {"id": "depth", "property": "value", "value": None},
+                      {"id": "colour", "property": "value", "value": "label"},
+                      {"id": "filter", "property": "value", "value": []}],
+            "changedPropIds": ["control.value"]}
     answer = client.post("/_dash-update-component", json=body)
     assert answer.status_code == 200
     text = answer.get_data(as_text=True)
@@ -125,6 +127,6 @@ def test_the_metrics_table_and_the_confusion_follow_control_for(demo_cache):
     conf = analysis.confusion(cache, "mfcc", "label", "speaker")
     assert conf["accuracy"] == pytest.approx(row["knn"]["accuracy"])  # the same votes, two owners agree
     body["changedPropIds"] = ["control.value"]
-    body["inputs"][3]["value"] = "<script>"  # not a probed column: no control
+    body["inputs"][1]["value"] = "<script>"  # not a probed column: no control
     answer = client.post("/_dash-update-component", json=body)
     assert answer.status_code == 200 and "held out" not in answer.get_data(as_text=True)
