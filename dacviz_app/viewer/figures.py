@@ -59,17 +59,18 @@ def view_title(view: str, info: dict, trust: dict | None = None,
     """('PCA 2D · 42.4% variance' or 't-SNE 3D · perplexity 30', from the view's sidecar;
     'trust 0.91 · continuity 0.93 (k=10)' from its trust row (``Cache.trust``), or '' when
     absent). A t-SNE title whose perplexity exceeds ``smallest_label`` (the clips of the rarest
-    label) says so: each clip's neighbourhood, about the perplexity in clips, is then larger
-    than that label, and labels may look less apart than they are. The figure
-    draws the second line, smaller, under the first."""
+    label) says so on its second line: each clip's neighbourhood, about the perplexity in clips,
+    is then larger than that label, and labels may look less apart than they are. The figure
+    draws the second line, smaller, under the first (the first stays short: a narrow view or
+    presentation's larger font would cut a long one under the modebar)."""
     row = view_row(view)
+    notes = []
     if row.method == "pca":
         title = f"{row.title} · {100 * info['explained_variance']:.1f}% variance"
     else:
         title = f"{row.title} · perplexity {round(float(info['perplexity']), 1):g}"
         if smallest_label is not None and smallest_label < float(info["perplexity"]):
-            title += f" > rarest label's {smallest_label} clips"
-    notes = []
+            notes.append(f"perplexity > rarest label's {smallest_label} clips")
     if trust and trust.get("trustworthiness") is not None:
         k = f" (k={int(trust['k'])})" if trust.get("k") else ""
         notes.append(f"trust {trust['trustworthiness']:.2f} · continuity {trust['continuity']:.2f}{k}")

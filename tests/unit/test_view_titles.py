@@ -6,10 +6,12 @@ from dacviz_app.viewer.figures import view_title
 def test_tsne_title_names_its_perplexity_and_warns_when_a_label_is_smaller():
     info = {"perplexity": 30.0}
     title, note = view_title("tsne2", info, None, smallest_label=9)
-    assert title == "t-SNE 2D · perplexity 30 > rarest label's 9 clips" and note == ""
+    assert title == "t-SNE 2D · perplexity 30" and note == "perplexity > rarest label's 9 clips"
     assert view_title("tsne2", {"perplexity": 5.0}, None, smallest_label=9)[0] == "t-SNE 2D · perplexity 5"
     trust = {"trustworthiness": 0.9, "continuity": 0.8, "k": 10}
-    assert view_title("tsne3", info, trust, smallest_label=9)[1] == "trust 0.90 · continuity 0.80 (k=10)"
+    assert view_title("tsne3", info, trust, smallest_label=9)[1] == \
+        "perplexity > rarest label's 9 clips · trust 0.90 · continuity 0.80 (k=10)"
+    assert view_title("tsne3", info, trust, smallest_label=90)[1] == "trust 0.90 · continuity 0.80 (k=10)"
 
 
 def test_pca_title_says_its_variance_and_never_the_perplexity_warning():
