@@ -105,8 +105,7 @@ def filter_note(cache: Cache, view_groups: ViewGroups, filters) -> html.Small | 
 
 
 def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> None:
-    """A filter's scores, the CSV and report exports, and the codec lens's label and charts."""
-    filter_said = partial(filter_note, cache, view_groups)
+    """A filter's scores, the CSV and report exports, the codebook label, and the lens's charts."""
     @app.callback(Output("filter-metrics", "children"),
                   inputs=dict(clicks=Input("score-filter", "n_clicks"),
                               key=Input("groups-key", "data"),
@@ -165,24 +164,31 @@ def register_scores_and_exports(app, cache: Cache, view_groups: ViewGroups) -> N
             return depth_label(cache, valid_depth(cache, depth))
 
     if cache.depths() or cache.code_counts() is not None:
-        @app.callback(Output("depth-chart", "figure"),
-                      Output("codec-note", "children"),
-                      inputs=dict(_drawn=Input("maps-drawn", "data"),
-                                  depth=Input("depth", "value")),
-                      state=dict(colour=State("colour", "value"),
-                                 presentation=State("presentation", "value"),
-                                 filters=State("filter", "value")),
-                      prevent_initial_call=True)
-        def on_depth_chart(_drawn, depth, colour, presentation, filters):
-            """The metrics against q: the whole chart after the maps are drawn; a slider move
-            alone (with another representation shown, no map changes) moves its q line only."""
-            if ctx.triggered_id == "depth" and len(ctx.triggered) == 1:
-                return depth_marker(valid_depth(cache, depth)), no_update
-            figure, _usage, note = codec_charts(cache, colour, depth, bool(presentation))
-            return figure, [note, filter_said(filters)]
+        register_lens_charts(app, cache, view_groups)
 
-        @app.callback(Output("usage-chart", "figure"),
-                      inputs=dict(presentation=Input("presentation", "value")))
-        def on_usage_chart(presentation):
-            """How each level uses its codebook: only the presentation's font size changes it."""
-            return codec_charts(cache, None, None, bool(presentation))[1]
+
+def register_lens_charts(app, cache: Cache, view_groups: ViewGroups) -> None:
+    """The codec lens's two charts (a cache with depths or code counts)."""
+    filter_said = partial(filter_note, cache, view_groups)
+
+    @app.callback(Output("depth-chart", "figure"),
+                  Output("codec-note", "children"),
+                  inputs=dict(_drawn=Input("maps-drawn", "data"),
+                              depth=Input("depth", "value")),
+                  state=dict(colour=State("colour", "value"),
+                             presentation=State("presentation", "value"),
+                             filters=State("filter", "value")),
+                  prevent_initial_call=True)
+    def on_depth_chart(_drawn, depth, colour, presentation, filters):
+        """The metrics against q: the whole chart after the maps are drawn; a slider move
+        alone (with another representation shown, no map changes) moves its q line only."""
+        if ctx.triggered_id == "depth" and len(ctx.triggered) == 1:
+            return depth_marker(valid_depth(cache, depth)), no_update
+        figure, _usage, note = codec_charts(cache, colour, depth, bool(presentation))
+        return figure, [note, filter_said(filters)]
+
+    @app.callback(Output("usage-chart", "figure"),
+                  inputs=dict(presentation=Input("presentation", "value")))
+    def on_usage_chart(presentation):
+        """How each level uses its codebook: only the presentation's font size changes it."""
+        return codec_charts(cache, None, None, bool(presentation))[1]
