@@ -322,6 +322,24 @@ def drag(driver, view: str, steps: int = 12) -> None:
     actions.perform()
 
 
+def drag_by(driver, view: str, dx: int, dy: int) -> None:
+    """A real mouse drag of (dx, dy) px from a third into ``view``'s plot area, the view scrolled
+    to the middle of the window first: a box zoom in 2D, a turn in 3D."""
+    x, y = driver.execute_script("""
+      const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot');
+      gd.scrollIntoView({block: 'center', behavior: 'instant'});
+      const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
+      return [r.left + s.l + s.w * 0.3, r.top + s.t + s.h * 0.35];""", view)
+    actions = ActionChains(driver)
+    pointer = actions.w3c_actions.pointer_action
+    pointer.move_to_location(int(x), int(y))
+    pointer.pointer_down()
+    for step in (0.3, 0.7, 1.0):
+        pointer.move_to_location(int(x + dx * step), int(y + dy * step))
+    pointer.pointer_up()
+    actions.perform()
+
+
 def test_the_layer_reads_only_plotly_fields_that_exist(page):
     """The private plotly.js fields the layer reads (named in one place at the top of
     assets/1a-dacviz-views.js) are all there in every view of the page's own view table: a Plotly
@@ -665,30 +683,13 @@ def test_the_maps_grow_with_the_window_and_nothing_reaches_off_the_machine(page,
     assert "max=" not in driver.current_url
 
     # a zoom (2D) and a camera (3D) stay when the colouring changes
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    def drag(view, dx, dy):
-        x, y = driver.execute_script("""
-          const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot');
-          gd.scrollIntoView({block: 'center', behavior: 'instant'});
-          const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
-          return [r.left + s.l + s.w * 0.3, r.top + s.t + s.h * 0.35];""", view)
-        actions = ActionChains(driver)
-        pointer = actions.w3c_actions.pointer_action
-        pointer.move_to_location(int(x), int(y))
-        pointer.pointer_down()
-        for step in (0.3, 0.7, 1.0):
-            pointer.move_to_location(int(x + dx * step), int(y + dy * step))
-        pointer.pointer_up()
-        actions.perform()
-
     state = ("const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot'), L = gd._fullLayout;"
              "return [L.meta && L.meta.groups, L.xaxis ? L.xaxis.range.slice() : JSON.stringify(L.scene.camera.eye)];")
     full = driver.execute_script(state, "pca2")[1]
-    drag("pca2", 130, 100)
+    drag_by(driver, "pca2", 130, 100)
     zoomed = wait_for(lambda: (r := driver.execute_script(state, "pca2")[1]) != full and r, 10, "zoomed")
     eye = driver.execute_script(state, "tsne3")[1]
-    drag("tsne3", 120, 0)
+    drag_by(driver, "tsne3", 120, 0)
     turned = wait_for(lambda: (e := driver.execute_script(state, "tsne3")[1]) != eye and e, 10, "turned")
     time.sleep(0.5)
     before = driver.execute_script(state, "pca2")[0]

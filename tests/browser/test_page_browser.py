@@ -17,7 +17,7 @@ from selenium.webdriver.common.by import By
 from dacviz_app.cache import open_cache
 from dacviz_app.explore.groups import colour_groups
 from dacviz_testkit import set_viewport
-from test_browser import choose, click_at, isolated_point, shot, views, wait_for
+from test_browser import POINTS_JS, choose, click_at, drag_by, isolated_point, shot, views, wait_for
 
 INSIDE_JS = """
 // each element (a selector, or the first match's nth children) wholly inside the window, and not
@@ -56,8 +56,7 @@ def test_the_codebook_sweep_is_watched_in_one_screen(page, demo_cache):
     wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views")
     time.sleep(0.5)
     groups = colour_groups(cache, "label")
-    curve, index, x, y = isolated_point(driver.execute_script(
-        "return (" + VISIBLE_POINTS_FN + ")('tsne2')"))
+    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))  # no scroll
     clip = int(groups.members[curve][index])
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
@@ -101,16 +100,6 @@ def test_the_codebook_sweep_is_watched_in_one_screen(page, demo_cache):
     shot(page, "page-spectrogram-1920")
 
 
-VISIBLE_POINTS_FN = """
-function (view) {
-  const gd = document.querySelector('#view-' + view + ' .js-plotly-plot');
-  const r = gd.getBoundingClientRect(), xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, out = [];
-  for (let c = 0; c < gd.data.length; c++) { const t = gd._fullData[c];
-    for (let i = 0; i < t.x.length; i++) { out.push([c, i, r.left + xa._offset + xa.c2p(t.x[i]), r.top + ya._offset + ya.c2p(t.y[i])]); } }
-  return out;
-}"""
-
-
 def test_find_a_label_and_the_summary_says_what_it_left_out(page, demo_cache):
     driver = page.driver
     cache = open_cache(demo_cache[0])
@@ -136,29 +125,12 @@ def test_find_a_label_and_the_summary_says_what_it_left_out(page, demo_cache):
 
 
 def test_a_zoom_and_a_camera_come_back_from_the_link(page, demo_cache):
-    from selenium.webdriver.common.action_chains import ActionChains
-
     driver = page.driver
-
-    def drag(view, dx, dy):
-        x, y = driver.execute_script("""
-          const gd = document.querySelector('#view-' + arguments[0] + ' .js-plotly-plot');
-          gd.scrollIntoView({block: 'center', behavior: 'instant'});
-          const r = gd.getBoundingClientRect(), s = gd._fullLayout._size;
-          return [r.left + s.l + s.w * 0.3, r.top + s.t + s.h * 0.35];""", view)
-        actions = ActionChains(driver)
-        pointer = actions.w3c_actions.pointer_action
-        pointer.move_to_location(int(x), int(y))
-        pointer.pointer_down()
-        for step in (0.3, 0.7, 1.0):
-            pointer.move_to_location(int(x + dx * step), int(y + dy * step))
-        pointer.pointer_up()
-        actions.perform()
 
     ranges = "const L = document.querySelector('#view-pca2 .js-plotly-plot')._fullLayout; return [L.xaxis.range, L.yaxis.range];"
     eye = "return document.querySelector('#view-tsne3 .js-plotly-plot')._fullLayout.scene.camera.eye;"
-    drag("pca2", 140, 100)
-    drag("tsne3", 120, 30)
+    drag_by(driver, "pca2", 140, 100)
+    drag_by(driver, "tsne3", 120, 30)
     wait_for(lambda: "view=pca2" in driver.current_url and "view=tsne3" in driver.current_url, 10, "view= in the link")
     zoomed, turned = driver.execute_script(ranges), driver.execute_script(eye)
     link = driver.current_url
