@@ -29,6 +29,11 @@ window.dacviz = window.dacviz || {};  // one namespace, filled by assets/1a..1e 
       return s && s.glplot ? {camera: s.glplot.cameraParams, dataScale: s.dataScale, domain: L.scene.domain}
                            : null;
     },
+    traces: function (gd) {                      // the drawn traces: [{index, visible, x, y, customdata}]
+      return (gd._fullData || []).map(function (t) {
+        return {index: t.index, visible: t.visible, x: t.x, y: t.y, customdata: t.customdata};
+      });
+    },
     missing: function (gd, dim) {
       // -> the names of the fields above that a plotted view lacks (or that changed shape)
       var out = [];
@@ -38,6 +43,9 @@ window.dacviz = window.dacviz || {};  // one namespace, filled by assets/1a..1e 
       need(typeof gd.on === "function" && typeof gd.emit === "function", "gd.on, gd.emit");
       var L = plotly.layout(gd);
       need(L, "gd._fullLayout");
+      need(Array.isArray(gd._fullData) && gd._fullData.every(function (t) {
+        return typeof t.index === "number" && (dim === 3 || (t.x && t.y && t.x.length === t.y.length));
+      }), "gd._fullData[].index/x/y");
       if (!L) { return out; }
       need(nums(plotly.paper(L), ["width", "height"]), "_fullLayout.width/height");
       need(nums(plotly.size(L), ["l", "t", "w", "h"]), "_fullLayout._size.l/t/w/h");

@@ -171,6 +171,8 @@
         now: function () { refresh(view); refreshNextFrame(view); },
         soon: function () { refreshNextFrame(view); },
         click: d.onPointClick(view),
+        hover: d.onPointHover(view),
+        unhover: d.onPointUnhover(view),
         ping: function () { pong = true; }
       };
     }
@@ -197,6 +199,8 @@
     // machine that delayed this by ~0.1 s): first in line where Plotly's emitter allows it
     if (gd._ev && typeof gd._ev.prependListener === "function") { gd._ev.prependListener("plotly_click", h.click); }
     else { gd.on("plotly_click", h.click); }
+    gd.on("plotly_hover", h.hover);       // the point under a resting pointer is prefetched (assets/1c)
+    gd.on("plotly_unhover", h.unhover);
     refresh(view, true);
     refreshNextFrame(view);
   }

@@ -1,7 +1,7 @@
 /* dacviz client side, part 3: a click's sound and early highlight, and the selection list's rows
  * (a click plays the clip, a double-click selects it). */
 (function (d) {
-  var graphDiv = d.graphDiv;
+  var graphDiv = d.graphDiv, dimOf = d.dimOf;
   var lastNonce = null;
 
   /* A click plays its clip at once: from the figure's customdata when it has it, else when
@@ -59,48 +59,221 @@
     return "playing " + sel.play;
   }
 
+  function clipAtUrl(view, curve, point) {
+    // the /clip-at request for a point of a view: the figure says the groups it draws (colour,
+    // compared representations, filter), so a click maps through them even while a newer figure
+    // is on its way (else the link says them); with them, the clicked clip's neighbours and path,
+    // drawn before the Dash round trip (which sends the same payload after the side panel's
+    // render): the page's k and hidden groups
+    var gd = graphDiv(view), meta = gd && gd.layout && gd.layout.meta;
+    var at = "/clip-at/" + view + "/" + curve + "/" + point;
+    if (!(meta && meta.groups)) { return at + window.location.search; }
+    if (!meta.rep) { return at + "?key=" + encodeURIComponent(meta.groups); }
+    var link = new URLSearchParams(window.location.search), ask = new URLSearchParams();
+    ask.set("key", meta.groups); ask.set("rep", meta.rep); ask.set("highlight", "1"); ask.set("path", "1");
+    if (link.get("k")) { ask.set("k", link.get("k")); }
+    link.getAll("hide").forEach(function (h) { ask.append("hide", h); });
+    return at + "?" + ask.toString();
+  }
+
+  function getJson(url, signal) {
+    return fetch(url, signal ? {signal: signal} : undefined).then(function (r) { return r.ok ? r.json() : null; });
+  }
+
+  /* The point under a resting pointer: its /clip-at answer and its audio are fetched while the
+   * pointer rests on it (HOVER_REST_MS), so that the click that usually follows draws the
+   * neighbours and starts the clip without waiting for the server (a busy one answers in 0.1-0.5
+   * s). One such fetch at a time; moving to another point aborts the last. The audio goes to the
+   * browser's HTTP cache (the page's /audio URLs are kept a day), where the player finds it. */
+  var HOVER_REST_MS = 60;
+  var hovered = {};               // view -> {curve, point, named, x, y, groups}: Plotly's last hover
+  var pointer = {x: -1, y: -1};   // the last pointer position the page saw
+  var prefetched = {url: null, answer: null, abort: null};
+  var restTimer = null;
+
+  function prefetch(view, curve, point) {
+    var url = clipAtUrl(view, curve, point);
+    if (prefetched.url === url) { return; }
+    if (prefetched.abort) { prefetched.abort.abort(); }
+    var abort = window.AbortController ? new AbortController() : null;
+    prefetched = {url: url, abort: abort, answer: getJson(url, abort && abort.signal).then(function (answer) {
+      if (answer && typeof answer.clip === "number") { getAudio(answer.clip, abort); }
+      return answer;
+    }).catch(function () { return null; })};
+  }
+
+  function getAudio(clip, abort) {
+    var player = document.getElementById("player");
+    if (!player) { return; }
+    var src = (player.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", clip);
+    fetch(src, abort ? {signal: abort.signal} : undefined).then(function (r) { return r.ok ? r.blob() : null; })
+      .catch(function () {});
+  }
+
+  function onPointHover(view) {
+    return function (event) {
+      var p = event && event.points && event.points[0], gd = graphDiv(view);
+      var meta = gd && gd.layout && gd.layout.meta;
+      if (!p || p.curveNumber === undefined || p.pointNumber === undefined) { hovered[view] = null; return; }
+      hovered[view] = {curve: p.curveNumber, point: p.pointNumber, named: p.customdata, x: pointer.x, y: pointer.y,
+                       groups: meta && meta.groups};
+      window.clearTimeout(restTimer);
+      restTimer = window.setTimeout(function () {
+        var h = hovered[view];
+        if (h && h.curve === p.curveNumber && h.point === p.pointNumber) { prefetch(view, h.curve, h.point); }
+      }, HOVER_REST_MS);
+    };
+  }
+
+  function onPointUnhover(view) {
+    return function () { hovered[view] = null; window.clearTimeout(restTimer); };
+  }
+
+  /* A click is answered on the pointer's release, before the Dash round trip. In a 2D view it is
+   * the page's own (the figures' clickmode is "none": Plotly would pick the point again, 50-300
+   * ms on a busy machine): the point nearest the pointer within HIT_PX is picked here, its clip
+   * plays and its neighbours are drawn, then Dash gets the view's clickData (its selection fills
+   * the side panel) once the audio plays, or after HAND_OVER_MS at most: the renderer's work
+   * would otherwise hold up the start of the sound. In a 3D view, a release on the point Plotly's
+   * hover names is answered the same way, and Plotly's own click for it comes later and is
+   * skipped. A press that moves (zoom, pan, a lasso, a 3D orbit), with a modifier other than
+   * shift, or on a path (assets/4 stops it) is left to Plotly; a shift-click compares paths. */
+  var CLICK_SLOP_PX = 3, EARLY_MS = 3000, HIT_PX = 20, HAND_OVER_MS = 300;
+  var down = null;                // {view, x, y, shift} of a plain press on a view
+  var early = null;               // {view, curve, point, at}: a 3D click answered on release
+
+  function within(a, b) { return Math.abs(a.x - b.x) <= CLICK_SLOP_PX && Math.abs(a.y - b.y) <= CLICK_SLOP_PX; }
+
+  function viewOf(target) {
+    var el = target && target.closest && target.closest("[id^='view-']");
+    var name = el && el.id.slice(5), gd = name && graphDiv(name);
+    return gd && gd.contains(target) ? name : null;
+  }
+
+  function pick(view, x, y) {
+    // -> {curve, point} of the drawn 2D point nearest the page position (x, y) within HIT_PX, or null
+    var gd = graphDiv(view), geo = gd && d.geometry(gd, 2);
+    if (!geo) { return null; }
+    var box = gd.getBoundingClientRect(), px = x - box.left, py = y - box.top, r = geo.rect;
+    if (px < r[0] || px > r[0] + r[2] || py < r[1] || py > r[1] + r[3]) { return null; }
+    var best = null, bestDist = HIT_PX * HIT_PX;
+    d.plotly.traces(gd).forEach(function (trace) {
+      if (trace.visible !== true || !trace.x || !trace.y) { return; }
+      for (var i = 0; i < trace.x.length; i++) {
+        var q = geo.toPixel([trace.x[i], trace.y[i]]), dx = q[0] - px, dy = q[1] - py, dist = dx * dx + dy * dy;
+        if (dist <= bestDist) { bestDist = dist; best = {curve: trace.index, point: i}; }  // the last drawn on top
+      }
+    });
+    return best;
+  }
+
+  function customdataOf(view, curve, point) {
+    var gd = graphDiv(view), traces = gd ? d.plotly.traces(gd) : [], named = null;
+    traces.forEach(function (t) { if (t.index === curve) { named = t.customdata; } });
+    return named && typeof named.length === "number" ? Number(named[point]) : undefined;
+  }
+
+  function sendClick(view, curve, point) {
+    // the view's clickData, as Plotly's click would set it: the Dash selection (callbacks/selection.py)
+    if (window.dash_clientside && window.dash_clientside.set_props) {
+      window.dash_clientside.set_props("view-" + view, {clickData: {points: [{curveNumber: curve, pointNumber: point}],
+                                                                   at: Date.now()}});
+    }
+  }
+
+  function whenPlaying(then) {
+    // then() once the player plays, or after HAND_OVER_MS, whichever comes first
+    var player = document.getElementById("player"), done = false, timer = null;
+    function go() {
+      if (done) { return; }
+      done = true;
+      window.clearTimeout(timer);
+      if (player) { player.removeEventListener("playing", go); }
+      then();
+    }
+    if (player) { player.addEventListener("playing", go); }
+    timer = window.setTimeout(go, HAND_OVER_MS);
+  }
+
+  /* The browser opens its audio output on the page's first sound (~0.1 s on a busy machine, on top
+   * of the first click's own): the page's first press opens it already, with a silent AudioContext
+   * that is closed once the player has played (an open one keeps an audio thread running). */
+  var warmOutput = null;
+  function openAudioOutput() {
+    var Context = window.AudioContext || window.webkitAudioContext, player = document.getElementById("player");
+    if (warmOutput !== null || !Context || !player) { return; }
+    try { warmOutput = new Context(); } catch (e) { warmOutput = false; return; }
+    var close = function () {
+      player.removeEventListener("playing", close);
+      if (warmOutput && warmOutput.close) { warmOutput.close().catch(function () {}); }
+      warmOutput = false;
+    };
+    player.addEventListener("playing", close);
+    window.setTimeout(close, 10000);
+    if (warmOutput.resume) { warmOutput.resume().catch(function () {}); }
+  }
+  ["pointerdown", "keydown"].forEach(function (name) { document.addEventListener(name, openAudioOutput, true); });
+
+  document.addEventListener("pointermove", function (event) { pointer = {x: event.clientX, y: event.clientY}; }, true);
+  document.addEventListener("pointerdown", function (event) {  // bubbling: a press on a path never gets here
+    pointer = {x: event.clientX, y: event.clientY};
+    var view = viewOf(event.target), plain = event.button === 0 && !event.ctrlKey && !event.metaKey && !event.altKey;
+    down = view && plain ? {view: view, x: event.clientX, y: event.clientY, shift: !!event.shiftKey} : null;
+  });
+  document.addEventListener("pointerup", function (event) {
+    var press = down, at = {x: event.clientX, y: event.clientY};
+    down = null;
+    if (!press || viewOf(event.target) !== press.view || !within(press, at)) { return; }
+    if (dimOf(press.view) === 2) {
+      var hit = pick(press.view, at.x, at.y);
+      if (!hit) { return; }
+      if (press.shift) { compareWith(press.view, hit.curve, hit.point); return; }
+      answerClick(press.view, hit.curve, hit.point, customdataOf(press.view, hit.curve, hit.point));
+      whenPlaying(function () { sendClick(press.view, hit.curve, hit.point); });
+      return;
+    }
+    var h = hovered[press.view], gd = graphDiv(press.view), meta = gd && gd.layout && gd.layout.meta;
+    if (press.shift || !h || !within(h, at) || h.groups !== (meta && meta.groups)) { return; }
+    early = {view: press.view, curve: h.curve, point: h.point, at: performance.now()};
+    answerClick(press.view, h.curve, h.point, h.named);
+  });
+
+  function answerClick(view, curve, point, named) {
+    // the audio now, from the figure's customdata when it names the clip, else with /clip-at's
+    // answer (prefetched while the pointer rested, or asked now); the neighbours and the path
+    var token = {};
+    pendingClick = token;
+    pendingHighlight = token;
+    if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named, token); }
+    var url = clipAtUrl(view, curve, point);
+    var answer = prefetched.url === url ? prefetched.answer : getJson(url);
+    answer.then(function (answer) {
+      if (answer && pendingClick === token) {
+        startPlayer(answer.clip, token);
+        if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
+      }
+      if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
+    }).catch(function () { /* the Dash path still plays and draws it */ });
+  }
+
+  function compareWith(view, curve, point) {
+    // a shift-click selects nothing: it compares the clicked clip's path with the shown one (assets/4)
+    if (!d.comparePath) { return; }
+    getJson(clipAtUrl(view, curve, point))
+      .then(function (answer) { if (answer) { d.comparePath(answer.clip); } })
+      .catch(function () {});
+  }
+
   function onPointClick(view) {
     return function (event) {
       var point = event && event.points && event.points[0];
       if (!point || point.curveNumber === undefined || point.pointNumber === undefined) { return; }
-      // the figure says the groups it draws (colour, compared representations, filter): a click
-      // maps through them even while a newer figure is on its way; else the link says them
-      var gd = graphDiv(view), meta = gd && gd.layout && gd.layout.meta;
-      var query = meta && meta.groups ? "?key=" + encodeURIComponent(meta.groups) : window.location.search;
-      var at = "/clip-at/" + view + "/" + point.curveNumber + "/" + point.pointNumber;
-      if (d.lastPointerShift && d.comparePath) {
-        // a shift-click selects nothing: it compares the clicked clip's path with the shown one (assets/4)
-        fetch(at + query).then(function (r) { return r.ok ? r.json() : null; })
-          .then(function (answer) { if (answer) { d.comparePath(answer.clip); } })
-          .catch(function () {});
-        return;
-      }
-      var token = {};
-      pendingClick = token;
-      // the figure names the clip (customdata, when it carries hover texts): the audio starts
-      // now, before any round trip; /clip-at still brings the neighbours and the path
-      var named = point.customdata;
-      if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named, token); }
-      if (meta && meta.groups && meta.rep) {
-        // and the clicked clip's neighbours, drawn before the Dash round trip (which sends the
-        // same payload ~100 ms later, after the side panel's render): the page's k and hidden groups
-        var link = new URLSearchParams(window.location.search), ask = new URLSearchParams();
-        ask.set("key", meta.groups); ask.set("rep", meta.rep); ask.set("highlight", "1"); ask.set("path", "1");
-        if (link.get("k")) { ask.set("k", link.get("k")); }
-        link.getAll("hide").forEach(function (h) { ask.append("hide", h); });
-        query = "?" + ask.toString();
-      }
-      pendingHighlight = token;
-      fetch(at + query)
-        .then(function (r) { return r.ok ? r.json() : null; })
-        .then(function (answer) {
-          if (answer && pendingClick === token) {
-            startPlayer(answer.clip, token);
-            if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
-          }
-          if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
-        })
-        .catch(function () { /* the Dash path still plays and draws it */ });
+      if (d.lastPointerShift) { compareWith(view, point.curveNumber, point.pointNumber); return; }
+      var same = early && early.view === view && early.curve === point.curveNumber &&
+          early.point === point.pointNumber && performance.now() - early.at < EARLY_MS;
+      early = null;
+      if (same) { return; }  // answered on the pointer's release
+      answerClick(view, point.curveNumber, point.pointNumber, point.customdata);
     };
   }
 
@@ -135,6 +308,8 @@
   d.startPlayer = startPlayer;
   d.play = play;
   d.onPointClick = onPointClick;
+  d.onPointHover = onPointHover;
+  d.onPointUnhover = onPointUnhover;
   d.drawHighlight = drawHighlight;
   d.selectClip = selectClip;
 })(window.dacviz);

@@ -6,9 +6,11 @@ clips, a click patches a highlight trace into each), in the same run, on the sam
 Both are served by gunicorn (1 worker) on loopback and driven by headless Chromium (software
 WebGL). Times are measured inside the page with performance.now():
 - page ready: navigation start -> all four views have drawn their figures;
-- click: a real mouse click on a point of the t-SNE 2D view -> the highlight is drawn in the last
-  of the four views (dacviz: its canvas layer; plain: Plotly's afterplot after the patch), and
-  -> the audio element's "playing" event;
+- click: a real mouse click on a point of the t-SNE 2D view (the pointer moved onto it first, as
+  a mouse user's is) -> the highlight is drawn in the last of the four views (dacviz: its canvas
+  layer; plain: Plotly's afterplot after the patch), and -> the audio element's "playing" event;
+  the first click after the page loaded (it also starts the browser's audio output), then the
+  median of clicks on three other points (LATER_PLACES), 2.5 s apart;
 - switch: choosing another representation -> all four views redrawn (dacviz: and the clicked
   clip's highlight drawn again in each);
 - slider (dacviz, caches with codebook depths): a click on the codebook slider's middle mark
@@ -40,10 +42,14 @@ from dacviz_testkit import chromium_options, free_port
 from dacviz_testkit.bench import BenchRecord
 
 ROOT = Path(__file__).resolve().parents[1]
+LATER_PLACES = (0.1, 0.9, 0.3)  # the clicks after the first on each page load: points along the first trace
 # how the figures name each page (the plain one is the baseline), and each step's key, name, unit
 LABELS = {"plain": "plain Dash", "dacviz": "dacviz"}
 STEPS = (("ready_s", "page ready", "s"), ("click_ms", "click->highlight in 4 views", "ms"),
-         ("audio_ms", "click->audio playing", "ms"), ("switch_s", "switch", "s"), ("slider_s", "slider", "s"),
+         ("audio_ms", "click->audio playing", "ms"),
+         ("later_click_ms", "later clicks->highlight in 4 views", "ms"),
+         ("later_audio_ms", "later clicks->audio playing", "ms"),
+         ("switch_s", "switch", "s"), ("slider_s", "slider", "s"),
          ("colour_s", "colouring", "s"),
          ("rss_mb", "worker RSS", "MB"))
 
@@ -164,7 +170,8 @@ def wait(driver, script, timeout=120, *args):
     raise TimeoutError(script[:80])
 
 
-def click_point(driver) -> None:
+def click_point(driver, place: float = 0.5) -> None:
+    """A real mouse click on the point at ``place`` (0..1) along the first trace of the t-SNE 2D view."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     x, y = driver.execute_script("""
@@ -172,12 +179,31 @@ def click_point(driver) -> None:
       gd.scrollIntoView({block: 'center', behavior: 'instant'});  // the views grow with the window: it may start below
       const r = gd.getBoundingClientRect();
       const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, t = gd._fullData[0];
-      const i = Math.floor(t.x.length / 2);
-      return [r.left + xa._offset + xa.c2p(t.x[i]), r.top + ya._offset + ya.c2p(t.y[i])];""")
+      const i = Math.min(t.x.length - 1, Math.floor(t.x.length * arguments[0]));
+      return [r.left + xa._offset + xa.c2p(t.x[i]), r.top + ya._offset + ya.c2p(t.y[i])];""", place)
     actions = ActionChains(driver)
     actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
     actions.w3c_actions.pointer_action.click()
     actions.perform()
+
+
+def timed_click(driver, kind: str, place: float) -> tuple[float, float]:
+    """Click the point at ``place`` -> (ms to the highlight in all four views, ms to "playing")."""
+    driver.execute_script(HOOKS_JS)
+    click_point(driver, place)
+    if kind == "dacviz":
+        done = wait(driver, """const d = window.dacviz.drawn, t = window.__t;
+          const vs = ['pca2','pca3','tsne2','tsne3'].map(v => d[v]);
+          if (vs.some(x => !x || !x.selected.length || x.at < t.click)) { return null; }
+          return Math.max(...vs.map(x => x.at));""")
+    else:
+        done = wait(driver, """const t = window.__t, a = t.afterplot;
+          const vs = ['pca2','pca3','tsne2','tsne3'].map(v => a[v]);
+          if (vs.some(x => !x || x < t.click)) { return null; }
+          return Math.max(...vs);""")
+    playing = wait(driver, "return window.__t.playing || null;", 30)
+    click = driver.execute_script("return window.__t.click;")
+    return done - click, playing - click
 
 
 def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
@@ -187,24 +213,16 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
         driver.get(url)
         ready = wait(driver, READY_JS)
         time.sleep(1.0)  # let WebGL settle before the click
-        driver.execute_script(HOOKS_JS)
-        click_point(driver)
-        if kind == "dacviz":
-            done = wait(driver, """const d = window.dacviz.drawn, t = window.__t;
-              const vs = ['pca2','pca3','tsne2','tsne3'].map(v => d[v]);
-              if (vs.some(x => !x || !x.selected.length || x.at < t.click)) { return null; }
-              return Math.max(...vs.map(x => x.at));""")
-        else:
-            done = wait(driver, """const t = window.__t, a = t.afterplot;
-              const vs = ['pca2','pca3','tsne2','tsne3'].map(v => a[v]);
-              if (vs.some(x => !x || x < t.click)) { return null; }
-              return Math.max(...vs);""")
-        timings = driver.execute_script("return window.__t;")
-        playing = wait(driver, "return window.__t.playing || null;", 30)
+        click_ms, audio_ms = timed_click(driver, kind, 0.5)
         if shots:
             driver.save_screenshot(str(shots / f"{kind}-clicked.png"))
-        result = {"ready_s": ready / 1000, "click_ms": done - timings["click"],
-                  "audio_ms": playing - timings["click"]}
+        later = []
+        for place in LATER_PLACES:
+            time.sleep(2.5)  # the last clip has ended
+            later.append(timed_click(driver, kind, place))
+        result = {"ready_s": ready / 1000, "click_ms": click_ms, "audio_ms": audio_ms,
+                  "later_click_ms": statistics.median(c for c, _ in later),
+                  "later_audio_ms": statistics.median(a for _, a in later)}
         if kind == "dacviz" and has_depth_slider(driver):
             result["slider_s"] = slide(driver)
         if kind == "dacviz":
@@ -348,7 +366,8 @@ def main() -> None:
             slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
             slider += f"   colouring {r['colour_s']:6.2f} s" if "colour_s" in r else ""
             print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
-                  f"click->audio playing {r['audio_ms']:7.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
+                  f"click->audio playing {r['audio_ms']:7.1f} ms   later clicks: highlight "
+                  f"{r['later_click_ms']:6.1f} ms, audio {r['later_audio_ms']:6.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
                   f"worker RSS {rss:7.1f} MB")
     finally:
         shutil.rmtree(plain_dir, ignore_errors=True)

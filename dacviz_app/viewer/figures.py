@@ -154,7 +154,8 @@ def base_figure(view: str, coords: np.ndarray, groups, title: str | tuple[str, s
               "showlegend": False,  # 2D: room for the axis titles (PC 1, t-SNE 2, ...)
               "uirevision": uirevision, "font": {"size": font}, "paper_bgcolor": "white",
               "meta": {"groups": key, "rep": rep} if key else None,
-              "plot_bgcolor": "white", "hovermode": "closest", "clickmode": "event",
+              "plot_bgcolor": "white", "hovermode": "closest",
+              "clickmode": "event" if dim == 3 else "none",  # 2D: the page's own click (assets/1c)
               "dragmode": "orbit" if dim == 3 else "zoom",  # 3D: a drag rotates (ORBIT below)
               # the note starts right of the view's maximise button (bottom left, 1-dacviz.css)
               "annotations": ([{"text": note, "showarrow": False, "xref": "paper", "yref": "paper",

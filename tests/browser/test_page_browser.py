@@ -178,3 +178,40 @@ def test_presentation_fits_1000x700_and_a_maximised_view_keeps_its_legend(page, 
     assert seen == [[True], [True]], seen
     shot(page, "page-maximised-1000x700")
     assert json.loads(driver.execute_script("return JSON.stringify(window.dacviz.maximised())")) == "tsne2"
+
+
+def test_a_click_sounds_and_lights_up_before_the_side_panel(page, demo_cache):
+    """A click in a 2D view is the page's own: the point the pointer rested on was fetched while
+    it rested (its /clip-at answer and its audio), so the release plays the clip and draws its
+    neighbours without asking the server again, and Dash's selection follows."""
+    driver = page.driver
+    cache = open_cache(demo_cache[0])
+    set_viewport(driver, 1920, 1080)
+    driver.get(page.server_url)
+    wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views")
+    time.sleep(0.5)
+    groups = colour_groups(cache, "label")
+    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
+    clip = int(groups.members[curve][index])
+    requests = "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes(arguments[0]))"
+    from selenium.webdriver.common.action_chains import ActionChains
+    actions = ActionChains(driver)
+    actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
+    actions.perform()
+    wait_for(lambda: driver.execute_script(requests, f"/audio/{clip}?"), 10, "the rested-on clip fetched")
+    asked = driver.execute_script(requests, "/clip-at/tsne2/")
+    assert len(asked) == 1 and f"/clip-at/tsne2/{curve}/{index}?" in asked[0], asked
+
+    click_at(driver, x, y)
+    index_z, _ = cache.neighbours("z")
+    expected = [int(i) for i in index_z[clip, :10]]
+    wait_for(lambda: all(v["selected"] == [clip] and v["neighbours"] == expected for v in views(page)), 10,
+             "the highlight in all four views")
+    wait_for(lambda: driver.execute_script(
+        "const p = document.getElementById('player'); return p.played.length > 0 || !p.paused;"), 10, "the sound")
+    assert driver.execute_script(requests, "/clip-at/tsne2/") == asked  # answered from what the rest fetched
+    # and Dash's selection for the same click fills the side panel, once
+    wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "the side panel")
+    assert f"clip={clip}" in driver.current_url
+    listed = [int(li.get_attribute("data-clip")) for li in driver.find_elements(By.CSS_SELECTOR, "#neighbour-items li")]
+    assert listed == expected
