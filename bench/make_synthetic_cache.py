@@ -30,11 +30,15 @@ def main() -> None:
     parser.add_argument("--depths", type=int, nargs="*", default=None,
                         help="the source's depths (z_q<q>) to carry over (default: all it has; "
                              "none: --depths with no value)")
+    parser.add_argument("--neighbours", choices=("auto", "exact", "approximate"), default="auto",
+                        help="how the neighbour tables are searched, as precompute's --neighbours "
+                             "(default auto: exact up to 200,000 clips)")
     args = parser.parse_args()
     started = time.perf_counter()
     result = build_synthetic_cache(Path(args.source), Path(args.out), args.n, args.seed, args.noise,
                                    args.overwrite, say=lambda text: print(text, flush=True),
-                                   depths=None if args.depths is None else tuple(args.depths))
+                                   depths=None if args.depths is None else tuple(args.depths),
+                                   neighbours=args.neighbours)
     total = time.perf_counter() - started
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     print(f"N={args.n}: total {total:.1f} s, peak RSS {peak_gb:.2f} GB; "

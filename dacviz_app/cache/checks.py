@@ -94,6 +94,8 @@ TRUST_ROW_FIELDS = {"trustworthiness": maybe(or_null(NUMBER)),
                     "continuity": maybe(or_null(NUMBER)), "k": maybe(or_null(whole(1)))}
 PROJECTION_INFO_FIELDS = {"pca": {"explained_variance": NUMBER},  # by the view's method
                           "tsne": {"perplexity": NUMBER}}
+NEIGHBOUR_INFO_FIELDS = {"exact": {}, "approximate": {"index": TEXT, "recall_at_k": NUMBER, "k": whole(1),
+                                                     "sample": whole(1), "low": NUMBER, "high": NUMBER}}
 SKIPPED_FIELDS = {"source": TEXT, "label": TEXT, "reason": TEXT}
 SKIPPED_GROUP_FIELDS = {"reason": TEXT, "count": whole(1), "examples": list_of(OBJECT)}
 
@@ -205,3 +207,11 @@ def array_problem(path: Path, kind: str, n_clips: int) -> str | None:
     return None
 
 
+
+
+def neighbour_info_problem(value: Any) -> str | None:
+    """What is wrong with a neighbour table's sidecar (``paths.neighbour_info``), or None."""
+    method = value.get("method") if isinstance(value, dict) else None
+    if method not in NEIGHBOUR_INFO_FIELDS:
+        return f'"method" is {described(method)}, expected "exact" or "approximate"'
+    return shape_problem(value, NEIGHBOUR_INFO_FIELDS[method])

@@ -159,6 +159,10 @@ class CachePaths:
         """kind: 'embedding', a view name (``spaces.VIEW_NAMES``), 'knn_index' or 'knn_distance'."""
         return self.representation_dir(representation) / f"{kind}.npy"
 
+    def neighbour_info(self, representation: str) -> Path:
+        """The JSON sidecar saying how the neighbour table of ``representation`` was searched."""
+        return self.root / "arrays" / representation / "knn.json"
+
     def projection_info(self, representation: str, view: str) -> Path:
         """The JSON sidecar saying how ``view`` of ``representation`` was made."""
         return self.root / "arrays" / representation / f"{view}.json"

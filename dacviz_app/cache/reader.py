@@ -17,8 +17,8 @@ import numpy as np
 
 from dacviz_app.cache.atomic import read_json
 from dacviz_app.cache.checks import (PROJECTION_INFO_FIELDS, array_problem, described,
-                                     manifest_problem, metrics_problem, shape_problem,
-                                     skipped_problem)
+                                     manifest_problem, metrics_problem, neighbour_info_problem,
+                                     shape_problem, skipped_problem)
 from dacviz_app.cache.paths import CacheError, CachePaths, FORMAT_VERSION, REQUIRED_CLIP_COLUMNS
 from dacviz_app.cache.fidelity import Fidelity, read_fidelity
 from dacviz_app.cache.writers import read_frame_codes, read_quantizer, skip_kind
@@ -96,6 +96,9 @@ class Cache:
         self.fidelity: Fidelity | None = self._read_fidelity()
         self.probes: dict | None = self._read_checked(self.paths.probes, probes_problem) \
             if self.paths.probes.is_file() else None  # caches made before it have none
+        self.neighbour_search: dict[str, dict] = {  # caches made before the sidecar searched exactly
+            rep: self._read_checked(self.paths.neighbour_info(rep), neighbour_info_problem)
+            if self.paths.neighbour_info(rep).is_file() else {"method": "exact"} for rep in self.representations}
         self.projection_info: dict[str, dict[str, dict]] = {
             rep: {v.name: self._read_checked(self.paths.projection_info(rep, v.name), partial(
                 shape_problem, fields=PROJECTION_INFO_FIELDS[v.method])) for v in VIEWS}

@@ -43,8 +43,11 @@ def write_pca_basis(paths: "CachePaths", representation: str, view: str,
 
 
 def write_neighbours(paths: "CachePaths", representation: str, index: np.ndarray,
-                     distance: np.ndarray) -> None:
-    """The (n_clips, k) int32 neighbour ids and (n_clips, k) float32 cosine distances."""
+                     distance: np.ndarray, search: dict) -> None:
+    """The (n_clips, k) int32 neighbour ids and (n_clips, k) float32 cosine distances, and how
+    they were searched (``search``: {"method": "exact"} or the approximate index and its recall,
+    ``embedding.approximate``), the sidecar first."""
+    atomic_write_json(paths.neighbour_info(representation), search)
     atomic_save_npy(paths.array(representation, "knn_distance"), np.asarray(distance, np.float32))
     atomic_save_npy(paths.array(representation, "knn_index"), np.asarray(index, np.int32))
 

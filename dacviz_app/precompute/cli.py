@@ -41,6 +41,7 @@ import signal
 import sys
 from pathlib import Path
 
+from dacviz_app.embedding.approximate import AUTO_EXACT_UP_TO, METHODS, RECALL_K, RECALL_SAMPLE
 from dacviz_app.cache.models import MODEL_CONFIGS
 from dacviz_app.embedding.neighbours import MAX_K
 from dacviz_app.embedding.projections import DEFAULT_PERPLEXITY, MAX_PERPLEXITY
@@ -127,6 +128,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="skip clips longer than this (default 30)")
     parser.add_argument("--knn-k", type=int, default=MAX_K,
                         help=f"neighbours stored per clip (1..{MAX_K}, default {MAX_K})")
+    parser.add_argument("--neighbours", choices=("auto", *METHODS), default="auto",
+                        help=f"how the neighbour tables are searched: exact (every pair), approximate "
+                             f"(an HNSW graph, FAISS; its recall@{RECALL_K} against exact search on "
+                             f"{RECALL_SAMPLE:,} sampled clips is measured, kept and shown), or auto "
+                             f"(default: exact up to {AUTO_EXACT_UP_TO:,} clips and on a GPU, else "
+                             f"approximate)")
     parser.add_argument("--perplexity", type=float, default=DEFAULT_PERPLEXITY,
                         help=f"t-SNE's perplexity, about the neighbourhood size each clip keeps "
                              f"(default {DEFAULT_PERPLEXITY:g}, as in the seed notebook; capped at "
@@ -248,7 +255,7 @@ def config_from(args: argparse.Namespace, argv: list[str] | None, source: Path, 
         workers=default_workers(device) if args.workers is None else args.workers,
         precision=args.precision, compile=args.compile,
         chunk_size=args.chunk_size, max_seconds=args.max_seconds,
-        seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity,
+        seed=args.seed, knn_k=args.knn_k, perplexity=args.perplexity, neighbours=args.neighbours,
         name=args.name or ("demo" if args.demo else source.stem),
         source=str(source.resolve()), overwrite=args.overwrite, ray=args.ray, ray_workers=args.ray_workers,
         command=" ".join(shlex.quote(a) for a in [os.path.basename(sys.argv[0])] + (argv or sys.argv[1:])))

@@ -35,6 +35,7 @@ class PrecomputeConfig:
     max_seconds: float = 30.0
     seed: int = 42
     knn_k: int = MAX_K
+    neighbours: str = "auto"  # exact | approximate | auto (embedding.approximate.choose_method)
     perplexity: float = DEFAULT_PERPLEXITY  # t-SNE's (``projections.effective_perplexity`` caps it)
     name: str = "collection"
     source: str = ""

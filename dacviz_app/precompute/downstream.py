@@ -16,6 +16,7 @@ from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths, atomic_save_npy
 from dacviz_app.embedding.metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics,
                                           encode_labels, euclidean_knn_index)
+from dacviz_app.embedding.approximate import approximate_cosine_knn, choose_method, describe_index, recall_at_k
 from dacviz_app.embedding.neighbours import cosine_knn
 from dacviz_app.embedding.projections import (DEFAULT_PERPLEXITY, pca, sample_3d, tsne,
                                               tsne_neighbour_count)
@@ -207,11 +208,18 @@ def _tsne_table(paths: CachePaths, rep: str, perplexity: float) -> tuple[np.ndar
     return index, distance
 
 
+def neighbour_search(config: PrecomputeConfig, n_clips: int) -> str:
+    """How this run searches neighbours: "exact" or "approximate" (``--neighbours``; auto by size)."""
+    return choose_method(config.neighbours, n_clips, driver_device(config.device, config.ray))
+
+
 def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePaths,
                    say: Callable[[str], None], steps: Steps, perplexity: float = DEFAULT_PERPLEXITY,
-                   device: str = "cpu") -> None:
-    """The exact cosine k-NN table of every representation whose key changed, on ``device`` in
-    fp32; and the wider table a t-SNE to be computed needs.
+                   device: str = "cpu", search: str = "exact", seed: int = 0) -> None:
+    """The cosine k-NN table of every representation whose key changed, and the wider table a
+    t-SNE to be computed needs: ``search`` "exact" (on ``device`` in fp32) or "approximate"
+    (``embedding.approximate``: an HNSW graph, its recall@10 against exact search measured on a
+    seeded sample and kept beside the table).
 
     One search per representation serves both the cache's k-column table and t-SNE's wider
     one (tsne_neighbour_count columns, kept in work/ until the run ends)."""
@@ -223,14 +231,22 @@ def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePat
             continue
         started = time.perf_counter()
         x = embeddings[rep]
-        with precision_mode("fp32", device):
-            index, distance = cosine_knn(x, max(k, tsne_neighbour_count(len(x), perplexity)), device=device)
+        columns = max(k, tsne_neighbour_count(len(x), perplexity))
+        if search == "approximate":
+            index, distance = approximate_cosine_knn(x, columns)
+            info = {"method": "approximate", "index": describe_index(columns), **recall_at_k(x, index, seed)}
+            said = (f"approximate: recall@{info['k']} {info['recall_at_k']:.3f} "
+                    f"[{info['low']:.3f}, {info['high']:.3f}] on {info['sample']:,} sampled clips")
+        else:
+            with precision_mode("fp32", device):
+                index, distance = cosine_knn(x, columns, device=device)
+            info, said = {"method": "exact"}, "exact"
         atomic_save_npy(paths.work_table(rep, "knn_distance"), distance)
         atomic_save_npy(paths.work_table(rep, "knn_index"), index)
         if not done:
-            cache_format.write_neighbours(paths, rep, index[:, :k], distance[:, :k])
+            cache_format.write_neighbours(paths, rep, index[:, :k], distance[:, :k], info)
             steps.done(f"knn:{rep}")
-        say(f"  {rep:13s} {index.shape[1]}-NN  {time.perf_counter() - started:7.2f} s")
+        say(f"  {rep:13s} {index.shape[1]}-NN  {time.perf_counter() - started:7.2f} s  {said}")
 
 
 def metrics_of(rep: str, x: np.ndarray, columns: dict[str, list], scored: list[str], k: int,
@@ -348,7 +364,8 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
                   if e.get("depth")]
     if keys is None:
         keys = downstream_keys({rep: digest([plan_id, rep]) for rep in embeddings}, knn_k=k,
-                               seed=config.seed, perplexity=config.perplexity, depth_reps=depth_reps)
+                               seed=config.seed, perplexity=config.perplexity, depth_reps=depth_reps,
+                               search=neighbour_search(config, n_clips))
     steps = Steps(keys, record or Record(paths))
 
     def step(name: str, run: Callable[[], object]):
@@ -360,7 +377,9 @@ def finish_cache(embeddings: Mapping[str, np.ndarray], columns: dict[str, list],
 
     # the driver's own device under --ray: the workers' GPU may not be here
     here = driver_device(config.device, config.ray)
-    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, steps, config.perplexity, here))
+    search = neighbour_search(config, n_clips)
+    step("neighbours", lambda: neighbours_all(embeddings, k, paths, say, steps, config.perplexity, here,
+                                              search, config.seed))
     sample = step("projections", lambda: project_all(embeddings, config, paths, say, steps))
     step("metrics", lambda: metrics_all(embeddings, columns, config, paths, sample, steps))
     step("what the codec keeps", lambda: codec_measures_all(

@@ -30,6 +30,7 @@ from typing import Iterable, Mapping
 from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths
 from dacviz_app.cache.representations import DAC_BASE
+from dacviz_app.embedding.approximate import search_key
 from dacviz_app.embedding.spaces import VIEWS
 
 
@@ -73,23 +74,24 @@ def encoder_keys(plan: Mapping, representations: Mapping[str, dict]) -> dict[str
 
 def downstream_keys(embedding_keys: Mapping[str, str], *, knn_k: int, seed: int, perplexity: float,
                     depth_reps: Iterable[str], decode: Mapping[int, str] = (),
-                    fidelity_params: Mapping | None = None) -> dict[str, str]:
+                    fidelity_params: Mapping | None = None, search: str = "exact") -> dict[str, str]:
     """Every key after the embeddings: per representation ``knn:<rep>``, ``view:<rep>:<view>``,
     ``metrics:<rep>`` and ``probes:<rep>``; ``geometry`` (CKA of every pair, Jaccard of the depths); per decoded depth ``fidelity:<q>`` and
     ``fidelity:original`` (DNSMOS of the originals)."""
     keys: dict[str, str] = {}
+    searched = search_key(search)  # {} for exact search: such keys are as before it existed
     for rep, emb in embedding_keys.items():
-        keys[f"knn:{rep}"] = digest({"embedding": emb, "k": knn_k})
+        keys[f"knn:{rep}"] = digest({"embedding": emb, "k": knn_k, **searched})
         views = {}
         for view in VIEWS:
             params = {"embedding": emb, "view": view.name, "seed": seed}
-            if view.method == "tsne":
-                params["perplexity"] = perplexity
+            if view.method == "tsne":  # its affinities come from the neighbour table
+                params.update(perplexity=perplexity, **searched)
             views[view.name] = keys[f"view:{rep}:{view.name}"] = digest(params)
-        keys[f"metrics:{rep}"] = digest({"embedding": emb, "views": views, "k": knn_k, "seed": seed})
-        keys[f"probes:{rep}"] = digest({"embedding": emb, "k": knn_k, "seed": seed})
+        keys[f"metrics:{rep}"] = digest({"embedding": emb, "views": views, "k": knn_k, "seed": seed, **searched})
+        keys[f"probes:{rep}"] = digest({"embedding": emb, "k": knn_k, "seed": seed, **searched})
     keys["geometry"] = digest({"representations": dict(embedding_keys), "depths": list(depth_reps),
-                               "k": knn_k, "seed": seed})
+                               "k": knn_k, "seed": seed, **searched})
     params = dict(fidelity_params or {})
     for q, decoded in dict(decode).items():
         keys[f"fidelity:{q}"] = digest({"decode": decoded, **params})

@@ -27,7 +27,7 @@ import numpy as np
 from dacviz_app.cache.representations import DAC_BASE, depth_name
 from dacviz_app.precompute.dac_encode import MODEL_CONFIGS, driver_device, load_dac
 from dacviz_app.precompute.downstream import (StoredEmbeddings, Steps, assemble, encoded_representations,
-                                              finish_cache)
+                                              finish_cache, neighbour_search)
 from dacviz_app.precompute.encode_again import encode_again, plan_indices
 from dacviz_app.precompute.encode_run import (encode_all, encode_record, load_encoder, precision_check,
                                               reconstructed_plan_indices, representations_of)
@@ -113,7 +113,8 @@ def run_precompute(clips: list[ClipSource], config: PrecomputeConfig,
             downstream = downstream_keys(
                 embedding_keys, knn_k=min(config.knn_k, len(columns["label"]) - 1), seed=config.seed,
                 perplexity=config.perplexity, depth_reps=depth_representations(representations),
-                decode=decoding, fidelity_params={"dnsmos_clips": config.dnsmos_clips, "pesq": config.pesq})
+                decode=decoding, fidelity_params={"dnsmos_clips": config.dnsmos_clips, "pesq": config.pesq},
+                search=neighbour_search(config, len(columns["label"])))
             computed = steps.computed
             finish_cache(StoredEmbeddings(paths, list(representations)), columns, config, plan_id,
                          skipped_total(paths), paths, say, encode, {**keys, **downstream}, record, computed)

@@ -42,7 +42,7 @@ def fit_and_sample(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, names: 
 def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: int = 0,
                           noise: float = 1.0, overwrite: bool = False,
                           say: Callable[[str], None] = print,
-                          depths: tuple[int, ...] | None = None) -> dict:
+                          depths: tuple[int, ...] | None = None, neighbours: str = "auto") -> dict:
     """Write a synthetic cache of ``n_clips`` fitted to the cache in ``source_dir``.
 
     ``depths``: the source's depth representations (z_q<q>) to carry over; None = all of them.
@@ -78,7 +78,7 @@ def build_synthetic_cache(source_dir: Path, out_dir: Path, n_clips: int, seed: i
                               name=f"synthetic {n_clips:,} (fitted to {real.name})",
                               source=str(Path(source_dir).resolve()), synthetic=True,
                               command=f"synthetic from {source_dir}: n={n_clips} seed={seed} noise={noise}",
-                              overwrite=overwrite)
+                              overwrite=overwrite, neighbours=neighbours)
     plan_id = hashlib.sha256(f"{real.manifest['plan_id']}/{n_clips}/{seed}/{noise}/{sorted(depths)}"
                              .encode()).hexdigest()
     paths = CachePaths(Path(out_dir))

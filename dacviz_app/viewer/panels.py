@@ -89,7 +89,8 @@ def render_neighbours(cache: Cache, selection: dict, rep: str, k, columns: list[
     shares = " · ".join(f"{sum(str(cache.clips[c][j]) == str(cache.clips[c][clip]) for j in ids)}/"
                         f"{len(ids)} same {c}" for c in columns)
     lines = [html.Small(shares, className="d-block", id="neighbour-shares"),
-             html.Small(f"{rep} ({cache.dim(rep)}-D, {cache.pooling(rep)}), cosine distance, k={len(ids)}",
+             html.Small(f"{rep} ({cache.dim(rep)}-D, {cache.pooling(rep)}), cosine distance, k={len(ids)}, "
+                        f"{search_note(cache, rep)}",
                         className="text-muted d-block", id="neighbour-space",
                         title="the k clips nearest the clicked one, by the cosine distance between clip vectors")]
     if compare and compare != rep and cache.has_representation(compare):
@@ -179,3 +180,12 @@ def exported_clips(cache: Cache, selection, lasso, rep: str, k, keep) -> tuple[l
     if keep is not None:
         return [int(i) for i in keep.nonzero()[0]], "filtered"
     return list(range(cache.n_clips)), "all"
+
+
+def search_note(cache: Cache, rep: str) -> str:
+    """How ``rep``'s neighbour table was searched, with the recall of an approximate one."""
+    search = cache.neighbour_search.get(rep, {"method": "exact"})
+    if search["method"] == "exact":
+        return "exact search"
+    return (f"approximate search (HNSW): recall@{search['k']} {search['recall_at_k']:.2f} "
+            f"[{search['low']:.2f}–{search['high']:.2f}] on {search['sample']:,} sampled clips")

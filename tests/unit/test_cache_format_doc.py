@@ -116,7 +116,8 @@ def write_everything(paths: CachePaths, representations: dict[str, dict]) -> Non
         cache_format.atomic_save_npy(paths.work_table(rep, "knn_distance"),
                                      np.take_along_axis(distance, index[:, :9], 1))
         cache_format.write_neighbours(paths, rep, index[:, :KNN_K],
-                                      np.take_along_axis(distance, index[:, :KNN_K], 1).clip(0, 2))
+                                      np.take_along_axis(distance, index[:, :KNN_K], 1).clip(0, 2),
+                                      {"method": "exact"})
         for view in VIEWS:
             if view.method == "pca":
                 cache_format.write_pca_basis(paths, rep, view.name, {

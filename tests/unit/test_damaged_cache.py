@@ -35,7 +35,7 @@ def write_small_cache(root: Path) -> Path:
         index = np.argsort(distance, axis=1)[:, :KNN_K]
         cache_format.write_embedding(paths, rep, x)
         cache_format.write_neighbours(paths, rep, index,
-                                      np.take_along_axis(distance, index, 1).clip(0, 2))
+                                      np.take_along_axis(distance, index, 1).clip(0, 2), {"method": "exact"})
         for view in VIEWS:
             info = ({"method": "pca", "explained_variance": 0.5} if view.method == "pca"
                     else {"method": "tsne", "perplexity": 4.0})

@@ -1,0 +1,74 @@
+"""Approximate neighbour search (embedding/approximate.py): FAISS's HNSW table against exact
+search, the recall it reports against the recall of the whole table, the method chosen by size,
+and the sidecar the app reads."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dacviz_app.embedding.approximate import (AUTO_EXACT_UP_TO, approximate_cosine_knn, choose_method,
+                                              exact_rows, recall_at_k)
+from dacviz_app.embedding.neighbours import cosine_knn
+
+
+def clustered(n: int, dim: int, spread: float, seed: int = 0) -> np.ndarray:
+    """(n, dim) float32: 12 Gaussian clusters of width ``spread`` around unit-scale centres."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, dim)).astype(np.float32)
+    return (centres[rng.integers(0, 12, n)] + spread * rng.normal(size=(n, dim))).astype(np.float32)
+
+
+def whole_recall(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
+    return float(np.mean([len(set(a[:k]) & set(b[:k])) / k for a, b in zip(found.tolist(), exact.tolist())]))
+
+
+def test_the_approximate_table_finds_the_exact_neighbours_and_says_how_well():
+    x = clustered(4000, 96, 2.0)
+    index, distance = approximate_cosine_knn(x, 20)
+    exact, _ = cosine_knn(x, 20)
+    assert index.shape == distance.shape == (4000, 20) and index.dtype == np.int32
+    assert not (index == np.arange(4000)[:, None]).any()  # never its own neighbour
+    assert (np.diff(distance, axis=1) >= 0).all()  # closest first
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    rows = np.arange(0, 4000, 97)
+    true = 1.0 - np.einsum("rd,rkd->rk", unit[rows], unit[index[rows]])
+    assert np.allclose(distance[rows], np.maximum(true, 0), atol=1e-5)  # the distances of those clips
+    whole = whole_recall(index, exact)
+    assert whole >= 0.95
+    reported = recall_at_k(x, index, seed=3, sample=500)
+    assert reported["k"] == 10 and reported["sample"] == 500
+    assert abs(reported["recall_at_k"] - whole) <= 0.02  # the sample says what the whole table does
+
+
+def test_the_recall_is_measured_not_assumed():
+    x = clustered(1500, 32, 1.0, seed=1)
+    exact, _ = cosine_knn(x, 10)
+    assert recall_at_k(x, exact, seed=0)["recall_at_k"] == 1.0
+    assert (exact_rows(x, np.arange(1500), 10) == exact).mean() > 0.999  # the same ties, the same order
+    wrong = np.random.default_rng(0).permutation(exact)  # each clip given another clip's neighbours
+    shuffled = recall_at_k(x, wrong, seed=0)
+    assert shuffled["recall_at_k"] < 0.3 and shuffled["high"] < 0.35
+    half = exact.copy()
+    half[:, 5:] = np.roll(exact[:, 5:], 1, axis=0)  # the last five of each row wrong
+    assert recall_at_k(x, half, seed=0)["recall_at_k"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_auto_is_exact_where_it_is_affordable():
+    assert choose_method("auto", AUTO_EXACT_UP_TO, "cpu") == "exact"
+    assert choose_method("auto", AUTO_EXACT_UP_TO + 1, "cpu") == "approximate"
+    assert choose_method("auto", 10 * AUTO_EXACT_UP_TO, "cuda") == "exact"
+    assert choose_method("approximate", 100, "cpu") == "approximate"
+    assert choose_method("exact", 10**7, "cpu") == "exact"
+    with pytest.raises(ValueError, match="auto, exact or approximate"):
+        choose_method("fast", 100, "cpu")
+
+
+def test_the_search_is_in_the_keys_and_exact_keys_stay_as_they_were():
+    from dacviz_app.precompute.inputs import digest, downstream_keys
+
+    exact = downstream_keys({"z": "e"}, knn_k=10, seed=1, perplexity=30.0, depth_reps=[])
+    approximate = downstream_keys({"z": "e"}, knn_k=10, seed=1, perplexity=30.0, depth_reps=[],
+                                  search="approximate")
+    assert exact["knn:z"] == digest({"embedding": "e", "k": 10})  # caches made before: still fresh
+    changed = {key for key in exact if exact[key] != approximate[key]}
+    assert changed == {"knn:z", "view:z:tsne2", "view:z:tsne3", "metrics:z", "probes:z", "geometry"}
