@@ -10,10 +10,12 @@ clips. Encoding is not in it (it grows linearly and spreads over GPUs or Ray wor
 
   python bench/bench_scaling.py --source cache/demo
   python bench/bench_scaling.py --source cache/demo --n 25000 50000 100000 --rep z
+  python bench/bench_scaling.py --source cache/demo --neighbours approximate   # the HNSW table, its recall@10
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import re
@@ -36,11 +38,13 @@ STEPS = ("neighbours", "pca2+pca3", "tsne2", "tsne3", "metrics")
 VIEW_LINE = re.compile(r"^\s+(\S+)\s+(pca2|pca3|tsne2|tsne3)\s+([0-9.]+) s$")
 
 
-def one_size(source: str, n: int, rep: str) -> dict[str, float]:
+def one_size(source: str, n: int, rep: str, neighbours: str = "exact") -> dict[str, float]:
+    """Seconds of each step at ``n`` clips, and with approximate neighbours the table's recall@10."""
     embeddings, labels, manifest = synthetic_data(source, n, [rep])
     out = Path(tempfile.mkdtemp(prefix="dacviz-scaling-"))
     config = PrecomputeConfig(out=out, model_type=manifest["model"]["type"],
-                              weights=WeightsChoice(**manifest["model"]["weights"]), seed=42)
+                              weights=WeightsChoice(**manifest["model"]["weights"]), seed=42,
+                              neighbours=neighbours)
     views: dict[str, float] = {}
 
     def say(line: str) -> None:
@@ -50,10 +54,12 @@ def one_size(source: str, n: int, rep: str) -> dict[str, float]:
 
     try:
         steps = finish_cache(embeddings, {"label": labels}, config, "bench", 0, CachePaths(out), say)
+        search = json.loads(CachePaths(out).neighbour_info(rep).read_text())
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {"neighbours": steps["neighbours"], "pca2+pca3": views["pca2"] + views["pca3"],
-            "tsne2": views["tsne2"], "tsne3": views["tsne3"], "metrics": steps["metrics"]}
+            "tsne2": views["tsne2"], "tsne3": views["tsne3"], "metrics": steps["metrics"],
+            "recall": search.get("recall_at_k")}  # None: exact search
 
 
 def fit(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
@@ -78,20 +84,26 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[25_000, 50_000, 100_000],
                         help="collection sizes (default 25000 50000 100000)")
     parser.add_argument("--rep", default="z", help="the representation (default z, 1024-D)")
+    parser.add_argument("--neighbours", choices=("exact", "approximate"), default="exact",
+                        help="the neighbour search, as precompute's --neighbours (default exact)")
     args = parser.parse_args()
     if min(args.n) < 100:
         parser.error("each --n must be at least 100 (t-SNE's perplexity 30)")
     record = BenchRecord("bench_scaling")
-    print(f"{args.rep} of {args.source}, synthetic, {os.cpu_count()} cores; seconds per step")
-    print(f"{'N':>8} " + " ".join(f"{s:>11}" for s in STEPS) + f" {'peak RSS':>9}")
+    print(f"{args.rep} of {args.source}, synthetic, {os.cpu_count()} cores, {args.neighbours} neighbours; "
+          f"seconds per step")
+    print(f"{'N':>8} " + " ".join(f"{s:>11}" for s in STEPS) + f" {'peak RSS':>9} {'recall@10':>9}")
     table = {}
     for n in dict.fromkeys(args.n):  # each size once
         started = time.perf_counter()
-        table[n] = one_size(args.source, n, args.rep)
+        table[n] = one_size(args.source, n, args.rep, args.neighbours)
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         took = time.perf_counter() - started
         print(f"{n:>8} " + " ".join(f"{table[n][s]:>11.1f}" for s in STEPS)
-              + f" {rss:>7.2f} GB  ({took:.0f} s)", flush=True)
+              + f" {rss:>7.2f} GB {'exact' if table[n]['recall'] is None else format(table[n]['recall'], '.4f'):>9}"
+              f"  ({took:.0f} s)", flush=True)
+        if table[n]["recall"] is not None:
+            record.add(f"N={n} neighbour recall@10", table[n]["recall"], "fraction", better="higher")
         for step in STEPS:
             record.add(f"N={n} {step}", table[n][step], "s")
         record.add(f"N={n} peak RSS", rss, "GB")

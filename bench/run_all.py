@@ -201,8 +201,16 @@ SUITE = [
                                "--screenshots", str(w / "shots-loaded")],
         "demo": lambda c, w: ["--cache", str(c.real), "--pages", "dacviz", "--load", "2", "--repeats", "5",
                               "--screenshots", str(w / "shots-loaded")]},
-        ("page ready", "click->highlight in 4 views", "click->audio playing", "switch", "slider", "colouring"),
+        ("page ready", "click->highlight in 4 views", "click->audio playing", "later clicks", "switch", "slider",
+         "colouring"),
         name="bench_app_scale.py (busy machine)"),
+    # the steps after encoding with the approximate neighbour table (issue 31): its growth and recall
+    Bench("bench_scaling.py", {
+        "smoke": lambda c, w: ["--source", str(c.real), "--n", "300", "600", "--neighbours", "approximate"],
+        "demo": lambda c, w: ["--source", str(c.real), "--n", "2000", "4000", "--neighbours", "approximate"],
+        "100k": lambda c, w: ["--source", str(c.real), "--neighbours", "approximate"]},
+        ("neighbours", "recall@10", "exponent b", "1M clips", "10M clips"),
+        name="bench_scaling.py (approximate neighbours)"),
 ]
 # not in the suite, with the reason (the test tier checks every bench/ file is one or the other)
 NOT_RUN = {"make_synthetic_cache.py": "run first, by this runner, to make the synthetic caches",
