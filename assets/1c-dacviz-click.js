@@ -246,8 +246,8 @@
     pendingHighlight = token;
     if (typeof named === "number" && isFinite(named) && named >= 0) { startPlayer(named, token); }
     var url = clipAtUrl(view, curve, point);
-    var answer = prefetched.url === url ? prefetched.answer : getJson(url);
-    answer.then(function (answer) {
+    var reply = prefetched.url === url ? prefetched.answer : getJson(url);
+    reply.then(function (answer) {
       if (answer && pendingClick === token) {
         startPlayer(answer.clip, token);
         if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer

@@ -1,9 +1,11 @@
 """Approximate cosine nearest neighbours (FAISS's HNSW graph) and their recall against exact search.
 
-Exact search (``neighbours.cosine_knn``) costs O(n_clips^2 * dim): 140 s for z at 100,000 clips on
-two cores, about four hours at a million. An HNSW graph over the unit rows (inner product = cosine)
-answers all n_clips queries in about O(n_clips * log n_clips). What it misses is measured, not
-assumed: ``recall_at_k`` compares its table with exact search on a seeded sample of clips, and the
+Exact search (``neighbours.cosine_knn``) costs O(n_clips^2 * dim): 118-140 s for z at 100,000 clips
+on two cores, about three hours at a million. An HNSW graph over the unit rows (inner product =
+cosine) grows more slowly (measured N^1.44 against N^1.94 from 25k to 100k, docs/benchmarks.md) but
+its distance computations are slower than the exact search's matrix products, so on two cores it
+only wins beyond a few hundred thousand clips (hence ``AUTO_EXACT_UP_TO``). What it misses is
+measured, not assumed: ``recall_at_k`` compares its table with exact search on a seeded sample of clips, and the
 cache keeps that figure beside the table (``cache.neighbour_search``), which the app shows.
 
 The graph is built with every core (OpenMP), so the order in which clips join it, and hence a
@@ -17,7 +19,7 @@ import numpy as np
 from dacviz_app.embedding.neighbours import BLOCK, normalise_rows
 
 METHODS = ("exact", "approximate")
-AUTO_EXACT_UP_TO = 200_000  # clips: exact search by default up to here (z: ~10 min on two cores)
+AUTO_EXACT_UP_TO = 200_000  # clips: exact search by default up to here (z: ~8 min on two cores)
 HNSW_M = 32                 # graph links per node
 EF_CONSTRUCTION = 128       # candidates kept while building
 EF_SEARCH = 128             # candidates kept while searching (at least 2 x the columns asked)
@@ -102,13 +104,11 @@ def _others(found: np.ndarray, distance: np.ndarray, own: np.ndarray, k: int) ->
 def exact_rows(x: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
     """(len(rows), k) int64: the exact k nearest other clips of each of ``rows`` (cosine), ties to
     the lower clip, by blocks of queries against every clip (O(block * n_clips) memory)."""
-    unit_all = None
+    unit_all = normalise_rows(x)
     out = np.empty((len(rows), k), dtype=np.int64)
     step = max(1, (64 * BLOCK * BLOCK) // max(len(x), 1))  # ~256 MB of similarities per block
     for start in range(0, len(rows), step):
         chunk = rows[start:start + step]
-        if unit_all is None:
-            unit_all = normalise_rows(x)
         similarity = normalise_rows(x[chunk]) @ unit_all.T
         similarity[np.arange(len(chunk)), chunk] = -np.inf  # never your own neighbour
         take = min(k + 1, similarity.shape[1] - 1)
