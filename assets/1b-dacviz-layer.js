@@ -138,11 +138,24 @@
   function refresh(view, force) {
     // redraw the layer of a view if its geometry changed since it was last drawn (or if forced)
     var gd = graphDiv(view), geo = gd && geometry(gd, dimOf(view));
-    if (!geo) { return; }
+    if (!geo) { return false; }
     if (force || signatures[view] !== geo.signature || !gd.querySelector("canvas.dacviz-layer")) {
       signatures[view] = geo.signature;
       drawView(view, gd, geo);
+      return true;
     }
+    return false;
+  }
+
+  /* After a 3D view's relayout or redraw, its camera's matrices can come several frames late on a
+   * busy machine (the scene's own render loop runs behind): the layer is looked at again on each
+   * frame until its geometry has held for two frames, SETTLE_FRAMES at most, then nothing runs. */
+  var SETTLE_FRAMES = 8;
+  function settle(view, left, still) {
+    window.requestAnimationFrame(function () {
+      still = refresh(view) ? 0 : still + 1;
+      if (left > 1 && still < 2) { settle(view, left - 1, still); }
+    });
   }
 
   /* A 3D scene computes its camera matrices in its own render loop, on the frame after the mouse
@@ -168,7 +181,10 @@
   function handlersOf(view) {
     if (!handlers[view]) {
       handlers[view] = {
-        now: function () { refresh(view); refreshNextFrame(view); },
+        now: function () {
+          refresh(view);
+          if (dimOf(view) === 3) { settle(view, SETTLE_FRAMES, 0); } else { refreshNextFrame(view); }
+        },
         soon: function () { refreshNextFrame(view); },
         click: d.onPointClick(view),
         hover: d.onPointHover(view),
