@@ -87,7 +87,14 @@ window.dacviz = window.dacviz || {};  // one namespace, filled by assets/1a..1e 
   }
 
   function graphDiv(view) { return document.querySelector("#view-" + view + " .js-plotly-plot"); }
+  function viewAt(target) {
+    // the name of the view whose figure holds the element ``target`` (an event's), or null
+    var el = target && target.closest && target.closest("[id^='view-']");
+    var name = el && el.id.slice(5), gd = name && graphDiv(name);
+    return gd && gd.contains(target) ? name : null;
+  }
   d.plotly = plotly;
+  d.viewAt = viewAt;
   d.views = views;
   d.dimOf = dimOf;
   d.graphDiv = graphDiv;

@@ -26,7 +26,7 @@
     lastStart = {clip: clip, at: now, click: click || null};
     var src = (player.getAttribute("data-src-template") || "/audio/{clip}").replace("{clip}", clip);
     if (player.getAttribute("src") !== src) { player.setAttribute("src", src); }
-    try { player.currentTime = 0; } catch (e) { /* not loaded yet */ }
+    try { if (player.currentTime !== 0) { player.currentTime = 0; } } catch (e) { /* not loaded yet */ }  // a seek costs
     var started = player.play();
     if (started && started.catch) { started.catch(function () { /* autoplay refused */ }); }
     return true;
@@ -144,14 +144,9 @@
 
   function within(a, b) { return Math.abs(a.x - b.x) <= CLICK_SLOP_PX && Math.abs(a.y - b.y) <= CLICK_SLOP_PX; }
 
-  function viewOf(target) {
-    var el = target && target.closest && target.closest("[id^='view-']");
-    var name = el && el.id.slice(5), gd = name && graphDiv(name);
-    return gd && gd.contains(target) ? name : null;
-  }
-
   function pick(view, x, y) {
-    // -> {curve, point} of the drawn 2D point nearest the page position (x, y) within HIT_PX, or null
+    // -> {curve, point, named} of the drawn 2D point nearest the page position (x, y) within
+    // HIT_PX (named: the clip its customdata names, or undefined), or null
     var gd = graphDiv(view), geo = gd && d.geometry(gd, 2);
     if (!geo) { return null; }
     var box = gd.getBoundingClientRect(), px = x - box.left, py = y - box.top, r = geo.rect;
@@ -161,16 +156,13 @@
       if (trace.visible !== true || !trace.x || !trace.y) { return; }
       for (var i = 0; i < trace.x.length; i++) {
         var q = geo.toPixel([trace.x[i], trace.y[i]]), dx = q[0] - px, dy = q[1] - py, dist = dx * dx + dy * dy;
-        if (dist <= bestDist) { bestDist = dist; best = {curve: trace.index, point: i}; }  // the last drawn on top
+        if (dist <= bestDist) { bestDist = dist; best = {curve: trace.index, point: i, trace: trace}; }  // the last drawn on top
       }
     });
-    return best;
-  }
-
-  function customdataOf(view, curve, point) {
-    var gd = graphDiv(view), traces = gd ? d.plotly.traces(gd) : [], named = null;
-    traces.forEach(function (t) { if (t.index === curve) { named = t.customdata; } });
-    return named && typeof named.length === "number" ? Number(named[point]) : undefined;
+    if (!best) { return null; }
+    var named = best.trace.customdata;
+    return {curve: best.curve, point: best.point,
+            named: named && typeof named.length === "number" ? Number(named[best.point]) : undefined};
   }
 
   function sendClick(view, curve, point) {
@@ -181,8 +173,8 @@
     }
   }
 
-  function whenPlaying(then) {
-    // then() once the player plays, or after HAND_OVER_MS, whichever comes first
+  function whenPlaying(then, ms) {
+    // then() once the player plays, or after ``ms``, whichever comes first
     var player = document.getElementById("player"), done = false, timer = null;
     function go() {
       if (done) { return; }
@@ -192,7 +184,7 @@
       then();
     }
     if (player) { player.addEventListener("playing", go); }
-    timer = window.setTimeout(go, HAND_OVER_MS);
+    timer = window.setTimeout(go, ms);
   }
 
   /* The browser opens its audio output on the page's first sound (~0.1 s on a busy machine, on top
@@ -203,33 +195,51 @@
     var Context = window.AudioContext || window.webkitAudioContext, player = document.getElementById("player");
     if (warmOutput !== null || !Context || !player) { return; }
     try { warmOutput = new Context(); } catch (e) { warmOutput = false; return; }
-    var close = function () {
-      player.removeEventListener("playing", close);
+    whenPlaying(function () {
       if (warmOutput && warmOutput.close) { warmOutput.close().catch(function () {}); }
       warmOutput = false;
-    };
-    player.addEventListener("playing", close);
-    window.setTimeout(close, 10000);
+    }, 10000);
     if (warmOutput.resume) { warmOutput.resume().catch(function () {}); }
   }
   ["pointerdown", "keydown"].forEach(function (name) { document.addEventListener(name, openAudioOutput, true); });
 
+  /* The browser builds its media pipeline the first time a page loads audio: the page loads a
+   * silent WAV of 10 ms into a detached audio element once, when it opens, so that the first click
+   * does not pay for it (loading needs no gesture; the first click's sound came ~60 ms sooner,
+   * docs/benchmarks.md "The click on release"). */
+  function warmMediaPipeline() {
+    var rate = 8000, n = 80, bytes = new Uint8Array(44 + 2 * n), v = new DataView(bytes.buffer);
+    function text(at, s) { for (var i = 0; i < s.length; i++) { bytes[at + i] = s.charCodeAt(i); } }
+    text(0, "RIFF"); v.setUint32(4, 36 + 2 * n, true); text(8, "WAVEfmt "); v.setUint32(16, 16, true);
+    v.setUint16(20, 1, true); v.setUint16(22, 1, true); v.setUint32(24, rate, true); v.setUint32(28, 2 * rate, true);
+    v.setUint16(32, 2, true); v.setUint16(34, 16, true); text(36, "data"); v.setUint32(40, 2 * n, true);
+    var url = URL.createObjectURL(new Blob([bytes], {type: "audio/wav"})), warm = new Audio();
+    warm.preload = "auto";
+    warm.muted = true;
+    warm.addEventListener("loadeddata", function () { URL.revokeObjectURL(url); }, {once: true});
+    warm.src = url;
+  }
+  if (window.Audio && window.Blob && window.URL) {
+    if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", warmMediaPipeline); }
+    else { warmMediaPipeline(); }
+  }
+
   document.addEventListener("pointermove", function (event) { pointer = {x: event.clientX, y: event.clientY}; }, true);
   document.addEventListener("pointerdown", function (event) {  // bubbling: a press on a path never gets here
     pointer = {x: event.clientX, y: event.clientY};
-    var view = viewOf(event.target), plain = event.button === 0 && !event.ctrlKey && !event.metaKey && !event.altKey;
+    var view = d.viewAt(event.target), plain = event.button === 0 && !event.ctrlKey && !event.metaKey && !event.altKey;
     down = view && plain ? {view: view, x: event.clientX, y: event.clientY, shift: !!event.shiftKey} : null;
   });
   document.addEventListener("pointerup", function (event) {
     var press = down, at = {x: event.clientX, y: event.clientY};
     down = null;
-    if (!press || viewOf(event.target) !== press.view || !within(press, at)) { return; }
+    if (!press || d.viewAt(event.target) !== press.view || !within(press, at)) { return; }
     if (dimOf(press.view) === 2) {
       var hit = pick(press.view, at.x, at.y);
       if (!hit) { return; }
       if (press.shift) { compareWith(press.view, hit.curve, hit.point); return; }
-      answerClick(press.view, hit.curve, hit.point, customdataOf(press.view, hit.curve, hit.point));
-      whenPlaying(function () { sendClick(press.view, hit.curve, hit.point); });
+      answerClick(press.view, hit.curve, hit.point, hit.named);
+      whenPlaying(function () { sendClick(press.view, hit.curve, hit.point); }, HAND_OVER_MS);
       return;
     }
     var h = hovered[press.view], gd = graphDiv(press.view), meta = gd && gd.layout && gd.layout.meta;
@@ -248,11 +258,13 @@
     var url = clipAtUrl(view, curve, point);
     var reply = prefetched.url === url ? prefetched.answer : getJson(url);
     reply.then(function (answer) {
-      if (answer && pendingClick === token) {
-        startPlayer(answer.clip, token);
-        if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
-      }
-      if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
+      if (answer && pendingClick === token) { startPlayer(answer.clip, token); }
+      // the drawing in a task of its own, after the player's load has begun: the player's
+      // tasks would otherwise wait behind the frame it draws (0.05-0.1 s on a busy machine)
+      window.setTimeout(function () {
+        if (answer && pendingClick === token && d.showPath) { d.showPath(answer.clip, answer.path); }  // assets/4
+        if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
+      }, 0);
     }).catch(function () { /* the Dash path still plays and draws it */ });
   }
 

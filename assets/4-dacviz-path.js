@@ -428,9 +428,8 @@
 
   /* ---------------------------------------------------------------- press, drag, hover on a path */
   function viewUnder(event) {
-    var el = event.target && event.target.closest && event.target.closest("[id^='view-']");
-    var name = el && el.id.slice(5), gd = name && d.graphDiv(name);
-    return gd && gd.contains(event.target) ? {view: name, gd: gd} : null;
+    var name = d.viewAt(event.target);
+    return name ? {view: name, gd: d.graphDiv(name)} : null;
   }
 
   function nearestPoint(view, gd, event, within) {

@@ -30,13 +30,32 @@ return arguments[0].map(s => Array.from(document.querySelectorAll(s)).map(inside
 """
 
 
-def pointer_away(driver) -> None:
-    """The pointer to the page's corner: no hover label left over a view in a screenshot."""
+def pointer_to(driver, x: float, y: float) -> None:
+    """The pointer moved to the page position (x, y), no button pressed: what a hover is."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     actions = ActionChains(driver)
-    actions.w3c_actions.pointer_action.move_to_location(2, 2)
+    actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
     actions.perform()
+
+
+def pointer_away(driver) -> None:
+    """The pointer to the page's corner: no hover label left over a view in a screenshot."""
+    pointer_to(driver, 2, 2)
+
+
+def drawn_at_1920(page, demo_cache):
+    """The page at 1920x1080 with its four views drawn, and an isolated point of the t-SNE 2D view
+    -> (cache, curve, index, x, y, clip): the point's trace and place in it, its page position
+    and its clip."""
+    driver = page.driver
+    cache = open_cache(demo_cache[0])
+    set_viewport(driver, 1920, 1080)
+    driver.get(page.server_url)
+    wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views")
+    time.sleep(0.5)
+    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))  # no scroll
+    return cache, curve, index, x, y, int(colour_groups(cache, "label").members[curve][index])
 
 
 def slider_to(page, q: int) -> None:
@@ -50,14 +69,7 @@ def slider_to(page, q: int) -> None:
 
 def test_the_codebook_sweep_is_watched_in_one_screen(page, demo_cache):
     driver = page.driver
-    cache = open_cache(demo_cache[0])
-    set_viewport(driver, 1920, 1080)
-    driver.get(page.server_url)
-    wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views")
-    time.sleep(0.5)
-    groups = colour_groups(cache, "label")
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))  # no scroll
-    clip = int(groups.members[curve][index])
+    cache, curve, index, x, y, clip = drawn_at_1920(page, demo_cache)
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
     rows = wait_for(lambda: len(driver.find_elements(By.CSS_SELECTOR, "#neighbour-items li")), 15, "rows")
@@ -185,19 +197,9 @@ def test_a_click_sounds_and_lights_up_before_the_side_panel(page, demo_cache):
     it rested (its /clip-at answer and its audio), so the release plays the clip and draws its
     neighbours without asking the server again, and Dash's selection follows."""
     driver = page.driver
-    cache = open_cache(demo_cache[0])
-    set_viewport(driver, 1920, 1080)
-    driver.get(page.server_url)
-    wait_for(lambda: all(v and v["drawn"] for v in (views(page) or [None])), 30, "four views")
-    time.sleep(0.5)
-    groups = colour_groups(cache, "label")
-    curve, index, x, y = isolated_point(driver.execute_script(POINTS_JS, "tsne2"))
-    clip = int(groups.members[curve][index])
+    cache, curve, index, x, y, clip = drawn_at_1920(page, demo_cache)
     requests = "return performance.getEntriesByType('resource').map(e => e.name).filter(n => n.includes(arguments[0]))"
-    from selenium.webdriver.common.action_chains import ActionChains
-    actions = ActionChains(driver)
-    actions.w3c_actions.pointer_action.move_to_location(int(round(x)), int(round(y)))
-    actions.perform()
+    pointer_to(driver, x, y)
     wait_for(lambda: driver.execute_script(requests, f"/audio/{clip}?"), 10, "the rested-on clip fetched")
     asked = driver.execute_script(requests, "/clip-at/tsne2/")
     assert len(asked) == 1 and f"/clip-at/tsne2/{curve}/{index}?" in asked[0], asked
