@@ -10,7 +10,7 @@ clips. Encoding is not in it (it grows linearly and spreads over GPUs or Ray wor
 
   python bench/bench_scaling.py --source cache/demo
   python bench/bench_scaling.py --source cache/demo --n 25000 50000 100000 --rep z
-  python bench/bench_scaling.py --source cache/demo --neighbours approximate   # the HNSW table, its recall@10
+  python bench/bench_scaling.py --source cache/demo --neighbours approximate   # the inverted file's table, its recall@10
 """
 from __future__ import annotations
 

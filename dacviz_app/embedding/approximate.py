@@ -1,30 +1,42 @@
-"""Approximate cosine nearest neighbours (FAISS's HNSW graph) and their recall against exact search.
+"""Approximate cosine nearest neighbours (an inverted file searched by matrix products) and their
+recall against exact search.
 
 Exact search (``neighbours.cosine_knn``) costs O(n_clips^2 * dim): 118-140 s for z at 100,000 clips
-on two cores, about three hours at a million. An HNSW graph over the unit rows (inner product =
-cosine) grows more slowly (measured N^1.44 against N^1.94 from 25k to 100k, docs/benchmarks.md) but
-its distance computations are slower than the exact search's matrix products, so on two cores it
-only wins beyond a few hundred thousand clips (hence ``AUTO_EXACT_UP_TO``). What it misses is
-measured, not assumed: ``recall_at_k`` compares its table with exact search on a seeded sample of clips, and the
-cache keeps that figure beside the table (``cache.neighbour_search``), which the app shows.
+on two cores, about three hours at a million. The inverted file cuts the pairs compared, and keeps
+the exact search's matrix products (BLAS in torch) for those that are:
+1. spherical k-means on a seeded sample puts ``list_count(n)`` (about sqrt(n)) centres on the unit
+   sphere, and every clip joins the list of its nearest centre;
+2. each list's clips are compared with every clip of the PROBE lists whose centres are nearest
+   its own centre (its own list first): one matrix product per block of a list's clips, then the
+   same top-k and ordering as the exact search (``neighbours.nearest_in_block``).
+So each clip is compared with about PROBE / list_count(n) of all clips (3 % at a million) instead
+of all of them. A clip whose true neighbours sit in a list not probed from its own list misses
+them: what that costs is measured, not assumed. ``recall_at_k`` compares the table with exact
+search on a seeded sample of clips, and the cache keeps that figure beside the table
+(``cache.neighbour_search``), which the app shows. The lists depend only on the vectors and the
+seed, so the table is the same on every machine with the same BLAS results.
 
-The graph is built with every core (OpenMP), so the order in which clips join it, and hence a
-few of the neighbours, can differ between machines with other core counts; the recall figure is
-recomputed with the table, so it always describes the table it sits beside.
+(An HNSW graph, FAISS's ``IndexHNSWFlat`` M=32, was measured first and dropped: on two cores it
+was 1.5-1.7x slower than exact search at 25-50k clips and its recall@10 fell to 0.88 at 100k on the
+synthetic z: docs/benchmarks.md.)
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from dacviz_app.embedding.neighbours import BLOCK, normalise_rows
+from dacviz_app.embedding.neighbours import BLOCK, nearest_in_block, normalise_rows
 
 METHODS = ("exact", "approximate")
 AUTO_EXACT_UP_TO = 200_000  # clips: exact search by default up to here (z: ~8 min on two cores)
-HNSW_M = 32                 # graph links per node
-EF_CONSTRUCTION = 128       # candidates kept while building
-EF_SEARCH = 128             # candidates kept while searching (at least 2 x the columns asked)
+PROBE = 32                  # lists searched from each list (its own and the nearest others)
+KMEANS_SAMPLE_PER_LIST = 32  # clips of the k-means sample per list
+KMEANS_ITERATIONS = 8
+ROWS_PER_PASS = 16 * BLOCK  # clips normalised / assigned at once
 RECALL_K = 10
 RECALL_SAMPLE = 2000
+TIE = 1e-5  # distances this close count as the same (recall_at_k)
 
 
 def choose_method(asked: str, n_clips: int, device: str) -> str:
@@ -37,99 +49,152 @@ def choose_method(asked: str, n_clips: int, device: str) -> str:
     return "exact" if n_clips <= AUTO_EXACT_UP_TO or device.startswith("cuda") else "approximate"
 
 
-def search_key(method: str) -> dict:
+def search_key(method: str, seed: int) -> dict:
     """What a table searched by ``method`` depends on beyond its vectors and k (the cache's keys):
-    nothing for exact search (the keys of caches made before approximate search stay valid)."""
+    nothing for exact search (the keys of caches made before approximate search stay valid); the
+    index's settings and the seed of its k-means and of the recall's sample for approximate search."""
     if method == "exact":
         return {}
-    return {"search": {"method": method, "M": HNSW_M, "efConstruction": EF_CONSTRUCTION,
-                       "efSearch": EF_SEARCH, "recall_k": RECALL_K, "recall_sample": RECALL_SAMPLE}}
+    return {"search": {"method": method, "seed": seed, "index": "ivf", "lists": "sqrt(n)", "probe": PROBE,
+                       "kmeans": [KMEANS_SAMPLE_PER_LIST, KMEANS_ITERATIONS],
+                       "recall_k": RECALL_K, "recall_sample": RECALL_SAMPLE}}
 
 
-def describe_index(columns: int) -> str:
+def list_count(n_clips: int) -> int:
+    """How many lists the inverted file has for ``n_clips`` clips: round(sqrt(n)), at least 1."""
+    return max(1, int(round(math.sqrt(n_clips))))
+
+
+def describe_index(n_clips: int) -> str:
     """The index's name and settings, as the cache records them."""
-    return (f"FAISS HNSW, M={HNSW_M}, efConstruction={EF_CONSTRUCTION}, "
-            f"efSearch={search_breadth(columns)}, inner product of unit rows")
+    lists = list_count(n_clips)
+    return (f"inverted file: {lists} lists (spherical k-means, {KMEANS_ITERATIONS} rounds on "
+            f"{min(n_clips, lists * KMEANS_SAMPLE_PER_LIST)} seeded clips), each list searched against "
+            f"its {min(PROBE, lists)} nearest lists, cosine of unit rows")
 
 
-def search_breadth(columns: int) -> int:
-    return max(EF_SEARCH, 2 * (columns + 1))
-
-
-def approximate_cosine_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def approximate_cosine_knn(x: np.ndarray, k: int, seed: int, device: str = "cpu",
+                           probe: int = PROBE) -> tuple[np.ndarray, np.ndarray]:
     """About the k nearest *other* clips of every clip, by cosine distance 1 - cos.
 
     Args:
         x: (n_clips, dim) vectors (memory-mapped is fine: read once, by blocks).
         k: neighbours per clip, 1 <= k <= n_clips - 1.
+        seed: the k-means sample's and starting centres' seed.
+        device: where the products run ("cpu", "cuda").
+        probe: lists searched from each list (more: slower, closer to exact).
     Returns:
         index (n_clips, k) int32 and distance (n_clips, k) float32, closest first, ties to the
-        lower clip; a row the graph found fewer than k others for is filled with its last one.
+        lower clip; exact for every clip when probe >= list_count(n_clips).
     """
-    import faiss
+    import torch
 
     n = len(x)
     if not 1 <= k <= n - 1:
         raise ValueError(f"k={k} needs 1 <= k <= n_clips-1 = {n - 1}")
-    graph = faiss.IndexHNSWFlat(int(x.shape[1]), HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = EF_CONSTRUCTION
-    for start in range(0, n, 16 * BLOCK):
-        graph.add(normalise_rows(x[start:start + 16 * BLOCK]))
-    graph.hnsw.efSearch = search_breadth(k)
+    unit = np.empty(x.shape, dtype=np.float32)  # (n_clips, dim): the only full copy
+    for start in range(0, n, ROWS_PER_PASS):
+        unit[start:start + ROWS_PER_PASS] = normalise_rows(x[start:start + ROWS_PER_PASS])
+    rows = torch.from_numpy(unit)
+    centres = spherical_kmeans(unit, list_count(n), seed)
+    members = lists_of(unit, centres)
+    searched = lists_searched(centres, members, probe, k + 1)
     index = np.empty((n, k), dtype=np.int32)
     distance = np.empty((n, k), dtype=np.float32)
-    for start in range(0, n, 16 * BLOCK):
-        stop = min(start + 16 * BLOCK, n)
-        similarity, found = graph.search(normalise_rows(x[start:stop]), k + 1)
-        index[start:stop], distance[start:stop] = _others(found, 1.0 - similarity, np.arange(start, stop), k)
+    for own_list, queries in enumerate(members):
+        if not len(queries):
+            continue
+        candidates = np.sort(np.concatenate([members[i] for i in searched[own_list]]))  # by clip: ties as exact
+        reference = rows[torch.from_numpy(candidates)].to(device)  # (n_candidates, dim)
+        for start in range(0, len(queries), BLOCK):
+            block = queries[start:start + BLOCK]
+            found, near = nearest_in_block(unit[block], reference, k, own=np.searchsorted(candidates, block))
+            index[block], distance[block] = candidates[found], near
     return index, distance
 
 
-def _others(found: np.ndarray, distance: np.ndarray, own: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """(rows, k + 1) search results -> (rows, k) without each row's own clip (and without FAISS's
-    -1 for a place it could not fill), ordered by distance then clip."""
-    distance = np.where((found == own[:, None]) | (found < 0), np.inf, np.maximum(distance, 0.0))
-    order = np.lexsort((np.where(found < 0, np.iinfo(np.int64).max, found), distance), axis=1)[:, :k]
-    index = np.take_along_axis(found, order, axis=1)
-    kept = np.take_along_axis(distance, order, axis=1)
-    missing = ~np.isfinite(kept)
-    if missing.any():  # a row short of k others: repeat its last real neighbour
-        last = np.maximum(np.isfinite(kept).sum(axis=1) - 1, 0)
-        rows = np.nonzero(missing)[0]
-        index[missing] = index[rows, last[rows]]
-        kept[missing] = kept[rows, last[rows]]
-    return index.astype(np.int32), kept.astype(np.float32)
+def spherical_kmeans(unit: np.ndarray, lists: int, seed: int) -> np.ndarray:
+    """(lists, dim) float32 unit centres: k-means by cosine on a seeded sample of ``unit``'s rows
+    (KMEANS_SAMPLE_PER_LIST per list), started from ``lists`` of its rows; a list left empty in a
+    round starts again from a sampled row."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    n = len(unit)
+    sample = torch.from_numpy(unit[np.sort(rng.choice(n, size=min(n, lists * KMEANS_SAMPLE_PER_LIST), replace=False))])
+    centres = sample[torch.from_numpy(rng.choice(len(sample), size=lists, replace=False))].clone()
+    for _ in range(KMEANS_ITERATIONS):
+        nearest = torch.argmax(sample @ centres.T, dim=1)
+        sums = torch.zeros_like(centres).index_add_(0, nearest, sample)
+        empty = torch.bincount(nearest, minlength=lists) == 0
+        if bool(empty.any()):
+            sums[empty] = sample[torch.from_numpy(rng.choice(len(sample), size=int(empty.sum()), replace=False))]
+        centres = torch.nn.functional.normalize(sums, dim=1)
+    return centres.numpy()
 
 
-def exact_rows(x: np.ndarray, rows: np.ndarray, k: int) -> np.ndarray:
-    """(len(rows), k) int64: the exact k nearest other clips of each of ``rows`` (cosine), ties to
-    the lower clip, by blocks of queries against every clip (O(block * n_clips) memory)."""
-    unit_all = normalise_rows(x)
-    out = np.empty((len(rows), k), dtype=np.int64)
-    step = max(1, (64 * BLOCK * BLOCK) // max(len(x), 1))  # ~256 MB of similarities per block
-    for start in range(0, len(rows), step):
-        chunk = rows[start:start + step]
-        similarity = normalise_rows(x[chunk]) @ unit_all.T
-        similarity[np.arange(len(chunk)), chunk] = -np.inf  # never your own neighbour
-        take = min(k + 1, similarity.shape[1] - 1)
-        candidates = np.argpartition(-similarity, take - 1, axis=1)[:, :take]
-        near = 1.0 - np.take_along_axis(similarity, candidates, axis=1)
-        order = np.lexsort((candidates, near), axis=1)[:, :k]
-        out[start:start + len(chunk)] = np.take_along_axis(candidates, order, axis=1)
+def lists_of(unit: np.ndarray, centres: np.ndarray) -> list[np.ndarray]:
+    """Each list's clips (int64, ascending): every clip joins the list of its nearest centre."""
+    import torch
+
+    nearest = np.empty(len(unit), dtype=np.int64)
+    to_centres = torch.from_numpy(centres).T
+    for start in range(0, len(unit), ROWS_PER_PASS):
+        nearest[start:start + ROWS_PER_PASS] = torch.argmax(
+            torch.from_numpy(unit[start:start + ROWS_PER_PASS]) @ to_centres, dim=1).numpy()
+    order = np.argsort(nearest, kind="stable")
+    bounds = np.searchsorted(nearest[order], np.arange(len(centres) + 1))
+    return [order[bounds[i]:bounds[i + 1]] for i in range(len(centres))]
+
+
+def lists_searched(centres: np.ndarray, members: list[np.ndarray], probe: int, least: int) -> list[np.ndarray]:
+    """For each list, the lists its clips are compared with: the ``probe`` whose centres are
+    nearest its own (itself first), and more in that order until they hold ``least`` clips."""
+    ranked = np.argsort(-(centres @ centres.T), axis=1, kind="stable")
+    sizes = np.array([len(m) for m in members])
+    out = []
+    for own, order in enumerate(ranked):
+        order = np.concatenate([[own], order[order != own]])
+        enough = int(np.searchsorted(np.cumsum(sizes[order]), least)) + 1
+        out.append(order[:max(min(probe, len(order)), enough)])
     return out
+
+
+def exact_rows(x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The exact k nearest other clips of each of ``rows`` (cosine), ties to the lower clip, by
+    blocks of queries against every clip (O(block * n_clips) memory): (len(rows), k) int64 clips
+    and (len(rows), k) float32 distances 1 - cos, closest first."""
+    import torch
+
+    unit = normalise_rows(x)
+    reference = torch.from_numpy(unit)
+    index = np.empty((len(rows), k), dtype=np.int64)
+    distance = np.empty((len(rows), k), dtype=np.float32)
+    for start in range(0, len(rows), BLOCK):
+        chunk = np.asarray(rows[start:start + BLOCK])
+        index[start:start + len(chunk)], distance[start:start + len(chunk)] = nearest_in_block(
+            unit[chunk], reference, k, own=chunk)
+    return index, distance
 
 
 def recall_at_k(x: np.ndarray, index: np.ndarray, seed: int, k: int = RECALL_K,
                 sample: int = RECALL_SAMPLE) -> dict:
     """How much of the exact k nearest the table ``index`` (n_clips, >= k) finds, on a seeded
     sample of clips: {"recall_at_k", "k", "sample", "low", "high"} (the mean share, and a 95 %
-    interval over the sampled clips, normal approximation)."""
+    interval over the sampled clips, normal approximation).
+
+    A clip the table gives that is as near as the exact k-th (within TIE, a float's rounding)
+    counts as found: where distances tie (integer codes: many clips at one distance) exact search
+    keeps the lower ids, and another clip at the same distance is as right an answer."""
     n = len(index)
     k = min(k, index.shape[1])
     rows = np.sort(np.random.default_rng(seed).choice(n, size=min(sample, n), replace=False))
-    exact = exact_rows(x, rows, k)
+    _, exact_distance = exact_rows(x, rows, k)
     found = np.asarray(index[rows, :k], dtype=np.int64)
-    shares = np.array([len(set(a) & set(b)) / k for a, b in zip(found.tolist(), exact.tolist())])
+    unit_rows = normalise_rows(x[rows])
+    found_distance = np.stack([1.0 - normalise_rows(x[found[i]]) @ unit_rows[i] for i in range(len(rows))])
+    near_enough = found_distance <= exact_distance[:, k - 1:k] + TIE
+    shares = near_enough.sum(axis=1) / k
     mean = float(shares.mean())
     half = 1.96 * float(shares.std(ddof=1)) / float(np.sqrt(len(shares))) if len(shares) > 1 else 0.0
     return {"recall_at_k": round(mean, 4), "k": int(k), "sample": int(len(rows)),

@@ -22,15 +22,16 @@ def normalise_rows(x: np.ndarray) -> np.ndarray:
     return x / np.where(norms > 0, norms, 1.0)
 
 
-def _nearest_in_block(queries: np.ndarray, reference, k: int,
-                      self_start: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_in_block(queries: np.ndarray, reference, k: int,
+                     own: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The k reference rows nearest each query row, by cosine distance.
 
     Args:
         queries: (block, dim) float32 unit rows.
-        reference: (n_reference, dim) float32 unit rows, a torch tensor.
-        self_start: when the queries are reference rows self_start.., each one's own column is
-            excluded.
+        reference: (n_reference, dim) float32 unit rows, a torch tensor; k < n_reference when
+            ``own`` is given, else k <= n_reference.
+        own: (block,) when the queries are reference rows, each one's own position in
+            ``reference``, which is excluded.
     Returns:
         (block, k) int32 reference positions and (block, k) float32 distances 1 - cos, closest
         first, ties to the lower position.
@@ -39,9 +40,10 @@ def _nearest_in_block(queries: np.ndarray, reference, k: int,
 
     queries = torch.from_numpy(np.ascontiguousarray(queries)).to(reference.device)
     similarity = queries @ reference.T  # (block, n_ref)
-    if self_start is not None:
+    if own is not None:
         rows = torch.arange(len(queries), device=reference.device)
-        similarity[rows, rows + self_start] = -torch.inf  # never your own neighbour
+        columns = torch.from_numpy(np.asarray(own, dtype=np.int64)).to(reference.device)
+        similarity[rows, columns] = -torch.inf  # never your own neighbour
     take = min(k + 1, similarity.shape[1])  # one spare, so a tie at the k-th place resolves by index
     best, columns = torch.topk(similarity, take, dim=1, largest=True, sorted=False)
     distance, columns = 1.0 - best.cpu().numpy(), columns.cpu().numpy()
@@ -73,8 +75,8 @@ def cosine_knn(x: np.ndarray, k: int, block: int = BLOCK,
     distance = np.empty((n, k), dtype=np.float32)
     for start in range(0, n, block):
         stop = min(start + block, n)
-        index[start:stop], distance[start:stop] = _nearest_in_block(unit[start:stop], reference, k,
-                                                                    self_start=start)
+        index[start:stop], distance[start:stop] = nearest_in_block(unit[start:stop], reference, k,
+                                                                   own=np.arange(start, stop))
     return index, distance
 
 
@@ -97,7 +99,7 @@ def cosine_knn_among(x: np.ndarray, queries: np.ndarray, reference: np.ndarray, 
     distance = np.empty((len(queries), k), dtype=np.float32)
     for start in range(0, len(queries), block):
         rows = np.asarray(queries[start:start + block])
-        index[start:start + len(rows)], distance[start:start + len(rows)] = _nearest_in_block(
+        index[start:start + len(rows)], distance[start:start + len(rows)] = nearest_in_block(
             normalise_rows(x[rows]), reference_unit, k)
     return index, distance
 

@@ -217,9 +217,9 @@ def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePat
                    say: Callable[[str], None], steps: Steps, perplexity: float = DEFAULT_PERPLEXITY,
                    device: str = "cpu", search: str = "exact", seed: int = 0) -> None:
     """The cosine k-NN table of every representation whose key changed, and the wider table a
-    t-SNE to be computed needs: ``search`` "exact" (on ``device`` in fp32) or "approximate"
-    (``embedding.approximate``: an HNSW graph, its recall@10 against exact search measured on a
-    seeded sample and kept beside the table).
+    t-SNE to be computed needs, on ``device`` in fp32: ``search`` "exact" or "approximate"
+    (``embedding.approximate``: an inverted file searched by matrix products, its recall@10
+    against exact search measured on a seeded sample and kept beside the table).
 
     One search per representation serves both the cache's k-column table and t-SNE's wider
     one (tsne_neighbour_count columns, kept in work/ until the run ends)."""
@@ -233,8 +233,9 @@ def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePat
         x = embeddings[rep]
         columns = max(k, tsne_neighbour_count(len(x), perplexity))
         if search == "approximate":
-            index, distance = approximate_cosine_knn(x, columns)
-            info = {"method": "approximate", "index": describe_index(columns), **recall_at_k(x, index, seed)}
+            with precision_mode("fp32", device):
+                index, distance = approximate_cosine_knn(x, columns, seed, device=device)
+            info = {"method": "approximate", "index": describe_index(len(x)), **recall_at_k(x, index, seed)}
             said = (f"approximate: recall@{info['k']} {info['recall_at_k']:.3f} "
                     f"[{info['low']:.3f}, {info['high']:.3f}] on {info['sample']:,} sampled clips")
         else:

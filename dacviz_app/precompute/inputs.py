@@ -79,7 +79,7 @@ def downstream_keys(embedding_keys: Mapping[str, str], *, knn_k: int, seed: int,
     ``metrics:<rep>`` and ``probes:<rep>``; ``geometry`` (CKA of every pair, Jaccard of the depths); per decoded depth ``fidelity:<q>`` and
     ``fidelity:original`` (DNSMOS of the originals)."""
     keys: dict[str, str] = {}
-    searched = search_key(search)  # {} for exact search: such keys are as before it existed
+    searched = search_key(search, seed)  # {} for exact search: such keys are as before it existed
     for rep, emb in embedding_keys.items():
         keys[f"knn:{rep}"] = digest({"embedding": emb, "k": knn_k, **searched})
         views = {}

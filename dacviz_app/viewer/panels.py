@@ -187,5 +187,6 @@ def search_note(cache: Cache, rep: str) -> str:
     search = cache.neighbour_search.get(rep, {"method": "exact"})
     if search["method"] == "exact":
         return "exact search"
-    return (f"approximate search (HNSW): recall@{search['k']} {search['recall_at_k']:.2f} "
+    index = search["index"].split(":")[0].split(",")[0]  # "inverted file" (or "FAISS HNSW", an older cache)
+    return (f"approximate search ({index}): recall@{search['k']} {search['recall_at_k']:.2f} "
             f"[{search['low']:.2f}–{search['high']:.2f}] on {search['sample']:,} sampled clips")

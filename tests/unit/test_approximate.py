@@ -1,4 +1,4 @@
-"""Approximate neighbour search (embedding/approximate.py): FAISS's HNSW table against exact
+"""Approximate neighbour search (embedding/approximate.py): the inverted file's table against exact
 search, the recall it reports against the recall of the whole table, the method chosen by size,
 and the sidecar the app reads."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dacviz_app.embedding.approximate import (AUTO_EXACT_UP_TO, approximate_cosine_knn, choose_method,
-                                              exact_rows, recall_at_k)
+                                              exact_rows, list_count, recall_at_k)
 from dacviz_app.embedding.neighbours import cosine_knn
 
 
@@ -24,7 +24,7 @@ def whole_recall(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
 
 def test_the_approximate_table_finds_the_exact_neighbours_and_says_how_well():
     x = clustered(4000, 96, 2.0)
-    index, distance = approximate_cosine_knn(x, 20)
+    index, distance = approximate_cosine_knn(x, 20, seed=0, probe=32)  # 32 of 63 lists (isotropic clusters: near-ties)
     exact, _ = cosine_knn(x, 20)
     assert index.shape == distance.shape == (4000, 20) and index.dtype == np.int32
     assert not (index == np.arange(4000)[:, None]).any()  # never its own neighbour
@@ -40,11 +40,26 @@ def test_the_approximate_table_finds_the_exact_neighbours_and_says_how_well():
     assert abs(reported["recall_at_k"] - whole) <= 0.02  # the sample says what the whole table does
 
 
+def test_probing_every_list_is_exact_search_and_fewer_lists_find_less():
+    x = clustered(3000, 48, 3.0, seed=4)
+    exact_index, exact_distance = cosine_knn(x, 15)
+    every = list_count(len(x))
+    index, distance = approximate_cosine_knn(x, 15, seed=1, probe=every)
+    assert (index == exact_index).all() and np.allclose(distance, exact_distance, atol=1e-6)
+    few = approximate_cosine_knn(x, 15, seed=1, probe=2)[0]
+    assert whole_recall(few, exact_index) < whole_recall(approximate_cosine_knn(x, 15, seed=1, probe=12)[0],
+                                                         exact_index) < 1.0
+    again = approximate_cosine_knn(x, 15, seed=1, probe=2)[0]
+    assert (again == few).all()  # the same seed, the same table
+    tiny = clustered(40, 8, 1.0)
+    assert approximate_cosine_knn(tiny, 39, seed=0, probe=1)[0].shape == (40, 39)  # lists widened to k + 1 clips
+
+
 def test_the_recall_is_measured_not_assumed():
     x = clustered(1500, 32, 1.0, seed=1)
     exact, _ = cosine_knn(x, 10)
     assert recall_at_k(x, exact, seed=0)["recall_at_k"] == 1.0
-    assert (exact_rows(x, np.arange(1500), 10) == exact).mean() > 0.999  # the same ties, the same order
+    assert (exact_rows(x, np.arange(1500), 10)[0] == exact).mean() > 0.999  # the same ties, the same order
     wrong = np.random.default_rng(0).permutation(exact)  # each clip given another clip's neighbours
     shuffled = recall_at_k(x, wrong, seed=0)
     assert shuffled["recall_at_k"] < 0.3 and shuffled["high"] < 0.35
@@ -72,3 +87,21 @@ def test_the_search_is_in_the_keys_and_exact_keys_stay_as_they_were():
     assert exact["knn:z"] == digest({"embedding": "e", "k": 10})  # caches made before: still fresh
     changed = {key for key in exact if exact[key] != approximate[key]}
     assert changed == {"knn:z", "view:z:tsne2", "view:z:tsne3", "metrics:z", "probes:z", "geometry"}
+    reseeded = downstream_keys({"z": "e"}, knn_k=10, seed=2, perplexity=30.0, depth_reps=[],
+                               search="approximate")
+    assert reseeded["knn:z"] != approximate["knn:z"]  # its lists and its recall's sample follow the seed
+    assert downstream_keys({"z": "e"}, knn_k=10, seed=2, perplexity=30.0, depth_reps=[])["knn:z"] == exact["knn:z"]
+
+
+def test_a_neighbour_as_near_as_the_exact_ones_counts_as_found():
+    """Integer codes tie: many clips sit at one distance, exact search keeps the lowest ids, and
+    another clip at that distance is as right an answer (the recall would otherwise call it wrong)."""
+    x = np.repeat(np.eye(4, dtype=np.float32) + 0.1, 50, axis=0)  # 4 directions, 50 copies of each
+    exact, _ = cosine_knn(x, 10)
+    group = np.arange(200) // 50
+    others = np.array([[j for j in range(50 * g + 49, 50 * g - 1, -1) if j != i][:10]
+                       for i, g in enumerate(group)])  # the highest ids of its copies
+    assert len(set(exact[0]) & set(others[0])) == 0  # none of the lowest ids exact search kept
+    assert recall_at_k(x, others, seed=0, sample=100)["recall_at_k"] == 1.0
+    wrong = (others + 50) % 200  # copies of another direction
+    assert recall_at_k(x, wrong, seed=0, sample=100)["recall_at_k"] == 0.0
