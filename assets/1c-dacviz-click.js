@@ -258,13 +258,11 @@
     var url = clipAtUrl(view, curve, point);
     var reply = prefetched.url === url ? prefetched.answer : getJson(url);
     reply.then(function (answer) {
-      if (answer && pendingClick === token) { startPlayer(answer.clip, token); }
-      // the drawing in a task of its own, after the player's load has begun: the player's
-      // tasks would otherwise wait behind the frame it draws (0.05-0.1 s on a busy machine)
-      window.setTimeout(function () {
-        if (answer && pendingClick === token && d.showPath) { d.showPath(answer.clip, answer.path); }  // assets/4
-        if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
-      }, 0);
+      if (answer && pendingClick === token) {
+        startPlayer(answer.clip, token);
+        if (d.showPath) { d.showPath(answer.clip, answer.path); }  // its path (assets/4), with the answer
+      }
+      if (answer && answer.highlight && pendingHighlight === token) { d.drawEarly(answer.highlight); }
     }).catch(function () { /* the Dash path still plays and draws it */ });
   }
 
