@@ -6,6 +6,8 @@ clips, a click patches a highlight trace into each), in the same run, on the sam
 Both are served by gunicorn (1 worker) on loopback and driven by headless Chromium (software
 WebGL). Times are measured inside the page with performance.now():
 - page ready: navigation start -> all four views have drawn their figures;
+- bytes to page ready: what the server sent until then (Resource Timing's transferSize of the
+  document and every response that ended before it: the payload of the first paint);
 - click: a real mouse click on a point of the t-SNE 2D view (the pointer moved onto it first, as
   a mouse user's is) -> the highlight is drawn in the last of the four views (dacviz: its canvas
   layer; plain: Plotly's afterplot after the patch), and -> the audio element's "playing" event;
@@ -45,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 LATER_PLACES = (0.1, 0.9, 0.3)  # the clicks after the first on each page load: points along the first trace
 # how the figures name each page (the plain one is the baseline), and each step's key, name, unit
 LABELS = {"plain": "plain Dash", "dacviz": "dacviz"}
-STEPS = (("ready_s", "page ready", "s"), ("click_ms", "click->highlight in 4 views", "ms"),
+STEPS = (("ready_s", "page ready", "s"), ("first_paint_kb", "bytes to page ready", "KB"),
+         ("click_ms", "click->highlight in 4 views", "ms"),
          ("audio_ms", "click->audio playing", "ms"),
          ("later_click_ms", "later clicks->highlight in 4 views", "ms"),
          ("later_audio_ms", "later clicks->audio playing", "ms"),
@@ -132,6 +135,14 @@ if (p) { p.addEventListener('playing', () => { window.__t.playing = performance.
   gd.on('plotly_afterplot', () => { window.__t.afterplot[v] = performance.now(); });
 });
 """
+FIRST_PAINT_JS = """
+// bytes on the wire (headers and bodies, as sent: compressed where the server compresses) of every
+// response that ended by the page's ready time: the document, scripts, styles, Dash's layout and
+// callback answers (the figures)
+const ready = arguments[0];
+return performance.getEntriesByType('navigation').concat(performance.getEntriesByType('resource'))
+  .filter(e => e.responseEnd <= ready).reduce((sum, e) => sum + (e.transferSize || 0), 0);
+"""
 READY_JS = """
 const views = ['pca2', 'pca3', 'tsne2', 'tsne3'].map(v => document.querySelector('#view-' + v + ' .js-plotly-plot'));
 if (views.some(gd => !gd || !gd._fullLayout || !gd.data || gd.data.length < 2 || !gd._fullData)) { return null; }
@@ -212,6 +223,7 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
     try:
         driver.get(url)
         ready = wait(driver, READY_JS)
+        first_paint_kb = driver.execute_script(FIRST_PAINT_JS, ready) / 1024
         time.sleep(1.0)  # let WebGL settle before the click
         click_ms, audio_ms = timed_click(driver, kind, 0.5)
         if shots:
@@ -220,7 +232,7 @@ def measure(url: str, kind: str, rep_to: str, shots: Path | None) -> dict:
         for place in LATER_PLACES:
             time.sleep(2.5)  # the last clip has ended
             later.append(timed_click(driver, kind, place))
-        result = {"ready_s": ready / 1000, "click_ms": click_ms, "audio_ms": audio_ms,
+        result = {"ready_s": ready / 1000, "first_paint_kb": first_paint_kb, "click_ms": click_ms, "audio_ms": audio_ms,
                   "later_click_ms": statistics.median(c for c, _ in later),
                   "later_audio_ms": statistics.median(a for _, a in later)}
         if kind == "dacviz" and has_depth_slider(driver):
@@ -365,7 +377,7 @@ def main() -> None:
             r = results[kind]
             slider = f"   slider {r['slider_s']:6.2f} s" if "slider_s" in r else ""
             slider += f"   colouring {r['colour_s']:6.2f} s" if "colour_s" in r else ""
-            print(f"{kind:7s} page ready {r['ready_s']:6.2f} s   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
+            print(f"{kind:7s} page ready {r['ready_s']:6.2f} s ({r['first_paint_kb']:,.0f} KB)   click->highlight in 4 views {r['click_ms']:8.1f} ms   "
                   f"click->audio playing {r['audio_ms']:7.1f} ms   later clicks: highlight "
                   f"{r['later_click_ms']:6.1f} ms, audio {r['later_audio_ms']:6.1f} ms   switch {r['switch_s']:6.2f} s{slider}   "
                   f"worker RSS {rss:7.1f} MB")
