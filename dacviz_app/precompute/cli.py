@@ -41,7 +41,8 @@ import signal
 import sys
 from pathlib import Path
 
-from dacviz_app.embedding.approximate import AUTO_EXACT_UP_TO, METHODS, PROBE, RECALL_K, RECALL_SAMPLE
+from dacviz_app.embedding.approximate import (AUTO_EXACT_UP_TO, METHODS, PROBE, RECALL_K, RECALL_SAMPLE,
+                                              RECALL_TARGET)
 from dacviz_app.cache.models import MODEL_CONFIGS
 from dacviz_app.embedding.neighbours import MAX_K
 from dacviz_app.embedding.projections import DEFAULT_PERPLEXITY, MAX_PERPLEXITY
@@ -131,7 +132,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--neighbours", choices=("auto", *METHODS), default="auto",
                         help=f"how the neighbour tables are searched: exact (every pair), approximate "
                              f"(an inverted file: each clip against the clips of the {PROBE} k-means lists "
-                             f"nearest its own, of about sqrt(n); its recall@{RECALL_K} against exact search on "
+                             f"nearest its own, of about sqrt(n), more until recall@{RECALL_K} reaches "
+                             f"{RECALL_TARGET}; its recall@{RECALL_K} against exact search on "
                              f"{RECALL_SAMPLE:,} sampled clips is measured, kept and shown), or auto "
                              f"(default: exact up to {AUTO_EXACT_UP_TO:,} clips and on a GPU, else "
                              f"approximate)")

@@ -234,8 +234,8 @@ def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePat
         columns = max(k, tsne_neighbour_count(len(x), perplexity))
         if search == "approximate":
             with precision_mode("fp32", device):
-                index, distance = approximate_cosine_knn(x, columns, seed, device=device)
-            info = {"method": "approximate", "index": describe_index(len(x)), **recall_at_k(x, index, seed)}
+                index, distance, probe = approximate_cosine_knn(x, columns, seed, device=device)
+            info = {"method": "approximate", "index": describe_index(len(x), probe), **recall_at_k(x, index, seed)}
             said = (f"approximate: recall@{info['k']} {info['recall_at_k']:.3f} "
                     f"[{info['low']:.3f}, {info['high']:.3f}] on {info['sample']:,} sampled clips")
         else:
