@@ -205,8 +205,8 @@
 
   /* The browser builds its media pipeline the first time a page loads audio: the page loads a
    * silent WAV of 10 ms into a detached audio element once, when it opens, so that the first click
-   * does not pay for it (loading needs no gesture; the first click's sound came ~60 ms sooner,
-   * docs/benchmarks.md "The click on release"). */
+   * does not pay for it (loading needs no gesture; the first click's sound came ~75 ms sooner,
+   * docs/benchmarks.md "The first click's sound, again"). */
   function warmMediaPipeline() {
     var rate = 8000, n = 80, bytes = new Uint8Array(44 + 2 * n), v = new DataView(bytes.buffer);
     function text(at, s) { for (var i = 0; i < s.length; i++) { bytes[at + i] = s.charCodeAt(i); } }
