@@ -80,7 +80,7 @@ def describe_index(n_clips: int, probe: int) -> str:
 
 
 def approximate_cosine_knn(x: np.ndarray, k: int, seed: int, device: str = "cpu",
-                           probe: int | None = None) -> tuple[np.ndarray, np.ndarray, int]:
+                           probe: int | None = None) -> tuple[np.ndarray, np.ndarray, int, dict]:
     """About the k nearest *other* clips of every clip, by cosine distance 1 - cos.
 
     Args:
@@ -92,7 +92,9 @@ def approximate_cosine_knn(x: np.ndarray, k: int, seed: int, device: str = "cpu"
             whose table reaches RECALL_TARGET on ``recall_at_k``'s sample (every list: exact).
     Returns:
         index (n_clips, k) int32 and distance (n_clips, k) float32, closest first, ties to the
-        lower clip (exact for every clip when every list is searched); and the lists searched.
+        lower clip (exact for every clip when every list is searched); the lists searched; and
+        the table's recall, as ``recall_at_k(x, index, seed)`` recomputes it from the cache (its
+        sample's exact search done once, here, for the widening and the figure).
     """
     import torch
 
@@ -105,21 +107,24 @@ def approximate_cosine_knn(x: np.ndarray, k: int, seed: int, device: str = "cpu"
     rows = torch.from_numpy(unit)
     centres = spherical_kmeans(unit, list_count(n), seed)
     members = lists_of(unit, centres)
+    sample = recall_rows(n, seed)
+    at = min(RECALL_K, k)
+    _, exact_distance = exact_unit_rows(unit, sample, at)
     if probe is None:
-        probe = enough_probe(unit, rows, centres, members, k, seed, device)
+        probe = enough_probe(unit, rows, centres, members, k, device, sample, exact_distance)
     probe = min(probe, len(members))
     index, distance = search_lists(unit, rows, members, lists_searched(centres, members, probe, k + 1), k, device)
-    return index, distance, probe
+    recall = summarise_recall(near_enough(unit, sample, index[sample, :at].astype(np.int64), exact_distance), at)
+    return index, distance, probe, recall
 
 
 def enough_probe(unit: np.ndarray, rows, centres: np.ndarray, members: list[np.ndarray], k: int,
-                 seed: int, device: str) -> int:
-    """The fewest lists to search (PROBE, doubled until every list) whose table's recall@RECALL_K
-    on ``recall_at_k``'s own sample reaches RECALL_TARGET: the sample's clips are searched alone
-    (a few % of the whole search), so the recall the cache keeps is the one found here."""
-    sample = recall_rows(len(unit), seed)
-    at = min(RECALL_K, k)
-    _, exact_distance = exact_rows(unit, sample, at)
+                 device: str, sample: np.ndarray, exact_distance: np.ndarray) -> int:
+    """The fewest lists to search (PROBE, doubled until every list) whose table's recall on
+    ``recall_at_k``'s own ``sample`` (its exact distances ``exact_distance``) reaches
+    RECALL_TARGET: the sample's clips are searched alone (a few % of the whole search), so the
+    recall the cache keeps is the one found here."""
+    at = exact_distance.shape[1]
     probe = PROBE
     while probe < len(members):
         searched = lists_searched(centres, members, probe, k + 1)
@@ -205,9 +210,13 @@ def exact_rows(x: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.
     """The exact k nearest other clips of each of ``rows`` (cosine), ties to the lower clip, by
     blocks of queries against every clip (O(block * n_clips) memory): (len(rows), k) int64 clips
     and (len(rows), k) float32 distances 1 - cos, closest first."""
+    return exact_unit_rows(normalise_rows(x), rows, k)
+
+
+def exact_unit_rows(unit: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``exact_rows`` of vectors already unit rows (``normalise_rows``): no copy of them."""
     import torch
 
-    unit = normalise_rows(x)
     reference = torch.from_numpy(unit)
     index = np.empty((len(rows), k), dtype=np.int64)
     distance = np.empty((len(rows), k), dtype=np.float32)
@@ -244,8 +253,13 @@ def recall_at_k(x: np.ndarray, index: np.ndarray, seed: int, k: int = RECALL_K,
     k = min(k, index.shape[1])
     rows = recall_rows(len(index), seed, sample)
     _, exact_distance = exact_rows(x, rows, k)
-    shares = near_enough(x, rows, np.asarray(index[rows, :k], dtype=np.int64), exact_distance)
+    return summarise_recall(near_enough(x, rows, np.asarray(index[rows, :k], dtype=np.int64), exact_distance), k)
+
+
+def summarise_recall(shares: np.ndarray, k: int) -> dict:
+    """Each sampled clip's share found (len(sample),) -> {"recall_at_k", "k", "sample", "low",
+    "high"}: the mean, and a 95 % interval over the sampled clips (normal approximation)."""
     mean = float(shares.mean())
     half = 1.96 * float(shares.std(ddof=1)) / float(np.sqrt(len(shares))) if len(shares) > 1 else 0.0
-    return {"recall_at_k": round(mean, 4), "k": int(k), "sample": int(len(rows)),
+    return {"recall_at_k": round(mean, 4), "k": int(k), "sample": int(len(shares)),
             "low": round(max(0.0, mean - half), 4), "high": round(min(1.0, mean + half), 4)}

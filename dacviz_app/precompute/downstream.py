@@ -16,7 +16,7 @@ from dacviz_app import cache as cache_format
 from dacviz_app.cache import CachePaths, atomic_save_npy
 from dacviz_app.embedding.metrics import (KNN_ACCURACY_K, SILHOUETTE_SAMPLE, cluster_metrics,
                                           encode_labels, euclidean_knn_index)
-from dacviz_app.embedding.approximate import approximate_cosine_knn, choose_method, describe_index, recall_at_k
+from dacviz_app.embedding.approximate import approximate_cosine_knn, choose_method, describe_index
 from dacviz_app.embedding.neighbours import cosine_knn
 from dacviz_app.embedding.projections import (DEFAULT_PERPLEXITY, pca, sample_3d, tsne,
                                               tsne_neighbour_count)
@@ -234,8 +234,8 @@ def neighbours_all(embeddings: Mapping[str, np.ndarray], k: int, paths: CachePat
         columns = max(k, tsne_neighbour_count(len(x), perplexity))
         if search == "approximate":
             with precision_mode("fp32", device):
-                index, distance, probe = approximate_cosine_knn(x, columns, seed, device=device)
-            info = {"method": "approximate", "index": describe_index(len(x), probe), **recall_at_k(x, index, seed)}
+                index, distance, probe, recall = approximate_cosine_knn(x, columns, seed, device=device)
+            info = {"method": "approximate", "index": describe_index(len(x), probe), **recall}
             said = (f"approximate: recall@{info['k']} {info['recall_at_k']:.3f} "
                     f"[{info['low']:.3f}, {info['high']:.3f}] on {info['sample']:,} sampled clips")
         else:

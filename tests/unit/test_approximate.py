@@ -25,7 +25,7 @@ def whole_recall(found: np.ndarray, exact: np.ndarray, k: int = 10) -> float:
 
 def test_the_approximate_table_finds_the_exact_neighbours_and_says_how_well():
     x = clustered(4000, 96, 2.0)
-    index, distance, _ = approximate_cosine_knn(x, 20, seed=0, probe=32)  # 32 of 63 lists (isotropic clusters: near-ties)
+    index, distance, _, _ = approximate_cosine_knn(x, 20, seed=0, probe=32)  # 32 of 63 lists (isotropic clusters: near-ties)
     exact, _ = cosine_knn(x, 20)
     assert index.shape == distance.shape == (4000, 20) and index.dtype == np.int32
     assert not (index == np.arange(4000)[:, None]).any()  # never its own neighbour
@@ -45,7 +45,7 @@ def test_probing_every_list_is_exact_search_and_fewer_lists_find_less():
     x = clustered(3000, 48, 3.0, seed=4)
     exact_index, exact_distance = cosine_knn(x, 15)
     every = list_count(len(x))
-    index, distance, probe = approximate_cosine_knn(x, 15, seed=1, probe=every)
+    index, distance, probe, _ = approximate_cosine_knn(x, 15, seed=1, probe=every)
     assert probe == every
     assert (index == exact_index).all() and np.allclose(distance, exact_distance, atol=1e-6)
     few = approximate_cosine_knn(x, 15, seed=1, probe=2)[0]
@@ -54,8 +54,9 @@ def test_probing_every_list_is_exact_search_and_fewer_lists_find_less():
     again = approximate_cosine_knn(x, 15, seed=1, probe=2)[0]
     assert (again == few).all()  # the same seed, the same table
     assert recall_at_k(x, approximate_cosine_knn(x, 15, seed=1, probe=32)[0], seed=1)["recall_at_k"] < RECALL_TARGET
-    widened, _, probe = approximate_cosine_knn(x, 15, seed=1)  # so lists are added until the sample's recall is 0.95
+    widened, _, probe, recall = approximate_cosine_knn(x, 15, seed=1)  # so lists are added until the sample's recall is 0.95
     assert probe > 32 and recall_at_k(x, widened, seed=1)["recall_at_k"] >= RECALL_TARGET
+    assert recall == recall_at_k(x, widened, seed=1)  # the figure it returns is the one the cache recomputes
     assert describe_index(len(x), probe).startswith("inverted file: 55 lists") and f"its {probe} nearest" in \
         describe_index(len(x), probe)
     tiny = clustered(40, 8, 1.0)
