@@ -73,6 +73,23 @@ def wait_for(predicate, timeout=20, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
+# counts the page's Dash requests that carry a view's new clickData (the selection's round trip)
+COUNT_CLICK_ROUND_TRIPS_JS = """
+window.__clickRoundTrips = 0;
+if (!window.__countingClicks) {
+  window.__countingClicks = true;
+  const send = window.fetch;
+  window.fetch = function (url, options) {
+    const body = options && typeof options.body === 'string' ? options.body : '';
+    if (String(url).indexOf('_dash-update-component') >= 0 && /"changedPropIds":\\[[^\\]]*view-[a-z0-9]+\\.clickData/.test(body)) {
+      window.__clickRoundTrips += 1;
+    }
+    return send.apply(this, arguments);
+  };
+}
+"""
+
+
 def views(dash_duo):
     return dash_duo.driver.execute_script(VIEW_DATA_JS)
 
@@ -129,6 +146,7 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     # 2. a real click on a point of the t-SNE 2D view
     curve, index, x, y = isolated_point(visible_points(driver, "tsne2"))
     clip = int(groups.members[curve][index])
+    driver.execute_script(COUNT_CLICK_ROUND_TRIPS_JS)
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
     src, played = wait_for(lambda: driver.execute_script(
@@ -144,6 +162,8 @@ def test_page_click_listen_neighbours_switch_and_legend(page, demo_cache):
     listed = [int(li.get_attribute("data-clip")) for li in driver.find_elements(By.CSS_SELECTOR, "#neighbour-items li")]
     assert listed == expected
     assert f"clip={clip}" in driver.current_url
+    time.sleep(1.0)  # the page's own hand-over would come by now (HAND_OVER_MS) if it doubled Plotly's
+    assert driver.execute_script("return window.__clickRoundTrips;") == 1  # one selection, not two
     shot(page, "2-clicked")
 
     # 3. switching the representation changes the neighbours, in every view
@@ -441,6 +461,7 @@ def test_the_codec_lens_slider_decoded_audio_and_the_sound(page, demo_cache):
     decoded = lambda p: cache.reconstruction_path(int(groups.members[p[0]][p[1]]), 12) is not None  # noqa: E731
     curve, index, x, y = isolated_point(visible_points(driver, "tsne2"), keep=decoded)
     clip = int(groups.members[curve][index])
+    driver.execute_script(COUNT_CLICK_ROUND_TRIPS_JS)
     click_at(driver, x, y)
     wait_for(lambda: page.find_element("#selected-clip").text == f"clip {clip}", 15, "selection")
     # the clicked clip's waveform + spectrogram, and the decoded one under it (a decoded clip:
