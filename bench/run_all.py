@@ -211,6 +211,15 @@ SUITE = [
         "100k": lambda c, w: ["--source", str(c.real), "--neighbours", "approximate"]},
         ("neighbours", "recall@10", "exponent b", "1M clips", "10M clips"),
         name="bench_scaling.py (approximate neighbours)"),
+    # the inverted file's trade-off (issue 31): lists searched, pairs compared, recall, two spreads
+    Bench("bench_neighbours.py", {
+        "smoke": lambda c, w: ["--source", str(c.real), "--n", "600", "--spread", "diagonal", "covariance",
+                               "--balanced", "--whole-up-to", "600"],
+        "demo": lambda c, w: ["--source", str(c.real), "--n", "20000", "--spread", "diagonal", "covariance",
+                              "--balanced", "--whole-up-to", "20000"],
+        "100k": lambda c, w: ["--source", str(c.real), "--n", "50000", "100000", "200000", "--spread", "diagonal",
+                              "covariance", "--balanced", "--whole-up-to", "100000"]},
+        ("lists searched", "pairs compared", "recall@10", "whole table: exact search", "inverted file")),
 ]
 # not in the suite, with the reason (the test tier checks every bench/ file is one or the other)
 NOT_RUN = {"make_synthetic_cache.py": "run first, by this runner, to make the synthetic caches",

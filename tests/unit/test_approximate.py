@@ -113,3 +113,26 @@ def test_a_neighbour_as_near_as_the_exact_ones_counts_as_found():
     assert recall_at_k(x, others, seed=0, sample=100)["recall_at_k"] == 1.0
     wrong = (others + 50) % 200  # copies of another direction
     assert recall_at_k(x, wrong, seed=0, sample=100)["recall_at_k"] == 0.0
+
+
+def test_the_numbers_of_lists_tried_on_the_sample_find_what_the_search_finds():
+    """enough_probe reads each number of lists from one pass over the sample's products: those
+    shares are the ones a search of that many lists finds for the sampled clips."""
+    import torch
+
+    from dacviz_app.embedding import approximate
+
+    x = clustered(3000, 48, 3.0, seed=4)
+    unit = approximate.normalise_rows(x)
+    centres = approximate.spherical_kmeans(unit, approximate.list_count(len(x)), seed=1)
+    members = approximate.lists_of(unit, centres)
+    sample = approximate.recall_rows(len(x), seed=1, sample=400)
+    _, exact_distance = approximate.exact_unit_rows(unit, sample, 10)
+    tried = [2, 8, 32]
+    shares = approximate.sample_shares(unit, torch.from_numpy(unit), centres, members, 15, sample, exact_distance,
+                                       tried)
+    for probe, level in zip(tried, shares):
+        searched = approximate.lists_searched(centres, members, probe, 16)
+        found, _ = approximate.search_lists(unit, torch.from_numpy(unit), members, searched, 15, "cpu", only=sample)
+        assert np.allclose(level, approximate.near_enough(unit, sample, found[:, :10], exact_distance))
+    assert shares[0].mean() < shares[1].mean() < shares[2].mean()  # more lists, more found
