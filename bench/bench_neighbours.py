@@ -126,7 +126,8 @@ def main() -> None:
     parser.add_argument("--whole-up-to", type=int, default=0,
                         help="time the whole table, exact and approximate, at sizes up to this "
                              "(default %(default)s: none; ~4 min each at 100k on two cores)")
-    parser.add_argument("--seed", type=int, default=0, help="k-means' and the recall sample's seed (default %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="k-means' and the recall sample's seed (default %(default)s)")
     args = parser.parse_args()
     if min(args.n) < 200 or not 0 < args.until <= 1:
         parser.error("each --n must be at least 200 and --until in (0, 1]")

@@ -14,8 +14,9 @@ where k-means makes unequal lists) instead of all of them. A clip whose true nei
 list not searched from its own list misses them: what that costs is measured, not assumed.
 ``recall_at_k`` compares the table with exact search on a seeded sample of clips; before the
 whole search, the sample's clips are compared with every clip once, and what a search of PROBE
-lists, then sqrt(2) times more at each step, would find for them is read from those products; the fewest whose
-recall reaches RECALL_TARGET are searched (``enough_probe``: hard data costs time, not recall), and
+lists, then sqrt(2) times more at each step, would find for them is counted from those products
+(``sample_shares``); the fewest lists whose recall reaches RECALL_TARGET are searched
+(``enough_probe``: hard data costs time, not recall), and
 the cache keeps that figure beside the table (``cache.neighbour_search``), which the app shows.
 The lists depend only on the vectors and the seed, so the table is the same on every machine with
 the same BLAS results.
@@ -41,7 +42,7 @@ ROWS_PER_PASS = 16 * BLOCK  # clips normalised / assigned at once
 RECALL_K = 10
 RECALL_SAMPLE = 2000
 RECALL_TARGET = 0.95        # the recall@10 the lists searched are widened to reach
-SAMPLE_PRODUCTS = 2 ** 26   # similarities held at once while the numbers of lists are tried (256 MB)
+SAMPLE_PRODUCTS = 2 ** 26   # distances held at once by near_sets (256 MB of float32)
 TIE = 1e-5  # distances this close count as the same (recall_at_k)
 
 
@@ -61,8 +62,8 @@ def search_key(method: str, seed: int) -> dict:
     index's settings and the seed of its k-means and of the recall's sample for approximate search."""
     if method == "exact":
         return {}
-    return {"search": {"method": method, "seed": seed, "index": "ivf", "lists": "sqrt(n)", "probe": PROBE, "steps": "sqrt(2)",
-                       "target": RECALL_TARGET,
+    return {"search": {"method": method, "seed": seed, "index": "ivf", "lists": "sqrt(n)", "probe": PROBE,
+                       "steps": "sqrt(2)", "target": RECALL_TARGET,
                        "kmeans": [KMEANS_SAMPLE_PER_LIST, KMEANS_ITERATIONS],
                        "recall_k": RECALL_K, "recall_sample": RECALL_SAMPLE}}
 
